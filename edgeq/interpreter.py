@@ -1,0 +1,84 @@
+"""Run an edgeq graph with numpy: the float reference (float graph) or the integer reference
+(quantized graph, int8/int32 only). The integer reference is the ground truth for every target."""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import EdgeqError
+from .ir import Graph
+from .ops import get_op
+
+
+def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
+        on_tensor: Callable[[str, np.ndarray], None] | None = None) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on a batch (dimension 0 of each input is the batch).
+
+    Returns the graph outputs, plus every intermediate when ``keep`` is True (or the named
+    ones when it is a set). ``on_tensor`` sees each activation as it is produced."""
+    if len(inputs) != len(graph.inputs):
+        raise EdgeqError(f"graph has {len(graph.inputs)} inputs, got {len(inputs)} arrays")
+    values: dict[str, np.ndarray] = {}
+    want_dtype = "int" if graph.quantized else "float"
+    for name, x in zip(graph.inputs, inputs):
+        if not np.issubdtype(x.dtype, np.integer if graph.quantized else np.floating):
+            raise EdgeqError(f"input '{name}' must be {want_dtype} data, got {x.dtype}")
+        values[name] = x
+        if on_tensor:
+            on_tensor(name, x)
+    refcount = _refcounts(graph)
+    for node in graph.nodes:
+        op = get_op(node.op)
+        args = [values[n] if n in values else graph.t(n).data for n in node.inputs]
+        outs = (op.run_int if graph.quantized else op.run_float)(node, graph, args)
+        for name, value in zip(node.outputs, outs):
+            values[name] = value
+            if on_tensor:
+                on_tensor(name, value)
+        if keep is not True:
+            for n in node.inputs:
+                refcount[n] = refcount.get(n, 1) - 1
+                if refcount[n] <= 0 and n not in graph.outputs and not (isinstance(keep, set) and n in keep):
+                    values.pop(n, None)
+    if keep is True:
+        return values
+    extra = keep if isinstance(keep, set) else set()
+    return {k: v for k, v in values.items() if k in graph.outputs or k in extra}
+
+
+def _refcounts(graph: Graph) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in graph.nodes:
+        for n in node.inputs:
+            counts[n] = counts.get(n, 0) + 1
+    return counts
+
+
+def run_batched(graph: Graph, inputs: list[np.ndarray], batch_size: int = 64,
+                progress: Callable[[int], None] | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Yield ``run`` results for consecutive slices of the inputs (memory stays bounded)."""
+    n = inputs[0].shape[0]
+    for start in range(0, n, batch_size):
+        chunk = [x[start:start + batch_size] for x in inputs]
+        yield run(graph, chunk)
+        if progress:
+            progress(len(chunk[0]))
+
+
+def quantize_input(graph: Graph, index: int, x: np.ndarray, rounding: str = "half_even") -> np.ndarray:
+    """Float data -> the quantized graph's input integers, as the artifact's own boundary does it:
+    float32 division by the scale, then ONNX QuantizeLinear's round half to even ("half_even")
+    or TFLite QUANTIZE's round half away from zero ("half_away")."""
+    t = graph.t(graph.inputs[index])
+    scale, zp = t.quant.scalar()
+    v = (x.astype(np.float32) / np.float32(scale)).astype(np.float64)  # float32 quotient, exactly
+    r = np.round(v) if rounding == "half_even" else np.sign(v) * np.floor(np.abs(v) + 0.5)
+    info = np.iinfo(t.dtype)
+    return np.clip(r.astype(np.float64) + zp, info.min, info.max).astype(t.dtype)
+
+
+def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
+    t = graph.t(name)
+    scale, zp = t.quant.scalar()
+    return ((q.astype(np.float64) - zp) * np.float64(np.float32(scale))).astype(np.float32)

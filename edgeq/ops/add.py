@@ -1,0 +1,50 @@
+"""Elementwise add of two activations with a fused activation.
+
+Integer algorithm of TFLite's int8 ADD: both inputs are shifted left by 20 bits, rescaled to a
+common scale (2 * max input scale), summed, and requantized to the output scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
+from ..ir import Graph, Node
+from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+
+ADD_LEFT_SHIFT = 20
+
+
+@register
+class Add(OpDef):
+    name = "add"
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        a, b = (graph.t(n).shape for n in node.inputs)
+        return [tuple(np.broadcast_shapes(a, b))]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [apply_float_activation(node, (xs[0] + xs[1]).astype(np.float32))]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s1, zp1 = act_quant(graph, node.inputs[0])
+        s2, zp2 = act_quant(graph, node.inputs[1])
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+        a = node.attrs
+        a["input1_multiplier"], a["input1_shift"] = quantize_multiplier(float(s1) / twice_max)
+        a["input2_multiplier"], a["input2_shift"] = quantize_multiplier(float(s2) / twice_max)
+        a["output_multiplier"], a["output_shift"] = quantize_multiplier(
+            twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
+        a["input1_zero_point"], a["input2_zero_point"], a["output_zero_point"] = zp1, zp2, zp_out
+        a["left_shift"] = ADD_LEFT_SHIFT
+        a["act_min"], a["act_max"] = activation_range(node, graph, node.outputs[0])
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a = node.attrs
+        x1 = (xs[0].astype(np.int64) - a["input1_zero_point"]) << a["left_shift"]
+        x2 = (xs[1].astype(np.int64) - a["input2_zero_point"]) << a["left_shift"]
+        s1 = multiply_by_quantized_multiplier(x1, a["input1_multiplier"], a["input1_shift"])
+        s2 = multiply_by_quantized_multiplier(x2, a["input2_multiplier"], a["input2_shift"])
+        out = multiply_by_quantized_multiplier(s1 + s2, a["output_multiplier"], a["output_shift"])
+        out = np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"])
+        return [out.astype(np.int8)]

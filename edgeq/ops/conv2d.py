@@ -1,0 +1,125 @@
+"""2-D convolution (regular, grouped and depthwise) with a fused activation.
+
+Weights are OIHW in an NCHW graph, OHWI in an NHWC graph (``conv2d``), and 1HWO for
+``depthwise_conv2d``, which the layout pass creates for groups == in_channels. The integer
+kernel follows TFLite's reference int8 conv: acc = sum w * (x - zp_in) + bias, per-channel
+requantization with double rounding, + zp_out, clamp to the activation range.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..intmath import quantize_multiplier, requantize
+from ..ir import Graph, Node
+from .base import (OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
+                   from_nchw, quantize_bias, register, symmetric_weight_quant, to_nchw)
+
+
+def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
+    """The node's weight in torch's OIHW order, whatever the graph layout."""
+    if node.op == "depthwise_conv2d":
+        return w.transpose(3, 0, 1, 2)
+    return w.transpose(0, 3, 1, 2) if graph.layout == "nhwc" else w
+
+
+def weight_channel_axis(node: Node) -> int:
+    return 3 if node.op == "depthwise_conv2d" else 0
+
+
+def groups_of(node: Node, graph: Graph) -> int:
+    if node.op == "depthwise_conv2d":
+        x = graph.t(node.inputs[0]).shape
+        return x[3]
+    return node.attrs["groups"]
+
+
+def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int, int],
+               padding: tuple[int, int, int, int], dilation: tuple[int, int], groups: int,
+               input_zero_point: int, multiplier: np.ndarray, shift: np.ndarray,
+               output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
+    """Integer conv on NCHW int8 input and OIHW int8 weights; returns NCHW int8."""
+    pt, pl, pb, pr = padding
+    xs = np.pad(x.astype(np.int32) - input_zero_point, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    n, c, h, wd = xs.shape
+    o, cg, kh, kw = w.shape
+    sh, sw = stride
+    dh, dw = dilation
+    oh = conv_out_size(h, kh, sh, 0, dh)
+    ow = conv_out_size(wd, kw, sw, 0, dw)
+    wg = w.astype(np.int32).reshape(groups, o // groups, cg, kh, kw)
+    acc = np.zeros((n, groups, o // groups, oh * ow), dtype=np.int32)
+    for i in range(kh):
+        for j in range(kw):
+            patch = xs[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            acc += wg[:, :, :, i, j] @ patch.reshape(n, groups, cg, oh * ow)
+    acc = acc.reshape(n, o, oh, ow).astype(np.int64) + bias.astype(np.int64)[None, :, None, None]
+    out = requantize(acc, multiplier[None, :, None, None], shift[None, :, None, None],
+                     output_zero_point, act_min, act_max)
+    return out.astype(np.int8)
+
+
+class _ConvBase(OpDef):
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
+        n, _, h, wd = (x[0], x[3], x[1], x[2]) if graph.layout == "nhwc" else x
+        pt, pl, pb, pr = node.attrs["padding"]
+        oh = conv_out_size(h, w.shape[2], node.attrs["stride"][0], pt + pb, node.attrs["dilation"][0])
+        ow = conv_out_size(wd, w.shape[3], node.attrs["stride"][1], pl + pr, node.attrs["dilation"][1])
+        return [(n, oh, ow, w.shape[0]) if graph.layout == "nhwc" else (n, w.shape[0], oh, ow)]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = xs
+        pt, pl, pb, pr = node.attrs["padding"]
+        xt = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(to_nchw(x, graph))), (pl, pr, pt, pb))
+        y = torch.nn.functional.conv2d(
+            xt, torch.from_numpy(np.ascontiguousarray(weight_oihw(node, graph, w))), torch.from_numpy(b),
+            stride=tuple(node.attrs["stride"]), dilation=tuple(node.attrs["dilation"]),
+            groups=groups_of(node, graph))
+        return [apply_float_activation(node, from_nchw(y.numpy(), graph))]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        x, w, b = (graph.t(n) for n in node.inputs)
+        y = graph.t(node.outputs[0])
+        s_in, zp_in = act_quant(graph, x.name)
+        s_out, zp_out = act_quant(graph, y.name)
+        w.data, w.quant = symmetric_weight_quant(w.data, weight_channel_axis(node))
+        w.dtype = "int8"
+        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale)
+        b.dtype = "int32"
+        set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = xs
+        a = node.attrs
+        y = conv2d_int(to_nchw(x, graph), weight_oihw(node, graph, w), b, a["stride"], a["padding"],
+                       a["dilation"], groups_of(node, graph), a["input_zero_point"], a["multiplier"],
+                       a["shift"], a["output_zero_point"], a["act_min"], a["act_max"])
+        return [from_nchw(y, graph)]
+
+    def macs(self, node: Node, graph: Graph) -> int:
+        y = graph.t(node.outputs[0])
+        w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
+        return int(y.size * w.shape[1] * w.shape[2] * w.shape[3])
+
+
+def set_requant_params(node: Node, graph: Graph, s_in: float, weight_scales: np.ndarray,
+                       s_out: float, zp_in: int, zp_out: int) -> None:
+    """Per-channel (M, shift) exactly as TFLite derives them from float32 scales, in double."""
+    pairs = [quantize_multiplier(float(s_in) * float(ws) / float(s_out)) for ws in weight_scales]
+    node.attrs["multiplier"] = np.array([m for m, _ in pairs], dtype=np.int64)
+    node.attrs["shift"] = np.array([s for _, s in pairs], dtype=np.int64)
+    node.attrs["input_zero_point"] = zp_in
+    node.attrs["output_zero_point"] = zp_out
+    node.attrs["act_min"], node.attrs["act_max"] = activation_range(node, graph, node.outputs[0])
+
+
+@register
+class Conv2d(_ConvBase):
+    name = "conv2d"
+
+
+@register
+class DepthwiseConv2d(_ConvBase):
+    name = "depthwise_conv2d"

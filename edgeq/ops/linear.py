@@ -1,0 +1,57 @@
+"""Fully connected layer y = x @ W^T + b on 2-D activations, with a fused activation.
+
+Weights are [out_features, in_features] int8, per output channel by default (per tensor when
+the target asks: ``options['linear_per_channel'] = False``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..intmath import requantize
+from ..ir import Graph, Node
+from .base import (OpDef, act_quant, apply_float_activation, quantize_bias, register,
+                   symmetric_weight_quant)
+from .conv2d import set_requant_params
+
+
+def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point: int,
+               multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int,
+               act_min: int, act_max: int) -> np.ndarray:
+    acc = (x.astype(np.int32) - input_zero_point) @ w.astype(np.int32).T
+    acc = acc.astype(np.int64) + bias.astype(np.int64)
+    if multiplier.size == 1:
+        multiplier, shift = multiplier[0], shift[0]
+    return requantize(acc, multiplier, shift, output_zero_point, act_min, act_max).astype(np.int8)
+
+
+@register
+class Linear(OpDef):
+    name = "linear"
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        return [tuple(x[:-1]) + (graph.t(node.inputs[1]).shape[0],)]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = xs
+        y = (x.astype(np.float32) @ w.T.astype(np.float32) + b).astype(np.float32)
+        return [apply_float_activation(node, y)]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        x, w, b = (graph.t(n) for n in node.inputs)
+        s_in, zp_in = act_quant(graph, x.name)
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        axis = 0 if options.get("linear_per_channel", True) else None
+        w.data, w.quant = symmetric_weight_quant(w.data, axis)
+        w.dtype = "int8"
+        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale)
+        b.dtype = "int32"
+        set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = xs
+        a = node.attrs
+        return [linear_int(x, w, b, a["input_zero_point"], a["multiplier"], a["shift"],
+                           a["output_zero_point"], a["act_min"], a["act_max"])]
+
+    def macs(self, node: Node, graph: Graph) -> int:
+        return int(np.prod(graph.t(node.inputs[1]).shape))

@@ -1,0 +1,87 @@
+"""Max and average 2-D pooling. Output quantization equals the input's (TFLite requires it).
+
+The integer average follows TFLite's reference kernel: the sum over the valid (unpadded)
+window divided by the valid count, rounding half away from zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..ir import Graph, Node
+from .base import OpDef, activation_range, apply_float_activation, conv_out_size, from_nchw, register, to_nchw
+
+
+def _windows(x: np.ndarray, node: Node, fill: int | float) -> tuple[np.ndarray, np.ndarray]:
+    """Padded NCHW input as windows [N, C, OH, OW, KH, KW] plus a validity mask of the same tail."""
+    kh, kw = node.attrs["kernel"]
+    sh, sw = node.attrs["stride"]
+    pt, pl, pb, pr = node.attrs["padding"]
+    n, c, h, w = x.shape
+    oh = conv_out_size(h, kh, sh, pt + pb, 1, node.attrs.get("ceil_mode", False))
+    ow = conv_out_size(w, kw, sw, pl + pr, 1, node.attrs.get("ceil_mode", False))
+    # extra bottom/right padding so ceil-mode windows stay inside the array
+    eb = max(0, (oh - 1) * sh + kh - (h + pt + pb))
+    er = max(0, (ow - 1) * sw + kw - (w + pl + pr))
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb + eb), (pl, pr + er)), constant_values=fill)
+    valid = np.pad(np.ones((h, w), dtype=bool), ((pt, pb + eb), (pl, pr + er)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    vwin = np.lib.stride_tricks.sliding_window_view(valid, (kh, kw))[::sh, ::sw][:oh, :ow]
+    return win, vwin
+
+
+class _Pool(OpDef):
+    same_quant_as_input = True
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        n, c, h, w = (x[0], x[3], x[1], x[2]) if graph.layout == "nhwc" else x
+        kh, kw = node.attrs["kernel"]
+        sh, sw = node.attrs["stride"]
+        pt, pl, pb, pr = node.attrs["padding"]
+        cm = node.attrs.get("ceil_mode", False)
+        oh, ow = conv_out_size(h, kh, sh, pt + pb, 1, cm), conv_out_size(w, kw, sw, pl + pr, 1, cm)
+        return [(n, oh, ow, c) if graph.layout == "nhwc" else (n, c, oh, ow)]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        node.attrs["act_min"], node.attrs["act_max"] = activation_range(node, graph, node.outputs[0])
+
+
+@register
+class MaxPool2d(_Pool):
+    name = "max_pool2d"
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        win, _ = _windows(to_nchw(xs[0], graph), node, -np.inf)
+        return [apply_float_activation(node, from_nchw(win.max(axis=(4, 5)), graph))]
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        win, _ = _windows(to_nchw(xs[0], graph), node, -128)
+        y = np.clip(win.max(axis=(4, 5)), node.attrs["act_min"], node.attrs["act_max"])
+        return [from_nchw(y.astype(np.int8), graph)]
+
+
+@register
+class AvgPool2d(_Pool):
+    """Average over the valid part of each window (count_include_pad=False semantics)."""
+    name = "avg_pool2d"
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(to_nchw(xs[0], graph)))
+        pt, pl, pb, pr = node.attrs["padding"]
+        if (pt, pl) != (pb, pr) or pt > node.attrs["kernel"][0] // 2 or pl > node.attrs["kernel"][1] // 2:
+            win, valid = _windows(to_nchw(xs[0], graph), node, 0.0)
+            y = win.sum(axis=(4, 5)) / valid.sum(axis=(2, 3))
+        else:
+            y = torch.nn.functional.avg_pool2d(x, node.attrs["kernel"], node.attrs["stride"], (pt, pl),
+                                               node.attrs.get("ceil_mode", False), False).numpy()
+        return [apply_float_activation(node, from_nchw(y.astype(np.float32), graph))]
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        win, valid = _windows(to_nchw(xs[0], graph).astype(np.int64), node, 0)
+        total = win.sum(axis=(4, 5))
+        count = valid.sum(axis=(2, 3)).astype(np.int64)
+        half = count // 2
+        avg = np.where(total > 0, (total + half) // count, -((-total + half) // count))
+        y = np.clip(avg, node.attrs["act_min"], node.attrs["act_max"])
+        return [from_nchw(y.astype(np.int8), graph)]
