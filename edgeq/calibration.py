@@ -54,7 +54,7 @@ def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
             fn: Callable[[str, np.ndarray], None], progress: Callable[[int], None] | None) -> None:
     n = inputs[0].shape[0]
     for start in range(0, n, batch_size):
-        chunk = [np.asarray(x[start:start + batch_size], dtype=np.float32) for x in inputs]
+        chunk = [np.array(x[start:start + batch_size], dtype=np.float32) for x in inputs]
         interpreter.run(graph, chunk, on_tensor=fn)
         if progress:
             progress(len(chunk[0]))

@@ -8,8 +8,10 @@ import numpy as np
 from .errors import EdgeqError
 
 
-def load_inputs(path: str | Path, input_names: list[str], what: str = "calibration") -> list[np.ndarray]:
-    """One float32 array per model input; .npy is memory-mapped so large sets stream from disk."""
+def load_inputs(path: str | Path, input_names: list[str] | None, what: str = "calibration") -> list[np.ndarray]:
+    """One float32 array per model input; .npy is memory-mapped so large sets stream from disk.
+
+    With ``input_names`` None (model not traced yet) the file's arrays come back in order."""
     path = Path(path)
     if not path.is_file():
         raise EdgeqError(f"{what} data file not found: {path}")
@@ -17,6 +19,8 @@ def load_inputs(path: str | Path, input_names: list[str], what: str = "calibrati
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
+                if input_names is None:
+                    input_names = keys
                 if set(input_names) <= set(keys):
                     arrays = [z[k] for k in input_names]
                 elif len(keys) == len(input_names):
@@ -26,6 +30,7 @@ def load_inputs(path: str | Path, input_names: list[str], what: str = "calibrati
                                      f"{input_names}: store one array per input, named after it")
         else:
             arrays = [np.load(path, mmap_mode="r", allow_pickle=False)]
+            input_names = input_names if input_names is not None else ["input"]
     except EdgeqError:
         raise
     except (ValueError, OSError) as e:

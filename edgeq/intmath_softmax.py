@@ -14,6 +14,9 @@ This is the algorithm of the TFLite / TFLite Micro *reference* kernel
 4. ``1 / sum`` via ``GetReciprocal``: normalise the sum into [1, 2) with a count of
    leading zeros and run gemmlowp's Newton-Raphson ``one_over_one_plus_x_for_x_in_0_1``.
 5. ``out = RoundingDivideByPOT(recip * exp, num_bits_over_unit + 31 - 8) - 128``, clamped.
+   The kernel checks ``num_bits_over_unit + 23 <= 31``, i.e. a row's sum of exps below 512
+   (in units of exp(0)); larger sums (512+ entries near the row maximum) abort TFLM and
+   LiteRT's reference kernel, and make :func:`softmax_int8` raise ``ValueError``.
 
 The prepare step (tflite-micro ``softmax_common.cc`` / LiteRT ``activations.cc``
 ``SoftmaxPrepare<kReference>``) is ``PreprocessSoftmaxScaling`` and
@@ -230,8 +233,12 @@ def softmax_int8(x: np.ndarray, input_multiplier: int, input_left_shift: int,
 
     shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
     exponent = num_bits_over_unit + 31 - 8
-    if np.any((exponent < 0) | (exponent > 31)):  # TFLITE_CHECK(0 <= exponent <= 31)
-        raise ValueError("softmax: sum of exps overflowed int32 (row too long)")
+    if np.any((exponent < 0) | (exponent > 31)):
+        # TFLITE_CHECK(0 <= exponent && exponent <= 31): TFLM and LiteRT's reference kernel
+        # abort the process here.  It happens when a row's sum of exps reaches 512 (in units
+        # of exp(0)), e.g. 512+ entries tied at the row maximum, or when the int32 sum wraps.
+        raise ValueError("softmax: sum of exps >= 512 in a row; TFLite's reference int8 softmax "
+                         "fails TFLITE_CHECK(exponent <= 31) and aborts on this input")
 
     unsat = rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(shifted_scale, exp_q0), exponent)

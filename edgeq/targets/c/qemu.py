@@ -44,6 +44,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from edgeq.errors import EdgeqError
+
 __all__ = [
     "DEFAULT_PROFILE",
     "EXIT_CODES",
@@ -109,7 +111,7 @@ _QEMU_RUN_FLAGS: list[tuple[str, str | None]] = [
 ]
 
 
-class ToolchainError(RuntimeError):
+class ToolchainError(EdgeqError, RuntimeError):
     """A compiler, linker or binutils command failed; ``output`` holds its messages."""
 
     def __init__(self, message: str, cmd: Sequence[str] = (), output: str = "",
@@ -125,7 +127,7 @@ class ToolchainError(RuntimeError):
         super().__init__(text)
 
 
-class QemuError(RuntimeError):
+class QemuError(EdgeqError, RuntimeError):
     """QEMU failed, timed out, or the harness exited with a non-zero code.
 
     ``returncode`` is QEMU's exit status (the harness's exit code, see

@@ -24,7 +24,7 @@
 #define EDGEQ_EXIT_FAULT       4  /* unexpected exception (HardFault, ...) */
 #define EDGEQ_EXIT_INPUT_SIZE  5  /* input file size not a multiple of INPUT_SIZE */
 
-/* Print a NUL-terminated string on the host's stdout (SYS_WRITE0). */
+/* Print a NUL-terminated string (SYS_WRITE0); QEMU 7.2 writes it to its stderr. */
 void semihost_write0(const char *s);
 
 /* Open a host file (SYS_OPEN). Returns a handle >= 0, or -1 on error. */

@@ -1,0 +1,278 @@
+"""``edgeq build``: model + calibration data + target profile -> artifacts + report.
+
+Trace -> float passes -> calibrate -> quantize -> target prepare -> emit -> run every runtime
+on every validation sample -> compare with the integer reference -> report."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import interpreter, metrics
+from .data import check_inputs, load_inputs, load_labels
+from .errors import EdgeqError, ValidationError
+from .frontend import load_model
+from .ir import Graph
+from .ops import get_op
+from .pipeline import float_graph, quantized_graph
+from .report import write_report
+from .targets import load_profile, target_module
+
+MAX_SQNR_SAMPLES = 64
+
+
+@dataclass
+class Report:
+    data: dict[str, Any]
+    out_dir: Path
+
+    @property
+    def ok(self) -> bool:
+        return not self.data.get("failures")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
+          calibration: str | Path | np.ndarray | list[np.ndarray],
+          target: str, out_dir: str | Path,
+          eval_data: str | Path | np.ndarray | list[np.ndarray] | None = None,
+          eval_labels: str | Path | np.ndarray | None = None, *,
+          method: str = "mse", percentile: float = 99.99,
+          input_shape: tuple[int, ...] | None = None, io: str = "int8", input_layout: str = "nhwc",
+          name: str = "model", max_eval_samples: int | None = None, progress: bool = False,
+          raise_on_mismatch: bool = True) -> Report:
+    """Build ``model`` for ``target`` into ``out_dir`` and return the report.
+
+    Raises EdgeqError for user mistakes; ValidationError when an artifact that must be bit-exact
+    with the integer reference is not (the report is written first)."""
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    profile = load_profile(target)
+    tmod = target_module(profile)
+    out = _prepare_out_dir(out_dir)
+    model_label = model if isinstance(model, str) else type(model).__name__
+    if isinstance(model, str):
+        model = load_model(model)
+
+    cal = _as_arrays(calibration, None, "calibration")
+    shapes = [tuple(input_shape)] if input_shape else [tuple(a.shape[1:]) for a in cal]
+    t = time.perf_counter()
+    fgraph = float_graph(model, shapes if isinstance(model, torch.nn.Module) else None)
+    names = fgraph.inputs
+    graph_shapes = [fgraph.t(n).shape[1:] for n in names]
+    src = str(calibration) if isinstance(calibration, (str, Path)) else "(array)"
+    check_inputs(cal, graph_shapes, names, src, "calibration")
+    timings["trace_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    options = {**profile.quantizer, "io": io, "input_layout": input_layout, "name": name,
+               "description": f"{model_label} quantized by edgeq for {target}", "edgeq_version": _version()}
+    bar = _progress(progress, "calibrate", cal[0].shape[0] * (1 if method == "minmax" else 2))
+    qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
+                             progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    timings["calibrate_quantize_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tgraph = tmod.prepare(qgraph, profile, options)
+    artifacts = tmod.emit(tgraph, out, profile, options)
+    timings["emit_s"] = time.perf_counter() - t
+
+    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
+    if eval_data is not None:
+        check_inputs(ev, graph_shapes, names, str(eval_data), "eval")
+    if max_eval_samples:
+        ev = [x[:max_eval_samples] for x in ev]
+    ev = [np.ascontiguousarray(x, dtype=np.float32) for x in ev]
+    labels = None
+    if eval_labels is not None:
+        labels = eval_labels if isinstance(eval_labels, np.ndarray) else load_labels(eval_labels, ev[0].shape[0] if not max_eval_samples else len(np.load(eval_labels)))
+        labels = np.asarray(labels)[: ev[0].shape[0]].astype(np.int64)
+        if labels.shape[0] != ev[0].shape[0]:
+            raise EdgeqError(f"{labels.shape[0]} labels for {ev[0].shape[0]} eval samples")
+
+    t = time.perf_counter()
+    float_out = _torch_outputs(model, ev)
+    int_inputs = [_target_input(tgraph, i, x, tmod.input_rounding, input_layout) for i, x in enumerate(ev)]
+    ref_out = _reference_outputs(tgraph, int_inputs, progress)
+    timings["reference_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    runs = tmod.run(tgraph, artifacts, profile, int_inputs, ev, options)
+    timings["validate_s"] = time.perf_counter() - t
+
+    validation, failures = [], []
+    for r in runs:
+        entry = {"runtime": r.runtime, "must_be_exact": r.must_be_exact, **metrics.compare(ref_out, r.outputs), **r.extra}
+        if labels is not None:
+            entry["accuracy"] = metrics.accuracy(r.outputs[0], labels)
+        validation.append(entry)
+        if r.must_be_exact and entry["exact_fraction"] < 1.0:
+            failures.append(_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, options))
+
+    memory = tmod.memory(tgraph, artifacts, profile, options) if hasattr(tmod, "memory") else {}
+    data = {
+        "edgeq_version": _version(),
+        "model": model_label,
+        "target": target,
+        "target_format": profile.format,
+        "artifacts": [_artifact_entry(p, out) for p in artifacts],
+        "inputs": [_io_entry(tgraph, n, input_layout) for n in tgraph.inputs],
+        "outputs": [_io_entry(tgraph, n, input_layout) for n in tgraph.outputs],
+        "calibration": {"method": method, "samples": int(cal[0].shape[0]),
+                        **({"percentile": percentile} if method == "percentile" else {})},
+        "validation": validation,
+        "accuracy": _accuracy_section(float_out, ref_out, runs, labels),
+        "output_sqnr_db": [metrics.sqnr_db(f, interpreter.dequantize(tgraph, n, q))
+                           for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
+        "quantization": layer_report(fgraph, qgraph, [x[:MAX_SQNR_SAMPLES] for x in ev]),
+        "memory": memory,
+        "macs": int(sum(get_op(n.op).macs(n, tgraph) for n in tgraph.nodes)),
+        "timings": {**{k: round(v, 3) for k, v in timings.items()},
+                    "total_s": round(time.perf_counter() - t_start, 3)},
+        "failures": failures,
+    }
+    write_report(data, out)
+    report = Report(data, out)
+    if failures and raise_on_mismatch:
+        raise ValidationError("; ".join(failures))
+    return report
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _prepare_out_dir(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgeqError(f"cannot create output directory {out}: {e.strerror}; choose a writable -o path") from e
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise EdgeqError(f"output directory {out} is not writable; choose a writable -o path")
+    return out
+
+
+def _as_arrays(data: Any, names: list[str] | None, what: str) -> list[np.ndarray]:
+    if isinstance(data, (str, Path)):
+        return load_inputs(data, names, what)
+    if isinstance(data, np.ndarray):
+        return [data]
+    return list(data)
+
+
+def _progress(enabled: bool, desc: str, total: int):  # noqa: ANN202 - tqdm or None
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="sample", leave=False, mininterval=1.0, delay=1.0)
+
+
+def _torch_outputs(model: torch.nn.Module | torch.export.ExportedProgram, ev: list[np.ndarray]) -> list[np.ndarray]:
+    """Float outputs of the original model (torch itself, not our float IR)."""
+    module = model.module() if isinstance(model, torch.export.ExportedProgram) else model
+    chunks: list[list[np.ndarray]] = []
+    n = ev[0].shape[0]
+    with torch.no_grad():
+        for s in range(0, n, 256):
+            # the exported program is specialised to batch 1 on some models: feed one at a time there
+            xs = [torch.from_numpy(x[s:s + 256]) for x in ev]
+            try:
+                y = module(*xs)
+            except Exception:
+                ys = [module(*[x[i:i + 1] for x in xs]) for i in range(xs[0].shape[0])]
+                y = _concat_outputs(ys)
+            outs = list(y) if isinstance(y, (tuple, list)) else [y]
+            chunks.append([o.detach().numpy().astype(np.float32) for o in outs])
+    return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+
+
+def _concat_outputs(ys: list[Any]) -> Any:
+    if isinstance(ys[0], (tuple, list)):
+        return tuple(torch.cat([y[i] for y in ys]) for i in range(len(ys[0])))
+    return torch.cat(ys)
+
+
+def _target_input(graph: Graph, index: int, x: np.ndarray, rounding: str, input_layout: str) -> np.ndarray:
+    """Float data (torch layout) -> the integers the target graph's input expects, in its layout."""
+    q = interpreter.quantize_input(graph, index, x, rounding)
+    if graph.layout == "nhwc" and q.ndim == 4 and input_layout == "nhwc":
+        q = np.ascontiguousarray(q.transpose(0, 2, 3, 1))
+    return q
+
+
+def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -> list[np.ndarray]:
+    bar = _progress(progress, "reference", inputs[0].shape[0])
+    chunks = list(interpreter.run_batched(graph, inputs, 64, bar.update if bar else None))
+    if bar:
+        bar.close()
+    return [np.concatenate([c[name] for c in chunks]) for name in graph.outputs]
+
+
+def _to_torch_layout(graph: Graph, q: np.ndarray) -> np.ndarray:
+    return q.transpose(0, 3, 1, 2) if graph.layout == "nhwc" and q.ndim == 4 else q
+
+
+def _accuracy_section(float_out: list[np.ndarray], ref_out: list[np.ndarray], runs: list, labels: np.ndarray | None) -> dict:
+    if labels is None:
+        return {}
+    acc = {"float": metrics.accuracy(float_out[0], labels), "int8_reference": metrics.accuracy(ref_out[0], labels)}
+    for r in runs:
+        acc[r.runtime] = metrics.accuracy(r.outputs[0], labels)
+    return acc
+
+
+def _mismatch_message(tmod: Any, graph: Graph, artifacts: list[Path], profile: Any, int_inputs: list[np.ndarray],
+                      ref_out: list[np.ndarray], run: Any, options: dict) -> str:
+    bad = next(i for i in range(ref_out[0].shape[0])
+               if any(not np.array_equal(r[i], o[i]) for r, o in zip(ref_out, run.outputs)))
+    where = ""
+    if hasattr(tmod, "first_mismatch"):
+        sample = [x[bad:bad + 1] for x in int_inputs]
+        ref_values = interpreter.run(graph, sample, keep=True)
+        where = " first differing layer: " + tmod.first_mismatch(graph, artifacts, profile, sample, ref_values, options)
+    return f"{run.runtime} is not bit-exact with the integer reference (first at sample {bad});{where}"
+
+
+def _artifact_entry(path: Path, out: Path) -> dict:
+    data = path.read_bytes()
+    return {"path": str(path.relative_to(out)), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _io_entry(graph: Graph, name: str, input_layout: str) -> dict:
+    t = graph.t(name)
+    scale, zp = t.quant.scalar()
+    layout = None
+    if len(t.shape) == 4:
+        layout = "NHWC" if graph.layout == "nhwc" and not (name in graph.inputs and input_layout == "nchw") else "NCHW"
+    return {"name": name, "shape": list(t.shape), "layout": layout, "dtype": t.dtype,
+            "scale": scale, "zero_point": zp}
+
+
+def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray]) -> list[dict]:
+    """Per layer: output scale / zero point, weight scale range, SQNR of int8 reference vs float."""
+    fvals = interpreter.run(fgraph, inputs, keep=True)
+    qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
+    qvals = interpreter.run(qgraph, qin, keep=True)
+    rows = []
+    for node in qgraph.nodes:
+        out = node.outputs[0]
+        scale, zp = qgraph.t(out).quant.scalar()
+        row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path,
+                               "output_scale": scale, "output_zero_point": zp,
+                               "sqnr_db": metrics.sqnr_db(fvals[out], interpreter.dequantize(qgraph, out, qvals[out]))}
+        if len(node.inputs) > 1 and qgraph.t(node.inputs[1]).quant is not None and qgraph.t(node.inputs[1]).is_constant:
+            ws = qgraph.t(node.inputs[1]).quant.scale
+            row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
+        rows.append(row)
+    return rows

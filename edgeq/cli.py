@@ -1,0 +1,101 @@
+"""Command line: ``edgeq build``, ``edgeq targets``. User mistakes exit with code 2 and one
+clear message, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import EdgeqError, ValidationError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgeq", description="PyTorch -> integer-only int8 artifacts, "
+                                     "checked against edgeq's integer reference")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="quantize a model and emit a target artifact")
+    b.add_argument("model", help="model.pt2 (torch.export.save) or file.py:factory / package.module:factory")
+    b.add_argument("--target", required=True, help="a profile in targets/ (see `edgeq targets`)")
+    b.add_argument("--calibration", required=True, help=".npy float32 (N, *input_shape) or .npz per input")
+    b.add_argument("--eval-data", help="held-out data, same format (default: the calibration data)")
+    b.add_argument("--eval-labels", help=".npy int64 (N,) labels for accuracy")
+    b.add_argument("-o", "--out", required=True, help="output directory")
+    b.add_argument("--method", default="mse", choices=["minmax", "percentile", "mse"], help="calibration method")
+    b.add_argument("--percentile", type=float, default=99.99)
+    b.add_argument("--input-shape", help="input shape without batch, e.g. 1,49,10 (factory models)")
+    b.add_argument("--io", default="int8", choices=["int8", "float"], help="TFLite model boundary type")
+    b.add_argument("--input-layout", default="nhwc", choices=["nhwc", "nchw"], help="TFLite/C input layout")
+    b.add_argument("--name", default="model", help="C symbol prefix (C targets)")
+    b.add_argument("--max-eval-samples", type=int, help="validate on at most this many samples")
+    b.add_argument("--quiet", action="store_true", help="no progress bars or table")
+    t = sub.add_parser("targets", help="list target profiles")
+    t.add_argument("--ops", action="store_true", help="also list the ops each target supports")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "targets":
+            return _targets(args.ops)
+        return _build(args)
+    except ValidationError as e:
+        print(f"edgeq: validation failed: {e}", file=sys.stderr)
+        return 1
+    except EdgeqError as e:
+        print(f"edgeq: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _targets(with_ops: bool) -> int:
+    from .targets import list_profiles, load_profile
+    for name in list_profiles():
+        p = load_profile(name)
+        print(f"{name:12s} {p.format:7s} {p.description}")
+        if with_ops:
+            print(f"{'':12s} ops: {', '.join(p.ops)}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import build
+    shape = None
+    if args.input_shape:
+        try:
+            shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
+        except ValueError:
+            raise EdgeqError(f"--input-shape '{args.input_shape}' is not a list of integers like 1,49,10") from None
+    report = build(args.model, args.calibration, args.target, args.out, args.eval_data, args.eval_labels,
+                   method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
+                   input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
+                   progress=not args.quiet, raise_on_mismatch=False)
+    if not args.quiet:
+        print(summary_table(report.data))
+    print(f"wrote {Path(args.out) / 'report.md'}")
+    if not report.ok:
+        print("edgeq: validation failed: " + "; ".join(report.data["failures"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary_table(d: dict) -> str:
+    acc = d.get("accuracy") or {}
+    size = sum(a["bytes"] for a in d["artifacts"])
+    lines = [f"{d['model']} -> {d['target']}: {size:,} bytes of artifacts, {d['timings']['total_s']:.1f} s"]
+    if acc:
+        lines.append(f"  accuracy: float {_p(acc.get('float'))}, int8 reference {_p(acc.get('int8_reference'))}")
+    lines.append(f"  {'runtime':50s} {'bit-exact':>10s} {'max LSB':>8s} {'top-1 agr':>10s} {'accuracy':>9s}")
+    for v in d["validation"]:
+        lines.append(f"  {v['runtime'][:50]:50s} {_p(v['exact_fraction']):>10s} {v['max_abs_diff_lsb']:>8d} "
+                     f"{_p(v['top1_agreement']):>10s} {_p(v.get('accuracy')):>9s}")
+    mem = d.get("memory") or {}
+    extra = [f"{k} {v:,}" for k, v in mem.items() if isinstance(v, int)]
+    if extra:
+        lines.append("  memory: " + ", ".join(extra))
+    return "\n".join(lines)
+
+
+def _p(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Comparison metrics between integer outputs, and SQNR between float and dequantized values."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> dict:
+    """Per-sample exactness over all outputs, max |diff| in LSBs, top-1 agreement (first output)."""
+    n = reference[0].shape[0]
+    equal = np.ones(n, dtype=bool)
+    max_diff = 0
+    for r, o in zip(reference, other):
+        if r.shape != o.shape:
+            raise ValueError(f"output shape {o.shape} differs from the reference's {r.shape}")
+        d = np.abs(r.astype(np.int64) - o.astype(np.int64)).reshape(n, -1)
+        equal &= (d == 0).all(axis=1)
+        max_diff = max(max_diff, int(d.max()) if d.size else 0)
+    return {"samples": int(n), "exact_fraction": float(equal.mean()), "max_abs_diff_lsb": max_diff,
+            "top1_agreement": top1_agreement(reference[0], other[0])}
+
+
+def top1_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.ndim != 2 or a.shape[1] < 2:
+        return None
+    return float((a.argmax(axis=1) == b.argmax(axis=1)).mean())
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float | None:
+    if outputs.ndim != 2:
+        return None
+    return float((outputs.argmax(axis=1) == labels).mean())
+
+
+def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    """10 log10(signal power / noise power); inf when identical."""
+    ref = reference.astype(np.float64)
+    noise = float(np.sum((ref - approx.astype(np.float64)) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        return float("inf")
+    return 10.0 * np.log10(max(signal, 1e-30) / noise)

@@ -1,0 +1,73 @@
+"""report.json (for machines) and report.md (for people), written atomically."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .targets.base import atomic_write_text
+
+
+def _clean(v: Any) -> Any:
+    """JSON has no inf/nan: write them as strings so the file stays standard JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def write_report(data: dict[str, Any], out: Path) -> None:
+    atomic_write_text(out / "report.json", json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(out / "report.md", render_markdown(data))
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+def _db(v: Any) -> str:
+    return "exact" if isinstance(v, float) and math.isinf(v) else (f"{v:.1f} dB" if isinstance(v, (int, float)) else str(v))
+
+
+def render_markdown(d: dict[str, Any]) -> str:
+    lines = [f"# edgeq build report: {d['model']} -> {d['target']}", "",
+             f"edgeq {d['edgeq_version']}, calibration `{d['calibration']['method']}` on "
+             f"{d['calibration']['samples']} samples, {d['macs']:,} MACs per inference, "
+             f"built in {d['timings']['total_s']:.1f} s.", ""]
+    if d.get("failures"):
+        lines += ["## FAILED", ""] + [f"- {f}" for f in d["failures"]] + [""]
+    lines += ["## Artifacts", "", "| file | bytes | sha256 |", "|---|---:|---|"]
+    lines += [f"| `{a['path']}` | {a['bytes']:,} | `{a['sha256'][:16]}…` |" for a in d["artifacts"]]
+    lines += ["", "## Inputs and outputs", "", "| kind | name | shape | layout | dtype | scale | zero point |",
+              "|---|---|---|---|---|---:|---:|"]
+    for kind in ("inputs", "outputs"):
+        for t in d[kind]:
+            lines.append(f"| {kind[:-1]} | `{t['name']}` | {t['shape']} | {t['layout'] or '-'} | {t['dtype']} | "
+                         f"{t['scale']:.6g} | {t['zero_point']} |")
+    if d.get("accuracy"):
+        lines += ["", "## Accuracy", "", "| model | top-1 |", "|---|---:|"]
+        lines += [f"| {k} | {_pct(v)} |" for k, v in d["accuracy"].items()]
+    lines += ["", "## Agreement with the integer reference", "",
+              "| runtime | must be exact | samples | bit-exact | max diff (LSB) | top-1 agreement |",
+              "|---|---|---:|---:|---:|---:|"]
+    for v in d["validation"]:
+        lines.append(f"| {v['runtime']} | {'yes' if v['must_be_exact'] else 'no'} | {v['samples']} | "
+                     f"{_pct(v['exact_fraction'])} | {v['max_abs_diff_lsb']} | {_pct(v['top1_agreement'])} |")
+    lines += ["", "Output SQNR of the int8 reference against torch float: "
+              + ", ".join(_db(s) for s in d["output_sqnr_db"]) + "."]
+    if d.get("memory"):
+        lines += ["", "## Memory", ""]
+        lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
+                  if not isinstance(v, (list, dict))]
+    lines += ["", "## Per-layer quantization", "",
+              "| layer | op | module | out scale | out zp | SQNR vs float |", "|---|---|---|---:|---:|---:|"]
+    for r in d["quantization"]:
+        lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {r['output_scale']:.5g} | "
+                     f"{r['output_zero_point']} | {_db(r['sqnr_db'])} |")
+    t = d["timings"]
+    lines += ["", "## Timings", "", ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()), ""]
+    return "\n".join(lines)

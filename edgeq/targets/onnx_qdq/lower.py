@@ -1,0 +1,203 @@
+"""Lower a quantized NCHW graph to an ONNX QDQ model: each activation T is produced in float,
+quantized by QuantizeLinear to T (int8) and read by consumers through DequantizeLinear."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from ...errors import UnsupportedOpError
+from ...ir import Graph, Node
+from ..base import TargetProfile, atomic_write_bytes
+
+DEFAULT_OPSET = 17
+Lowering = Callable[["_Builder", Node], None]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowers(op: str) -> Callable[[Lowering], Lowering]:
+    def deco(fn: Lowering) -> Lowering:
+        LOWERINGS[op] = fn
+        return fn
+    return deco
+
+
+def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
+    return qgraph.copy()   # ONNX keeps torch's NCHW layout
+
+
+def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:
+    model = build_model(graph, profile.raw.get("onnx", {}).get("opset", DEFAULT_OPSET),
+                        options.get("description", ""), options.get("edgeq_version", ""))
+    path = Path(out_dir) / "model.onnx"
+    atomic_write_bytes(path, model.SerializeToString(deterministic=True))
+    return [path]
+
+
+def build_model(graph: Graph, opset: int, description: str = "", version: str = "") -> onnx.ModelProto:
+    b = _Builder(graph)
+    for name in graph.inputs:
+        b.rename[name] = f"{name}_quantized"
+        b.quantize_float(name, name)
+    for node in graph.nodes:
+        fn = LOWERINGS.get(node.op)
+        if fn is None:
+            raise UnsupportedOpError(f"the onnx target cannot lower op '{node.op}' at {node.where()}; "
+                                     f"it supports: {', '.join(sorted(LOWERINGS))}")
+        fn(b, node)
+    outputs = []
+    for name in graph.outputs:
+        out = f"{name}_output"
+        b.node("DequantizeLinear", [b.ref(name), *b.qparams(name)], [out])
+        outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, _batched(graph.t(name).shape)))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, _batched(graph.t(n).shape)) for n in graph.inputs]
+    g = helper.make_graph(b.nodes, "edgeq", inputs, outputs, b.initializers)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeq",
+                              producer_version=version, doc_string=description)
+    model.ir_version = 8
+    helper.set_model_props(model, {"edgeq_version": version, "description": description})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _batched(shape: tuple[int, ...]) -> list:
+    return ["N", *shape[1:]]
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+        self.rename: dict[str, str] = {}   # IR tensor -> ONNX name where they differ
+
+    def ref(self, tensor: str) -> str:
+        return self.rename.get(tensor, tensor)
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=f"{outputs[0]}_{op}", **attrs))
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        if name not in self._names:
+            self._names.add(name)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def qparams(self, tensor: str) -> list[str]:
+        """Scale and zero-point initializers of a tensor (per-axis when the tensor has an axis)."""
+        q = self.graph.t(tensor).quant
+        dtype = {"int8": np.int8, "int32": np.int32, "int16": np.int16}[self.graph.t(tensor).dtype]
+        if q.per_channel:
+            return [self.const(f"{tensor}_scale", q.scale.astype(np.float32)),
+                    self.const(f"{tensor}_zero_point", q.zero_point.astype(dtype))]
+        return [self.const(f"{tensor}_scale", np.array(q.scale[0], np.float32)),
+                self.const(f"{tensor}_zero_point", np.array(q.zero_point[0], dtype))]
+
+    def dq(self, tensor: str) -> str:
+        """Float view of a quantized tensor (a constant's DequantizeLinear is emitted once)."""
+        out = f"{tensor}_dq"
+        if out in self._names:
+            return out
+        self._names.add(out)
+        t = self.graph.t(tensor)
+        src = self.const(f"{tensor}_quantized", t.data) if t.is_constant else self.ref(tensor)
+        attrs = {"axis": t.quant.axis} if t.quant.per_channel else {}
+        self.node("DequantizeLinear", [src, *self.qparams(tensor)], [out], **attrs)
+        return out
+
+    def quantize_float(self, float_name: str, tensor: str) -> None:
+        """QuantizeLinear of a float value into the IR tensor ``tensor`` (int8)."""
+        self.node("QuantizeLinear", [float_name, *self.qparams(tensor)], [self.ref(tensor)])
+
+    def finish(self, node: Node, float_out: str) -> None:
+        """Apply the node's fused activation in float, then quantize into its output tensor."""
+        act = node.attrs.get("activation")
+        if act is not None:
+            clipped = f"{node.outputs[0]}_act"
+            if act["min"] == 0.0 and act["max"] is None:
+                self.node("Relu", [float_out], [clipped])
+            else:
+                lo = self.const(f"{node.outputs[0]}_clip_min", np.array(-np.inf if act["min"] is None else act["min"], np.float32))
+                hi = self.const(f"{node.outputs[0]}_clip_max", np.array(np.inf if act["max"] is None else act["max"], np.float32))
+                self.node("Clip", [float_out, lo, hi], [clipped])
+            float_out = clipped
+        self.quantize_float(float_out, node.outputs[0])
+
+
+def _float_out(node: Node) -> str:
+    return f"{node.outputs[0]}_float"
+
+
+@lowers("conv2d")
+def _conv(b: _Builder, node: Node) -> None:
+    x, w, bias = node.inputs
+    a = node.attrs
+    pt, pl, pb, pr = a["padding"]
+    kh, kw = b.graph.t(w).shape[2:]
+    b.node("Conv", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], kernel_shape=[kh, kw],
+           strides=list(a["stride"]), pads=[pt, pl, pb, pr], dilations=list(a["dilation"]), group=a["groups"])
+    b.finish(node, _float_out(node))
+
+
+@lowers("linear")
+def _linear(b: _Builder, node: Node) -> None:
+    x, w, bias = node.inputs
+    b.node("Gemm", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], transB=1)
+    b.finish(node, _float_out(node))
+
+
+@lowers("add")
+def _add(b: _Builder, node: Node) -> None:
+    b.node("Add", [b.dq(node.inputs[0]), b.dq(node.inputs[1])], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("clamp")
+def _clamp(b: _Builder, node: Node) -> None:
+    b.finish(node, b.dq(node.inputs[0]))
+
+
+@lowers("max_pool2d")
+def _max_pool(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    pt, pl, pb, pr = a["padding"]
+    b.node("MaxPool", [b.dq(node.inputs[0])], [_float_out(node)], kernel_shape=list(a["kernel"]),
+           strides=list(a["stride"]), pads=[pt, pl, pb, pr], ceil_mode=int(a.get("ceil_mode", False)))
+    b.finish(node, _float_out(node))
+
+
+@lowers("avg_pool2d")
+def _avg_pool(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    x = b.graph.t(node.inputs[0])
+    pt, pl, pb, pr = a["padding"]
+    if tuple(a["kernel"]) == tuple(x.shape[2:]) and not any(a["padding"]):
+        b.node("GlobalAveragePool", [b.dq(node.inputs[0])], [_float_out(node)])
+    else:
+        b.node("AveragePool", [b.dq(node.inputs[0])], [_float_out(node)], kernel_shape=list(a["kernel"]),
+               strides=list(a["stride"]), pads=[pt, pl, pb, pr], count_include_pad=0,
+               ceil_mode=int(a.get("ceil_mode", False)))
+    b.finish(node, _float_out(node))
+
+
+@lowers("reshape")
+def _reshape(b: _Builder, node: Node) -> None:
+    shape = b.const(f"{node.outputs[0]}_shape", np.array([0, *node.attrs["shape"]], np.int64))
+    b.node("Reshape", [b.dq(node.inputs[0]), shape], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("transpose")
+def _transpose(b: _Builder, node: Node) -> None:
+    b.node("Transpose", [b.dq(node.inputs[0])], [_float_out(node)], perm=list(node.attrs["perm"]))
+    b.finish(node, _float_out(node))
+
+
+@lowers("softmax")
+def _softmax(b: _Builder, node: Node) -> None:
+    b.node("Softmax", [b.dq(node.inputs[0])], [_float_out(node)], axis=node.attrs["axis"])
+    b.finish(node, _float_out(node))

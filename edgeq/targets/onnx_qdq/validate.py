@@ -1,0 +1,44 @@
+"""Run the ONNX QDQ model in onnxruntime and express its outputs in the reference's LSBs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ...ir import Graph
+from ..base import RuntimeRun, TargetProfile
+
+LEVELS = {"ORT_DISABLE_ALL": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+          "ORT_ENABLE_ALL": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+BATCH = 256
+
+
+def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
+        float_inputs: list[np.ndarray], options: dict) -> list[RuntimeRun]:
+    model = next(p for p in artifacts if p.suffix == ".onnx")
+    runs = []
+    for label, level in LEVELS.items():
+        so = ort.SessionOptions()
+        so.graph_optimization_level = level
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        chunks: list[list[np.ndarray]] = [[] for _ in graph.outputs]
+        n = float_inputs[0].shape[0]
+        for s in range(0, n, BATCH):
+            feed = {k: np.ascontiguousarray(x[s:s + BATCH], dtype=np.float32) for k, x in zip(names, float_inputs)}
+            for i, y in enumerate(sess.run(None, feed)):
+                chunks[i].append(y)
+        outs = [_to_lsb(graph, name, np.concatenate(c)) for name, c in zip(graph.outputs, chunks)]
+        runs.append(RuntimeRun(f"onnxruntime {ort.__version__} ({label})", outs, must_be_exact=False,
+                               extra={"optimization_level": label}))
+    return runs
+
+
+def _to_lsb(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
+    """Recover the integers behind DequantizeLinear's float output (exact: y = (q - zp) * s)."""
+    scale, zp = graph.t(name).quant.scalar()
+    q = np.round(y.astype(np.float64) / np.float64(np.float32(scale))) + zp
+    info = np.iinfo(graph.t(name).dtype)
+    return np.clip(q, info.min, info.max).astype(graph.t(name).dtype)
