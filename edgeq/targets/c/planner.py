@@ -1,0 +1,232 @@
+"""Static memory plan of a quantized NHWC graph for the C target.
+
+Every activation gets a place:
+
+* ``input`` / ``output``: the caller's buffers of ``NAME_invoke(input, output)``; graph inputs
+  live where the caller put them (read only) and graph outputs are written straight into the
+  output buffer (several outputs: concatenated in graph order).
+* ``arena``: one static byte array inside ``NAME.c``, at a fixed offset.
+
+Steps are node indices in execution order.  A tensor is live from the step that produces it
+(graph inputs: before step 0) to its last consumer.  Tensors are grouped into *buffers*
+(one piece of memory each):
+
+* a ``reshape`` output aliases its input (no code runs) unless that would put one buffer in two
+  places (e.g. a graph input that is also reshaped into a graph output): then it is a copy;
+* an elementwise op (``clamp``, ``add``, ``softmax``) writes over an input whose buffer dies
+  at that op, when shapes match and that buffer is in the arena.
+
+Arena buffers are placed greedily, largest first (ties: earliest first), each at the lowest
+offset where it overlaps no already placed buffer whose lifetime intersects its own (the
+algorithm of TFLite Micro's GreedyMemoryPlanner).  The lower bound reported beside the arena
+size is the largest sum of live buffer sizes at any step: no placement of these buffers can
+use less.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...ir import Graph
+
+#: Offsets and the arena size are multiples of this many bytes.
+ALIGNMENT = 4
+
+#: Ops that may write their output over one of their inputs (output element i depends only on
+#: input elements that are read before output element i is written).
+INPLACE_OPS = ("clamp", "add", "softmax")
+
+
+@dataclass
+class TensorPlacement:
+    name: str
+    size: int                 # bytes (int8 elements)
+    region: str               # "arena" | "input" | "output"
+    offset: int               # byte offset within the region
+    first: int                # step that produces it (-1: graph input)
+    last: int                 # step of its last use (len(nodes): graph output, read by the caller)
+    buffer: int               # buffer id; tensors with the same id share memory
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "offset": self.offset, "size": self.size,
+                "first_use": self.first, "last_use": self.last, "buffer": self.buffer}
+
+
+@dataclass
+class MemoryPlan:
+    arena_size: int
+    lower_bound: int
+    tensors: dict[str, TensorPlacement]
+    alias_nodes: set[str] = field(default_factory=set)          # reshapes that run no code
+    inplace_nodes: dict[str, str] = field(default_factory=dict)  # node -> input it overwrites
+    input_offsets: list[int] = field(default_factory=list)      # per graph input, in the input buffer
+    output_offsets: list[int] = field(default_factory=list)     # per graph output slot
+    output_copies: list[tuple[str, int]] = field(default_factory=list)  # (tensor, output slot)
+    input_size: int = 0
+    output_size: int = 0
+
+    def buffer_lifetimes(self) -> dict[int, tuple[int, int, int, str, int]]:
+        """buffer id -> (first, last, size, region, offset)."""
+        out: dict[int, tuple[int, int, int, str, int]] = {}
+        for t in self.tensors.values():
+            if t.buffer in out:
+                f, l, s, r, o = out[t.buffer]
+                out[t.buffer] = (min(f, t.first), max(l, t.last), max(s, t.size), r, o)
+            else:
+                out[t.buffer] = (t.first, t.last, t.size, t.region, t.offset)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arena_bytes": self.arena_size,
+            "arena_lower_bound_bytes": self.lower_bound,
+            "alignment": ALIGNMENT,
+            "input_bytes": self.input_size,
+            "output_bytes": self.output_size,
+            "tensors": {n: t.to_dict() for n, t in self.tensors.items()},
+            "aliased_reshapes": sorted(self.alias_nodes),
+            "in_place": dict(sorted(self.inplace_nodes.items())),
+        }
+
+
+class _UnionFind:
+    def __init__(self, names: list[str]) -> None:
+        self.parent = {n: n for n in names}
+
+    def find(self, n: str) -> str:
+        while self.parent[n] != n:
+            self.parent[n] = self.parent[self.parent[n]]
+            n = self.parent[n]
+        return n
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def _align(n: int) -> int:
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes)."""
+    end = len(graph.nodes)
+    life: dict[str, list[int]] = {n: [-1, -1] for n in graph.inputs}
+    for i, node in enumerate(graph.nodes):
+        for o in node.outputs:
+            life[o] = [i, i]
+    for i, node in enumerate(graph.nodes):
+        for x in node.inputs:
+            if x in life:
+                life[x][1] = max(life[x][1], i)
+    for o in graph.outputs:
+        life[o][1] = end
+    return {n: (a, b) for n, (a, b) in life.items()}
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations)."""
+    life = lifetimes(graph)
+    names = list(life)
+    size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names}
+    uf = _UnionFind(names)
+
+    # external homes: (region, offset) per graph input / first occurrence of each graph output
+    input_offsets, off = [], 0
+    home: dict[str, tuple[str, int]] = {}
+    for n in graph.inputs:
+        input_offsets.append(off)
+        home.setdefault(n, ("input", off))
+        off += size[n]
+    input_size = off
+    output_offsets, output_copies, off = [], [], 0
+    for slot, n in enumerate(graph.outputs):
+        output_offsets.append(off)
+        if n in home:   # a graph input, or an output listed twice: copied at the end
+            output_copies.append((n, slot))
+        else:
+            home[n] = ("output", off)
+        off += size[n]
+    output_size = off
+
+    def group_home(root: str) -> tuple[str, int] | None:
+        homes = {home[n] for n in names if n in home and uf.find(n) == root}
+        return next(iter(homes)) if homes else None
+
+    def group_members(root: str) -> list[str]:
+        return [n for n in names if uf.find(n) == root]
+
+    alias_nodes: set[str] = set()
+    for node in graph.nodes:
+        if node.op != "reshape":
+            continue
+        src, dst = node.inputs[0], node.outputs[0]
+        if src not in life or size[src] != size[dst]:
+            continue
+        h_src, h_dst = group_home(uf.find(src)), group_home(uf.find(dst))
+        if h_src is not None and h_dst is not None and h_src != h_dst:
+            continue          # both sides already have different homes: copy
+        # otherwise one home (or none) for the merged buffer: e.g. the producer of a reshaped
+        # graph output writes straight into the output buffer
+        uf.union(src, dst)
+        alias_nodes.add(node.name)
+
+    def group_last(root: str) -> int:
+        return max(life[n][1] for n in group_members(root))
+
+    inplace: dict[str, str] = {}
+    for step, node in enumerate(graph.nodes):
+        if node.op not in INPLACE_OPS or len(node.outputs) != 1:
+            continue
+        out = node.outputs[0]
+        if group_home(uf.find(out)) is not None:
+            continue
+        for x in node.inputs:
+            if x not in life or graph.t(x).shape != graph.t(out).shape or size[x] != size[out]:
+                continue
+            rx = uf.find(x)
+            if rx == uf.find(out) or group_home(rx) is not None or group_last(rx) != step:
+                continue
+            uf.union(x, out)
+            inplace[node.name] = x
+            break
+
+    # buffers
+    roots = list(dict.fromkeys(uf.find(n) for n in names))
+    buf_id = {r: i for i, r in enumerate(roots)}
+    buffers = []
+    for r in roots:
+        members = group_members(r)
+        buffers.append({"root": r, "first": min(life[n][0] for n in members),
+                        "last": max(life[n][1] for n in members),
+                        "size": max(size[n] for n in members), "home": group_home(r)})
+
+    arena = [b for b in buffers if b["home"] is None]
+    order = sorted(range(len(arena)), key=lambda i: (-arena[i]["size"], arena[i]["first"], i))
+    placed: list[dict] = []
+    for i in order:
+        b = arena[i]
+        conflicts = sorted((p for p in placed if p["first"] <= b["last"] and b["first"] <= p["last"]),
+                           key=lambda p: p["offset"])
+        offset = 0
+        for p in conflicts:
+            if offset + b["size"] <= p["offset"]:
+                break
+            offset = max(offset, _align(p["offset"] + p["size"]))
+        b["offset"] = offset
+        placed.append(b)
+    arena_size = _align(max((b["offset"] + b["size"] for b in arena), default=0))
+
+    steps = range(-1, len(graph.nodes) + 1)
+    lower = max((sum(b["size"] for b in arena if b["first"] <= s <= b["last"]) for s in steps), default=0)
+
+    tensors: dict[str, TensorPlacement] = {}
+    for n in names:
+        b = buffers[buf_id[uf.find(n)]]
+        region, offset = b["home"] if b["home"] is not None else ("arena", b["offset"])
+        tensors[n] = TensorPlacement(n, size[n], region, offset, life[n][0], life[n][1], buf_id[uf.find(n)])
+    return MemoryPlan(arena_size, lower, tensors, alias_nodes, inplace, input_offsets, output_offsets,
+                      output_copies, input_size, output_size)

@@ -1,0 +1,62 @@
+"""The TFLite flatbuffer schema (generated Python shipped by the ``tflite-micro`` package) and
+the one serialisation step: ModelT -> bytes with the flatbuffers runtime.
+
+Nothing here hand-encodes bytes: the object API packs every table; the only customisation is
+that buffer payloads are written as 16-byte aligned vectors (``force_align: 16`` on
+``Buffer.data`` in schema.fbs, which the generated Python does not honour by itself)."""
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+
+try:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+except ImportError as e:  # pragma: no cover - depends on the environment
+    from ...errors import EdgeqError
+    raise EdgeqError("the tflite target needs the 'tflite-micro' package (TFLite schema and TFLite Micro "
+                     "interpreter): pip install tflite-micro flatbuffers") from e
+
+FILE_IDENTIFIER = b"TFL3"
+SCHEMA_VERSION = 3
+BUFFER_ALIGNMENT = 16
+
+TENSOR_TYPES = {"float32": fb.TensorType.FLOAT32, "int8": fb.TensorType.INT8,
+                "int32": fb.TensorType.INT32, "int16": fb.TensorType.INT16,
+                "uint8": fb.TensorType.UINT8, "int64": fb.TensorType.INT64}
+NUMPY_OF_TYPE = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
+                 fb.TensorType.INT32: np.int32, fb.TensorType.INT16: np.int16,
+                 fb.TensorType.UINT8: np.uint8, fb.TensorType.INT64: np.int64}
+OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+
+
+class AlignedBufferT(fb.BufferT):
+    """A Buffer whose data vector starts on a 16-byte boundary of the final file."""
+
+    def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - flatbuffers naming
+        data_off = None
+        if self.data is not None:
+            payload = np.ascontiguousarray(self.data, dtype=np.uint8).tobytes()
+            # the pattern of Builder.CreateNumpyVector, with the schema's alignment
+            builder.StartVector(1, len(payload), BUFFER_ALIGNMENT)
+            builder.head = builder.head - len(payload)
+            builder.Bytes[builder.head:builder.head + len(payload)] = payload
+            builder.vectorNumElems = len(payload)
+            data_off = builder.EndVector()
+        fb.BufferStart(builder)
+        if data_off is not None:
+            fb.BufferAddData(builder, data_off)
+        return fb.BufferEnd(builder)
+
+
+def serialize(model: fb.ModelT) -> bytes:
+    builder = flatbuffers.Builder(1 << 16)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def read_model(data: bytes) -> fb.ModelT:
+    return fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(data), 0))
+
+
+def builtin_code(opcode: fb.OperatorCodeT) -> int:
+    return max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
