@@ -80,13 +80,16 @@ def quant_error(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> f
 
 
 def _mse_range(hist: np.ndarray, a: float, b: float, _pct: float) -> tuple[float, float]:
-    best = (quant_error(hist, a, b, a, b), a, b)
-    for alpha in np.linspace(0.2, 1.0, 81)[:-1]:
-        for lo_frac in ((alpha, 1.0) if a < 0 else (1.0,)):
-            cand_lo, cand_hi = a * lo_frac, b * alpha
-            err = quant_error(hist, a, b, cand_lo, cand_hi)
+    """Grid search over independent clipping fractions of both ends (one end when the data
+    never goes below zero), minimising the expected quantization error."""
+    fracs = np.linspace(0.2, 1.0, 41)
+    lo_fracs = fracs if a < 0 else np.array([1.0])
+    best = (np.inf, a, b)
+    for fl in lo_fracs:
+        for fh in fracs:
+            err = quant_error(hist, a, b, a * fl, b * fh)
             if err < best[0]:
-                best = (err, cand_lo, cand_hi)
+                best = (err, a * fl, b * fh)
     return best[1], best[2]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,7 +19,9 @@ def load_model(spec: str) -> torch.nn.Module | torch.export.ExportedProgram:
         if not path.is_file():
             raise EdgeqError(f"model file not found: {spec}")
         try:
-            return torch.export.load(str(path))
+            with warnings.catch_warnings():  # torch's own deprecation noise while unflattening specs
+                warnings.simplefilter("ignore", FutureWarning)
+                return torch.export.load(str(path))
         except Exception as e:  # a corrupt or foreign file: say so instead of a traceback
             raise EdgeqError(f"cannot load {spec} as a torch.export program ({type(e).__name__}: {e}); "
                              "save it with torch.export.save(torch.export.export(model, example_inputs), path)") from e

@@ -1,0 +1,447 @@
+"""Lower a quantized NHWC edgeq graph to a TFLite model (ModelT of the generated schema).
+
+Every IR tensor keeps its name, shape (batch 1), int8 quantization and, for constants, its
+data; every node becomes one builtin operator whose kernel computes exactly what the node's
+integer reference computes, plus glue operators where TFLite needs them:
+
+* PAD / PADV2 before a convolution or max pool whose explicit padding is neither TFLite's SAME
+  nor VALID (PAD fills with the zero point = a zero contribution; PADV2 fills max pools with
+  -128, the identity of max);
+* MAXIMUM / MINIMUM for clamps that are no fused activation TFLite knows (RELU, RELU6,
+  RELU_N1_TO_1), and QUANTIZE (int8 -> int8 requantization) in front of them when the clamp
+  changes the quantization;
+* QUANTIZE / DEQUANTIZE at the boundary for ``io='float'``.
+
+Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import numpy as np
+
+from ...errors import UnsupportedOpError
+from ...ir import Graph, Node, QuantParams
+from .schema import SCHEMA_VERSION, TENSOR_TYPES, AlignedBufferT, fb
+
+BO = fb.BuiltinOperator
+Act = fb.ActivationFunctionType
+Lowering = Callable[["ModelBuilder", Node], None]
+LOWERINGS: dict[str, Lowering] = {}
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def lowers(op: str) -> Callable[[Lowering], Lowering]:
+    def deco(fn: Lowering) -> Lowering:
+        LOWERINGS[op] = fn
+        return fn
+    return deco
+
+
+def supported_ops() -> list[str]:
+    return sorted(LOWERINGS)
+
+
+def check_supported(graph: Graph) -> None:
+    """Raise UnsupportedOpError for the first node the TFLite target cannot express."""
+    for node in graph.nodes:
+        if node.op not in LOWERINGS:
+            raise UnsupportedOpError(
+                f"the tflite target cannot lower op '{node.op}' at {node.where()}; "
+                f"it supports: {', '.join(supported_ops())}")
+
+
+def build_model(graph: Graph, io: str = "int8", description: str = "", version: str = "",
+                extra_metadata: dict | None = None) -> fb.ModelT:
+    if not graph.quantized or graph.layout != "nhwc":
+        raise ValueError("the tflite lowering takes the quantized NHWC graph from prepare()")
+    if io not in ("int8", "float"):
+        raise ValueError(f"io must be 'int8' or 'float', not {io!r}")
+    check_supported(graph)
+    b = ModelBuilder(graph)
+    model_inputs = []
+    for name in graph.inputs:
+        if io == "float":
+            t = graph.t(name)
+            f = b.add_tensor(f"{name}_float", t.shape, "float32")
+            b.op(BO.QUANTIZE, [f], [b.tensor(name)], version=1)
+            model_inputs.append(f)
+        else:
+            model_inputs.append(b.tensor(name))
+    for node in graph.nodes:
+        LOWERINGS[node.op](b, node)
+    model_outputs = []
+    for name in graph.outputs:
+        if io == "float":
+            f = b.add_tensor(f"{name}_float", graph.t(name).shape, "float32")
+            b.op(BO.DEQUANTIZE, [b.tensor(name)], [f], version=2)
+            model_outputs.append(f)
+        else:
+            model_outputs.append(b.tensor(name))
+    meta = {"producer": "edgeq", "edgeq_version": version, "description": description, "io": io,
+            "input_layout": graph.meta.get("input_layout", "nhwc"), **(extra_metadata or {})}
+    return b.finish(model_inputs, model_outputs, description, meta)
+
+
+class ModelBuilder:
+    """Accumulates tensors, buffers, operator codes and operators of one subgraph."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.g = graph
+        self.tensors: list[fb.TensorT] = []
+        self.index: dict[str, int] = {}          # IR tensor name -> tensor index
+        self.names: set[str] = set()
+        self.buffers: list[fb.BufferT] = [AlignedBufferT()]   # buffer 0: the empty sentinel
+        self.opcodes: list[fb.OperatorCodeT] = []
+        self.opcode_index: dict[tuple[int, int], int] = {}
+        self.operators: list[fb.OperatorT] = []
+
+    # -- tensors ---------------------------------------------------------------------
+    def tensor(self, name: str) -> int:
+        """Index of the IR tensor ``name`` (created on first use, with its data if constant)."""
+        if name in self.index:
+            return self.index[name]
+        t = self.g.t(name)
+        if t.quant is None and t.dtype != "float32":
+            raise UnsupportedOpError(f"tensor '{name}' ({t.dtype}) has no quantization parameters")
+        if t.is_constant and t.quant is None:
+            raise UnsupportedOpError(f"constant '{name}' is not quantized; the tflite target needs "
+                                     "integer constants")
+        idx = self.add_tensor(name, t.shape, t.dtype, t.quant, t.data)
+        self.index[name] = idx
+        return idx
+
+    def add_tensor(self, name: str, shape: tuple[int, ...], dtype: str, quant: QuantParams | None = None,
+                   data: np.ndarray | None = None) -> int:
+        tt = fb.TensorT()
+        tt.name = self._unique(name)
+        tt.shape = np.asarray(shape, dtype=np.int32)
+        tt.type = TENSOR_TYPES[dtype]
+        tt.hasRank = True
+        if quant is not None:
+            q = fb.QuantizationParametersT()
+            q.scale = np.asarray(quant.scale, dtype=np.float32)
+            q.zeroPoint = np.asarray(quant.zero_point, dtype=np.int64)
+            q.quantizedDimension = int(quant.axis) if quant.axis is not None else 0
+            tt.quantization = q
+        if data is not None:
+            arr = np.ascontiguousarray(np.asarray(data).astype(np.dtype(dtype).newbyteorder("<")))
+            if tuple(arr.shape) != tuple(shape):
+                arr = arr.reshape(shape)
+            buf = AlignedBufferT()
+            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
+            self.buffers.append(buf)
+            tt.buffer = len(self.buffers) - 1
+        self.tensors.append(tt)
+        return len(self.tensors) - 1
+
+    def const(self, name: str, data: np.ndarray, quant: QuantParams | None = None) -> int:
+        data = np.asarray(data)
+        return self.add_tensor(name, tuple(data.shape), str(data.dtype), quant, data)
+
+    def like(self, name: str, suffix: str, quant: QuantParams | None = None) -> int:
+        """A new activation tensor shaped like IR tensor ``name`` (glue between operators)."""
+        t = self.g.t(name)
+        return self.add_tensor(f"{name}_{suffix}", t.shape, t.dtype, quant or t.quant)
+
+    def _unique(self, name: str) -> str:
+        base, i = name, 1
+        while name in self.names:
+            name = f"{base}_{i}"
+            i += 1
+        self.names.add(name)
+        return name
+
+    # -- operators -------------------------------------------------------------------
+    def op(self, code: int, inputs: list[int], outputs: list[int], options_type: int = 0,
+           options: object | None = None, version: int = 1) -> None:
+        key = (code, version)
+        if key not in self.opcode_index:
+            oc = fb.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, BO.PLACEHOLDER_FOR_GREATER_OP_CODES)
+            oc.version = version
+            self.opcode_index[key] = len(self.opcodes)
+            self.opcodes.append(oc)
+        o = fb.OperatorT()
+        o.opcodeIndex = self.opcode_index[key]
+        o.inputs = np.asarray(inputs, dtype=np.int32)
+        o.outputs = np.asarray(outputs, dtype=np.int32)
+        if options is not None:
+            o.builtinOptionsType = options_type
+            o.builtinOptions = options
+        self.operators.append(o)
+
+    def finish(self, inputs: list[int], outputs: list[int], description: str, meta: dict) -> fb.ModelT:
+        sg = fb.SubGraphT()
+        sg.tensors = self.tensors
+        sg.inputs = np.asarray(inputs, dtype=np.int32)
+        sg.outputs = np.asarray(outputs, dtype=np.int32)
+        sg.operators = self.operators
+        sg.name = "main"
+        sig = fb.SignatureDefT()
+        sig.signatureKey = "serving_default"
+        sig.subgraphIndex = 0
+        sig.inputs = [_tensor_map(n, i) for n, i in zip(self.g.inputs, inputs)]
+        sig.outputs = [_tensor_map(n, i) for n, i in zip(self.g.outputs, outputs)]
+        m = fb.ModelT()
+        m.version = SCHEMA_VERSION
+        m.operatorCodes = self.opcodes
+        m.subgraphs = [sg]
+        m.description = description or "edgeq int8 model"
+        payload = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        buf = AlignedBufferT()
+        buf.data = np.frombuffer(payload, dtype=np.uint8)
+        self.buffers.append(buf)
+        md = fb.MetadataT()
+        md.name = "edgeq"
+        md.buffer = len(self.buffers) - 1
+        m.metadata = [md]
+        m.buffers = self.buffers
+        m.signatureDefs = [sig]
+        return m
+
+    # -- shared lowering helpers -----------------------------------------------------
+    def output_with_activation(self, node: Node) -> tuple[int, int, Callable[[], None]]:
+        """(fused activation code, output tensor index, finisher) for a node with an output clamp.
+
+        RELU / RELU6 / RELU_N1_TO_1 fuse; any other clamp is computed by the op into a
+        temporary tensor (same quantization) followed by MAXIMUM / MINIMUM."""
+        out = node.outputs[0]
+        code = fused_activation(node)
+        lo, hi = node.attrs.get("act_min", INT8_MIN), node.attrs.get("act_max", INT8_MAX)
+        if code is not None or (lo <= INT8_MIN and hi >= INT8_MAX):
+            return code or Act.NONE, self.tensor(out), lambda: None
+        tmp = self.like(out, "unclamped")
+        return Act.NONE, tmp, lambda: self.clamp(tmp, out, lo, hi)
+
+    def clamp(self, src: int, out_name: str, lo: int, hi: int) -> None:
+        """out = min(max(src, lo), hi) on int8 values of one quantization (exact in int8)."""
+        q = self.g.t(out_name).quant
+        steps = [(BO.MAXIMUM, lo)] if lo > INT8_MIN else []
+        if hi < INT8_MAX:
+            steps.append((BO.MINIMUM, hi))
+        if not steps:   # nothing to clamp: a same-shape RESHAPE is an exact copy
+            self.reshape(src, self.tensor(out_name), self.g.t(out_name).shape)
+            return
+        cur = src
+        for i, (code, bound) in enumerate(steps):
+            dst = self.tensor(out_name) if i == len(steps) - 1 else self.like(out_name, "clamp_lo")
+            c = self.const(f"{out_name}_{'min' if code == BO.MAXIMUM else 'max'}_bound",
+                           np.array([bound], dtype=np.int8), _per_tensor(q))
+            self.op(code, [cur, c], [dst], fb.BuiltinOptions.MaximumMinimumOptions,
+                    fb.MaximumMinimumOptionsT(), version=2)
+            cur = dst
+
+    def reshape(self, src: int, dst: int, shape: tuple[int, ...]) -> None:
+        shape_t = self.const(f"{self.tensors[dst].name}_shape", np.asarray(shape, dtype=np.int32))
+        opts = fb.ReshapeOptionsT()
+        opts.newShape = np.asarray(shape, dtype=np.int32)
+        self.op(BO.RESHAPE, [src, shape_t], [dst], fb.BuiltinOptions.ReshapeOptions, opts, version=1)
+
+    def pad(self, x_name: str, pads: tuple[int, int, int, int], value: int | None) -> int:
+        """PAD (zero-point fill) or PADV2 (``value`` fill) of an NHWC tensor; returns the result."""
+        pt, pb, pl, pr = pads
+        t = self.g.t(x_name)
+        n, h, w, c = t.shape
+        out = self.add_tensor(f"{x_name}_padded", (n, h + pt + pb, w + pl + pr, c), t.dtype, t.quant)
+        paddings = self.const(f"{x_name}_paddings", np.array([[0, 0], [pt, pb], [pl, pr], [0, 0]], dtype=np.int32))
+        if value is None:
+            self.op(BO.PAD, [self.tensor(x_name), paddings], [out], fb.BuiltinOptions.PadOptions,
+                    fb.PadOptionsT(), version=2)
+        else:
+            v = self.const(f"{x_name}_pad_value", np.array([value], dtype=np.int8), _per_tensor(t.quant))
+            self.op(BO.PADV2, [self.tensor(x_name), paddings, v], [out], fb.BuiltinOptions.PadV2Options,
+                    fb.PadV2OptionsT(), version=2)
+        return out
+
+
+def _per_tensor(q: QuantParams) -> QuantParams:
+    return QuantParams(q.scale[:1], q.zero_point[:1])
+
+
+def _tensor_map(name: str, index: int) -> fb.TensorMapT:
+    m = fb.TensorMapT()
+    m.name = name
+    m.tensorIndex = index
+    return m
+
+
+def fused_activation(node: Node) -> int | None:
+    """The TFLite fused activation equal to the node's clamp, None if TFLite has none for it."""
+    act = node.attrs.get("activation")
+    if act is None:
+        return Act.NONE
+    lo, hi = act.get("min"), act.get("max")
+    if lo is not None and float(lo) == 0.0 and hi is None:
+        return Act.RELU
+    if lo is not None and hi is not None and float(lo) == 0.0 and float(hi) == 6.0:
+        return Act.RELU6
+    if lo is not None and hi is not None and float(lo) == -1.0 and float(hi) == 1.0:
+        return Act.RELU_N1_TO_1
+    return None
+
+
+def padding_plan(in_hw: tuple[int, int], k_hw: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int], pads: tuple[int, int, int, int],
+                 out_hw: tuple[int, int]) -> tuple[int, tuple[int, int, int, int] | None]:
+    """TFLite padding for an op with explicit padding (top, left, bottom, right) and output size.
+
+    Returns (Padding.SAME or VALID, None) when TFLite's own padding gives the same windows, else
+    (VALID, (top, bottom, left, right)) for an explicit PAD in front."""
+    pt, pl, _, _ = pads
+    eff = [d * (k - 1) + 1 for k, d in zip(k_hw, dilation)]
+    if pt == 0 and pl == 0 and all(i >= e and o == (i - e) // s + 1
+                                   for i, e, s, o in zip(in_hw, eff, stride, out_hw)):
+        return fb.Padding.VALID, None
+    same = True
+    for i, e, s, o, p0 in zip(in_hw, eff, stride, out_hw, (pt, pl)):
+        o_same = (i + s - 1) // s
+        total = max((o_same - 1) * s + e - i, 0)
+        same &= o == o_same and p0 == total // 2
+    if same:
+        return fb.Padding.SAME, None
+    after = [max((o - 1) * s + e - i - p0, 0) for i, e, s, o, p0 in zip(in_hw, eff, stride, out_hw, (pt, pl))]
+    return fb.Padding.VALID, (pt, after[0], pl, after[1])
+
+
+# --- op lowerings ---------------------------------------------------------------------
+
+def _conv_like(b: ModelBuilder, node: Node, depthwise: bool) -> None:
+    x, w, bias = node.inputs
+    a = node.attrs
+    xs, ys, ws = b.g.t(x).shape, b.g.t(node.outputs[0]).shape, b.g.t(w).shape
+    k_hw = (ws[1], ws[2])
+    mode, explicit = padding_plan((xs[1], xs[2]), k_hw, tuple(a["stride"]), tuple(a["dilation"]),
+                                  tuple(a["padding"]), (ys[1], ys[2]))
+    x_idx = b.pad(x, explicit, None) if explicit else b.tensor(x)
+    code, out, finish = b.output_with_activation(node)
+    if depthwise:
+        opts = fb.DepthwiseConv2DOptionsT()
+        opts.depthMultiplier = int(a.get("depth_multiplier", ws[3] // xs[3]))
+        otype, builtin, version = fb.BuiltinOptions.DepthwiseConv2DOptions, BO.DEPTHWISE_CONV_2D, 3
+    else:
+        opts = fb.Conv2DOptionsT()
+        grouped = ws[3] != xs[3]
+        otype, builtin, version = fb.BuiltinOptions.Conv2DOptions, BO.CONV_2D, 6 if grouped else 3
+    opts.padding = mode
+    opts.strideH, opts.strideW = (int(s) for s in a["stride"])
+    opts.dilationHFactor, opts.dilationWFactor = (int(d) for d in a["dilation"])
+    opts.fusedActivationFunction = code
+    b.op(builtin, [x_idx, b.tensor(w), b.tensor(bias)], [out], otype, opts, version)
+    finish()
+
+
+@lowers("conv2d")
+def _conv2d(b: ModelBuilder, node: Node) -> None:
+    _conv_like(b, node, depthwise=False)
+
+
+@lowers("depthwise_conv2d")
+def _depthwise(b: ModelBuilder, node: Node) -> None:
+    _conv_like(b, node, depthwise=True)
+
+
+@lowers("linear")
+def _linear(b: ModelBuilder, node: Node) -> None:
+    x, w, bias = node.inputs
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.FullyConnectedOptionsT()
+    opts.fusedActivationFunction = code
+    opts.keepNumDims = len(b.g.t(x).shape) > 2
+    b.op(BO.FULLY_CONNECTED, [b.tensor(x), b.tensor(w), b.tensor(bias)], [out],
+         fb.BuiltinOptions.FullyConnectedOptions, opts, version=5 if opts.keepNumDims else 4)
+    finish()
+
+
+@lowers("add")
+def _add(b: ModelBuilder, node: Node) -> None:
+    for i in node.inputs:
+        if b.g.t(i).is_constant:
+            raise UnsupportedOpError(f"add with a constant operand at {node.where()}: the tflite target "
+                                     "lowers add of two activations only")
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.AddOptionsT()
+    opts.fusedActivationFunction = code
+    b.op(BO.ADD, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts, version=2)
+    finish()
+
+
+@lowers("clamp")
+def _clamp(b: ModelBuilder, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    qx, qy = b.g.t(x).quant, b.g.t(y).quant
+    same_quant = qx.scalar() == qy.scalar()
+    if not same_quant and fused_activation(node) == Act.RELU:
+        # RELU requantizes (input scale / output scale, double rounding) and clamps at the
+        # output zero point in TFLite Micro and LiteRT alike: the IR clamp's algorithm.
+        b.op(BO.RELU, [b.tensor(x)], [b.tensor(y)], version=2)
+        return
+    src = b.tensor(x)
+    if not same_quant:
+        # QUANTIZE int8 -> int8 is Requantize: MultiplyByQuantizedMultiplier(x - zp_in,
+        # M(s_in / s_out)) + zp_out, saturated; the first half of the IR clamp.
+        src = b.like(y, "requantized")
+        b.op(BO.QUANTIZE, [b.tensor(x)], [src], version=1)
+    b.clamp(src, y, node.attrs["act_min"], node.attrs["act_max"])
+
+
+def _pool(b: ModelBuilder, node: Node, builtin: int) -> None:
+    x = node.inputs[0]
+    a = node.attrs
+    xs, ys = b.g.t(x).shape, b.g.t(node.outputs[0]).shape
+    kh, kw = (int(k) for k in a["kernel"])
+    mode, explicit = padding_plan((xs[1], xs[2]), (kh, kw), tuple(a["stride"]), (1, 1),
+                                  tuple(a["padding"]), (ys[1], ys[2]))
+    if explicit and builtin == BO.AVERAGE_POOL_2D:
+        raise UnsupportedOpError(
+            f"avg_pool2d at {node.where()} has padding {tuple(a['padding'])} (ceil_mode="
+            f"{a.get('ceil_mode', False)}) on a {xs[1]}x{xs[2]} input, which TFLite's SAME/VALID "
+            "padding cannot express (TFLite averages over the valid part of SAME windows only)")
+    x_idx = b.pad(x, explicit, INT8_MIN) if explicit else b.tensor(x)
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.Pool2DOptionsT()
+    opts.padding = mode
+    opts.strideH, opts.strideW = (int(s) for s in a["stride"])
+    opts.filterHeight, opts.filterWidth = kh, kw
+    opts.fusedActivationFunction = code
+    b.op(builtin, [x_idx], [out], fb.BuiltinOptions.Pool2DOptions, opts, version=2)
+    finish()
+
+
+@lowers("max_pool2d")
+def _max_pool(b: ModelBuilder, node: Node) -> None:
+    _pool(b, node, BO.MAX_POOL_2D)
+
+
+@lowers("avg_pool2d")
+def _avg_pool(b: ModelBuilder, node: Node) -> None:
+    _pool(b, node, BO.AVERAGE_POOL_2D)
+
+
+@lowers("reshape")
+def _reshape(b: ModelBuilder, node: Node) -> None:
+    y = node.outputs[0]
+    b.reshape(b.tensor(node.inputs[0]), b.tensor(y), b.g.t(y).shape)
+
+
+@lowers("transpose")
+def _transpose(b: ModelBuilder, node: Node) -> None:
+    perm = np.asarray(node.attrs["perm"], dtype=np.int32)
+    p = b.const(f"{node.outputs[0]}_perm", perm)
+    b.op(BO.TRANSPOSE, [b.tensor(node.inputs[0]), p], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=4 if perm.size > 4 else 2)
+
+
+@lowers("softmax")
+def _softmax(b: ModelBuilder, node: Node) -> None:
+    x = node.inputs[0]
+    rank = len(b.g.t(x).shape)
+    if node.attrs["axis"] % rank != rank - 1:
+        raise UnsupportedOpError(f"softmax over axis {node.attrs['axis']} of a rank-{rank} tensor at "
+                                 f"{node.where()}: TFLite's SOFTMAX works on the last axis only")
+    opts = fb.SoftmaxOptionsT()
+    opts.beta = float(node.attrs.get("beta", 1.0))
+    b.op(BO.SOFTMAX, [b.tensor(x)], [b.tensor(node.outputs[0])], fb.BuiltinOptions.SoftmaxOptions,
+         opts, version=2)
