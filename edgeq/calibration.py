@@ -1,11 +1,20 @@
 """Calibration: stream data through the float graph and choose a range per activation tensor.
 
 Two streaming passes keep memory independent of the set size: the first records min/max, the
-second fills a fixed-range histogram (only for methods that need one). Methods:
-``minmax``; ``percentile`` (clip at the given percentiles); ``mse`` (search the clipping range
-that minimises the expected int8 quantization error over the histogram)."""
+second fills a fixed-range histogram per tensor. Range choosers work on that histogram:
+
+* ``minmax``: the observed range;
+* ``percentile``: clip at the given percentile at each end;
+* ``mse``: the clipping range minimising the expected int8 quantization error;
+* ``entropy``: the clipping range minimising the KL divergence between the value distribution
+  and its int8-quantized version (TensorRT's method, on an asymmetric range);
+* ``auto``: per tensor, the candidate of the methods above that gives the smallest error at the
+  output of the layers that consume the tensor (measured on a sample batch, in float).
+"""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -13,41 +22,36 @@ import numpy as np
 from . import interpreter
 from .errors import EdgeqError
 from .ir import Graph
+from .ops import get_op
 
-METHODS = ("minmax", "percentile", "mse")
+METHODS = ("minmax", "percentile", "mse", "entropy", "auto")
 BINS = 2048
+AUTO_SAMPLES = 32
 
 
 def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", percentile: float = 99.99,
-              batch_size: int = 32, progress: Callable[[int], None] | None = None) -> dict[str, tuple[float, float]]:
+              batch_size: int = 32, progress: Callable[[int], None] | None = None,
+              time_budget_s: float = 120.0) -> dict[str, tuple[float, float]]:
     """Return {tensor name: (lo, hi)} for every activation of the float ``graph``."""
     if method not in METHODS:
         raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
-    lo: dict[str, float] = {}
-    hi: dict[str, float] = {}
-
-    def minmax(name: str, x: np.ndarray) -> None:
-        lo[name] = min(lo.get(name, np.inf), float(x.min()))
-        hi[name] = max(hi.get(name, -np.inf), float(x.max()))
-
-    _stream(graph, inputs, batch_size, minmax, progress)
+    lo, hi = _observe_minmax(graph, inputs, batch_size, progress)
     if method == "minmax":
         return {k: (lo[k], hi[k]) for k in lo}
-    hists = {k: np.zeros(BINS, dtype=np.int64) for k in lo}
     edges = {k: (min(lo[k], 0.0), max(hi[k], 0.0)) for k in lo}
+    hists = _observe_histograms(graph, inputs, batch_size, edges, progress)
 
-    def histogram(name: str, x: np.ndarray) -> None:
+    def choose(name: str, how: str) -> tuple[float, float]:
         a, b = edges[name]
-        if b > a:
-            hists[name] += np.histogram(x, bins=BINS, range=(a, b))[0]
+        if b <= a or how == "minmax":
+            return lo[name], hi[name]
+        return CHOOSERS[how](hists[name], percentile)
 
-    _stream(graph, inputs, batch_size, histogram, progress)
-    choose = _percentile_range if method == "percentile" else _mse_range
-    out = {}
-    for k in lo:
-        a, b = edges[k]
-        out[k] = (lo[k], hi[k]) if b <= a else choose(hists[k], a, b, percentile)
-    return out
+    if method != "auto":
+        return {k: choose(k, method) for k in lo}
+    candidates = {k: {m: choose(k, m) for m in ("minmax", "percentile", "mse", "entropy")} for k in lo}
+    sample = [np.array(x[:AUTO_SAMPLES], dtype=np.float32) for x in inputs]
+    return choose_by_layer_output_error(graph, sample, candidates, time_budget_s)
 
 
 def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
@@ -60,7 +64,55 @@ def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
             progress(len(chunk[0]))
 
 
-def _percentile_range(hist: np.ndarray, a: float, b: float, pct: float) -> tuple[float, float]:
+def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
+                    progress: Callable[[int], None] | None) -> tuple[dict[str, float], dict[str, float]]:
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+
+    def record(name: str, x: np.ndarray) -> None:
+        lo[name] = min(lo.get(name, np.inf), float(x.min()))
+        hi[name] = max(hi.get(name, -np.inf), float(x.max()))
+
+    _stream(graph, inputs, batch_size, record, progress)
+    return lo, hi
+
+
+def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,
+                        edges: dict[str, tuple[float, float]],
+                        progress: Callable[[int], None] | None) -> dict[str, "Histogram"]:
+    hists = {k: np.zeros(BINS, dtype=np.int64) for k in edges}
+    exact_zeros = {k: 0 for k in edges}
+
+    def record(name: str, x: np.ndarray) -> None:
+        a, b = edges[name]
+        if b > a:
+            hists[name] += np.histogram(x, bins=BINS, range=(a, b))[0]
+            exact_zeros[name] += int(np.count_nonzero(x == 0))
+
+    _stream(graph, inputs, batch_size, record, progress)
+    return {k: Histogram(hists[k], *edges[k], exact_zeros[k]) for k in edges}
+
+
+@dataclass
+class Histogram:
+    """Value counts in BINS equal bins over [a, b] (a <= 0 <= b), plus the exact zeros among them."""
+    counts: np.ndarray
+    a: float
+    b: float
+    zeros: int = 0
+
+    def without_exact_zeros(self) -> np.ndarray:
+        """Counts with exact zeros (ReLU's, which int8 represents exactly) taken out of their bin."""
+        c = self.counts.copy()
+        zero_bin = int(np.clip(-self.a / (self.b - self.a) * BINS, 0, BINS - 1))
+        c[zero_bin] -= min(self.zeros, c[zero_bin])
+        return c
+
+
+# -- range choosers on a histogram over [a, b] -------------------------------------------
+
+def _percentile_range(h: Histogram, pct: float) -> tuple[float, float]:
+    hist, a, b = h.counts, h.a, h.b
     cdf = np.cumsum(hist) / max(1, hist.sum())
     width = (b - a) / BINS
     tail = (100.0 - pct) / 100.0
@@ -79,18 +131,57 @@ def quant_error(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> f
     return float(np.sum(hist * ((q - zp) * scale - centers) ** 2))
 
 
-def _mse_range(hist: np.ndarray, a: float, b: float, _pct: float) -> tuple[float, float]:
+def _search_clipping(a: float, b: float, cost: Callable[[float, float], float]) -> tuple[float, float]:
     """Grid search over independent clipping fractions of both ends (one end when the data
-    never goes below zero), minimising the expected quantization error."""
-    fracs = np.linspace(0.2, 1.0, 41)
+    never goes below zero)."""
+    # geometric below one half (far outliers), fine steps near the full range
+    fracs = np.unique(np.concatenate([np.geomspace(0.01, 0.5, 30), np.linspace(0.5, 1.0, 26)]))
     lo_fracs = fracs if a < 0 else np.array([1.0])
     best = (np.inf, a, b)
     for fl in lo_fracs:
         for fh in fracs:
-            err = quant_error(hist, a, b, a * fl, b * fh)
-            if err < best[0]:
-                best = (err, a * fl, b * fh)
+            c = cost(a * fl, b * fh)
+            if c < best[0]:
+                best = (c, a * fl, b * fh)
     return best[1], best[2]
+
+
+def _mse_range(h: Histogram, _pct: float) -> tuple[float, float]:
+    return _search_clipping(h.a, h.b, lambda lo, hi: quant_error(h.counts, h.a, h.b, lo, hi))
+
+
+def kl_divergence_after_quantization(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> float:
+    """KL(P || Q) as in TensorRT's entropy calibration: P is the histogram inside [lo, hi] with
+    the clipped mass folded onto the edge bins; Q is the histogram inside [lo, hi] *without*
+    that mass, merged into the 256 int8 levels and spread back evenly over non-empty bins.
+    Clipping a lot makes P's edges heavy where Q has little, which is what KL penalises."""
+    width = (b - a) / BINS
+    i0 = int(np.clip(np.floor((lo - a) / width), 0, BINS - 1))
+    i1 = int(np.clip(np.ceil((hi - a) / width), i0 + 1, BINS))
+    inside = hist[i0:i1].astype(np.float64)
+    p = inside.copy()
+    p[0] += hist[:i0].sum()
+    p[-1] += hist[i1:].sum()
+    if p.sum() == 0:
+        return 0.0
+    levels = np.minimum((np.arange(p.size) * 256) // p.size, 255)
+    nonzero = inside > 0
+    mass = np.bincount(levels, weights=inside, minlength=256)
+    count = np.bincount(levels, weights=nonzero.astype(np.float64), minlength=256)
+    q = np.where(nonzero, mass[levels] / np.maximum(count[levels], 1), 0.0)
+    p = p / p.sum()
+    q = q / max(q.sum(), 1e-30)
+    m = p > 0
+    return float(np.sum(p[m] * np.log(p[m] / np.maximum(q[m], 1e-12))))
+
+
+def _entropy_range(h: Histogram, _pct: float) -> tuple[float, float]:
+    counts = h.without_exact_zeros()
+    return _search_clipping(h.a, h.b, lambda lo, hi: kl_divergence_after_quantization(counts, h.a, h.b, lo, hi))
+
+
+CHOOSERS: dict[str, Callable[[Histogram, float], tuple[float, float]]] = {
+    "percentile": _percentile_range, "mse": _mse_range, "entropy": _entropy_range}
 
 
 def scale_zero_point(lo: float, hi: float, qmin: int = -128, qmax: int = 127) -> tuple[float, int]:
@@ -101,3 +192,43 @@ def scale_zero_point(lo: float, hi: float, qmin: int = -128, qmax: int = 127) ->
     scale = float(np.float32((hi - lo) / (qmax - qmin)))
     zp = int(np.clip(round(qmin - lo / scale), qmin, qmax))
     return scale, zp
+
+
+def fake_quantize(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    scale, zp = scale_zero_point(lo, hi)
+    q = np.clip(np.round(x / np.float32(scale)) + zp, -128, 127)
+    return ((q - zp) * np.float32(scale)).astype(np.float32)
+
+
+# -- auto: pick per tensor by the error it causes at its consumers' outputs -----------------
+
+def choose_by_layer_output_error(graph: Graph, sample: list[np.ndarray],
+                                 candidates: dict[str, dict[str, tuple[float, float]]],
+                                 time_budget_s: float) -> dict[str, tuple[float, float]]:
+    """For each tensor, the candidate range minimising sum over consumers of
+    ||consumer(fake_quant(T)) - consumer(T)||^2 (or the tensor's own error for graph outputs).
+    Past the time budget the remaining tensors take the ``mse`` candidate."""
+    values = interpreter.run(graph, sample, keep=True)
+    start = time.perf_counter()
+    chosen: dict[str, tuple[float, float]] = {}
+    for name, cands in candidates.items():
+        if time.perf_counter() - start > time_budget_s:
+            chosen[name] = cands["mse"]
+            continue
+        best = (np.inf, cands["mse"])
+        for rng in dict.fromkeys(cands.values()):   # distinct ranges only
+            err = _consumer_error(graph, values, name, fake_quantize(values[name], *rng))
+            if err < best[0]:
+                best = (err, rng)
+        chosen[name] = best[1]
+    return chosen
+
+
+def _consumer_error(graph: Graph, values: dict[str, np.ndarray], name: str, fq: np.ndarray) -> float:
+    err = float(np.sum((fq - values[name]) ** 2)) if graph.is_graph_output(name) else 0.0
+    for node in graph.consumers(name):
+        args = [fq if n == name else (values[n] if n in values else graph.t(n).data) for n in node.inputs]
+        out = get_op(node.op).run_float(node, graph, args)[0]
+        ref = values[node.outputs[0]]
+        err += float(np.sum((out - ref) ** 2)) / max(1e-12, float(np.mean(ref ** 2)))
+    return err

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--eval-data", help="held-out data, same format (default: the calibration data)")
     b.add_argument("--eval-labels", help=".npy int64 (N,) labels for accuracy")
     b.add_argument("-o", "--out", required=True, help="output directory")
-    b.add_argument("--method", default="mse", choices=["minmax", "percentile", "mse"], help="calibration method")
+    b.add_argument("--method", default="mse", choices=["minmax", "percentile", "mse", "entropy", "auto"], help="calibration method")
     b.add_argument("--percentile", type=float, default=99.99)
     b.add_argument("--input-shape", help="input shape without batch, e.g. 1,49,10 (factory models)")
     b.add_argument("--io", default="int8", choices=["int8", "float"], help="TFLite model boundary type")

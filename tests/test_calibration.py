@@ -64,3 +64,36 @@ def test_scale_zero_point_covers_zero_and_range():
 def test_unknown_method_is_refused():
     with pytest.raises(EdgeqError, match="minmax"):
         calibrate(_relu_graph(), [np.zeros((2, 1000), np.float32)], "magic")
+
+
+def test_entropy_clips_a_heavy_tail_and_keeps_a_uniform_range():
+    rng = np.random.default_rng(0)
+    g = _relu_graph()
+    lo, hi = calibrate(g, [rng.uniform(-1, 1, (20, 1000)).astype(np.float32)], "entropy")[g.inputs[0]]
+    assert hi > 0.9 and lo < -0.9
+    # a uniform bulk on [-1, 1] plus 0.01 % far outliers: the full range would squeeze the bulk
+    # into about 13 of the 256 levels; the least-divergence range clips near the bulk's edges
+    x = rng.uniform(-1, 1, (100, 1000)).astype(np.float32)
+    x[0, :5], x[1, :5] = 20.0, -20.0
+    lo, hi = calibrate(g, [x], "entropy")[g.inputs[0]]
+    assert 0.9 < hi < 6.0 and -6.0 < lo < -0.9
+
+
+def test_kl_divergence_is_zero_when_quantization_loses_nothing():
+    from edgeq.calibration import BINS, kl_divergence_after_quantization
+    hist = np.zeros(BINS, np.int64)
+    hist[::8] = 5          # exactly one occupied bin per int8 level: nothing is merged
+    assert kl_divergence_after_quantization(hist, 0.0, 1.0, 0.0, 1.0) == pytest.approx(0.0, abs=1e-12)
+    hist[1::8] = 1         # two bins of different mass per level: merging spreads mass evenly
+    assert kl_divergence_after_quantization(hist, 0.0, 1.0, 0.0, 1.0) > 0.01
+
+
+def test_auto_picks_the_candidate_with_least_consumer_error():
+    from edgeq.calibration import choose_by_layer_output_error
+    g = float_graph(nn.Sequential(nn.Linear(1000, 4)).eval(), [(1000,)])
+    x = np.random.default_rng(0).laplace(0, 1.0, (16, 1000)).astype(np.float32)
+    good = (float(x.min()), float(x.max()))
+    bad = (-0.01, 0.01)   # clips almost everything: a terrible range
+    picked = choose_by_layer_output_error(g, [x], {g.inputs[0]: {"mse": bad, "minmax": good},
+                                                   g.outputs[0]: {"mse": (-50.0, 50.0)}}, 60)
+    assert picked[g.inputs[0]] == good
