@@ -20,6 +20,7 @@ from .errors import EdgeqError, ValidationError
 from .frontend import load_model
 from .ir import Graph
 from .ops import get_op
+from .passes.equalize import equalize_cross_layer
 from .pipeline import float_graph, quantized_graph
 from .report import write_report
 from .targets import load_profile, target_module
@@ -48,6 +49,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
           method: str = "mse", percentile: float = 99.99,
           input_shape: tuple[int, ...] | None = None, io: str = "int8", input_layout: str = "nhwc",
           name: str = "model", max_eval_samples: int | None = None, progress: bool = False,
+          equalization: bool = True, bias_correction: bool = True,
           raise_on_mismatch: bool = True) -> Report:
     """Build ``model`` for ``target`` into ``out_dir`` and return the report.
 
@@ -73,7 +75,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     timings["trace_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    options = {**profile.quantizer, "io": io, "input_layout": input_layout, "name": name,
+    options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction, "io": io, "input_layout": input_layout, "name": name,
                "description": f"{model_label} quantized by edgeq for {target}", "edgeq_version": _version()}
     bar = _progress(progress, "calibrate", cal[0].shape[0] * (1 if method == "minmax" else 2))
     qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
@@ -133,7 +135,9 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
         "accuracy": _accuracy_section(float_out, ref_out, runs, labels),
         "output_sqnr_db": [metrics.sqnr_db(f, interpreter.dequantize(tgraph, n, q))
                            for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
-        "quantization": layer_report(fgraph, qgraph, [x[:MAX_SQNR_SAMPLES] for x in ev]),
+        "quantization": layer_report(equalize_cross_layer(fgraph) if qgraph.meta.get("equalized") else fgraph,
+                                     qgraph, [x[:MAX_SQNR_SAMPLES] for x in ev]),
+        "quantization_passes": qgraph.meta.get("passes", {}),
         "memory": memory,
         "macs": int(sum(get_op(n.op).macs(n, tgraph) for n in tgraph.nodes)),
         "timings": {**{k: round(v, 3) for k, v in timings.items()},

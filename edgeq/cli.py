@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--input-layout", default="nhwc", choices=["nhwc", "nchw"], help="TFLite/C input layout")
     b.add_argument("--name", default="model", help="C symbol prefix (C targets)")
     b.add_argument("--max-eval-samples", type=int, help="validate on at most this many samples")
+    b.add_argument("--no-equalization", action="store_true", help="never apply cross-layer equalization")
+    b.add_argument("--no-bias-correction", action="store_true", help="never apply bias correction")
     b.add_argument("--quiet", action="store_true", help="no progress bars or table")
     t = sub.add_parser("targets", help="list target profiles")
     t.add_argument("--ops", action="store_true", help="also list the ops each target supports")
@@ -66,7 +68,8 @@ def _build(args: argparse.Namespace) -> int:
     report = build(args.model, args.calibration, args.target, args.out, args.eval_data, args.eval_labels,
                    method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
                    input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
-                   progress=not args.quiet, raise_on_mismatch=False)
+                   progress=not args.quiet, equalization=not args.no_equalization,
+                   bias_correction=not args.no_bias_correction, raise_on_mismatch=False)
     if not args.quiet:
         print(summary_table(report.data))
     print(f"wrote {Path(args.out) / 'report.md'}")

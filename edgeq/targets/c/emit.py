@@ -8,7 +8,7 @@ live in the caller's buffers.  Output bytes depend only on the graph and the opt
 """
 from __future__ import annotations
 
-import keyword
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +52,7 @@ def c_identifier(text: str, default: str = "model") -> str:
     ident = re.sub(r"[^A-Za-z0-9_]", "_", str(text)).strip("_") or default
     if ident[0].isdigit():
         ident = f"{default}_{ident}"
-    if ident in _C_KEYWORDS or keyword.iskeyword(ident) and ident in _C_KEYWORDS:
+    if ident in _C_KEYWORDS:
         ident = f"{ident}_"
     return ident
 
@@ -142,9 +142,9 @@ class _Emitter:
         self.name = name
         self.upper = name.upper()
         self.plan = plan
-        self.param_names = _Names({"arena", "input", "output", "status"})
-        self.array_names = _Names()
-        self.offset_names = _Names()
+        # one namespace for every file-scope identifier of NAME.c
+        self.ids = _Names({"arena", "input", "output", "status", f"{name}_arena", f"{name}_invoke"})
+        self.used_regions: set[str] = set()
         self.offset_const: dict[int, str] = {}   # buffer id -> enum name
         self.weight_symbol: dict[tuple[str, str], str] = {}
         self.weight_bytes = 0
@@ -155,10 +155,11 @@ class _Emitter:
     # -- tensors --------------------------------------------------------------------
     def ptr(self, tensor: str) -> str:
         t = self.plan.tensors[tensor]
+        self.used_regions.add(t.region)
         if t.region == "arena":
             if t.buffer not in self.offset_const:
                 base = "OFFSET_" + c_identifier(tensor, "tensor").upper()
-                self.offset_const[t.buffer] = self.offset_names.get(base)
+                self.offset_const[t.buffer] = self.ids.get(base)
             return f"arena + {self.offset_const[t.buffer]}"
         if t.region == "input":
             if not self.multi_in or t.offset == 0:
@@ -180,7 +181,7 @@ class _Emitter:
         key = (source, role)
         if key in self.weight_symbol:
             return self.weight_symbol[key]
-        sym = self.array_names.get(f"{self.name}_{c_identifier(layer.node.name, 'layer')}_{role}")
+        sym = self.ids.get(f"{self.name}_{c_identifier(layer.node.name, 'layer')}_{role}")
         self.weight_symbol[key] = sym
         values = np.asarray(values)
         n = int(values.size)
@@ -208,8 +209,14 @@ class _Emitter:
                              "power-of-two exponents, one per output channel")
         return m, s
 
+    def param_name(self, layer: _Layer) -> str:
+        base = c_identifier(layer.node.name, "layer")
+        if base.lower().startswith("edgeq") or base.isupper():
+            base = f"layer_{base}"
+        return self.ids.get(base)
+
     def params(self, layer: _Layer, ctype: str, fields: list[tuple[str, Any]]) -> str:
-        pname = self.param_names.get(c_identifier(layer.node.name, "layer"))
+        pname = self.param_name(layer)
         width = max(len(f) for f, _ in fields)
         lines = [f"static const {ctype} {pname} = {{"]
         for f, v in fields:
@@ -339,7 +346,7 @@ class _Emitter:
             return list(reversed(st))
         pad = [0] * (6 - len(so))
         add = ",\n        ".join(f".{f} = {_c_int(v)}" for f, v in self._add_fields(a, 0))
-        pname = self.param_names.get(c_identifier(node.name, "layer"))
+        pname = self.param_name(layer)
         layer.params = (f"static const edgeq_add_broadcast_params {pname} = {{\n"
                         f"    .add = {{\n        {add},\n    }},\n"
                         f"    .dims = {len(so)},\n"
@@ -529,6 +536,7 @@ class _Emitter:
                 body.extend("    " + ln for ln in layer.call.split("\n"))
             body.append("")
         for tensor, slot in plan.output_copies:
+            self.used_regions.add("output")
             off = plan.output_offsets[slot]
             dst = "output" if off == 0 else f"output + {off}"
             body.append(f"    /* graph output {slot} is {_comment(tensor)}, stored elsewhere: copy it */")
@@ -579,9 +587,10 @@ class _Emitter:
                 first = min(m.first for m in members)
                 last = max(m.last for m in members)
                 who = ", ".join(_comment(m.name) for m in members)
-                entries.append((t.offset, f"    {self.offset_const[t.buffer]} = {t.offset},"
-                                          f"    /* {who}: {t.size} B, layers {first}-{last} */"))
-            lines += [e for _, e in sorted(entries, key=lambda e: (e[0], e[1]))]
+                entries.append((t.offset, self.offset_const[t.buffer],
+                                f"/* {who}: {t.size} B, layers {first}-{last} */"))
+            width = max(len(e[1]) for e in entries) + len(str(max(e[0] for e in entries))) + 4
+            lines += [f"    {f'{n} = {o},'.ljust(width)} {c}" for o, n, c in sorted(entries)]
             lines += [
                 "};",
                 "",
@@ -600,16 +609,14 @@ class _Emitter:
                 "",
             ]
         uses_status = any(l.node.op == "softmax" for l in self.layers)
-        text_body = "\n".join(body)
         lines += [f"int {name}_invoke(const int8_t *input, int8_t *output)", "{"]
         if plan.arena_size > 0:
             lines.append(f"    int8_t *const arena = {name}_arena.bytes;")
         if uses_status:
             lines.append("    int status;")
-        if "input" not in text_body.replace("/*", "\0").split("\0")[0] and not re.search(r"\binput\b[^_]", text_body):
-            lines.append("    (void)input;")
-        if not re.search(r"\boutput\b[^_]", text_body):
-            lines.append("    (void)output;")
+        for region in ("input", "output"):
+            if region not in self.used_regions:
+                lines.append(f"    (void){region};")
         if len(lines) and lines[-1] != "{":
             lines.append("")
         lines.extend(body)
@@ -708,5 +715,6 @@ def write(model: CModel, c_dir: Path) -> list[Path]:
     for fname in sorted(model.files):
         path = Path(c_dir) / fname
         atomic_write_text(path, model.files[fname])
+        os.chmod(path, 0o644)   # sources, not secrets (the atomic writer creates them 0600)
         paths.append(path)
     return paths

@@ -38,6 +38,9 @@ ALIGNMENT = 4
 #: input elements that are read before output element i is written).
 INPLACE_OPS = ("clamp", "add", "softmax")
 
+#: Seeded random placement orders tried besides the heuristic ones.
+RANDOM_ORDERS = 32
+
 
 @dataclass
 class TensorPlacement:
@@ -109,6 +112,36 @@ class _UnionFind:
 
 def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+#: Placement orders tried (the smallest arena wins): largest first as TFLite Micro does, then
+#: largest area (size x lifetime), then longest-lived, then first-defined; then RANDOM_ORDERS
+#: seeded shuffles.
+_ORDERS = (
+    lambda b, i: (-b["size"], b["first"], i),
+    lambda b, i: (-b["size"] * (b["last"] - b["first"] + 1), b["first"], i),
+    lambda b, i: (-(b["last"] - b["first"]), -b["size"], i),
+    lambda b, i: (b["first"], -b["size"], i),
+)
+
+
+def _greedy(buffers: list[dict], order: list[int]) -> list[int]:
+    """Offsets: each buffer in ``order`` at the lowest aligned offset free during its lifetime."""
+    offsets = [0] * len(buffers)
+    placed: list[int] = []
+    for i in order:
+        b = buffers[i]
+        conflicts = sorted((j for j in placed
+                            if buffers[j]["first"] <= b["last"] and b["first"] <= buffers[j]["last"]),
+                           key=lambda j: offsets[j])
+        offset = 0
+        for j in conflicts:
+            if offset + b["size"] <= offsets[j]:
+                break
+            offset = max(offset, _align(offsets[j] + buffers[j]["size"]))
+        offsets[i] = offset
+        placed.append(i)
+    return offsets
 
 
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -205,20 +238,18 @@ def plan_memory(graph: Graph) -> MemoryPlan:
                         "size": max(size[n] for n in members), "home": group_home(r)})
 
     arena = [b for b in buffers if b["home"] is None]
-    order = sorted(range(len(arena)), key=lambda i: (-arena[i]["size"], arena[i]["first"], i))
-    placed: list[dict] = []
-    for i in order:
-        b = arena[i]
-        conflicts = sorted((p for p in placed if p["first"] <= b["last"] and b["first"] <= p["last"]),
-                           key=lambda p: p["offset"])
-        offset = 0
-        for p in conflicts:
-            if offset + b["size"] <= p["offset"]:
-                break
-            offset = max(offset, _align(p["offset"] + p["size"]))
-        b["offset"] = offset
-        placed.append(b)
-    arena_size = _align(max((b["offset"] + b["size"] for b in arena), default=0))
+    best: tuple[int, list[int]] | None = None
+    orders = [sorted(range(len(arena)), key=lambda i: key(arena[i], i)) for key in _ORDERS]
+    rng = np.random.default_rng(0)   # a few seeded shuffles: deterministic, often a bit tighter
+    orders += [list(rng.permutation(len(arena))) for _ in range(RANDOM_ORDERS)]
+    for order in orders:
+        offsets = _greedy(arena, [int(i) for i in order])
+        total = _align(max((arena[i]["size"] + offsets[i] for i in range(len(arena))), default=0))
+        if best is None or total < best[0]:
+            best = (total, offsets)
+    arena_size, offsets = best if best is not None else (0, [])
+    for b, off in zip(arena, offsets):
+        b["offset"] = off
 
     steps = range(-1, len(graph.nodes) + 1)
     lower = max((sum(b["size"] for b in arena if b["first"] <= s <= b["last"]) for s in steps), default=0)

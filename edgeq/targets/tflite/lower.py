@@ -30,6 +30,9 @@ Act = fb.ActivationFunctionType
 Lowering = Callable[["ModelBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
 INT8_MIN, INT8_MAX = -128, 127
+#: how ``linear`` is lowered: a 1x1 CONV_2D (bit-exact in TFLite Micro and LiteRT reference
+#: kernels) or the native FULLY_CONNECTED (LiteRT's reference kernel requantizes it in float)
+LINEAR_OPS = ("conv_2d", "fully_connected")
 
 
 def lowers(op: str) -> Callable[[Lowering], Lowering]:
@@ -53,13 +56,15 @@ def check_supported(graph: Graph) -> None:
 
 
 def build_model(graph: Graph, io: str = "int8", description: str = "", version: str = "",
-                extra_metadata: dict | None = None) -> fb.ModelT:
+                linear_op: str = "conv_2d", extra_metadata: dict | None = None) -> fb.ModelT:
     if not graph.quantized or graph.layout != "nhwc":
         raise ValueError("the tflite lowering takes the quantized NHWC graph from prepare()")
     if io not in ("int8", "float"):
         raise ValueError(f"io must be 'int8' or 'float', not {io!r}")
+    if linear_op not in LINEAR_OPS:
+        raise ValueError(f"linear_op must be one of {', '.join(LINEAR_OPS)}, not {linear_op!r}")
     check_supported(graph)
-    b = ModelBuilder(graph)
+    b = ModelBuilder(graph, linear_op)
     model_inputs = []
     for name in graph.inputs:
         if io == "float":
@@ -80,6 +85,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
         else:
             model_outputs.append(b.tensor(name))
     meta = {"producer": "edgeq", "edgeq_version": version, "description": description, "io": io,
+            "linear_op": linear_op,
             "input_layout": graph.meta.get("input_layout", "nhwc"), **(extra_metadata or {})}
     return b.finish(model_inputs, model_outputs, description, meta)
 
@@ -87,10 +93,14 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
 class ModelBuilder:
     """Accumulates tensors, buffers, operator codes and operators of one subgraph."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, linear_op: str = "conv_2d") -> None:
         self.g = graph
+        self.linear_op = linear_op
         self.tensors: list[fb.TensorT] = []
         self.index: dict[str, int] = {}          # IR tensor name -> tensor index
+        self.info: list[tuple[tuple[int, ...], str, QuantParams | None]] = []   # shape, dtype, quant
+        #: IR 2-D/3-D activations that exist only as a [1, 1, M, K] tensor (linear -> linear)
+        self.conv_view: dict[str, int] = {}
         self.names: set[str] = set()
         self.buffers: list[fb.BufferT] = [AlignedBufferT()]   # buffer 0: the empty sentinel
         self.opcodes: list[fb.OperatorCodeT] = []
@@ -134,16 +144,16 @@ class ModelBuilder:
             self.buffers.append(buf)
             tt.buffer = len(self.buffers) - 1
         self.tensors.append(tt)
+        self.info.append((tuple(int(d) for d in shape), dtype, quant))
         return len(self.tensors) - 1
 
     def const(self, name: str, data: np.ndarray, quant: QuantParams | None = None) -> int:
         data = np.asarray(data)
         return self.add_tensor(name, tuple(data.shape), str(data.dtype), quant, data)
 
-    def like(self, name: str, suffix: str, quant: QuantParams | None = None) -> int:
+    def like(self, name: str, suffix: str) -> int:
         """A new activation tensor shaped like IR tensor ``name`` (glue between operators)."""
-        t = self.g.t(name)
-        return self.add_tensor(f"{name}_{suffix}", t.shape, t.dtype, quant or t.quant)
+        return self.like_index(self.tensor(name), suffix)
 
     def _unique(self, name: str) -> str:
         base, i = name, 1
@@ -203,36 +213,42 @@ class ModelBuilder:
         return m
 
     # -- shared lowering helpers -----------------------------------------------------
-    def output_with_activation(self, node: Node) -> tuple[int, int, Callable[[], None]]:
-        """(fused activation code, output tensor index, finisher) for a node with an output clamp.
+    def output_with_activation(self, node: Node, dst: int | None = None) -> tuple[int, int, Callable[[], None]]:
+        """(fused activation code, tensor the op writes, finisher) for a node with an output clamp.
 
         RELU / RELU6 / RELU_N1_TO_1 fuse; any other clamp is computed by the op into a
-        temporary tensor (same quantization) followed by MAXIMUM / MINIMUM."""
+        temporary tensor (same quantization) followed by MAXIMUM / MINIMUM into ``dst``
+        (default: the IR output tensor)."""
         out = node.outputs[0]
+        dst = self.tensor(out) if dst is None else dst
         code = fused_activation(node)
         lo, hi = node.attrs.get("act_min", INT8_MIN), node.attrs.get("act_max", INT8_MAX)
         if code is not None or (lo <= INT8_MIN and hi >= INT8_MAX):
-            return code or Act.NONE, self.tensor(out), lambda: None
-        tmp = self.like(out, "unclamped")
-        return Act.NONE, tmp, lambda: self.clamp(tmp, out, lo, hi)
+            return code or Act.NONE, dst, lambda: None
+        tmp = self.like_index(dst, "unclamped")
+        return Act.NONE, tmp, lambda: self.clamp(tmp, dst, lo, hi)
 
-    def clamp(self, src: int, out_name: str, lo: int, hi: int) -> None:
-        """out = min(max(src, lo), hi) on int8 values of one quantization (exact in int8)."""
-        q = self.g.t(out_name).quant
+    def like_index(self, idx: int, suffix: str) -> int:
+        shape, dtype, quant = self.info[idx]
+        return self.add_tensor(f"{self.tensors[idx].name}_{suffix}", shape, dtype, quant)
+
+    def clamp(self, src: int, dst: int, lo: int, hi: int) -> None:
+        """dst = min(max(src, lo), hi) on int8 values of one quantization (exact in int8)."""
+        shape, _, q = self.info[dst]
         steps = [(BO.MAXIMUM, lo)] if lo > INT8_MIN else []
         if hi < INT8_MAX:
             steps.append((BO.MINIMUM, hi))
         if not steps:   # nothing to clamp: a same-shape RESHAPE is an exact copy
-            self.reshape(src, self.tensor(out_name), self.g.t(out_name).shape)
+            self.reshape(src, dst, shape)
             return
         cur = src
         for i, (code, bound) in enumerate(steps):
-            dst = self.tensor(out_name) if i == len(steps) - 1 else self.like(out_name, "clamp_lo")
-            c = self.const(f"{out_name}_{'min' if code == BO.MAXIMUM else 'max'}_bound",
+            nxt = dst if i == len(steps) - 1 else self.like_index(dst, "clamp_lo")
+            c = self.const(f"{self.tensors[dst].name}_{'min' if code == BO.MAXIMUM else 'max'}_bound",
                            np.array([bound], dtype=np.int8), _per_tensor(q))
-            self.op(code, [cur, c], [dst], fb.BuiltinOptions.MaximumMinimumOptions,
+            self.op(code, [cur, c], [nxt], fb.BuiltinOptions.MaximumMinimumOptions,
                     fb.MaximumMinimumOptionsT(), version=2)
-            cur = dst
+            cur = nxt
 
     def reshape(self, src: int, dst: int, shape: tuple[int, ...]) -> None:
         shape_t = self.const(f"{self.tensors[dst].name}_shape", np.asarray(shape, dtype=np.int32))
@@ -345,6 +361,17 @@ def _depthwise(b: ModelBuilder, node: Node) -> None:
 
 @lowers("linear")
 def _linear(b: ModelBuilder, node: Node) -> None:
+    if b.linear_op == "fully_connected":
+        _linear_fully_connected(b, node)
+    else:
+        _linear_as_conv(b, node)
+
+
+def _linear_fully_connected(b: ModelBuilder, node: Node) -> None:
+    """FULLY_CONNECTED. Exact in TFLite Micro; LiteRT's reference FULLY_CONNECTED requantizes in
+    double precision (round(acc * s_in * s_w / s_out), LiteRT#8567), so it differs from every
+    MultiplyByQuantizedMultiplier kernel by 1 LSB where double rounding and single rounding
+    disagree."""
     x, w, bias = node.inputs
     code, out, finish = b.output_with_activation(node)
     opts = fb.FullyConnectedOptionsT()
@@ -352,6 +379,46 @@ def _linear(b: ModelBuilder, node: Node) -> None:
     opts.keepNumDims = len(b.g.t(x).shape) > 2
     b.op(BO.FULLY_CONNECTED, [b.tensor(x), b.tensor(w), b.tensor(bias)], [out],
          fb.BuiltinOptions.FullyConnectedOptions, opts, version=5 if opts.keepNumDims else 4)
+    finish()
+
+
+def _linear_as_conv(b: ModelBuilder, node: Node) -> None:
+    """x [1, ..., K] @ W[N, K]^T as a 1x1 CONV_2D on [1, 1, M, K] between two RESHAPEs: the int8
+    conv kernels of TFLite Micro and LiteRT (reference) both requantize with
+    MultiplyByQuantizedMultiplier per output channel, exactly the IR linear's arithmetic.
+    Between two linear layers the activation stays [1, 1, M, K] (no RESHAPE pair)."""
+    x, w, bias = node.inputs
+    y = node.outputs[0]
+    xt, wt, yt = b.g.t(x), b.g.t(w), b.g.t(y)
+    k, n_out = xt.shape[-1], wt.shape[0]
+    m = int(np.prod(xt.shape[1:-1], dtype=np.int64)) if len(xt.shape) > 2 else 1
+    if x in b.conv_view:
+        x4 = b.conv_view[x]
+    else:
+        x4 = b.add_tensor(f"{x}_as_nhwc", (1, 1, m, k), xt.dtype, xt.quant)
+        b.reshape(b.tensor(x), x4, (1, 1, m, k))
+    wq = wt.quant
+    w4 = b.add_tensor(f"{w}_ohwi", (n_out, 1, 1, k), wt.dtype,
+                      QuantParams(wq.scale, wq.zero_point, 0 if wq.per_channel else None),
+                      wt.data.reshape(n_out, 1, 1, k))
+    users = b.g.consumers(y)
+    stays_4d = (users and not b.g.is_graph_output(y) and y not in b.index
+                and all(u.op == "linear" and u.inputs[0] == y and u.inputs.count(y) == 1 for u in users))
+    if stays_4d:
+        y4 = b.add_tensor(y, (1, 1, m, n_out), yt.dtype, yt.quant)
+        b.index[y] = b.conv_view[y] = y4
+        code, out, finish = b.output_with_activation(node, y4)
+    else:
+        code, out, finish = b.output_with_activation(node)
+        y4 = b.add_tensor(f"{y}_nhwc", (1, 1, m, n_out), yt.dtype, yt.quant)
+    opts = fb.Conv2DOptionsT()
+    opts.padding = fb.Padding.VALID
+    opts.strideH = opts.strideW = 1
+    opts.fusedActivationFunction = code
+    b.op(BO.CONV_2D, [x4, w4, b.tensor(bias)], [y4 if not stays_4d else out], fb.BuiltinOptions.Conv2DOptions,
+         opts, version=3)
+    if not stays_4d:
+        b.reshape(y4, out, yt.shape)
     finish()
 
 
@@ -384,7 +451,7 @@ def _clamp(b: ModelBuilder, node: Node) -> None:
         # M(s_in / s_out)) + zp_out, saturated; the first half of the IR clamp.
         src = b.like(y, "requantized")
         b.op(BO.QUANTIZE, [b.tensor(x)], [src], version=1)
-    b.clamp(src, y, node.attrs["act_min"], node.attrs["act_max"])
+    b.clamp(src, b.tensor(y), node.attrs["act_min"], node.attrs["act_max"])
 
 
 def _pool(b: ModelBuilder, node: Node, builtin: int) -> None:

@@ -1,0 +1,219 @@
+"""C for microcontrollers: generated C99 + integer kernels + one static arena.
+
+``prepare`` puts the quantized graph in NHWC; ``emit`` writes ``out_dir/c/`` (``NAME.h``,
+``NAME.c``, ``NAME_weights.c``, the kernels the model uses, ``README.md``); ``run`` compiles
+it and runs every sample, on the host (``host-c`` profile) or on a Cortex-M4 under QEMU (a
+profile with an ``[emulator]`` table, e.g. ``cortex-m4``), bit-exact with the integer
+reference; ``memory`` reports the arena plan and the footprint of the compiled objects,
+checked against the profile's ``[budget]``.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import passes
+from ...errors import EdgeqError
+from ...ir import Graph
+from ..base import RuntimeRun, TargetProfile
+from . import qemu, toolchain
+from .emit import KERNEL_HEADER, SUPPORTED_OPS, generate, model_name, write
+from .planner import MemoryPlan, plan_memory
+
+__all__ = ["input_rounding", "prepare", "emit", "run", "memory", "plan_memory", "MemoryPlan",
+           "SUPPORTED_OPS", "model_name"]
+
+#: The C API takes int8 inputs; float data is quantized like TFLite's QUANTIZE (half away).
+input_rounding = "half_away"
+
+#: Harness instructions inside the measured region that are not the model's (see qemu.py).
+HARNESS_OVERHEAD_INSTRUCTIONS = 8
+
+
+def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
+    """The quantized graph in NHWC (weights OHWI / 1HWO), the form the C code computes in."""
+    return passes.to_nhwc(qgraph)
+
+
+def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:
+    """Write the C sources to ``out_dir/c/``; returns the written paths."""
+    model = generate(graph, model_name(options))
+    return write(model, Path(out_dir) / "c")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _sources(artifacts: list[Path]) -> tuple[Path, str, list[Path]]:
+    """(c directory, model name, .c files) of emitted artifacts."""
+    paths = [Path(p) for p in artifacts]
+    weights = [p for p in paths if p.name.endswith("_weights.c")]
+    if len(weights) != 1:
+        raise EdgeqError("the C artifacts must contain exactly one NAME_weights.c")
+    name = weights[0].name[: -len("_weights.c")]
+    return weights[0].parent, name, sorted(p for p in paths if p.suffix == ".c")
+
+
+def _is_cross(profile: TargetProfile) -> bool:
+    return bool(profile.raw.get("emulator"))
+
+
+def _flat_inputs(graph: Graph, int_inputs: list[np.ndarray]) -> np.ndarray:
+    if len(int_inputs) != len(graph.inputs):
+        raise EdgeqError(f"graph has {len(graph.inputs)} inputs, got {len(int_inputs)} arrays")
+    n = int(int_inputs[0].shape[0])
+    parts = []
+    for name, x in zip(graph.inputs, int_inputs):
+        t = graph.t(name)
+        x = np.asarray(x)
+        if x.shape[0] != n or x.size != n * t.size:
+            raise EdgeqError(f"input '{name}': expected {n} samples of shape {t.shape[1:]}, got {x.shape}")
+        parts.append(x.reshape(n, -1).astype(np.int8))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+
+def _split_outputs(graph: Graph, flat: np.ndarray) -> list[np.ndarray]:
+    outs, off = [], 0
+    n = flat.shape[0]
+    for name in graph.outputs:
+        t = graph.t(name)
+        outs.append(flat[:, off:off + t.size].reshape(n, *t.shape[1:]).copy())
+        off += t.size
+    return outs
+
+
+class _BuildDir:
+    """options['build_dir'] if given (kept), else a temporary directory (removed)."""
+
+    def __init__(self, options: dict, what: str) -> None:
+        self.keep = options.get("build_dir")
+        self.what = what
+        self.tmp: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> Path:
+        if self.keep:
+            path = Path(self.keep) / self.what
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"edgeq_c_{self.what}_")
+        return Path(self.tmp.name)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+# --------------------------------------------------------------------------- run
+
+def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
+        float_inputs: list[np.ndarray] | None, options: dict) -> list[RuntimeRun]:
+    """Compile and run the generated C on every sample; integer outputs per graph output.
+
+    Host profile: host gcc.  Cross profile (``[emulator]``): arm-none-eabi-gcc + QEMU, with
+    ``extra['instructions_per_inference']`` (mean over samples, guest instructions between
+    the harness markers minus the harness's own 8)."""
+    c_dir, name, sources = _sources(artifacts)
+    x = _flat_inputs(graph, int_inputs)
+    out_size = sum(graph.t(n).size for n in graph.outputs)
+    prof = toolchain.compiler_profile(profile.raw)
+    if not _is_cross(profile):
+        extra_cflags = list(options.get("extra_cflags", []))
+        if options.get("sanitize"):
+            extra_cflags += toolchain.SANITIZE_FLAGS
+        with _BuildDir(options, f"{profile.name}-host") as bdir:
+            exe = toolchain.build_host(c_dir, name, sources, bdir, prof, extra_cflags)
+            y = toolchain.run_host(exe, x, out_size, bdir)
+        flags = " ".join([*prof["cflags"], *extra_cflags])
+        return [RuntimeRun(f"{toolchain.compiler_version(prof['cc'])} host ({flags})",
+                           _split_outputs(graph, y), True, {"samples": int(x.shape[0])})]
+
+    qprof = qemu.normalize_profile(profile.raw)
+    missing = qemu.missing_tools(qprof)
+    if missing:
+        raise EdgeqError(f"target '{profile.name}' needs {', '.join(missing)} on PATH; install "
+                         "gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm")
+    with _BuildDir(options, f"{profile.name}-qemu") as bdir:
+        elf = qemu.build_elf(sources, [c_dir], name, bdir, qprof,
+                             bdir / "qemu_inputs.bin", bdir / "qemu_outputs.bin")
+        timeout = float(options.get("qemu_timeout", 120.0 + 2.0 * x.shape[0]))
+        y, counts = qemu.run_qemu(elf, x, out_size, qprof, timeout=timeout)
+    per = [c - HARNESS_OVERHEAD_INSTRUCTIONS for c in counts]
+    macs = model_macs(graph)
+    mean = statistics.fmean(per)
+    extra = {
+        "samples": len(per),
+        "instructions_per_inference": int(round(mean)),
+        "instructions_min": min(per),
+        "instructions_max": max(per),
+        "macs": macs,
+        "instructions_per_mac": (mean / macs) if macs else None,
+        "note": "guest instructions counted by a QEMU TCG plugin (not cycles); harness overhead removed",
+    }
+    return [RuntimeRun(f"{toolchain.compiler_version(qprof['cc'])} -> QEMU {' '.join(qprof['emulator'][1:])}",
+                       _split_outputs(graph, y), True, extra)]
+
+
+def model_macs(graph: Graph) -> int:
+    from ...ops import get_op
+    return int(sum(get_op(n.op).macs(n, graph) for n in graph.nodes))
+
+
+# --------------------------------------------------------------------------- memory
+
+def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options: dict) -> dict:
+    """Arena plan and the footprint of the model's own compiled objects (not the harness).
+
+    ``flash_bytes`` = text + data of NAME.o, NAME_weights.o and the kernel objects (code,
+    weights and constants); ``ram_bytes`` = data + bss (the arena: the generated code has no
+    other writable data).  Input and output buffers belong to the caller (``input_bytes``,
+    ``output_bytes``).  Over the profile's [budget] -> EdgeqError naming both numbers."""
+    c_dir, name, sources = _sources(artifacts)
+    plan = plan_memory(graph)
+    prof = toolchain.compiler_profile(profile.raw)
+    cross = _is_cross(profile)
+    result: dict[str, Any] = {
+        "arena_bytes": plan.arena_size,
+        "arena_lower_bound_bytes": plan.lower_bound,
+        "input_bytes": plan.input_size,
+        "output_bytes": plan.output_size,
+        "plan": plan.to_dict()["tensors"],
+        "in_place": plan.to_dict()["in_place"],
+        "aliased_reshapes": plan.to_dict()["aliased_reshapes"],
+    }
+    with _BuildDir(options, f"{profile.name}-objects") as bdir:
+        objs = toolchain.compile_objects(sources, c_dir, bdir, prof)
+        sizes = toolchain.object_sizes(objs, prof["size"])
+        stack = toolchain.stack_usage(bdir)
+    flash = sum(s["flash"] for s in sizes.values())
+    ram = sum(s["ram"] for s in sizes.values())
+    weights = sizes[f"{name}_weights.c"]["flash"]
+    main_src = (c_dir / f"{name}.c").read_text()
+    kernels = toolchain.called_kernels(main_src)
+    stack_bytes = stack.get(f"{name}_invoke", 0) + max((stack.get(k, 0) for k in kernels), default=0)
+    result.update({
+        "flash_bytes": flash,
+        "weights_bytes": weights,
+        "code_bytes": flash - weights,
+        "ram_bytes": ram,
+        "ram_with_io_bytes": ram + plan.input_size + plan.output_size,
+        "stack_bytes": stack_bytes,
+        "objects": sizes,
+        "toolchain": toolchain.compiler_version(prof["cc"]),
+        "objects_for": "target" if cross else "host (sizes of host objects, not a microcontroller)",
+    })
+    budget = profile.budget or {}
+    part = profile.raw.get("target", {}).get("part", profile.name)
+    result["budget"] = dict(budget)
+    if cross or budget:
+        if "flash_bytes" in budget and flash > int(budget["flash_bytes"]):
+            raise EdgeqError(f"model '{name}' needs {flash} bytes of flash (code + weights), over the "
+                             f"{budget['flash_bytes']}-byte flash budget of target '{profile.name}' ({part})")
+        if "ram_bytes" in budget and ram + plan.input_size + plan.output_size > int(budget["ram_bytes"]):
+            total = ram + plan.input_size + plan.output_size
+            raise EdgeqError(f"model '{name}' needs {total} bytes of RAM (arena {ram} + input "
+                             f"{plan.input_size} + output {plan.output_size}), over the "
+                             f"{budget['ram_bytes']}-byte RAM budget of target '{profile.name}' ({part})")
+    return result
