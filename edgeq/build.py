@@ -23,6 +23,7 @@ from .ops import get_op
 from .passes.equalize import equalize_cross_layer
 from .pipeline import float_graph, quantized_graph
 from .report import write_report
+from .sensitivity import layer_sensitivity
 from .targets import load_profile, target_module
 
 MAX_SQNR_SAMPLES = 64
@@ -49,7 +50,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
           method: str = "mse", percentile: float = 99.99,
           input_shape: tuple[int, ...] | None = None, io: str = "int8", input_layout: str = "nhwc",
           name: str = "model", max_eval_samples: int | None = None, progress: bool = False,
-          equalization: bool = True, bias_correction: bool = True,
+          equalization: bool = True, bias_correction: bool = True, histogram_tensor: str | None = None,
           raise_on_mismatch: bool = True) -> Report:
     """Build ``model`` for ``target`` into ``out_dir`` and return the report.
 
@@ -77,7 +78,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     t = time.perf_counter()
     options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction, "io": io, "input_layout": input_layout, "name": name,
                "description": f"{model_label} quantized by edgeq for {target}", "edgeq_version": _version()}
-    bar = _progress(progress, "calibrate", cal[0].shape[0] * (1 if method == "minmax" else 2))
+    bar = _progress(progress, "calibrate", None)   # passes over the set depend on method and candidates
     qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
                              progress=bar.update if bar else None)
     if bar:
@@ -94,7 +95,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
         check_inputs(ev, graph_shapes, names, str(eval_data), "eval")
     if max_eval_samples:
         ev = [x[:max_eval_samples] for x in ev]
-    ev = [np.ascontiguousarray(x, dtype=np.float32) for x in ev]
+    ev = [np.array(x, dtype=np.float32) for x in ev]   # a writable copy (the file may be memory-mapped)
     labels = None
     if eval_labels is not None:
         labels = eval_labels if isinstance(eval_labels, np.ndarray) else load_labels(eval_labels, ev[0].shape[0] if not max_eval_samples else len(np.load(eval_labels)))
@@ -121,6 +122,12 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
             failures.append(_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, options))
 
     memory = tmod.memory(tgraph, artifacts, profile, options) if hasattr(tmod, "memory") else {}
+    t = time.perf_counter()
+    fgraph_used = equalize_cross_layer(fgraph) if qgraph.meta.get("equalized") else fgraph
+    sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
+    layers = layer_report(fgraph_used, qgraph, sample, None if labels is None else labels[:MAX_SQNR_SAMPLES])
+    plots = _plots(fgraph_used, qgraph, sample, layers, out, histogram_tensor)
+    timings["sensitivity_s"] = time.perf_counter() - t
     data = {
         "edgeq_version": _version(),
         "model": model_label,
@@ -135,9 +142,9 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
         "accuracy": _accuracy_section(float_out, ref_out, runs, labels),
         "output_sqnr_db": [metrics.sqnr_db(f, interpreter.dequantize(tgraph, n, q))
                            for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
-        "quantization": layer_report(equalize_cross_layer(fgraph) if qgraph.meta.get("equalized") else fgraph,
-                                     qgraph, [x[:MAX_SQNR_SAMPLES] for x in ev]),
+        "quantization": layers,
         "quantization_passes": qgraph.meta.get("passes", {}),
+        "plots": plots,
         "memory": memory,
         "macs": int(sum(get_op(n.op).macs(n, tgraph) for n in tgraph.nodes)),
         "timings": {**{k: round(v, 3) for k, v in timings.items()},
@@ -175,7 +182,7 @@ def _as_arrays(data: Any, names: list[str] | None, what: str) -> list[np.ndarray
     return list(data)
 
 
-def _progress(enabled: bool, desc: str, total: int):  # noqa: ANN202 - tqdm or None
+def _progress(enabled: bool, desc: str, total: int | None):  # noqa: ANN202 - tqdm or None
     if not enabled:
         return None
     from tqdm import tqdm
@@ -263,20 +270,41 @@ def _io_entry(graph: Graph, name: str, input_layout: str) -> dict:
             "scale": scale, "zero_point": zp}
 
 
-def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray]) -> list[dict]:
-    """Per layer: output scale / zero point, weight scale range, SQNR of int8 reference vs float."""
+def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels: np.ndarray | None = None) -> list[dict]:
+    """Per layer: output scale / zero point, weight scale range, SQNR of the int8 reference vs
+    float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity."""
     fvals = interpreter.run(fgraph, inputs, keep=True)
     qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
     qvals = interpreter.run(qgraph, qin, keep=True)
+    sens = layer_sensitivity(fgraph, qgraph, inputs, labels)
     rows = []
     for node in qgraph.nodes:
         out = node.outputs[0]
         scale, zp = qgraph.t(out).quant.scalar()
-        row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path,
+        row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
                                "output_scale": scale, "output_zero_point": zp,
-                               "sqnr_db": metrics.sqnr_db(fvals[out], interpreter.dequantize(qgraph, out, qvals[out]))}
+                               "sqnr_db": metrics.sqnr_db(fvals[out], interpreter.dequantize(qgraph, out, qvals[out])),
+                               **sens.get(node.name, {})}
         if len(node.inputs) > 1 and qgraph.t(node.inputs[1]).quant is not None and qgraph.t(node.inputs[1]).is_constant:
             ws = qgraph.t(node.inputs[1]).quant.scale
             row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
         rows.append(row)
     return rows
+
+
+def _plots(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[dict], out: Path,
+           tensor: str | None) -> list[str]:
+    from . import plots
+    paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.png")]
+    if tensor is None:   # default: the output of the layer that hurts most on its own
+        worst = min(layers, key=lambda r: r.get("layer_alone_sqnr_db", np.inf))
+        tensor = worst["tensor"]
+    if tensor not in qgraph.tensors or qgraph.t(tensor).quant is None or qgraph.t(tensor).is_constant:
+        raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; "
+                         f"choose one of: {', '.join(r['tensor'] for r in layers)}")
+    values = interpreter.run(fgraph, sample, keep=True)[tensor]
+    scale, zp = qgraph.t(tensor).quant.scalar()
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
+    paths.append(plots.tensor_histogram(values, (-128 - zp) * scale, (127 - zp) * scale, tensor,
+                                        out / "plots" / f"histogram_{safe}.png"))
+    return [str(p.relative_to(out)) for p in paths]

@@ -29,13 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--max-eval-samples", type=int, help="validate on at most this many samples")
     b.add_argument("--no-equalization", action="store_true", help="never apply cross-layer equalization")
     b.add_argument("--no-bias-correction", action="store_true", help="never apply bias correction")
+    b.add_argument("--histogram-tensor", help="tensor to plot in plots/ (default: the most sensitive layer's output)")
     b.add_argument("--quiet", action="store_true", help="no progress bars or table")
+    i = sub.add_parser("inspect", help="show the layers that cost the most accuracy in a build")
+    i.add_argument("build_dir")
+    i.add_argument("--top", type=int, default=5)
     t = sub.add_parser("targets", help="list target profiles")
     t.add_argument("--ops", action="store_true", help="also list the ops each target supports")
     args = parser.parse_args(argv)
     try:
         if args.command == "targets":
             return _targets(args.ops)
+        if args.command == "inspect":
+            from .inspect_report import inspect
+            print(inspect(args.build_dir, args.top))
+            return 0
         return _build(args)
     except ValidationError as e:
         print(f"edgeq: validation failed: {e}", file=sys.stderr)
@@ -69,7 +77,8 @@ def _build(args: argparse.Namespace) -> int:
                    method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
                    input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
                    progress=not args.quiet, equalization=not args.no_equalization,
-                   bias_correction=not args.no_bias_correction, raise_on_mismatch=False)
+                   bias_correction=not args.no_bias_correction, histogram_tensor=args.histogram_tensor,
+                   raise_on_mismatch=False)
     if not args.quiet:
         print(summary_table(report.data))
     print(f"wrote {Path(args.out) / 'report.md'}")

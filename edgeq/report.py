@@ -64,10 +64,25 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
                   if not isinstance(v, (list, dict))]
     lines += ["", "## Per-layer quantization", "",
-              "| layer | op | module | out scale | out zp | SQNR vs float |", "|---|---|---|---:|---:|---:|"]
+              "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
+              "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
+              "gained by keeping only this layer in float.", "",
+              "| layer | op | module | out scale | out zp | SQNR accumulated | layer alone | float gain |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in d["quantization"]:
+        gain = _db(r.get("higher_precision_gain_db", "-"))
+        if r.get("higher_precision_gain_accuracy") is not None:
+            gain += f", {100 * r['higher_precision_gain_accuracy']:+.2f} pt"
         lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {r['output_scale']:.5g} | "
-                     f"{r['output_zero_point']} | {_db(r['sqnr_db'])} |")
+                     f"{r['output_zero_point']} | {_db(r['sqnr_db'])} | {_db(r.get('layer_alone_sqnr_db', '-'))} | "
+                     f"{gain} |")
+    if d.get("plots"):
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in d["plots"]]
+    passes = d.get("quantization_passes") or {}
+    if passes:
+        lines += ["", f"Cross-layer equalization: {'applied' if passes.get('equalization') else 'not applied'}; "
+                  f"bias correction: {'applied' if passes.get('bias_correction') else 'not applied'} "
+                  "(each is kept only when it raises output SQNR on the calibration sample)."]
     t = d["timings"]
     lines += ["", "## Timings", "", ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()), ""]
     return "\n".join(lines)

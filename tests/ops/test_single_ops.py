@@ -10,6 +10,7 @@ import torch.nn as nn
 from edgeq import interpreter
 from edgeq.passes import to_nhwc
 from edgeq.pipeline import float_graph, quantized_graph
+from edgeq.sensitivity import dequantized_copy
 
 
 class Fn(nn.Module):
@@ -54,24 +55,10 @@ def _data(shape, n=48, seed=0):
     return np.random.default_rng(seed).normal(0, 1, (n, *shape)).astype(np.float32)
 
 
-def _float_with_quantized_params(qgraph):
-    """A float copy of the quantized graph whose weights/biases are the dequantized integers."""
-    g = qgraph.copy()
-    g.quantized = False
-    for t in g.tensors.values():
-        if t.is_constant and t.quant is not None:
-            shape = [1] * t.data.ndim
-            if t.quant.per_channel:
-                shape[t.quant.axis] = -1
-            t.data = (t.data.astype(np.float64) * t.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
-            t.dtype = "float32"
-    return g
-
-
 def assert_each_layer_within_one_lsb(fgraph, qgraph, x):
     """Every node's int8 output is within 1 LSB of quantize(float op(dequantized int inputs,
     dequantized int weights)): the op's own rounding is the only error allowed."""
-    fq = _float_with_quantized_params(qgraph)
+    fq = dequantized_copy(qgraph)
     qvals = interpreter.run(qgraph, [interpreter.quantize_input(qgraph, 0, x)], keep=True)
     for node in qgraph.nodes:
         fnode = next(n for n in fq.nodes if n.name == node.name)

@@ -1,0 +1,65 @@
+"""Report plots (PNG, matplotlib's Agg backend): per-layer SQNR, and a tensor's histogram with
+its chosen clipping range."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .targets.base import atomic_write_bytes
+
+
+def _save(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    buf = io.BytesIO()
+    # no timestamps or software tags in the PNG: same inputs, same bytes
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def sqnr_bar_chart(rows: list[dict], path: Path) -> Path:
+    """Grouped bars per layer: accumulated SQNR (int8 reference vs float at that layer) and the
+    model-output SQNR when only that layer is quantized."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['module'] or r['layer']}\n({r['op']})" for r in rows]
+    acc = [min(r["sqnr_db"], 80.0) for r in rows]
+    alone = [min(r.get("layer_alone_sqnr_db") or 0.0, 80.0) for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.2))
+    ax.bar(x - 0.2, acc, 0.4, label="accumulated (this layer's output)")
+    ax.bar(x + 0.2, alone, 0.4, label="layer alone (model output)")
+    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("SQNR vs float (dB, higher is better)")
+    ax.set_title("Per-layer int8 SQNR")
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: Path) -> Path:
+    """Histogram of a tensor's float values (log counts) with the int8 range edges marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v = values.ravel()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.hist(v, bins=200, color="#4477aa", log=True)
+    for edge, label in ((lo, "int8 range min"), (hi, "int8 range max")):
+        ax.axvline(edge, color="#cc3311", linestyle="--", label=f"{label} {edge:.3g}")
+    clipped = float(np.mean((v < lo) | (v > hi)))
+    ax.set_title(f"{name}: values on the sample ({100 * clipped:.3f} % clipped)")
+    ax.set_xlabel("float value")
+    ax.set_ylabel("count (log)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

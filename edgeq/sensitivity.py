@@ -1,0 +1,86 @@
+"""Where does the int8 error come from? Per-layer sensitivity on a sample of the data.
+
+* accumulated SQNR: the int8 reference against float at each layer's output (in build.py);
+* layer-alone SQNR: the model output's SQNR when only that layer is quantized (its input,
+  weights and output), everything else float;
+* higher-precision effect: the change in accuracy (or output SQNR without labels) when that
+  one layer is kept in float while the rest runs quantized (a fake-quant simulation).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics
+from .calibration import fake_quantize
+from .ir import Graph, Node
+from .ops import get_op
+
+
+def dequantized_copy(qgraph: Graph) -> Graph:
+    """A float copy of a quantized graph whose weights and biases are the dequantized integers."""
+    g = qgraph.copy()
+    g.quantized = False
+    for t in g.tensors.values():
+        if t.is_constant and t.quant is not None:
+            shape = [1] * t.data.ndim
+            if t.quant.per_channel:
+                shape[t.quant.axis] = -1
+            t.data = (t.data.astype(np.float64) * t.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
+            t.dtype = "float32"
+    return g
+
+
+def _fq(qgraph: Graph, name: str, x: np.ndarray) -> np.ndarray:
+    scale, zp = qgraph.t(name).quant.scalar()
+    return fake_quantize(x, (-128 - zp) * scale, (127 - zp) * scale)
+
+
+def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: set[str]) -> list[np.ndarray]:
+    """Run the float graph, quantizing (fake-quant, dequantized integer weights) exactly the
+    layers named in ``quantized`` and their inputs."""
+    dq = dequantized_copy(qgraph)
+    values = dict(zip(fgraph.inputs, inputs))
+    for fnode in fgraph.nodes:
+        node: Node = fnode
+        graph = fgraph
+        args = [values[n] if n in values else fgraph.t(n).data for n in fnode.inputs]
+        if fnode.name in quantized:
+            node = next(n for n in dq.nodes if n.name == fnode.name)
+            graph = dq
+            args = [_fq(qgraph, n, values[n]) if n in values else dq.t(n).data for n in node.inputs]
+        outs = get_op(node.op).run_float(node, graph, args)
+        if fnode.name in quantized:
+            outs = [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]
+        values.update(zip(fnode.outputs, outs))
+    return [values[o] for o in fgraph.outputs]
+
+
+def _sqnr(reference: list[np.ndarray], outputs: list[np.ndarray]) -> float:
+    return float(np.mean([min(metrics.sqnr_db(r, o), 200.0) for r, o in zip(reference, outputs)]))
+
+
+def _accuracy(outputs: list[np.ndarray], labels: np.ndarray | None) -> float | None:
+    if labels is None or outputs[0].ndim != 2:
+        return None
+    return float((outputs[0].argmax(axis=1) == labels).mean())
+
+
+def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
+                      labels: np.ndarray | None = None) -> dict[str, dict[str, float | None]]:
+    """Per layer name: ``layer_alone_sqnr_db``; ``higher_precision_gain_db`` (output SQNR gained
+    by keeping the layer in float) and ``higher_precision_gain_accuracy`` (with labels)."""
+    names = [n.name for n in qgraph.nodes if any(n.name == f.name for f in fgraph.nodes)]
+    reference = simulate(fgraph, qgraph, inputs, set())
+    everything = set(names)
+    base = simulate(fgraph, qgraph, inputs, everything)
+    base_sqnr, base_acc = _sqnr(reference, base), _accuracy(base, labels)
+    out = {}
+    for name in names:
+        kept_float = simulate(fgraph, qgraph, inputs, everything - {name})
+        acc = _accuracy(kept_float, labels)
+        out[name] = {
+            "layer_alone_sqnr_db": _sqnr(reference, simulate(fgraph, qgraph, inputs, {name})),
+            "higher_precision_gain_db": _sqnr(reference, kept_float) - base_sqnr,
+            "higher_precision_gain_accuracy": None if acc is None else acc - base_acc,
+        }
+    return out

@@ -1,0 +1,57 @@
+"""Sensitivity figures, plots and `edgeq inspect`."""
+import json
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from edgeq import interpreter
+from edgeq.cli import main
+from edgeq.inspect_report import inspect
+from edgeq.pipeline import float_graph, quantized_graph
+from edgeq.sensitivity import layer_sensitivity, simulate
+
+
+def _model():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    with torch.no_grad():
+        m[2].weight[0].mul_(200.0)   # one huge output channel: the last layer's output range explodes
+    return m.eval()
+
+
+X = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+
+
+def test_simulation_with_nothing_quantized_is_the_float_graph_and_all_quantized_tracks_int8():
+    g = float_graph(_model(), [(16,)])
+    q = quantized_graph(g, [X], options={"equalization": False, "bias_correction": False})
+    np.testing.assert_allclose(simulate(g, q, [X], set())[0], interpreter.run(g, [X])[g.outputs[0]], rtol=1e-6)
+    sim = simulate(g, q, [X], {n.name for n in q.nodes})[0]
+    ints = interpreter.run(q, [interpreter.quantize_input(q, 0, X)])[q.outputs[0]]
+    scale = q.t(q.outputs[0]).quant.scalar()[0]
+    assert np.abs(sim - interpreter.dequantize(q, q.outputs[0], ints)).max() <= 2.5 * scale
+
+
+def test_sensitivity_finds_the_layer_with_the_exploded_range():
+    g = float_graph(_model(), [(16,)])
+    q = quantized_graph(g, [X], options={"equalization": False, "bias_correction": False})
+    s = layer_sensitivity(g, q, [X])
+    last = q.nodes[-1].name
+    assert min(s, key=lambda k: s[k]["layer_alone_sqnr_db"]) == last
+    assert s[last]["higher_precision_gain_db"] > 0
+
+
+def test_build_writes_plots_and_inspect_names_worst_layer(tmp_path, capsys):
+    import edgeq
+    edgeq.build(_model(), X, "onnx", tmp_path, equalization=False, bias_correction=False)
+    report = json.loads((tmp_path / "report.json").read_text())
+    for p in report["plots"]:
+        data = (tmp_path / p).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert "plots/sqnr.png" in (tmp_path / "report.md").read_text()
+    text = inspect(tmp_path, top=1)
+    worst = min(report["quantization"], key=lambda r: r["layer_alone_sqnr_db"])
+    assert worst["layer"] in text and "module" in text
+    assert main(["inspect", str(tmp_path)]) == 0
+    assert main(["inspect", str(tmp_path / "missing")]) == 2
