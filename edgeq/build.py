@@ -80,8 +80,8 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
                "description": f"{model_label} quantized by edgeq for {target}", "edgeq_version": _version()}
     bar = _progress(progress, "calibrate", None)   # passes over the set depend on method and candidates
     qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
-                             progress=bar.update if bar else None)
-    if bar:
+                             progress=bar.update if bar is not None else None)
+    if bar is not None:
         bar.close()
     timings["calibrate_quantize_s"] = time.perf_counter() - t
 
@@ -224,8 +224,8 @@ def _target_input(graph: Graph, index: int, x: np.ndarray, rounding: str, input_
 
 def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -> list[np.ndarray]:
     bar = _progress(progress, "reference", inputs[0].shape[0])
-    chunks = list(interpreter.run_batched(graph, inputs, 64, bar.update if bar else None))
-    if bar:
+    chunks = list(interpreter.run_batched(graph, inputs, 64, bar.update if bar is not None else None))
+    if bar is not None:
         bar.close()
     return [np.concatenate([c[name] for c in chunks]) for name in graph.outputs]
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import EdgeqError, ValidationError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # torch's own deprecation notices (raised inside torch.export) are noise to edgeq's users
+    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
     parser = argparse.ArgumentParser(prog="edgeq", description="PyTorch -> integer-only int8 artifacts, "
                                      "checked against edgeq's integer reference")
     sub = parser.add_subparsers(dest="command", required=True)

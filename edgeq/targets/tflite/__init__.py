@@ -60,12 +60,11 @@ def model_inputs(graph: Graph, int_inputs: list[np.ndarray], float_inputs: list[
         return [np.ascontiguousarray(x, dtype=np.int8) for x in int_inputs]
     if float_inputs is None:   # only integers at hand: dequantize them (QUANTIZE gets them back)
         return [interpreter.dequantize(graph, n, x) for n, x in zip(graph.inputs, int_inputs)]
+    layout = options.get("input_layout", graph.meta.get("input_layout", "nhwc"))
     out = []
-    for name, x in zip(graph.inputs, float_inputs):
+    for x in float_inputs:   # torch layout; 4-D inputs of an NHWC-input model are transposed
         x = np.asarray(x, dtype=np.float32)
-        want = graph.t(name).shape[1:]
-        if x.ndim == 4 and tuple(x.shape[1:]) != tuple(want) and \
-                tuple(x.transpose(0, 2, 3, 1).shape[1:]) == tuple(want):
+        if x.ndim == 4 and graph.layout == "nhwc" and layout == "nhwc":
             x = x.transpose(0, 2, 3, 1)
         out.append(np.ascontiguousarray(x))
     return out

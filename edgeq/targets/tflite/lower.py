@@ -1,9 +1,14 @@
 """Lower a quantized NHWC edgeq graph to a TFLite model (ModelT of the generated schema).
 
 Every IR tensor keeps its name, shape (batch 1), int8 quantization and, for constants, its
-data; every node becomes one builtin operator whose kernel computes exactly what the node's
+data; every node becomes a builtin operator whose int8 kernel computes exactly what the node's
 integer reference computes, plus glue operators where TFLite needs them:
 
+* ``linear`` becomes a 1x1 CONV_2D on a [1, 1, M, K] view (RESHAPEs around it, dropped between
+  consecutive linears): LiteRT's reference FULLY_CONNECTED requantizes in double precision
+  (round(acc * s_in * s_w / s_out), LiteRT#8567) while TFLite Micro and every other reference
+  int8 kernel use MultiplyByQuantizedMultiplier, so no FULLY_CONNECTED is bit-exact in both.
+  ``linear_op="fully_connected"`` (target profile table ``[tflite]``) writes the native op;
 * PAD / PADV2 before a convolution or max pool whose explicit padding is neither TFLite's SAME
   nor VALID (PAD fills with the zero point = a zero contribution; PADV2 fills max pools with
   -128, the identity of max);
