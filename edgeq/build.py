@@ -75,9 +75,25 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     check_inputs(cal, graph_shapes, names, src, "calibration")
     timings["trace_s"] = time.perf_counter() - t
 
+    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
+    if eval_data is not None:
+        check_inputs(ev, graph_shapes, names, str(eval_data), "eval")
+    labels = None
+    if eval_labels is not None:
+        n = ev[0].shape[0]
+        labels = np.asarray(eval_labels, dtype=np.int64) if isinstance(eval_labels, np.ndarray) \
+            else load_labels(eval_labels, n)
+        if labels.shape != (n,):
+            raise EdgeqError(f"labels have shape {labels.shape} but there are {n} eval samples")
+    if max_eval_samples:
+        ev = [x[:max_eval_samples] for x in ev]
+        labels = None if labels is None else labels[:max_eval_samples]
+    ev = [np.array(x, dtype=np.float32) for x in ev]   # a writable copy (the file may be memory-mapped)
+
     t = time.perf_counter()
-    options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction, "io": io, "input_layout": input_layout, "name": name,
-               "description": f"{model_label} quantized by edgeq for {target}", "edgeq_version": _version()}
+    options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction,
+               "io": io, "input_layout": input_layout, "name": name, "edgeq_version": _version(),
+               "description": f"{model_label} quantized by edgeq for {target}"}
     bar = _progress(progress, "calibrate", None)   # passes over the set depend on method and candidates
     qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
                              progress=bar.update if bar is not None else None)
@@ -89,19 +105,6 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     tgraph = tmod.prepare(qgraph, profile, options)
     artifacts = tmod.emit(tgraph, out, profile, options)
     timings["emit_s"] = time.perf_counter() - t
-
-    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
-    if eval_data is not None:
-        check_inputs(ev, graph_shapes, names, str(eval_data), "eval")
-    if max_eval_samples:
-        ev = [x[:max_eval_samples] for x in ev]
-    ev = [np.array(x, dtype=np.float32) for x in ev]   # a writable copy (the file may be memory-mapped)
-    labels = None
-    if eval_labels is not None:
-        labels = eval_labels if isinstance(eval_labels, np.ndarray) else load_labels(eval_labels, ev[0].shape[0] if not max_eval_samples else len(np.load(eval_labels)))
-        labels = np.asarray(labels)[: ev[0].shape[0]].astype(np.int64)
-        if labels.shape[0] != ev[0].shape[0]:
-            raise EdgeqError(f"{labels.shape[0]} labels for {ev[0].shape[0]} eval samples")
 
     t = time.perf_counter()
     float_out = _torch_outputs(model, ev)
