@@ -60,12 +60,48 @@ def main(argv: list[str] | None = None) -> int:
 
 def _targets(with_ops: bool) -> int:
     from .targets import list_profiles, load_profile
-    for name in list_profiles():
-        p = load_profile(name)
-        print(f"{name:12s} {p.format:7s} {p.description}")
-        if with_ops:
-            print(f"{'':12s} ops: {', '.join(p.ops)}")
+    profiles = [load_profile(name) for name in list_profiles()]
+    for p in profiles:
+        print(f"{p.name:12s} {p.format:7s} {p.description}")
+    if with_ops:
+        print()
+        print(ops_table(profiles))
     return 0
+
+
+def ops_table(profiles: list) -> str:
+    """Which IR ops (rows) each target (columns) lowers; the unsupported-op errors point here."""
+    from .ops import REGISTRY
+    from .ops.base import OpDef
+    ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int)
+    notes: dict[tuple[str, str], str] = {}
+    try:
+        from .targets.tflite.lower import NOT_LOWERED
+        notes.update({("tflite", op): why for op, why in NOT_LOWERED.items()})
+    except ImportError:  # pragma: no cover - optional runtime packages
+        pass
+    width = max(len(o) for o in ops + ["op"]) + 2
+    cols = [max(len(p.name), 3) + 2 for p in profiles]
+    lines = ["op".ljust(width) + "".join(p.name.ljust(c) for p, c in zip(profiles, cols))]
+    lines.append("-" * (width + sum(cols)))
+    footnotes: list[str] = []
+    for op in ops:
+        cells = []
+        for p, c in zip(profiles, cols):
+            if op in p.ops:
+                mark = "yes"
+            elif (p.format, op) in notes:
+                footnotes.append(f"({len(footnotes) + 1}) {op} on {p.name}: {notes[(p.format, op)]}")
+                mark = f"no({len(footnotes)})"
+            else:
+                mark = "-"
+            cells.append(mark.ljust(c))
+        lines.append(op.ljust(width) + "".join(cells))
+    lines.append("")
+    lines.append("yes: lowered and validated; -: not (yet) lowered, the build stops with an "
+                 "unsupported-op error naming the op and its module.")
+    lines.extend(footnotes)
+    return "\n".join(lines)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -101,6 +137,10 @@ def summary_table(d: dict) -> str:
     for v in d["validation"]:
         lines.append(f"  {v['runtime'][:50]:50s} {_p(v['exact_fraction']):>10s} {v['max_abs_diff_lsb']:>8d} "
                      f"{_p(v['top1_agreement']):>10s} {_p(v.get('accuracy')):>9s}")
+    for v in d["validation"]:
+        if "instructions_per_inference" in v:
+            lines.append(f"  {v['runtime']}: {v['instructions_per_inference']:,} instructions per inference "
+                         f"({v.get('instructions_per_mac', 0):.2f} per MAC; QEMU instruction count, not cycles)")
     mem = d.get("memory") or {}
     extra = [f"{k} {v:,}" for k, v in mem.items() if isinstance(v, int)]
     if extra:

@@ -10,6 +10,7 @@ checked against the profile's ``[budget]``.
 from __future__ import annotations
 
 import statistics
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from ...errors import EdgeqError
 from ...ir import Graph
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
-from .emit import KERNEL_HEADER, SUPPORTED_OPS, generate, model_name, write
+from .emit import SUPPORTED_OPS, generate, model_name, write
 from .planner import MemoryPlan, plan_memory
 
-__all__ = ["input_rounding", "prepare", "emit", "run", "memory", "plan_memory", "MemoryPlan",
-           "SUPPORTED_OPS", "model_name"]
+__all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "plan_memory",
+           "MemoryPlan", "SUPPORTED_OPS", "model_name"]
 
 #: The C API takes int8 inputs; float data is quantized like TFLite's QUANTIZE (half away).
 input_rounding = "half_away"
@@ -35,8 +36,11 @@ HARNESS_OVERHEAD_INSTRUCTIONS = 8
 
 
 def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
-    """The quantized graph in NHWC (weights OHWI / 1HWO), the form the C code computes in."""
-    return passes.to_nhwc(qgraph)
+    """The quantized graph in NHWC (weights OHWI / 1HWO), the form the C code computes in.
+
+    ``options['input_layout'] == 'nchw'`` keeps 4-D inputs in torch layout (the layout pass
+    then transposes them inside the graph)."""
+    return passes.to_nhwc(qgraph, input_layout=options.get("input_layout", "nhwc"))
 
 
 def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:
@@ -159,6 +163,49 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
 def model_macs(graph: Graph) -> int:
     from ...ops import get_op
     return int(sum(get_op(n.op).macs(n, graph) for n in graph.nodes))
+
+
+def first_mismatch(graph: Graph, artifacts: list[Path], profile: TargetProfile, sample: list[np.ndarray],
+                   ref_values: dict[str, np.ndarray], options: dict) -> str:
+    """The first layer whose output differs from the integer reference on one sample.
+
+    Rebuilds the model on the host with a trace hook after every layer (the shipped sources are
+    not touched); the arithmetic is the same C, so a difference seen only on the target shows up
+    here as "no layer differs on the host"."""
+    _, name, _ = _sources(artifacts)
+    model = generate(graph, name, trace=True)
+    prof = toolchain.compiler_profile({"compiler": {"cc": "gcc", "cflags": ["-O2", "-std=c99"]}})
+    with tempfile.TemporaryDirectory(prefix="edgeq_c_trace_") as tmp:
+        tdir = Path(tmp)
+        srcs = [p for p in write(model, tdir / "c") if p.suffix == ".c"]
+        runner = tdir / "trace_runner.c"
+        runner.write_text(toolchain.TRACE_RUNNER.format(name=name, upper=name.upper()))
+        exe = tdir / "trace"
+        toolchain._run([prof["cc"], *prof["cflags"], f"-I{tdir / 'c'}", *map(str, srcs), str(runner),
+                        "-o", str(exe)], "compiling the trace build")
+        (tdir / "in.bin").write_bytes(_flat_inputs(graph, sample)[0].tobytes())
+        subprocess.run([str(exe), str(tdir / "in.bin"), str(tdir / "trace.bin")], capture_output=True,
+                       timeout=600)
+        raw = (tdir / "trace.bin").read_bytes() if (tdir / "trace.bin").exists() else b""
+    pos, traced = 0, 0
+    while pos + 8 <= len(raw):
+        layer, size = (int(v) for v in np.frombuffer(raw[pos:pos + 8], dtype=np.int32))
+        got = np.frombuffer(raw[pos + 8:pos + 8 + size], dtype=np.int8).astype(np.int64)
+        pos += 8 + size
+        traced += 1
+        node = graph.nodes[layer]
+        out = node.outputs[0]
+        ref = np.asarray(ref_values[out])[:1].reshape(-1).astype(np.int64)
+        if ref.shape != got.shape:
+            return f"node '{node.name}' (op {node.op}): traced {got.size} values, reference has {ref.size}"
+        if not np.array_equal(ref, got):
+            d = np.abs(ref - got)
+            return (f"node '{node.name}' (op {node.op}, module '{node.module_path or '<top level>'}'), "
+                    f"output '{out}': {int((d != 0).sum())} of {ref.size} values differ, max {int(d.max())} LSB")
+    if traced < len(graph.nodes):
+        node = graph.nodes[traced]
+        return f"the host trace build stopped in node '{node.name}' (op {node.op}): invoke failed there"
+    return "no layer differs in a host build of the same C (the difference is specific to the target build)"
 
 
 # --------------------------------------------------------------------------- memory

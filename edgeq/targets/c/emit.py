@@ -36,7 +36,13 @@ KERNEL_FILES = {
     "transpose": "edgeq_transpose.c",
     "reshape": "edgeq_copy.c",
     "softmax": "edgeq_softmax.c",
+    "sigmoid": "edgeq_lookup.c",
+    "tanh": "edgeq_lookup.c",
+    "hardswish": "edgeq_lookup.c",
+    "gelu": "edgeq_lookup.c",
 }
+#: Ops computed by a 256-entry lookup table (``node.attrs['table']``, built by the op's quantize()).
+TABLE_OPS = ("sigmoid", "tanh", "hardswish", "gelu")
 SUPPORTED_OPS = tuple(sorted(set(KERNEL_FILES) | {"depthwise_conv2d"}))
 
 _C_KEYWORDS = {
@@ -137,8 +143,9 @@ class CModel:
 
 
 class _Emitter:
-    def __init__(self, graph: Graph, name: str, plan: MemoryPlan) -> None:
+    def __init__(self, graph: Graph, name: str, plan: MemoryPlan, trace: bool = False) -> None:
         self.g = graph
+        self.trace = trace
         self.name = name
         self.upper = name.upper()
         self.plan = plan
@@ -239,8 +246,8 @@ class _Emitter:
         ins = [_shape(g.t(n).shape) for n in node.inputs if not g.t(n).is_constant]
         outs = [_shape(g.t(n).shape) for n in node.outputs]
         module = node.module_path or "<top level>"
-        comment = (f"Layer {index}: {node.name} (torch module {module}): {node.op}, "
-                   f"{', '.join(ins)} -> {', '.join(outs)}")
+        comment = (f"Layer {index}: {node.name} (torch module {module})\n"
+                   f"{node.op}, {', '.join(ins)} -> {', '.join(outs)}")
         layer = _Layer(index, node, KERNEL_FILES.get(node.op), comment)
         handler(layer)
         return layer
@@ -327,11 +334,20 @@ class _Emitter:
         a = node.attrs
         s1, s2 = (g.t(n).shape for n in node.inputs)
         so = g.t(node.outputs[0]).shape
-        if any(g.t(n).is_constant for n in node.inputs):
-            raise UnsupportedOpError(f"the C target's add needs two activations at {node.where()}")
+        operands = []
+        for i, n in enumerate(node.inputs):
+            t = g.t(n)
+            if t.is_constant:     # a constant operand (int8, per tensor): a const array
+                if t.dtype != "int8":
+                    raise UnsupportedOpError(f"add at {node.where()}: constant operand {n} is {t.dtype}")
+                operands.append(self.const_array(layer, f"operand{i + 1}", "int8_t", t.data.astype(np.int64),
+                                                 n, 16, f"constant operand {i + 1}, {_shape(t.shape)}"))
+            else:
+                operands.append(self.ptr(n))
+        out = self.ptr(node.outputs[0])
         if s1 == so and s2 == so:
             p = self.params(layer, "edgeq_add_params", self._add_fields(a, int(np.prod(so))))
-            layer.call = self._call("edgeq_add_s8", p, layer)
+            layer.call = f"edgeq_add_s8(&{p}, {operands[0]}, {operands[1]}, {out});"
             return
         if len(so) > 6:
             raise UnsupportedOpError(f"broadcast add of rank {len(so)} at {node.where()}")
@@ -354,7 +370,7 @@ class _Emitter:
                         f"    .input1_strides = {{{', '.join(str(v) for v in strides(s1) + pad)}}},\n"
                         f"    .input2_strides = {{{', '.join(str(v) for v in strides(s2) + pad)}}},\n"
                         "};")
-        layer.call = self._call("edgeq_add_broadcast_s8", pname, layer)
+        layer.call = f"edgeq_add_broadcast_s8(&{pname}, {operands[0]}, {operands[1]}, {out});"
 
     def _op_clamp(self, layer: _Layer) -> None:
         a = layer.node.attrs
@@ -392,7 +408,7 @@ class _Emitter:
         src, dst = node.inputs[0], node.outputs[0]
         if node.name in self.plan.alias_nodes:
             layer.kernel_file = None
-            layer.comment += f"; no code: {dst} shares the memory of {src} ({self.where(src)})"
+            layer.comment += f"\nno code: {dst} shares the memory of {src} ({self.where(src)})"
             return
         layer.call = (f"edgeq_copy_s8({self.ptr(src)}, {self.ptr(dst)}, "
                       f"{self.g.t(dst).size});")
@@ -430,6 +446,18 @@ class _Emitter:
         layer.call = (f"status = edgeq_softmax_s8(&{p}, {self.ptr(node.inputs[0])}, "
                       f"{self.ptr(node.outputs[0])});\n"
                       f"if (status != 0) {{\n    return status;\n}}")
+
+    def _table(self, layer: _Layer) -> None:
+        node = layer.node
+        table = np.asarray(node.attrs["table"]).reshape(-1)
+        if table.size != 256:
+            raise UnsupportedOpError(f"{node.where()}: lookup table has {table.size} entries, not 256")
+        sym = self.const_array(layer, "table", "int8_t", table.astype(np.int64), node.name, 16,
+                               f"{node.op} lookup table: output for input -128..127")
+        layer.call = (f"edgeq_lookup_s8({sym}, {self.ptr(node.inputs[0])}, {self.ptr(node.outputs[0])}, "
+                      f"{self.g.t(node.outputs[0]).size});")
+
+    _op_sigmoid = _op_tanh = _op_hardswish = _op_gelu = _table
 
     def _call(self, fn: str, params: str, layer: _Layer) -> str:
         node, g = layer.node, self.g
@@ -528,12 +556,16 @@ class _Emitter:
         # calls first: they allocate the offset names
         body: list[str] = []
         for layer in self.layers:
-            body.append(f"    /* {_comment(layer.comment)} */")
+            title, *rest = _comment(layer.comment).split("\n")
+            body.append(f"    /* {title}" + "".join(f"\n     * {r}" for r in rest) + " */")
             if layer.node.name in plan.inplace_nodes:
                 body.append(f"    /* in place: overwrites {_comment(plan.inplace_nodes[layer.node.name])}, "
                             f"which is not used afterwards */")
             if layer.call:
                 body.extend("    " + ln for ln in layer.call.split("\n"))
+            if self.trace:
+                out = layer.node.outputs[0]
+                body.append(f"    edgeq_trace({layer.index}, {self.ptr(out)}, {g.t(out).size});")
             body.append("")
         for tensor, slot in plan.output_copies:
             self.used_regions.add("output")
@@ -560,6 +592,9 @@ class _Emitter:
                     lines.append(f"const float {tag}_SCALE = {_c_float(s)};")
                     lines.append(f"const int32_t {tag}_ZERO_POINT = {_c_int(zp)};")
         lines.append("")
+        if self.trace:
+            lines += ["/* debug build: called after every layer with its output */",
+                      "void edgeq_trace(int layer, const int8_t *data, int32_t size);", ""]
         decls = [(l, d, c) for l in self.layers for d, _, c in l.arrays]
         if decls:
             lines.append(f"/* Constant weights and requantization arrays ({name}_weights.c). */")
@@ -697,8 +732,11 @@ class _Emitter:
         ])
 
 
-def generate(graph: Graph, name: str) -> CModel:
-    """Plan memory and generate every file text for ``graph`` (quantized, NHWC)."""
+def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
+    """Plan memory and generate every file text for ``graph`` (quantized, NHWC).
+
+    ``trace``: a debug variant whose ``NAME_invoke`` calls ``edgeq_trace(layer, data, size)``
+    after every layer (used to locate the first differing layer; never shipped)."""
     if not graph.quantized or graph.layout != "nhwc":
         raise UnsupportedOpError("the C target needs a quantized NHWC graph (call prepare() first)")
     for n in graph.activations():
@@ -706,7 +744,7 @@ def generate(graph: Graph, name: str) -> CModel:
             raise UnsupportedOpError(f"the C target supports int8 activations only; "
                                      f"{n} is {graph.t(n).dtype}")
     plan = plan_memory(graph)
-    return _Emitter(graph, name, plan).run()
+    return _Emitter(graph, name, plan, trace).run()
 
 
 def write(model: CModel, c_dir: Path) -> list[Path]:

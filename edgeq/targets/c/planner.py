@@ -16,11 +16,12 @@ Steps are node indices in execution order.  A tensor is live from the step that 
 * an elementwise op (``clamp``, ``add``, ``softmax``) writes over an input whose buffer dies
   at that op, when shapes match and that buffer is in the arena.
 
-Arena buffers are placed greedily, largest first (ties: earliest first), each at the lowest
-offset where it overlaps no already placed buffer whose lifetime intersects its own (the
-algorithm of TFLite Micro's GreedyMemoryPlanner).  The lower bound reported beside the arena
-size is the largest sum of live buffer sizes at any step: no placement of these buffers can
-use less.
+Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
+it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
+Micro's GreedyMemoryPlanner; we also try a few other orders (and seeded shuffles) and keep the
+smallest arena, so the result is deterministic and never larger than largest-first.  The lower
+bound reported beside the arena size is the largest sum of live buffer sizes at any step: no
+placement of these buffers can use less.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ ALIGNMENT = 4
 
 #: Ops that may write their output over one of their inputs (output element i depends only on
 #: input elements that are read before output element i is written).
-INPLACE_OPS = ("clamp", "add", "softmax")
+INPLACE_OPS = ("clamp", "add", "softmax", "sigmoid", "tanh", "hardswish", "gelu")
 
 #: Seeded random placement orders tried besides the heuristic ones.
 RANDOM_ORDERS = 32

@@ -78,6 +78,45 @@ int main(int argc, char **argv)
 """
 
 
+TRACE_RUNNER = """\
+/* edgeq trace runner: one sample through {name}_invoke, every layer's output to a file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "{name}.h"
+
+static FILE *trace_file;
+
+void edgeq_trace(int layer, const int8_t *data, int32_t size);
+void edgeq_trace(int layer, const int8_t *data, int32_t size)
+{{
+    int32_t header[2];
+    header[0] = layer;
+    header[1] = size;
+    fwrite(header, sizeof header, 1, trace_file);
+    fwrite(data, 1, (size_t)size, trace_file);
+}}
+
+int main(int argc, char **argv)
+{{
+    static int8_t x[{upper}_INPUT_SIZE];
+    static int8_t y[{upper}_OUTPUT_SIZE];
+    FILE *in;
+    int rc;
+    if (argc != 3) {{
+        return 2;
+    }}
+    in = fopen(argv[1], "rb");
+    trace_file = fopen(argv[2], "wb");
+    if (in == NULL || trace_file == NULL || fread(x, 1, sizeof x, in) != sizeof x) {{
+        return 2;
+    }}
+    rc = {name}_invoke(x, y);
+    fclose(in);
+    return fclose(trace_file) == 0 && rc == 0 ? 0 : 3;
+}}
+"""
+
+
 def compiler_profile(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Flat ``{cc, cflags, ldflags, size, emulator?}`` from a target TOML (``profile.raw``)."""
     comp = dict(raw.get("compiler", {}))

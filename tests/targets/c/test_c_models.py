@@ -7,7 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from c_target_helpers import (QEMU_SAMPLES, assert_bit_exact, emit, example, require_cross_tools,
@@ -134,3 +133,12 @@ def test_cortex_m4_qemu_bit_exact(name: str, tmp_path: Path) -> None:
     assert extra["samples"] == n >= 20
     assert extra["instructions_per_inference"] > 0
     assert extra["macs"] == c_target.model_macs(p.graph)
+
+
+def test_profiles_list_the_ops_the_c_target_lowers() -> None:
+    for name in ("cortex-m4", "host-c"):
+        profile = load_profile(name)
+        assert profile.format == "c"
+        assert sorted(profile.ops) == sorted(c_target.SUPPORTED_OPS)
+    budget = load_profile("cortex-m4").budget
+    assert budget == {"flash_bytes": 1048576, "ram_bytes": 262144}

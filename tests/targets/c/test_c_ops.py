@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
-from edgeq import interpreter, pipeline, passes
+from edgeq import interpreter, pipeline
 from edgeq.ir import Graph, Node, Tensor
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
@@ -32,6 +32,19 @@ class ConvPoolZoo(nn.Module):
         y = F.avg_pool2d(y, 3, stride=2, padding=1, count_include_pad=False)
         y = F.max_pool2d(y, 2, stride=2, ceil_mode=True)
         return self.rect(y)
+
+
+class PaddingZoo(nn.Module):
+    """Padding wider than the kernel: whole windows in the padding (empty sums)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 5, 2, stride=2, padding=3)
+        self.dw = nn.Conv2d(5, 5, 2, stride=3, padding=3, groups=5)
+        self.dil = nn.Conv2d(5, 4, 3, padding=4, dilation=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dil(self.dw(self.conv(x)))
 
 
 class SoftmaxTransposeZoo(nn.Module):
@@ -59,6 +72,7 @@ class TwoInputs(nn.Module):
 ZOO = {
     "conv_pool_zoo": (ConvPoolZoo, [(4, 9, 11)]),
     "softmax_transpose_zoo": (SoftmaxTransposeZoo, [(3, 6, 5)]),
+    "padding_zoo": (PaddingZoo, [(3, 5, 7)]),
     "two_inputs": (TwoInputs, [(10,), (6,)]),
 }
 
@@ -183,3 +197,119 @@ def test_two_models_link_into_one_program(tmp_path: Path) -> None:
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert [int(v) for v in out[0].split()] == a.reference[0][0].reshape(-1).tolist()
     assert [int(v) for v in out[1].split()] == b.reference[0][0].reshape(-1).tolist()
+
+
+def test_first_mismatch_names_the_layer(tmp_path: Path) -> None:
+    require_host_cc()
+    p = zoo("conv_pool_zoo")
+    arts = emit(p, tmp_path)
+    sample = [x[:1] for x in p.inputs]
+    profile = load_profile("host-c")
+    ref = interpreter.run(p.graph, sample, keep=True)
+    assert "no layer differs" in c_target.first_mismatch(p.graph, arts, profile, sample, ref, {})
+    bad = p.graph.copy()                      # a reference that disagrees from layer 2 on
+    node = bad.nodes[2]
+    w = bad.t(node.inputs[1])
+    w.data = w.data.copy()
+    w.data[...] = -w.data
+    ref = interpreter.run(bad, sample, keep=True)
+    msg = c_target.first_mismatch(p.graph, arts, profile, sample, ref, {})
+    assert f"node '{node.name}'" in msg and node.op in msg
+
+
+def _random_conv_stack(seed: int) -> tuple[nn.Module, tuple[int, int, int]]:
+    """Three random conv layers (kernel, stride, padding, dilation, groups, depthwise with a
+    multiplier) plus a random pool, on a small random input shape."""
+    rng = np.random.default_rng(seed)
+    layers: list[nn.Module] = []
+    c = int(rng.integers(1, 7))
+    h, w = int(rng.integers(5, 13)), int(rng.integers(5, 13))
+    shape = (c, h, w)
+    for _ in range(3):
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pad = (int(rng.integers(0, k[0] + 1)), int(rng.integers(0, k[1] + 1)))
+        kind = rng.choice(["dense", "grouped", "depthwise"])
+        if kind == "depthwise":
+            groups, out = c, c * int(rng.integers(1, 3))
+        elif kind == "grouped" and c % 2 == 0:
+            groups, out = 2, 2 * int(rng.integers(1, 5))
+        else:
+            groups, out = 1, int(rng.integers(1, 10))
+        eff_h, eff_w = d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1
+        if h + 2 * pad[0] < eff_h or w + 2 * pad[1] < eff_w:
+            continue
+        layers.append(nn.Conv2d(c, out, k, s, pad, d, groups))
+        if rng.random() < 0.5:
+            layers.append(nn.ReLU6())
+        c = out
+        h = (h + 2 * pad[0] - eff_h) // s[0] + 1
+        w = (w + 2 * pad[1] - eff_w) // s[1] + 1
+    if h >= 2 and w >= 2:
+        layers.append(nn.MaxPool2d(2, 1, 1) if rng.random() < 0.5 else nn.AvgPool2d(2, 1, 1, count_include_pad=False))
+    return nn.Sequential(*layers).eval(), shape
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_conv_configurations(seed: int, tmp_path: Path) -> None:
+    require_host_cc()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, shape = _random_conv_stack(seed)
+    rng = np.random.default_rng(seed)
+    cal = [rng.standard_normal((32, *shape)).astype(np.float32)]
+    ev = [rng.standard_normal((16, *shape)).astype(np.float32)]
+    p = prepare_model(f"random_{seed}", model, [shape], cal, ev)
+    arts = emit(p, tmp_path)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None, {"sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=f"(random conv stack {seed}: {model})")
+
+
+def _op_cases() -> dict:
+    try:
+        from tests.ops.test_single_ops import CASES as OP_CASES
+    except ImportError:  # pragma: no cover - the op tests belong to another module
+        return {}
+    return OP_CASES
+
+
+def _op_model(case: str) -> tuple[Prepared, list[str]]:
+    """The prepared op test model and the ops in it the C target does not lower."""
+    key = f"op:{case}"
+    if key not in _CACHE:
+        model, shape = _op_cases()[case]
+        rng = np.random.default_rng(0)
+        cal = [rng.normal(0, 1, (48, *shape)).astype(np.float32)]
+        ev = [rng.normal(0, 1.5, (24, *shape)).astype(np.float32)]   # wider: saturation too
+        _CACHE[key] = prepare_model(case, model.eval(), [shape], cal, ev)
+    p = _CACHE[key]
+    return p, sorted({n.op for n in p.graph.nodes} - set(c_target.SUPPORTED_OPS))
+
+
+@pytest.mark.parametrize("case", sorted(_op_cases()))
+def test_single_op_models(case: str, tmp_path: Path) -> None:
+    """Every op test model: bit-exact on host gcc (with sanitizers) when the C target lowers
+    all its ops, else a clear UnsupportedOpError naming the op (never wrong code)."""
+    from edgeq.errors import UnsupportedOpError
+    require_host_cc()
+    p, unsupported = _op_model(case)
+    if unsupported:
+        with pytest.raises(UnsupportedOpError, match="|".join(unsupported)):
+            emit(p, tmp_path)
+        return
+    arts = emit(p, tmp_path)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None, {"sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=f"(op model {case})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(_op_cases()))
+def test_single_op_models_on_cortex_m4(case: str, tmp_path: Path) -> None:
+    require_cross_tools()
+    p, unsupported = _op_model(case)
+    if unsupported:
+        pytest.skip(f"the C target does not lower {', '.join(unsupported)} yet")
+    arts = emit(p, tmp_path)
+    runs = c_target.run(p.graph, arts, load_profile("cortex-m4"), p.inputs, None, {})
+    assert_bit_exact(p, runs[0].outputs, where=f"(op model {case}, Cortex-M4 under QEMU)")

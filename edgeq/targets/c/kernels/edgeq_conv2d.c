@@ -1,47 +1,132 @@
 /* edgeq kernel: int8 2-D convolution (regular or grouped), NHWC input, OHWI weights. */
 #include "edgeq_kernels.h"
 
-void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *output)
+/* First and one-past-last kernel tap whose input row/column lies inside [0, size). */
+static void valid_taps(int32_t start, int32_t dilation, int32_t kernel, int32_t size,
+                       int32_t *first, int32_t *end)
 {
-    const int32_t in_h = p->input_height;
+    int32_t k0 = 0;
+    int32_t k1 = kernel;
+    if (start < 0) {
+        k0 = (-start + dilation - 1) / dilation;
+    }
+    if (start + (kernel - 1) * dilation >= size) {
+        k1 = start >= size ? 0 : (size - start + dilation - 1) / dilation;
+    }
+    *first = k0;
+    *end = k1 > k0 ? k1 : k0;
+}
+
+/* acc[k] += the sum over the valid taps of one output pixel for output channel k of the
+ * `channels` (1 or 4) channels whose weights start at `filter`.  A kernel row's valid taps are
+ * one contiguous run of input and weights when there is one group and no horizontal dilation. */
+static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                      int32_t filter_size, int32_t channels, int32_t in_y0, int32_t in_x0,
+                      int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t acc[4])
+{
     const int32_t in_w = p->input_width;
     const int32_t in_c = p->input_channels;
-    const int32_t out_c = p->output_channels;
     const int32_t group_in_c = in_c / p->groups;
+    const int32_t dense = p->groups == 1 && p->dilation_width == 1;
+    int32_t ky, kx;
+
+    for (ky = ky0; ky < ky1; ++ky) {
+        const int8_t *x_row = input + (in_y0 + ky * p->dilation_height) * in_w * in_c;
+        const int8_t *w_row = filter + ky * p->kernel_width * group_in_c;
+        for (kx = kx0; kx < kx1; ++kx) {
+            const int8_t *x = x_row + (in_x0 + kx * p->dilation_width) * in_c;
+            const int8_t *w = w_row + kx * group_in_c;
+            const int32_t n = dense ? (kx1 - kx0) * in_c : group_in_c;
+            if (channels == 4) {
+                edgeq_dot4_s8(x, w, filter_size, n, p->input_offset, acc);
+            } else {
+                acc[0] += edgeq_dot_s8(x, w, n, p->input_offset);
+            }
+            if (dense) {
+                break;      /* the whole row was one run */
+            }
+        }
+    }
+}
+
+void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+{
+    const int32_t out_c = p->output_channels;
+    const int32_t group_in_c = p->input_channels / p->groups;
     const int32_t group_out_c = out_c / p->groups;
     const int32_t filter_size = p->kernel_height * p->kernel_width * group_in_c;
-    int32_t oy, ox, oc, ky, kx, ic;
+    const edgeq_requant_s8 rq = {p->bias, p->multiplier, p->shift, p->output_offset, p->act_min,
+                                 p->act_max};
+    int32_t oy, ox, oc;
+
+    if (p->kernel_height == 1 && p->kernel_width == 1 && p->groups == 1 && p->pad_top == 0
+        && p->pad_left == 0 && p->stride_height == 1 && p->stride_width == 1) {
+        /* pointwise: a matrix product, one row per pixel */
+        const int32_t pixels = p->output_height * p->output_width;
+        int32_t i;
+        for (i = 0; i < pixels; ++i) {
+            edgeq_matrix_row_s8(input + i * p->input_channels, p->weights, p->input_channels,
+                                out_c, p->input_offset, &rq, output + i * out_c);
+        }
+        return;
+    }
 
     for (oy = 0; oy < p->output_height; ++oy) {
         const int32_t in_y0 = oy * p->stride_height - p->pad_top;
+        int32_t ky0, ky1;
+        valid_taps(in_y0, p->dilation_height, p->kernel_height, p->input_height, &ky0, &ky1);
         for (ox = 0; ox < p->output_width; ++ox) {
             const int32_t in_x0 = ox * p->stride_width - p->pad_left;
-            for (oc = 0; oc < out_c; ++oc) {
-                const int8_t *filter = p->weights + oc * filter_size;
-                const int32_t first_in_c = (oc / group_out_c) * group_in_c;
-                int32_t acc = 0;
-                for (ky = 0; ky < p->kernel_height; ++ky) {
-                    const int32_t in_y = in_y0 + ky * p->dilation_height;
-                    if (in_y < 0 || in_y >= in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < p->kernel_width; ++kx) {
-                        const int32_t in_x = in_x0 + kx * p->dilation_width;
-                        const int8_t *x;
-                        const int8_t *w;
-                        if (in_x < 0 || in_x >= in_w) {
-                            continue;
-                        }
-                        x = input + (in_y * in_w + in_x) * in_c + first_in_c;
-                        w = filter + (ky * p->kernel_width + kx) * group_in_c;
-                        for (ic = 0; ic < group_in_c; ++ic) {
-                            acc += (int32_t)w[ic] * ((int32_t)x[ic] + p->input_offset);
-                        }
-                    }
+            const int32_t dense = p->groups == 1 && p->dilation_width == 1;
+            int32_t kx0, kx1;
+            valid_taps(in_x0, p->dilation_width, p->kernel_width, p->input_width, &kx0, &kx1);
+            if (dense && ky1 - ky0 == 1 && kx1 > kx0) {
+                /* a single valid kernel row: one contiguous run for every output channel */
+                const int32_t row = (in_y0 + ky0 * p->dilation_height) * p->input_width;
+                const int32_t n = (kx1 - kx0) * p->input_channels;
+                const int32_t w_skip = (ky0 * p->kernel_width + kx0) * p->input_channels;
+                const int8_t *x = input + (row + in_x0 + kx0) * p->input_channels;
+                for (oc = 0; oc + 4 <= out_c; oc += 4) {
+                    edgeq_row4_s8(x, p->weights + oc * filter_size + w_skip, filter_size, n,
+                                  p->input_offset, &rq, oc, output + oc);
                 }
-                acc += p->bias[oc];
-                *output++ = edgeq_requantize(acc, p->multiplier[oc], p->shift[oc],
-                                             p->output_offset, p->act_min, p->act_max);
+                for (; oc < out_c; ++oc) {
+                    output[oc] = edgeq_requantize(
+                        p->bias[oc] + edgeq_dot_s8(x, p->weights + oc * filter_size + w_skip, n,
+                                                   p->input_offset),
+                        p->multiplier[oc], p->shift[oc], p->output_offset, p->act_min, p->act_max);
+                }
+                output += out_c;
+                continue;
+            }
+            for (oc = 0; oc < out_c;) {
+                /* four output channels at a time while they stay in one group */
+                const int8_t *group_input = input + (oc / group_out_c) * group_in_c;
+                int32_t acc[4];
+                acc[0] = p->bias[oc];
+                if ((oc % group_out_c) + 4 <= group_out_c) {
+                    acc[1] = p->bias[oc + 1];
+                    acc[2] = p->bias[oc + 2];
+                    acc[3] = p->bias[oc + 3];
+                    conv_taps(p, group_input, p->weights + oc * filter_size, filter_size, 4,
+                              in_y0, in_x0, ky0, ky1, kx0, kx1, acc);
+                    output[0] = edgeq_requantize(acc[0], p->multiplier[oc], p->shift[oc],
+                                                 p->output_offset, p->act_min, p->act_max);
+                    output[1] = edgeq_requantize(acc[1], p->multiplier[oc + 1], p->shift[oc + 1],
+                                                 p->output_offset, p->act_min, p->act_max);
+                    output[2] = edgeq_requantize(acc[2], p->multiplier[oc + 2], p->shift[oc + 2],
+                                                 p->output_offset, p->act_min, p->act_max);
+                    output[3] = edgeq_requantize(acc[3], p->multiplier[oc + 3], p->shift[oc + 3],
+                                                 p->output_offset, p->act_min, p->act_max);
+                    output += 4;
+                    oc += 4;
+                } else {
+                    conv_taps(p, group_input, p->weights + oc * filter_size, filter_size, 1,
+                              in_y0, in_x0, ky0, ky1, kx0, kx1, acc);
+                    *output++ = edgeq_requantize(acc[0], p->multiplier[oc], p->shift[oc],
+                                                 p->output_offset, p->act_min, p->act_max);
+                    ++oc;
+                }
             }
         }
     }

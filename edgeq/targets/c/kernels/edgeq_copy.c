@@ -1,7 +1,7 @@
 /* edgeq kernel: int8 copy (a reshape whose output cannot share its input's memory). */
 #include "edgeq_kernels.h"
 
-void edgeq_copy_s8(const int8_t *input, int8_t *output, int32_t size)
+void edgeq_copy_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size)
 {
     int32_t i;
 

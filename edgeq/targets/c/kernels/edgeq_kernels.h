@@ -24,39 +24,61 @@ extern "C" {
 /* Transpose and broadcast add work on tensors of up to this many dimensions. */
 #define EDGEQ_MAX_DIMS 6
 
+/* Kernels whose output never overlaps their input (every kernel except add, clamp and
+ * softmax, which may run in place) declare it restrict: their constants need not be reloaded
+ * after each int8 store. */
+#if defined(__cplusplus)
+#define EDGEQ_RESTRICT __restrict__
+#else
+#define EDGEQ_RESTRICT restrict
+#endif
+
+/* Keeps a hot inner function out of its caller, so that its accumulators stay in registers. */
+#if defined(__GNUC__)
+#define EDGEQ_NOINLINE __attribute__((noinline))
+#else
+#define EDGEQ_NOINLINE
+#endif
+
 /* ---------------------------------------------------------------- fixed-point helpers */
 
-/* (a * b * 2) >> 32, rounded to nearest (ties away from zero); only INT32_MIN * INT32_MIN
- * saturates (to INT32_MAX).  gemmlowp SaturatingRoundingDoublingHighMul. */
+/* (a * b * 2) >> 32, rounded to nearest (ties toward +infinity); only INT32_MIN * INT32_MIN
+ * saturates (to INT32_MAX).  gemmlowp SaturatingRoundingDoublingHighMul, which computes
+ * trunc((a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31): for every a*b that equals
+ * floor((a*b + 2^30) / 2^31), i.e. an add and an arithmetic shift. */
 static inline int32_t edgeq_srdhm(int32_t a, int32_t b)
 {
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31].
  * gemmlowp RoundingDivideByPOT. */
 static inline int32_t edgeq_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
 /* x * multiplier * 2^(shift - 31) with TFLite's double rounding.  A positive shift shifts x
- * left first (wrapping like int32 arithmetic), a negative one divides at the end. */
+ * left first (wrapping like int32 arithmetic), a negative one divides at the end.
+ * multiplier is a quantize_multiplier() significand, in [0, 2^31): never INT32_MIN, so the
+ * doubling high multiply cannot saturate and needs no check. */
 static inline int32_t edgeq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
                                                              int32_t shift)
 {
-    const int32_t left_shift = shift > 0 ? shift : 0;
-    const int32_t right_shift = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)x << left_shift);
-    return edgeq_rounding_divide_by_pot(edgeq_srdhm(shifted, multiplier), right_shift);
+    int32_t right_shift = -shift;
+    int32_t high;
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+        right_shift = 0;
+    }
+    high = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+    return edgeq_rounding_divide_by_pot(high, right_shift);
 }
 
 /* Accumulator -> int8: requantize, add the output zero point, clamp to [act_min, act_max]. */
@@ -71,6 +93,97 @@ static inline int8_t edgeq_requantize(int32_t acc, int32_t multiplier, int32_t s
     out = out < lo ? lo : out;
     out = out > hi ? hi : out;
     return (int8_t)(out + output_offset);
+}
+
+/* sum_i w[i] * (x[i] + input_offset), i < n */
+static inline int32_t edgeq_dot_s8(const int8_t *x, const int8_t *w, int32_t n,
+                                   int32_t input_offset)
+{
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += (int32_t)w[i] * ((int32_t)x[i] + input_offset);
+    }
+    return acc;
+}
+
+/* acc[k] += sum_i w[k * w_stride + i] * (x[i] + input_offset) for k = 0..3, i < n: four
+ * output channels share each input load. */
+static inline void edgeq_dot4_s8(const int8_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                 int32_t input_offset, int32_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + input_offset;
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Per output channel constants of a conv / fully connected layer, as the kernels read them. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int8_t *shift;
+    int32_t output_offset, act_min, act_max;
+} edgeq_requant_s8;
+
+/* out[k] = requantize(bias[o + k] + sum_i w[k * w_stride + i] * (x[i] + input_offset)) for
+ * k = 0..3: four output channels of one input row, sharing each input load.  `w` points at
+ * channel o's weights and `rq` at channel o's constants. */
+static inline void edgeq_row4_s8(const int8_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                 int32_t input_offset, const edgeq_requant_s8 *rq, int32_t o,
+                                 int8_t *EDGEQ_RESTRICT out)
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int32_t a0 = rq->bias[o], a1 = rq->bias[o + 1], a2 = rq->bias[o + 2], a3 = rq->bias[o + 3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + input_offset;
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    out[0] = edgeq_requantize(a0, rq->multiplier[o], rq->shift[o], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[1] = edgeq_requantize(a1, rq->multiplier[o + 1], rq->shift[o + 1], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[2] = edgeq_requantize(a2, rq->multiplier[o + 2], rq->shift[o + 2], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[3] = edgeq_requantize(a3, rq->multiplier[o + 3], rq->shift[o + 3], rq->output_offset,
+                              rq->act_min, rq->act_max);
+}
+
+/* One row of a matrix product: out[o] = requantize(bias[o] + sum_i w[o][i] * (x[i] +
+ * input_offset)) for o < out_n (fully connected layers and 1x1 convolutions). */
+static inline void edgeq_matrix_row_s8(const int8_t *x, const int8_t *weights, int32_t n,
+                                       int32_t out_n, int32_t input_offset,
+                                       const edgeq_requant_s8 *rq, int8_t *EDGEQ_RESTRICT out)
+{
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        edgeq_row4_s8(x, weights + o * n, n, n, input_offset, rq, o, out + o);
+    }
+    for (; o < out_n; ++o) {
+        out[o] = edgeq_requantize(rq->bias[o] + edgeq_dot_s8(x, weights + o * n, n, input_offset),
+                                  rq->multiplier[o], rq->shift[o], rq->output_offset,
+                                  rq->act_min, rq->act_max);
+    }
 }
 
 /* ---------------------------------------------------------------- convolutions */
@@ -94,7 +207,7 @@ typedef struct {
     const int8_t *shift;             /* [O] power-of-two exponents */
 } edgeq_conv2d_params;
 
-void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *output);
+void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
 /* Depthwise 2-D convolution: output channel c * depth_multiplier + m reads input channel c.
  * weights 1HWO (O = C * depth_multiplier). */
@@ -116,7 +229,7 @@ typedef struct {
 } edgeq_depthwise_conv2d_params;
 
 void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
-                               int8_t *output);
+                               int8_t *EDGEQ_RESTRICT output);
 
 /* ---------------------------------------------------------------- fully connected */
 
@@ -133,7 +246,7 @@ typedef struct {
 } edgeq_fully_connected_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
-                              int8_t *output);
+                              int8_t *EDGEQ_RESTRICT output);
 
 /* ---------------------------------------------------------------- elementwise */
 
@@ -176,6 +289,10 @@ typedef struct {
 
 void edgeq_clamp_s8(const edgeq_clamp_params *p, const int8_t *input, int8_t *output);
 
+/* output[i] = table[input[i] + 128]: activations with a 256-entry int8 table (sigmoid, tanh,
+ * hardswish, gelu).  Safe in place. */
+void edgeq_lookup_s8(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
+
 /* ---------------------------------------------------------------- pooling */
 
 /* Max / average pooling over [H][W][C]; windows are clipped to the input (padding and
@@ -190,8 +307,8 @@ typedef struct {
     int32_t act_min, act_max;
 } edgeq_pool2d_params;
 
-void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *output);
-void edgeq_avg_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *output);
+void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+void edgeq_avg_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
 /* ---------------------------------------------------------------- data movement */
 
@@ -202,10 +319,10 @@ typedef struct {
     int32_t input_strides[EDGEQ_MAX_DIMS];
 } edgeq_transpose_params;
 
-void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *output);
+void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
 /* Plain copy of size bytes (a reshape that cannot alias its input). */
-void edgeq_copy_s8(const int8_t *input, int8_t *output, int32_t size);
+void edgeq_copy_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size);
 
 /* ---------------------------------------------------------------- softmax */
 

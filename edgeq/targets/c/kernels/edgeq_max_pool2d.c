@@ -1,7 +1,7 @@
 /* edgeq kernel: int8 max pooling, NHWC. */
 #include "edgeq_kernels.h"
 
-void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *output)
+void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {
     const int32_t in_h = p->input_height;
     const int32_t in_w = p->input_width;

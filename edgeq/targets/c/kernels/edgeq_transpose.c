@@ -1,7 +1,7 @@
 /* edgeq kernel: int8 transpose (any permutation of up to EDGEQ_MAX_DIMS dimensions). */
 #include "edgeq_kernels.h"
 
-void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *output)
+void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {
     int32_t index[EDGEQ_MAX_DIMS];
     int32_t total = 1;
