@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
-SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm \
+    dataset-fashion-mnist espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DIGITS := calibration/digits
 
@@ -21,13 +22,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 system-deps:
 	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
-	    || [ ! -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ]; then \
+	    || [ ! -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || ! command -v espeak-ng >/dev/null \
+	    || [ ! -d /usr/share/datasets/fashion-mnist ]; then \
 	  echo "installing $(SYSTEM_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
 # The shipped example: train LeNet on scikit-learn digits (deterministic, ~5 s) and build it.
+# The .pt2 files are generated, not tracked: torch.export.save records a random id and paths.
+DIGITS_MODELS := examples/digits/lenet.pt2 examples/digits/mlp.pt2
+
+$(DIGITS_MODELS): examples/digits/train.py examples/models.py | $(VENV)/.installed
+	$(PY) examples/digits/train.py
+
 demo: setup
 	$(PY) examples/digits/train.py
 	$(VENV)/bin/edgeq build examples/digits/lenet.pt2 --target onnx \
@@ -41,10 +49,10 @@ demo: setup
 	  fi; \
 	done
 
-test: setup
+test: setup $(DIGITS_MODELS)
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup $(DIGITS_MODELS)
 	$(PY) -m pytest -q -m "not slow"
 
 clean:
