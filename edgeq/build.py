@@ -75,20 +75,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     check_inputs(cal, graph_shapes, names, src, "calibration")
     timings["trace_s"] = time.perf_counter() - t
 
-    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
-    if eval_data is not None:
-        check_inputs(ev, graph_shapes, names, str(eval_data), "eval")
-    labels = None
-    if eval_labels is not None:
-        n = ev[0].shape[0]
-        labels = np.asarray(eval_labels, dtype=np.int64) if isinstance(eval_labels, np.ndarray) \
-            else load_labels(eval_labels, n)
-        if labels.shape != (n,):
-            raise EdgeqError(f"labels have shape {labels.shape} but there are {n} eval samples")
-    if max_eval_samples:
-        ev = [x[:max_eval_samples] for x in ev]
-        labels = None if labels is None else labels[:max_eval_samples]
-    ev = [np.array(x, dtype=np.float32) for x in ev]   # a writable copy (the file may be memory-mapped)
+    ev, labels = _eval_set(eval_data, eval_labels, cal, names, graph_shapes, max_eval_samples)
 
     t = time.perf_counter()
     options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction,
@@ -115,14 +102,8 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     runs = tmod.run(tgraph, artifacts, profile, int_inputs, ev, options)
     timings["validate_s"] = time.perf_counter() - t
 
-    validation, failures = [], []
-    for r in runs:
-        entry = {"runtime": r.runtime, "must_be_exact": r.must_be_exact, **metrics.compare(ref_out, r.outputs), **r.extra}
-        if labels is not None:
-            entry["accuracy"] = metrics.accuracy(r.outputs[0], labels)
-        validation.append(entry)
-        if r.must_be_exact and entry["exact_fraction"] < 1.0:
-            failures.append(_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, options))
+    validation, failures = _compare_runs(runs, ref_out, labels)
+    failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, options) for r in failures]
 
     memory = tmod.memory(tgraph, artifacts, profile, options) if hasattr(tmod, "memory") else {}
     t = time.perf_counter()
@@ -159,6 +140,39 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     if failures and raise_on_mismatch:
         raise ValidationError("; ".join(failures))
     return report
+
+
+def _eval_set(eval_data: Any, eval_labels: Any, cal: list[np.ndarray], names: list[str],
+              shapes: list[tuple[int, ...]], max_samples: int | None) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Validation inputs (the calibration set when no eval set is given) and labels, checked."""
+    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
+    if eval_data is not None:
+        check_inputs(ev, shapes, names, str(eval_data) if isinstance(eval_data, (str, Path)) else "(array)", "eval")
+    labels = None
+    if eval_labels is not None:
+        n = ev[0].shape[0]
+        labels = np.asarray(eval_labels, dtype=np.int64) if isinstance(eval_labels, np.ndarray) \
+            else load_labels(eval_labels, n)
+        if labels.shape != (n,):
+            raise EdgeqError(f"labels have shape {labels.shape} but there are {n} eval samples")
+    if max_samples:
+        ev = [x[:max_samples] for x in ev]
+        labels = None if labels is None else labels[:max_samples]
+    return [np.array(x, dtype=np.float32) for x in ev], labels   # writable copies (files may be memory-mapped)
+
+
+def _compare_runs(runs: list, ref_out: list[np.ndarray], labels: np.ndarray | None) -> tuple[list[dict], list]:
+    """One validation entry per runtime run, and the runs that had to be bit-exact and were not."""
+    validation, failed = [], []
+    for r in runs:
+        entry = {"runtime": r.runtime, "must_be_exact": r.must_be_exact, **metrics.compare(ref_out, r.outputs),
+                 **r.extra}
+        if labels is not None:
+            entry["accuracy"] = metrics.accuracy(r.outputs[0], labels)
+        validation.append(entry)
+        if r.must_be_exact and entry["exact_fraction"] < 1.0:
+            failed.append(r)
+    return validation, failed
 
 
 def _version() -> str:
@@ -231,10 +245,6 @@ def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -
     if bar is not None:
         bar.close()
     return [np.concatenate([c[name] for c in chunks]) for name in graph.outputs]
-
-
-def _to_torch_layout(graph: Graph, q: np.ndarray) -> np.ndarray:
-    return q.transpose(0, 3, 1, 2) if graph.layout == "nhwc" and q.ndim == 4 else q
 
 
 def _accuracy_section(float_out: list[np.ndarray], ref_out: list[np.ndarray], runs: list, labels: np.ndarray | None) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .calibration import scale_zero_point
 from .errors import UnsupportedOpError
-from .ir import Graph, QuantParams
+from .ir import Graph, QuantParams, Tensor
 from .ops import REGISTRY, get_op
 from .ops.base import OpDef
 
@@ -18,6 +18,7 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
             supported = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int)
             raise UnsupportedOpError(f"op '{node.op}' at {node.where()} has no integer kernel; "
                                      f"quantizable ops: {', '.join(supported)}")
+    _unshare_constants(g)
     for name in g.inputs:
         _set_act(g, name, *scale_zero_point(*ranges[name]))
     for node in g.nodes:
@@ -29,11 +30,28 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
                 q = g.t(node.inputs[0]).quant
                 _set_act(g, out, float(q.scale[0]), int(q.zero_point[0]))
             else:
-                _set_act(g, out, *scale_zero_point(*ranges[out]))
+                _set_act(g, out, *op.adjust_output_quant(node, g, *scale_zero_point(*ranges[out])))
     for node in g.nodes:
         get_op(node.op).quantize(node, g, options)
     g.quantized = True
     return g
+
+
+def _unshare_constants(g: Graph) -> None:
+    """Give each node its own copy of a constant another node also reads (a module called
+    twice shares its weights; each use is quantized with its own input scale)."""
+    seen: set[str] = set()
+    for node in g.nodes:
+        for k, name in enumerate(node.inputs):
+            t = g.t(name)
+            if not t.is_constant:
+                continue
+            if name in seen:
+                copy = g.add_tensor(Tensor(g.unique_name(f"{name}_{node.name}"), t.shape, t.dtype,
+                                           t.data.copy(), t.quant))
+                node.inputs[k] = copy.name
+            else:
+                seen.add(name)
 
 
 def _set_act(g: Graph, name: str, scale: float, zero_point: int) -> None:

@@ -25,7 +25,8 @@ def dequantized_copy(qgraph: Graph) -> Graph:
             shape = [1] * t.data.ndim
             if t.quant.per_channel:
                 shape[t.quant.axis] = -1
-            t.data = (t.data.astype(np.float64) * t.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
+            zp = t.quant.zero_point.astype(np.float64).reshape(shape)
+            t.data = ((t.data.astype(np.float64) - zp) * t.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
             t.dtype = "float32"
     return g
 

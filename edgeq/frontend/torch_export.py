@@ -55,6 +55,8 @@ class _Tracer:
         self.graph = Graph()
         self.consts: dict[str, torch.Tensor] = {}
         self.names: dict[str, str] = {}  # fx node name -> IR tensor name (aliases, getitem)
+        self.conditions: dict[str, torch.fx.Node] = {}  # comparisons awaiting a where()
+        self.splits: dict[str, tuple] = {}  # split nodes: (source, dim, piece offsets)
         sig = ep.graph_signature
         self.param_of = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
                          **sig.inputs_to_lifted_tensor_constants}
@@ -165,13 +167,37 @@ def _conv(t: _Tracer, fx: torch.fx.Node) -> None:
         raise _unsupported(fx, "transposed convolution is not supported yet")
     if not t.is_const(w) or (b is not None and not t.is_const(b)):
         raise _unsupported(fx, "convolution weights must be constants")
+    if len(t.consts[w.name].shape) == 3:
+        _conv1d(t, fx)
+        return
     if len(t.consts[w.name].shape) != 4:
-        raise _unsupported(fx, "only 2-D convolutions are supported yet")
+        raise _unsupported(fx, "only 1-D and 2-D convolutions are supported")
     out_ch = t.consts[w.name].shape[0]
     bias = t.tensor(b) if b is not None else t.graph.add_constant(f"{fx.name}_bias", np.zeros(out_ch, np.float32)).name
     ph, pw = _pair(padding)
     t.emit(fx, "conv2d", [t.tensor(x), t.tensor(w), bias],
            {"stride": _pair(stride), "padding": (ph, pw, ph, pw), "dilation": _pair(dilation), "groups": int(groups)})
+
+
+def _conv1d(t: _Tracer, fx: torch.fx.Node) -> None:
+    """conv1d as unsqueeze -> conv2d with a (1, K) kernel -> squeeze (``passes.lift_1d`` then
+    keeps whole 1-D stacks 2-D)."""
+    x, w, b, stride, padding, dilation, _transposed, _out_pad, groups = fx.args
+    wd = t.const_array(w)
+    n, c, length = x.meta["val"].shape
+    out = tuple(fx.meta["val"].shape)
+    w4 = t.graph.add_constant(f"{fx.name}_weight_2d", np.ascontiguousarray(wd[:, :, None, :])).name
+    bias = t.tensor(b) if b is not None else t.graph.add_constant(f"{fx.name}_bias", np.zeros(wd.shape[0], np.float32)).name
+    x4 = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_in_2d"), (n, c, 1, length))).name
+    y4 = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_2d"), (out[0], out[1], 1, out[2]))).name
+    mp = module_path(fx)
+    p = int(_pair(padding)[0])
+    t.graph.nodes.append(Node("reshape", [t.tensor(x)], [x4], {"shape": [c, 1, length]}, f"{fx.name}_unsqueeze", mp))
+    t.graph.nodes.append(Node("conv2d", [x4, w4, bias], [y4],
+                              {"stride": (1, int(_pair(stride)[0])), "padding": (0, p, 0, p),
+                               "dilation": (1, int(_pair(dilation)[0])), "groups": int(groups)}, fx.name, mp))
+    t.emit(fx, "reshape", [y4], {"shape": [out[1], out[2]]})
+    t.graph.nodes[-1].name = f"{fx.name}_squeeze"
 
 
 def _linear(t: _Tracer, fx: torch.fx.Node, x: torch.fx.Node, w_t: torch.fx.Node, b: torch.fx.Node | None) -> None:
@@ -243,9 +269,16 @@ def _avg_pool(t: _Tracer, fx: torch.fx.Node) -> None:
     count_include_pad = True if args[5] is None else bool(args[5])
     if args[6] is not None:
         raise _unsupported(fx, "avg_pool2d with divisor_override")
-    if (ph or pw) and count_include_pad:
-        raise _unsupported(fx, "padded avg_pool2d with count_include_pad=True (use count_include_pad=False)")
-    t.emit(fx, "avg_pool2d", [t.tensor(args[0])],
+    src = t.tensor(args[0])
+    if count_include_pad and (ph or pw):
+        # padded positions count as zeros: an explicit zero pad, then a pool without padding
+        shape = tuple(args[0].meta["val"].shape)
+        padded = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_padded"),
+                                           (*shape[:2], shape[2] + 2 * ph, shape[3] + 2 * pw))).name
+        t.graph.nodes.append(Node("pad", [src], [padded], {"pads": [[0, 0], [0, 0], [ph, ph], [pw, pw]], "value": 0.0},
+                                  f"{fx.name}_pad", module_path(fx)))
+        src, ph, pw = padded, 0, 0
+    t.emit(fx, "avg_pool2d", [src],
            {"kernel": kernel, "stride": stride, "padding": (ph, pw, ph, pw), "ceil_mode": bool(args[4])})
 
 
@@ -261,9 +294,16 @@ def _mean(t: _Tracer, fx: torch.fx.Node) -> None:
 @handles(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
 def _adaptive_avg(t: _Tracer, fx: torch.fx.Node) -> None:
     x = fx.args[0]
-    if _pair(fx.args[1]) != (1, 1):
-        raise _unsupported(fx, "adaptive average pooling to a size other than 1x1")
-    t.emit(fx, "mean", [t.tensor(x)], {"axes": [2, 3], "keepdim": True})
+    oh, ow = _pair(fx.args[1])
+    if (oh, ow) == (1, 1):
+        t.emit(fx, "mean", [t.tensor(x)], {"axes": [2, 3], "keepdim": True})
+        return
+    h, w = x.meta["val"].shape[2:]
+    if h % oh or w % ow:
+        raise _unsupported(fx, f"adaptive average pooling {h}x{w} -> {oh}x{ow} is not a plain pooling "
+                               "(the input size must be a multiple of the output size)")
+    k = (h // oh, w // ow)
+    t.emit(fx, "avg_pool2d", [t.tensor(x)], {"kernel": k, "stride": k, "padding": (0, 0, 0, 0), "ceil_mode": False})
 
 
 @handles(aten.view.default, aten._unsafe_view.default, aten.reshape.default,
@@ -287,16 +327,87 @@ def _permute(t: _Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "transpose", [t.tensor(fx.args[0])], {"perm": perm})
 
 
-@handles(aten.add.Tensor)
-def _add(t: _Tracer, fx: torch.fx.Node) -> None:
+def _operand(t: _Tracer, fx: torch.fx.Node, arg: Any, rank: int, scale: float = 1.0) -> str:
+    """IR tensor of a binary op operand: an activation, or a constant (torch constant or Python
+    number, times ``scale``) left-padded with 1s to the activation rank for broadcasting."""
+    if isinstance(arg, torch.fx.Node) and not t.is_const(arg):
+        if scale != 1.0:
+            raise _unsupported(fx, "scaled tensor operand")
+        return t.tensor(arg)
+    if isinstance(arg, np.ndarray):
+        data = arg.astype(np.float32)
+    else:
+        data = t.const_array(arg) if isinstance(arg, torch.fx.Node) else np.array(arg, dtype=np.float32)
+    data = (data.astype(np.float64) * scale).astype(np.float32)
+    if data.ndim > rank:
+        raise _unsupported(fx, f"constant operand of rank {data.ndim} broadcasts over the batch dimension")
+    data = data.reshape((1,) * (rank - data.ndim) + data.shape)
+    return t.graph.add_constant(f"{fx.name}_const", np.ascontiguousarray(data)).name
+
+
+def _binary(t: _Tracer, fx: torch.fx.Node, op: str, scale_b: float = 1.0) -> None:
     a, b = fx.args[:2]
-    if fx.kwargs.get("alpha", 1) != 1:
+    rank = len(fx.meta["val"].shape)
+    acts = [x for x in (a, b) if isinstance(x, torch.fx.Node) and not t.is_const(x)]
+    for x in acts:
+        if len(x.meta["val"].shape) != rank or x.meta["val"].shape[0] != fx.meta["val"].shape[0]:
+            raise _unsupported(fx, f"{op} of a rank-{len(x.meta['val'].shape)} tensor broadcast to rank {rank}")
+    t.emit(fx, op, [_operand(t, fx, a, rank), _operand(t, fx, b, rank, scale_b)])
+
+
+@handles(aten.add.Tensor, aten.add.Scalar)
+def _add(t: _Tracer, fx: torch.fx.Node) -> None:
+    alpha = float(fx.kwargs.get("alpha", 1))
+    if alpha != 1 and isinstance(fx.args[1], torch.fx.Node) and not t.is_const(fx.args[1]):
         raise _unsupported(fx, "add with alpha")
-    if not (isinstance(a, torch.fx.Node) and isinstance(b, torch.fx.Node)) or t.is_const(a) or t.is_const(b):
-        raise _unsupported(fx, "add of a constant (only tensor + tensor is supported yet)")
-    if tuple(a.meta["val"].shape) != tuple(b.meta["val"].shape):
-        raise _unsupported(fx, "add with broadcasting")
-    t.emit(fx, "add", [t.tensor(a), t.tensor(b)])
+    _binary(t, fx, "add", alpha)
+
+
+@handles(aten.sub.Tensor, aten.sub.Scalar)
+def _sub(t: _Tracer, fx: torch.fx.Node) -> None:
+    alpha = float(fx.kwargs.get("alpha", 1))
+    if alpha != 1 and isinstance(fx.args[1], torch.fx.Node) and not t.is_const(fx.args[1]):
+        raise _unsupported(fx, "sub with alpha")
+    _binary(t, fx, "sub", alpha)
+
+
+@handles(aten.rsub.Scalar, aten.rsub.Tensor)
+def _rsub(t: _Tracer, fx: torch.fx.Node) -> None:
+    if float(fx.kwargs.get("alpha", 1)) != 1:
+        raise _unsupported(fx, "rsub with alpha")
+    rank = len(fx.meta["val"].shape)
+    t.emit(fx, "sub", [_operand(t, fx, fx.args[1], rank), _operand(t, fx, fx.args[0], rank)])
+
+
+@handles(aten.mul.Tensor, aten.mul.Scalar)
+def _mul(t: _Tracer, fx: torch.fx.Node) -> None:
+    _binary(t, fx, "mul")
+
+
+@handles(aten.div.Tensor, aten.div.Scalar)
+def _div(t: _Tracer, fx: torch.fx.Node) -> None:
+    b = fx.args[1]
+    if isinstance(b, torch.fx.Node) and not t.is_const(b):
+        raise _unsupported(fx, "division by a tensor (only division by a constant is supported)")
+    if fx.kwargs.get("rounding_mode") is not None:
+        raise _unsupported(fx, "division with a rounding mode")
+    rank = len(fx.meta["val"].shape)
+    data = t.const_array(b) if isinstance(b, torch.fx.Node) else np.array(b, dtype=np.float32)
+    recip = (1.0 / data.astype(np.float64)).astype(np.float32)
+    if data.ndim > rank:
+        raise _unsupported(fx, "constant divisor broadcasts over the batch dimension")
+    c = t.graph.add_constant(f"{fx.name}_recip", recip.reshape((1,) * (rank - recip.ndim) + recip.shape)).name
+    t.emit(fx, "mul", [_operand(t, fx, fx.args[0], rank), c])
+
+
+@handles(aten.maximum.default)
+def _maximum(t: _Tracer, fx: torch.fx.Node) -> None:
+    _binary(t, fx, "maximum")
+
+
+@handles(aten.minimum.default)
+def _minimum(t: _Tracer, fx: torch.fx.Node) -> None:
+    _binary(t, fx, "minimum")
 
 
 @handles(aten._softmax.default, aten.softmax.int)
@@ -320,6 +431,10 @@ def _batch_norm(t: _Tracer, fx: torch.fx.Node) -> None:
 @handles(operator.getitem)
 def _getitem(t: _Tracer, fx: torch.fx.Node) -> None:
     src, index = fx.args
+    if src.name in t.splits:
+        source, dim, offsets = t.splits[src.name]
+        _emit_slice(t, fx, source, dim, offsets[index], offsets[index + 1], 1)
+        return
     if index != 0:
         raise _unsupported(fx, f"output {index} of {_op_name(src)} (e.g. max-pool indices) is not supported")
     t.alias(fx, src)
@@ -329,3 +444,160 @@ def _getitem(t: _Tracer, fx: torch.fx.Node) -> None:
          aten.lift_fresh_copy.default, aten._to_copy.default, aten.contiguous.default)
 def _identity(t: _Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "identity", [t.tensor(fx.args[0])])
+
+
+# -- activations ------------------------------------------------------------------
+
+@handles(aten.sigmoid.default)
+def _sigmoid(t: _Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "sigmoid", [t.tensor(fx.args[0])])
+
+
+@handles(aten.tanh.default)
+def _tanh(t: _Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "tanh", [t.tensor(fx.args[0])])
+
+
+@handles(aten.hardswish.default)
+def _hardswish(t: _Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "hardswish", [t.tensor(fx.args[0])])
+
+
+@handles(aten.leaky_relu.default)
+def _leaky_relu(t: _Tracer, fx: torch.fx.Node) -> None:
+    slope = float(fx.args[1]) if len(fx.args) > 1 else float(fx.kwargs.get("negative_slope", 0.01))
+    _leaky_or_prelu(t, fx, fx.args[0], np.array(slope, np.float32))
+
+
+def _leaky_or_prelu(t: _Tracer, fx: torch.fx.Node, x: torch.fx.Node, slope: np.ndarray) -> None:
+    if slope.size == 1 and float(slope.reshape(-1)[0]) >= 0:
+        t.emit(fx, "leaky_relu", [t.tensor(x)], {"alpha": float(slope.reshape(-1)[0])})
+        return
+    rank = len(x.meta["val"].shape)
+    t.emit(fx, "prelu", [t.tensor(x), _operand(t, fx, slope, rank)])
+
+
+@handles(aten.gelu.default)
+def _gelu(t: _Tracer, fx: torch.fx.Node) -> None:
+    approximate = fx.kwargs.get("approximate", fx.args[1] if len(fx.args) > 1 else "none")
+    t.emit(fx, "gelu", [t.tensor(fx.args[0])], {"approximate": str(approximate)})
+
+
+@handles(aten.gt.Scalar, aten.ge.Scalar)
+def _compare(t: _Tracer, fx: torch.fx.Node) -> None:
+    """Comparisons are only taken as the condition of a PReLU-style ``where``."""
+    t.conditions[fx.name] = fx
+
+
+@handles(aten.where.self)
+def _where(t: _Tracer, fx: torch.fx.Node) -> None:
+    cond, a, b = fx.args
+    c = t.conditions.get(cond.name) if isinstance(cond, torch.fx.Node) else None
+    if c is not None and c.args[0] is a and float(c.args[1]) == 0.0 and isinstance(b, torch.fx.Node) \
+            and b.target == aten.mul.Tensor and a in b.args:
+        w = b.args[1] if b.args[0] is a else b.args[0]
+        if t.is_const(w) or not isinstance(w, torch.fx.Node):
+            slope = t.const_array(w) if isinstance(w, torch.fx.Node) else np.array(w, np.float32)
+            _leaky_or_prelu(t, fx, a, slope)
+            return
+    raise _unsupported(fx, "where() is supported only as PReLU / leaky ReLU: where(x > 0, x, x * slope)")
+
+
+# -- shape and data movement ----------------------------------------------------------
+
+def _rank(fx: torch.fx.Node) -> int:
+    return len(fx.meta["val"].shape)
+
+
+@handles(aten.cat.default)
+def _cat(t: _Tracer, fx: torch.fx.Node) -> None:
+    tensors = list(fx.args[0])
+    dim = int(fx.args[1]) if len(fx.args) > 1 else int(fx.kwargs.get("dim", 0))
+    rank = _rank(fx)
+    dim %= rank
+    if dim == 0:
+        raise _unsupported(fx, "concatenation along the batch dimension")
+    inputs = [_operand(t, fx, a, rank) for a in tensors]
+    t.emit(fx, "concat", inputs, {"axis": dim})
+
+
+@handles(aten.constant_pad_nd.default)
+def _pad(t: _Tracer, fx: torch.fx.Node) -> None:
+    x, pad = fx.args[0], [int(p) for p in fx.args[1]]
+    value = float(fx.args[2]) if len(fx.args) > 2 else float(fx.kwargs.get("value", 0.0))
+    rank = _rank(x)
+    pads = [[0, 0] for _ in range(rank)]
+    for i in range(len(pad) // 2):      # torch lists (before, after) from the last dimension back
+        pads[rank - 1 - i] = [pad[2 * i], pad[2 * i + 1]]
+    if any(p < 0 for pr in pads for p in pr):
+        raise _unsupported(fx, "negative padding (cropping)")
+    if pads[0] != [0, 0]:
+        raise _unsupported(fx, "padding the batch dimension")
+    t.emit(fx, "pad", [t.tensor(x)], {"pads": pads, "value": value})
+
+
+def _emit_slice(t: _Tracer, fx: torch.fx.Node, src: torch.fx.Node, dim: int, start: int, end: int,
+                step: int, out_name: str | None = None) -> None:
+    shape = list(src.meta["val"].shape)
+    rank = len(shape)
+    dim %= rank
+    if dim == 0:
+        raise _unsupported(fx, "slicing the batch dimension")
+    start, end, step = slice(start, end, step).indices(shape[dim])
+    if step <= 0:
+        raise _unsupported(fx, "a slice with a non-positive step")
+    begin, stop, strides = [0] * rank, list(shape), [1] * rank
+    begin[dim], stop[dim], strides[dim] = start, max(end, start), step
+    attrs = {"begin": begin, "end": stop, "strides": strides}
+    if out_name is None:
+        t.emit(fx, "slice", [t.tensor(src)], attrs)
+        return
+    out_shape = tuple(len(range(b, e, s)) for b, e, s in zip(begin, stop, strides))
+    t.graph.add_tensor(Tensor(out_name, out_shape, "float32"))
+    t.graph.nodes.append(Node("slice", [t.tensor(src)], [out_name], attrs, out_name, module_path(fx)))
+
+
+@handles(aten.slice.Tensor)
+def _slice(t: _Tracer, fx: torch.fx.Node) -> None:
+    args = list(fx.args) + [None] * 5
+    src, dim = args[0], int(args[1] if args[1] is not None else 0)
+    start = int(args[2]) if args[2] is not None else 0
+    end = int(args[3]) if args[3] is not None else 2 ** 62
+    step = int(args[4]) if args[4] is not None else 1
+    if start == 0 and end >= src.meta["val"].shape[dim] and step == 1:
+        t.emit(fx, "identity", [t.tensor(src)])
+        return
+    _emit_slice(t, fx, src, dim, start, min(end, 2 ** 62), step)
+
+
+@handles(aten.select.int)
+def _select(t: _Tracer, fx: torch.fx.Node) -> None:
+    src, dim, index = fx.args[0], int(fx.args[1]), int(fx.args[2])
+    size = src.meta["val"].shape[dim]
+    index %= size
+    tmp = t.graph.unique_name(f"{fx.name}_slice")
+    _emit_slice(t, fx, src, dim, index, index + 1, 1, tmp)
+    t.emit(fx, "reshape", [tmp], {"shape": list(fx.meta["val"].shape[1:])})
+
+
+@handles(aten.split_with_sizes.default, aten.split.Tensor)
+def _split(t: _Tracer, fx: torch.fx.Node) -> None:
+    """Recorded; each used piece becomes a slice at its getitem."""
+    src, sizes = fx.args[0], fx.args[1]
+    dim = int(fx.args[2]) if len(fx.args) > 2 else int(fx.kwargs.get("dim", 0))
+    total = src.meta["val"].shape[dim]
+    if isinstance(sizes, int):
+        sizes = [min(sizes, total - o) for o in range(0, total, sizes)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    t.splits[fx.name] = (src, dim, [int(o) for o in offsets])
+
+
+@handles(aten.upsample_nearest2d.vec, aten.upsample_nearest2d.default)
+def _upsample_nearest(t: _Tracer, fx: torch.fx.Node) -> None:
+    x = fx.args[0]
+    out = tuple(fx.meta["val"].shape[2:])
+    scales = fx.args[2] if len(fx.args) > 2 else fx.kwargs.get("scale_factors")
+    if fx.target == aten.upsample_nearest2d.default:
+        scales = [fx.args[2], fx.args[3]] if len(fx.args) > 3 and fx.args[2] is not None else None
+    t.emit(fx, "resize_nearest", [t.tensor(x)],
+           {"size": out, "scales": None if scales is None else [float(s) for s in scales]})

@@ -1,7 +1,9 @@
-"""Elementwise add of two activations with a fused activation.
+"""Elementwise add of two operands (numpy broadcasting; either may be a constant) with a fused
+activation.
 
 Integer algorithm of TFLite's int8 ADD: both inputs are shifted left by 20 bits, rescaled to a
-common scale (2 * max input scale), summed, and requantized to the output scale.
+common scale (2 * max input scale), summed, and requantized to the output scale. The
+multipliers are derived in double from the float32 scales, as TFLite Micro and LiteRT both do.
 """
 from __future__ import annotations
 
@@ -12,6 +14,32 @@ from ..ir import Graph, Node
 from .base import OpDef, act_quant, activation_range, apply_float_activation, register
 
 ADD_LEFT_SHIFT = 20
+
+
+def set_add_params(node: Node, graph: Graph) -> None:
+    """ADD's integer parameters into node.attrs (shared by ``sub``)."""
+    s1, zp1 = act_quant(graph, node.inputs[0])
+    s2, zp2 = act_quant(graph, node.inputs[1])
+    s_out, zp_out = act_quant(graph, node.outputs[0])
+    twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+    a = node.attrs
+    a["input1_multiplier"], a["input1_shift"] = quantize_multiplier(float(s1) / twice_max)
+    a["input2_multiplier"], a["input2_shift"] = quantize_multiplier(float(s2) / twice_max)
+    a["output_multiplier"], a["output_shift"] = quantize_multiplier(
+        twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
+    a["input1_zero_point"], a["input2_zero_point"], a["output_zero_point"] = zp1, zp2, zp_out
+    a["left_shift"] = ADD_LEFT_SHIFT
+    a["act_min"], a["act_max"] = activation_range(node, graph, node.outputs[0])
+
+
+def add_int(a: dict, x1: np.ndarray, x2: np.ndarray, sign2: int = 1) -> np.ndarray:
+    """TFLite's int8 ADD (``sign2=-1``: the second operand negated, i.e. a subtraction)."""
+    v1 = (x1.astype(np.int64) - a["input1_zero_point"]) << a["left_shift"]
+    v2 = (x2.astype(np.int64) - a["input2_zero_point"]) * sign2 << a["left_shift"]
+    s1 = multiply_by_quantized_multiplier(v1, a["input1_multiplier"], a["input1_shift"])
+    s2 = multiply_by_quantized_multiplier(v2, a["input2_multiplier"], a["input2_shift"])
+    out = multiply_by_quantized_multiplier(s1 + s2, a["output_multiplier"], a["output_shift"])
+    return np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"]).astype(np.int8)
 
 
 @register
@@ -26,25 +54,10 @@ class Add(OpDef):
         return [apply_float_activation(node, (xs[0] + xs[1]).astype(np.float32))]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        s1, zp1 = act_quant(graph, node.inputs[0])
-        s2, zp2 = act_quant(graph, node.inputs[1])
-        s_out, zp_out = act_quant(graph, node.outputs[0])
-        twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
-        a = node.attrs
-        a["input1_multiplier"], a["input1_shift"] = quantize_multiplier(float(s1) / twice_max)
-        a["input2_multiplier"], a["input2_shift"] = quantize_multiplier(float(s2) / twice_max)
-        a["output_multiplier"], a["output_shift"] = quantize_multiplier(
-            twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
-        a["input1_zero_point"], a["input2_zero_point"], a["output_zero_point"] = zp1, zp2, zp_out
-        a["left_shift"] = ADD_LEFT_SHIFT
-        a["act_min"], a["act_max"] = activation_range(node, graph, node.outputs[0])
+        from .elementwise import quantize_constant_operand
+        for n in node.inputs:
+            quantize_constant_operand(graph, n)
+        set_add_params(node, graph)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        a = node.attrs
-        x1 = (xs[0].astype(np.int64) - a["input1_zero_point"]) << a["left_shift"]
-        x2 = (xs[1].astype(np.int64) - a["input2_zero_point"]) << a["left_shift"]
-        s1 = multiply_by_quantized_multiplier(x1, a["input1_multiplier"], a["input1_shift"])
-        s2 = multiply_by_quantized_multiplier(x2, a["input2_multiplier"], a["input2_shift"])
-        out = multiply_by_quantized_multiplier(s1 + s2, a["output_multiplier"], a["output_shift"])
-        out = np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"])
-        return [out.astype(np.int8)]
+        return [add_int(node.attrs, xs[0], xs[1])]

@@ -30,6 +30,13 @@ class OpDef:
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
+        """The output quantization to use given the calibrated one (inputs are quantized already).
+
+        Ops whose TFLite kernels derive a multiplier in float in one runtime and in double in
+        another move the scale by a few float32 ulps to where both agree."""
+        return scale, zero_point
+
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         """Compute integer parameters (weights, bias, multipliers) into node.attrs / tensors."""
 

@@ -63,7 +63,8 @@ class MaxPool2d(_Pool):
 
 @register
 class AvgPool2d(_Pool):
-    """Average over the valid part of each window (count_include_pad=False semantics)."""
+    """Average over the valid part of each window (count_include_pad=False semantics); torch's
+    count_include_pad=True arrives as a ``pad`` (zeros) in front of an unpadded pool."""
     name = "avg_pool2d"
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:

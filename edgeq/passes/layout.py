@@ -50,11 +50,35 @@ def _rewrite(g: Graph, node: Node, was4d: set[str]) -> list[Node]:
         if not node.attrs["keepdim"]:
             return _via_nchw(g, node)
         node.attrs["axes"] = sorted(AXIS_TO_NHWC[a] for a in node.attrs["axes"])
+    elif node.op == "concat" and node.inputs[0] in was4d:
+        node.attrs["axis"] = AXIS_TO_NHWC[node.attrs["axis"]]
+        _constants_to_nhwc(g, node)
+    elif node.op in ("pad", "slice") and node.inputs[0] in was4d:
+        for key in ("pads", "begin", "end", "strides"):
+            if key in node.attrs:
+                node.attrs[key] = [node.attrs[key][i] for i in NCHW_TO_NHWC]
+    elif node.op in BROADCASTING_OPS and any(i in was4d for i in node.inputs):
+        _constants_to_nhwc(g, node)
     elif node.op == "transpose":
         return _transpose(g, node, was4d)
     elif node.op == "reshape":
         return _reshape(g, node, was4d)
     return [node]
+
+
+BROADCASTING_OPS = ("add", "sub", "mul", "maximum", "minimum", "prelu")
+
+
+def _constants_to_nhwc(g: Graph, node: Node) -> None:
+    """Constant operands of a broadcasting op on 4-D activations: NCHW -> NHWC order."""
+    for k, name in enumerate(node.inputs):
+        t = g.t(name)
+        if not t.is_constant or len(t.shape) != 4 or (t.shape[1] == 1 and t.shape[2] * t.shape[3] == 1):
+            continue
+        new = Tensor(g.unique_name(f"{name}_nhwc"), _nhwc_shape(t.shape), t.dtype,
+                     np.ascontiguousarray(t.data.transpose(NCHW_TO_NHWC)), t.quant)
+        g.add_tensor(new)
+        node.inputs[k] = new.name
 
 
 def _conv_weights(g: Graph, node: Node) -> None:

@@ -46,7 +46,8 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
         fn = LOWERINGS.get(node.op)
         if fn is None:
             raise UnsupportedOpError(f"the onnx target cannot lower op '{node.op}' at {node.where()}; "
-                                     f"it supports: {', '.join(sorted(LOWERINGS))}")
+                                     f"it supports: {', '.join(sorted(LOWERINGS))} "
+                                     "(see `edgeq targets --ops` for every target's ops)")
         fn(b, node)
     outputs = []
     for name in graph.outputs:
@@ -84,7 +85,7 @@ class _Builder:
     def const(self, name: str, value: np.ndarray) -> str:
         if name not in self._names:
             self._names.add(name)
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+            self.initializers.append(numpy_helper.from_array(np.asarray(value, order="C"), name))  # 0-d stays 0-d
         return name
 
     def qparams(self, tensor: str) -> list[str]:
@@ -150,10 +151,15 @@ def _linear(b: _Builder, node: Node) -> None:
     b.finish(node, _float_out(node))
 
 
-@lowers("add")
-def _add(b: _Builder, node: Node) -> None:
-    b.node("Add", [b.dq(node.inputs[0]), b.dq(node.inputs[1])], [_float_out(node)])
-    b.finish(node, _float_out(node))
+def _elementwise(onnx_op: str):
+    def lower(b: _Builder, node: Node) -> None:
+        b.node(onnx_op, [b.dq(node.inputs[0]), b.dq(node.inputs[1])], [_float_out(node)])
+        b.finish(node, _float_out(node))
+    return lower
+
+
+for _op, _onnx_op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("maximum", "Max"), ("minimum", "Min")):
+    lowers(_op)(_elementwise(_onnx_op))
 
 
 @lowers("clamp")
@@ -200,4 +206,87 @@ def _transpose(b: _Builder, node: Node) -> None:
 @lowers("softmax")
 def _softmax(b: _Builder, node: Node) -> None:
     b.node("Softmax", [b.dq(node.inputs[0])], [_float_out(node)], axis=node.attrs["axis"])
+    b.finish(node, _float_out(node))
+
+
+def _unary(onnx_op: str, **attrs):
+    def lower(b: _Builder, node: Node) -> None:
+        b.node(onnx_op, [b.dq(node.inputs[0])], [_float_out(node)], **attrs)
+        b.finish(node, _float_out(node))
+    return lower
+
+
+for _op, _onnx_op in (("sigmoid", "Sigmoid"), ("tanh", "Tanh"), ("hardswish", "HardSwish")):
+    lowers(_op)(_unary(_onnx_op))
+
+
+@lowers("leaky_relu")
+def _leaky_relu(b: _Builder, node: Node) -> None:
+    b.node("LeakyRelu", [b.dq(node.inputs[0])], [_float_out(node)], alpha=float(node.attrs["alpha"]))
+    b.finish(node, _float_out(node))
+
+
+@lowers("prelu")
+def _prelu(b: _Builder, node: Node) -> None:
+    b.node("PRelu", [b.dq(node.inputs[0]), b.dq(node.inputs[1])], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("gelu")
+def _gelu(b: _Builder, node: Node) -> None:
+    """GELU from opset-13 ops (ONNX's Gelu needs opset 20)."""
+    x, y = b.dq(node.inputs[0]), node.outputs[0]
+    c = lambda n, v: b.const(f"{y}_{n}", np.array(v, np.float32))  # noqa: E731
+    if node.attrs.get("approximate", "none") == "tanh":
+        b.node("Mul", [x, x], [f"{y}_x2"])
+        b.node("Mul", [f"{y}_x2", x], [f"{y}_x3"])
+        b.node("Mul", [f"{y}_x3", c("k", 0.044715)], [f"{y}_kx3"])
+        b.node("Add", [x, f"{y}_kx3"], [f"{y}_inner"])
+        b.node("Mul", [f"{y}_inner", c("s", float(np.sqrt(2.0 / np.pi)))], [f"{y}_arg"])
+        b.node("Tanh", [f"{y}_arg"], [f"{y}_t"])
+    else:
+        b.node("Mul", [x, c("rsqrt2", float(1.0 / np.sqrt(2.0)))], [f"{y}_arg"])
+        b.node("Erf", [f"{y}_arg"], [f"{y}_t"])
+    b.node("Add", [f"{y}_t", c("one", 1.0)], [f"{y}_1pt"])
+    b.node("Mul", [x, f"{y}_1pt"], [f"{y}_x1pt"])
+    b.node("Mul", [f"{y}_x1pt", c("half", 0.5)], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("concat")
+def _concat(b: _Builder, node: Node) -> None:
+    b.node("Concat", [b.dq(i) for i in node.inputs], [_float_out(node)], axis=int(node.attrs["axis"]))
+    b.finish(node, _float_out(node))
+
+
+@lowers("pad")
+def _pad(b: _Builder, node: Node) -> None:
+    pads = node.attrs["pads"]
+    y = node.outputs[0]
+    p = b.const(f"{y}_pads", np.array([a for a, _ in pads] + [c for _, c in pads], np.int64))
+    v = b.const(f"{y}_pad_value", np.array(node.attrs.get("value", 0.0), np.float32))
+    b.node("Pad", [b.dq(node.inputs[0]), p, v], [_float_out(node)], mode="constant")
+    b.finish(node, _float_out(node))
+
+
+@lowers("slice")
+def _slice(b: _Builder, node: Node) -> None:
+    a, y = node.attrs, node.outputs[0]
+    axes = [i for i in range(1, len(a["begin"]))]
+    ins = [b.dq(node.inputs[0])] + [b.const(f"{y}_{k}", np.array([a[k2][i] for i in axes], np.int64))
+                                    for k, k2 in (("starts", "begin"), ("ends", "end"))]
+    ins += [b.const(f"{y}_axes", np.array(axes, np.int64)),
+            b.const(f"{y}_steps", np.array([a["strides"][i] for i in axes], np.int64))]
+    b.node("Slice", ins, [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("resize_nearest")
+def _resize_nearest(b: _Builder, node: Node) -> None:
+    """Nearest upsampling as two Gathers with torch's own source indices (exact for any size)."""
+    from ...ops import get_op
+    ih, iw = get_op("resize_nearest").indices(node, b.graph)
+    y = node.outputs[0]
+    b.node("Gather", [b.dq(node.inputs[0]), b.const(f"{y}_rows", ih.astype(np.int64))], [f"{y}_rows_g"], axis=2)
+    b.node("Gather", [f"{y}_rows_g", b.const(f"{y}_cols", iw.astype(np.int64))], [_float_out(node)], axis=3)
     b.finish(node, _float_out(node))

@@ -55,9 +55,11 @@ def check_supported(graph: Graph) -> None:
     """Raise UnsupportedOpError for the first node the TFLite target cannot express."""
     for node in graph.nodes:
         if node.op not in LOWERINGS:
+            why = NOT_LOWERED.get(node.op, "")
             raise UnsupportedOpError(
-                f"the tflite target cannot lower op '{node.op}' at {node.where()}; "
-                f"it supports: {', '.join(supported_ops())}")
+                f"the tflite target cannot lower op '{node.op}' at {node.where()}"
+                f"{': ' + why if why else ''}; it supports: {', '.join(supported_ops())} "
+                "(see `edgeq targets --ops` for every target's ops)")
 
 
 def build_model(graph: Graph, io: str = "int8", description: str = "", version: str = "",
@@ -429,15 +431,83 @@ def _linear_as_conv(b: ModelBuilder, node: Node) -> None:
 
 @lowers("add")
 def _add(b: ModelBuilder, node: Node) -> None:
-    for i in node.inputs:
-        if b.g.t(i).is_constant:
-            raise UnsupportedOpError(f"add with a constant operand at {node.where()}: the tflite target "
-                                     "lowers add of two activations only")
     code, out, finish = b.output_with_activation(node)
     opts = fb.AddOptionsT()
     opts.fusedActivationFunction = code
     b.op(BO.ADD, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts, version=2)
     finish()
+
+
+def _negated(b: ModelBuilder, name: str) -> int:
+    """-x exactly, as int8 ``-q - 1`` with zero point ``-zp - 1`` (same scale): a constant is
+    negated in place, an activation by MUL with the constant -1 (q = -127, scale 1/127), whose
+    result is an integer up to ~1e-5 before rounding, so exact in every runtime."""
+    t = b.g.t(name)
+    s, zp = t.quant.scalar()
+    q = QuantParams(np.float32(s), -zp - 1)
+    if t.is_constant:
+        return b.add_tensor(f"{name}_negated", t.shape, "int8", q, (-t.data.astype(np.int16) - 1).astype(np.int8))
+    neg = b.add_tensor(f"{name}_negated", t.shape, "int8", q)
+    minus_one = b.const(f"{name}_minus_one", np.array([-127], dtype=np.int8),
+                        QuantParams(np.float32(1.0 / 127.0), 0))
+    opts = fb.MulOptionsT()
+    opts.fusedActivationFunction = Act.NONE
+    b.op(BO.MUL, [b.tensor(name), minus_one], [neg], fb.BuiltinOptions.MulOptions, opts, version=2)
+    return neg
+
+
+@lowers("sub")
+def _sub(b: ModelBuilder, node: Node) -> None:
+    """x1 - x2 as ADD(x1, -x2): TFLite's own SUB derives its multipliers in float in TFLite
+    Micro but in double in LiteRT, so it cannot be bit-exact in both; ADD is (double in both)."""
+    neg = _negated(b, node.inputs[1])
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.AddOptionsT()
+    opts.fusedActivationFunction = code
+    b.op(BO.ADD, [b.tensor(node.inputs[0]), neg], [out], fb.BuiltinOptions.AddOptions, opts, version=2)
+    finish()
+
+
+@lowers("mul")
+def _mul(b: ModelBuilder, node: Node) -> None:
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.MulOptionsT()
+    opts.fusedActivationFunction = code
+    (s1, _), (s2, _), (so, _) = (b.g.t(n).quant.scalar() for n in (*node.inputs, node.outputs[0]))
+    version = 3 if float(s1) * float(s2) / float(so) >= 1.0 else 2
+    b.op(BO.MUL, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.MulOptions, opts, version=version)
+    finish()
+
+
+def _requantized_input(b: ModelBuilder, node: Node, k: int, params: dict | None) -> int:
+    """Operand k of ``node``, brought to the output quantization by QUANTIZE when needed."""
+    name = node.inputs[k]
+    if params is None:
+        return b.tensor(name)
+    t, y = b.g.t(name), b.g.t(node.outputs[0])
+    dst = b.add_tensor(f"{name}_to_{node.outputs[0]}", t.shape, "int8", y.quant)
+    b.op(BO.QUANTIZE, [b.tensor(name)], [dst], version=1)
+    return dst
+
+
+def _min_max(b: ModelBuilder, node: Node, code: int) -> None:
+    ins = [_requantized_input(b, node, k, p) for k, p in enumerate(node.attrs["requant"])]
+    lo, hi = node.attrs["act_min"], node.attrs["act_max"]
+    y = b.tensor(node.outputs[0])
+    out = y if (lo <= INT8_MIN and hi >= INT8_MAX) else b.like_index(y, "unclamped")
+    b.op(code, ins, [out], fb.BuiltinOptions.MaximumMinimumOptions, fb.MaximumMinimumOptionsT(), version=2)
+    if out != y:
+        b.clamp(out, y, lo, hi)
+
+
+@lowers("maximum")
+def _maximum(b: ModelBuilder, node: Node) -> None:
+    _min_max(b, node, BO.MAXIMUM)
+
+
+@lowers("minimum")
+def _minimum(b: ModelBuilder, node: Node) -> None:
+    _min_max(b, node, BO.MINIMUM)
 
 
 @lowers("clamp")
@@ -508,12 +578,142 @@ def _transpose(b: ModelBuilder, node: Node) -> None:
 
 @lowers("softmax")
 def _softmax(b: ModelBuilder, node: Node) -> None:
-    x = node.inputs[0]
-    rank = len(b.g.t(x).shape)
-    if node.attrs["axis"] % rank != rank - 1:
-        raise UnsupportedOpError(f"softmax over axis {node.attrs['axis']} of a rank-{rank} tensor at "
-                                 f"{node.where()}: TFLite's SOFTMAX works on the last axis only")
+    """SOFTMAX works on the last axis; another axis is moved last by TRANSPOSE and back (the
+    integer softmax is computed per row, so this is exact)."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape = b.g.t(x).shape
+    rank = len(shape)
+    axis = node.attrs["axis"] % rank
     opts = fb.SoftmaxOptionsT()
     opts.beta = float(node.attrs.get("beta", 1.0))
-    b.op(BO.SOFTMAX, [b.tensor(x)], [b.tensor(node.outputs[0])], fb.BuiltinOptions.SoftmaxOptions,
+    if axis == rank - 1:
+        b.op(BO.SOFTMAX, [b.tensor(x)], [b.tensor(y)], fb.BuiltinOptions.SoftmaxOptions, opts, version=2)
+        return
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    inv = [perm.index(i) for i in range(rank)]
+    moved = tuple(shape[p] for p in perm)
+    qx, qy = b.g.t(x).quant, b.g.t(y).quant
+    xt = b.add_tensor(f"{x}_axis_last", moved, "int8", qx)
+    yt = b.add_tensor(f"{y}_axis_last", moved, "int8", qy)
+    def transpose(src: int, dst: int, p: list[int]) -> None:
+        pt = b.const(f"{b.tensors[dst].name}_perm", np.asarray(p, dtype=np.int32))
+        b.op(BO.TRANSPOSE, [src, pt], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(),
+             version=4 if rank > 4 else 2)
+    transpose(b.tensor(x), xt, perm)
+    b.op(BO.SOFTMAX, [xt], [yt], fb.BuiltinOptions.SoftmaxOptions, opts, version=2)
+    transpose(yt, b.tensor(y), inv)
+
+
+# --- activations ------------------------------------------------------------------------
+
+def _simple(builtin: int, version: int):
+    def lower(b: ModelBuilder, node: Node) -> None:
+        b.op(builtin, [b.tensor(node.inputs[0])], [b.tensor(node.outputs[0])], version=version)
+    return lower
+
+
+def _fixed_point_table(builtin: int):
+    def lower(b: ModelBuilder, node: Node) -> None:
+        x = b.tensor(node.inputs[0])
+        s2 = node.attrs.get("input_scale")
+        if s2 is not None:   # relabel the input (an identity requantization), see ops/activations.py
+            t = b.g.t(node.inputs[0])
+            relabelled = b.add_tensor(f"{node.inputs[0]}_relabelled", t.shape, "int8",
+                                      QuantParams(np.float32(s2), int(t.quant.zero_point[0])))
+            b.op(BO.QUANTIZE, [x], [relabelled], version=1)
+            x = relabelled
+        b.op(builtin, [x], [b.tensor(node.outputs[0])], version=2)
+    return lower
+
+
+lowers("sigmoid")(_fixed_point_table(BO.LOGISTIC))
+lowers("tanh")(_fixed_point_table(BO.TANH))
+lowers("hardswish")(_simple(BO.HARD_SWISH, 1))
+
+
+@lowers("leaky_relu")
+def _leaky_relu(b: ModelBuilder, node: Node) -> None:
+    opts = fb.LeakyReluOptionsT()
+    opts.alpha = float(np.float32(node.attrs["alpha"]))
+    b.op(BO.LEAKY_RELU, [b.tensor(node.inputs[0])], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.LeakyReluOptions, opts, version=1)
+
+
+@lowers("prelu")
+def _prelu(b: ModelBuilder, node: Node) -> None:
+    b.op(BO.PRELU, [b.tensor(node.inputs[0]), b.tensor(node.inputs[1])], [b.tensor(node.outputs[0])], version=1)
+
+
+#: IR ops this target deliberately does not lower, with the reason (named in the error)
+NOT_LOWERED = {
+    "gelu": "TFLite Micro has no GELU kernel, so no int8 GELU is bit-exact in both TFLite Micro "
+            "and LiteRT (the onnx target lowers gelu)",
+}
+
+
+# --- data movement ------------------------------------------------------------------------
+
+@lowers("concat")
+def _concat(b: ModelBuilder, node: Node) -> None:
+    ins = [_requantized_input(b, node, k, p) for k, p in enumerate(node.attrs["requant"])]
+    opts = fb.ConcatenationOptionsT()
+    opts.axis = int(node.attrs["axis"])
+    opts.fusedActivationFunction = Act.NONE
+    b.op(BO.CONCATENATION, ins, [b.tensor(node.outputs[0])], fb.BuiltinOptions.ConcatenationOptions,
          opts, version=2)
+
+
+@lowers("pad")
+def _pad_op(b: ModelBuilder, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    t = b.g.t(x)
+    if len(t.shape) > 4:
+        raise UnsupportedOpError(f"pad of a rank-{len(t.shape)} tensor at {node.where()}: TFLite Micro's "
+                                 "PAD takes at most 4 dimensions (see `edgeq targets --ops`)")
+    paddings = b.const(f"{y}_paddings", np.asarray(node.attrs["pads"], dtype=np.int32))
+    value = node.attrs["pad_value"]
+    if value == int(t.quant.zero_point[0]):
+        b.op(BO.PAD, [b.tensor(x), paddings], [b.tensor(y)], fb.BuiltinOptions.PadOptions, fb.PadOptionsT(),
+             version=2)
+        return
+    v = b.const(f"{y}_pad_value", np.array([value], dtype=np.int8), _per_tensor(t.quant))
+    b.op(BO.PADV2, [b.tensor(x), paddings, v], [b.tensor(y)], fb.BuiltinOptions.PadV2Options,
+         fb.PadV2OptionsT(), version=2)
+
+
+@lowers("slice")
+def _slice_op(b: ModelBuilder, node: Node) -> None:
+    a, y = node.attrs, node.outputs[0]
+    rank = len(a["begin"])
+    ins = [b.tensor(node.inputs[0])] + [b.const(f"{y}_{k}", np.asarray(a[k], dtype=np.int32))
+                                        for k in ("begin", "end", "strides")]
+    opts = fb.StridedSliceOptionsT()
+    b.op(BO.STRIDED_SLICE, ins, [b.tensor(y)], fb.BuiltinOptions.StridedSliceOptions, opts,
+         version=4 if rank > 4 else 2)
+
+
+def tflite_nearest_indices(in_size: int, out_size: int) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR's source indices (align_corners and half_pixel_centers off)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    idx = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.int64)
+    return np.minimum(idx, in_size - 1)
+
+
+@lowers("resize_nearest")
+def _resize_nearest(b: ModelBuilder, node: Node) -> None:
+    from ...ops import get_op
+    ih, iw = get_op("resize_nearest").indices(node, b.g)
+    xs = b.g.t(node.inputs[0]).shape
+    oh, ow = node.attrs["size"]
+    if not (np.array_equal(ih, tflite_nearest_indices(xs[1], oh))
+            and np.array_equal(iw, tflite_nearest_indices(xs[2], ow))):
+        raise UnsupportedOpError(
+            f"nearest resize at {node.where()} from {xs[1]}x{xs[2]} to {oh}x{ow}: torch's source pixels "
+            "differ from TFLite RESIZE_NEAREST_NEIGHBOR's (use an integer scale factor or a size "
+            "that is a multiple of the input; see `edgeq targets --ops`)")
+    size = b.const(f"{node.outputs[0]}_size", np.array([oh, ow], dtype=np.int32))
+    opts = fb.ResizeNearestNeighborOptionsT()
+    opts.alignCorners = False
+    opts.halfPixelCenters = False
+    b.op(BO.RESIZE_NEAREST_NEIGHBOR, [b.tensor(node.inputs[0]), size], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.ResizeNearestNeighborOptions, opts, version=2)

@@ -1,0 +1,209 @@
+"""Integer algorithms of TFLite's int8 LOGISTIC, TANH and HARD_SWISH reference kernels.
+
+* LOGISTIC / TANH (tflite-micro ``reference/integer_ops/logistic.h`` / ``tanh.h``, prepare in
+  ``logistic_common.cc`` / ``tanh.cc``): ``x - zp`` is clamped by an input radius, rescaled to
+  Q4.27 by ``MultiplyByQuantizedMultiplier`` (multiplier from ``frexp(scale * 2^27)``), run
+  through gemmlowp's fixed-point ``logistic`` / ``tanh`` (Q0.31 result) and rounded to the fixed
+  output quantization (1/256, -128 and 1/128, 0).
+* HARD_SWISH (``reference/hard_swish.h``, prepare in ``hard_swish_common.cc``): int16
+  fixed-point with a "relu-ish" multiplier, gemmlowp's int16 rounding high-mul and a
+  non-rounding doubling high-mul.
+
+Each is evaluated on all 256 int8 inputs to build the op's lookup table (the ops' run_int is a
+table lookup); only integer arithmetic is used on the values (the prepare step derives the
+multipliers from float32 scales exactly as the runtimes do).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .intmath import (INT32_MAX, multiply_by_quantized_multiplier, quantize_multiplier,
+                      rounding_divide_by_pot, round_half_away, wrap_int32)
+from .intmath_softmax import exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1, rescale, rounding_half_sum
+
+INPUT_INTEGER_BITS = 4
+INT8_VALUES = np.arange(-128, 128, dtype=np.int64)
+
+
+def _i64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def q4_input_params(input_scale: float) -> dict:
+    """LOGISTIC / TANH int8 prepare: frexp of scale * 2^27 (no renormalisation, as the kernels
+    do it), and CalculateInputRadius(4, left_shift, 31)."""
+    real = float(np.float32(input_scale)) * float(1 << (31 - INPUT_INTEGER_BITS))
+    q, left_shift = math.frexp(real)
+    multiplier = round_half_away(q * (1 << 31))
+    if multiplier >= 1 << 31:     # static_cast<int32_t>(2^31) in C: does not happen for real scales
+        raise ValueError(f"input scale {input_scale} gives a Q31 multiplier of 2^31")
+    radius = math.floor(1.0 * ((1 << INPUT_INTEGER_BITS) - 1) * float(1 << (31 - INPUT_INTEGER_BITS))
+                        / float(1 << left_shift)) if left_shift >= 0 else \
+        math.floor(1.0 * ((1 << INPUT_INTEGER_BITS) - 1) * float(1 << (31 - INPUT_INTEGER_BITS))
+                   * float(1 << -left_shift))
+    return {"input_multiplier": int(multiplier), "input_left_shift": int(left_shift), "input_range_radius": int(radius)}
+
+
+def gemmlowp_logistic(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """gemmlowp ``logistic`` of Q(integer_bits) raw values -> Q0.31 raw."""
+    a = _i64(a)
+    positive = a > 0
+    abs_input = np.where(positive, a, wrap_int32(-a))
+    result_if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap_int32(-abs_input), integer_bits))
+    result_if_negative = wrap_int32(INT32_MAX - result_if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, result_if_positive, result_if_negative))
+
+
+def _one_minus_x_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """gemmlowp: (1 - a)/(1 + a) for Q0.31 ``a`` in (0, 1) (Newton-Raphson, as 1/(1+x))."""
+    from .intmath import saturating_rounding_doubling_high_mul as srdhm
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    x = wrap_int32(1515870810 + srdhm(half_denominator, -1010580540))
+    one_q2 = 1 << 29
+    for _ in range(3):
+        one_minus = wrap_int32(one_q2 - srdhm(half_denominator, x))
+        x = wrap_int32(x + rescale(srdhm(x, one_minus), 4, 2))
+    return rescale(wrap_int32(x - one_q2), 2, 0)
+
+
+def gemmlowp_tanh(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """gemmlowp ``tanh`` of Q(integer_bits) raw values -> Q0.31 raw."""
+    a = _i64(a)
+    negative = a < 0
+    n = np.where(negative, a, wrap_int32(-a))               # -|a|
+    # ExactMulByPot<1>: same raw, one more integer bit
+    t = _one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
+
+
+def logistic_table(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """int8 LOGISTIC output (scale 1/256, zero point -128) for every int8 input, as int8[256]."""
+    p = q4_input_params(input_scale)
+    x = INT8_VALUES - input_zero_point
+    q4 = multiply_by_quantized_multiplier(x, p["input_multiplier"], p["input_left_shift"])
+    out = rounding_divide_by_pot(gemmlowp_logistic(q4, INPUT_INTEGER_BITS), 31 - 8)
+    out = np.clip(out - 128, -128, 127)
+    out = np.where(x <= -p["input_range_radius"], -128, np.where(x >= p["input_range_radius"], 127, out))
+    return out.astype(np.int8)
+
+
+def tanh_table(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """int8 TANH output (scale 1/128, zero point 0) for every int8 input, as int8[256]."""
+    p = q4_input_params(input_scale)
+    x = INT8_VALUES - input_zero_point
+    q4 = multiply_by_quantized_multiplier(x, p["input_multiplier"], p["input_left_shift"])
+    out = np.clip(rounding_divide_by_pot(gemmlowp_tanh(q4, INPUT_INTEGER_BITS), 31 - 7), -128, 127)
+    out = np.where(x <= -p["input_range_radius"], -128, np.where(x >= p["input_range_radius"], 127, out))
+    return out.astype(np.int8)
+
+
+# --- HARD_SWISH ----------------------------------------------------------------------------
+
+def _srdhm16(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16."""
+    a, b = _i64(a), _i64(b)
+    overflow = (a == b) & (a == -32768)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    t = ab + nudge
+    q = np.abs(t) // (1 << 15)
+    return np.where(overflow, 32767, np.where(t < 0, -q, q))
+
+
+def _sdhm16(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """TFLite SaturatingDoublingHighMul on int16 (truncating division, no rounding)."""
+    a, b = _i64(a), _i64(b)
+    overflow = (a == b) & (a == -32768)
+    ab = a * b
+    q = np.abs(ab) // (1 << 15)
+    return np.where(overflow, 32767, np.where(ab < 0, -q, q))
+
+
+def _sat_left_shift16(x: np.ndarray, amount: int) -> np.ndarray:
+    return np.clip(_i64(x) * (1 << amount), -32768, 32767)
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return ((_i64(x) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _downscale_to_int16(m: int) -> int:
+    """DownScaleInt32ToInt16Multiplier."""
+    if m >= INT32_MAX - (1 << 15):
+        return 32767
+    return (m + (1 << 15)) >> 16
+
+
+def hard_swish_params(input_scale: float, output_scale: float) -> dict:
+    """HARD_SWISH int8 prepare: float32 arithmetic on the scales, then QuantizeMultiplier."""
+    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(input_scale)
+    reluish_scale = np.float32(3.0) / np.float32(32768.0)
+    out_m, out_e = quantize_multiplier(float(hires_input_scale / np.float32(output_scale)))
+    rel_m, rel_e = quantize_multiplier(float(hires_input_scale / reluish_scale))
+    if out_e > 0:
+        raise ValueError("hardswish: input scale / output scale >= 64 (TFLite's HARD_SWISH needs "
+                         "output_multiplier_exponent <= 0)")
+    return {"output_multiplier": _downscale_to_int16(out_m), "output_exponent": out_e,
+            "reluish_multiplier": _downscale_to_int16(rel_m), "reluish_exponent": rel_e}
+
+
+def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: float,
+                     output_zero_point: int) -> np.ndarray:
+    p = hard_swish_params(input_scale, output_scale)
+    x = _to_int16(INT8_VALUES - input_zero_point)
+    hires = _to_int16(x * (1 << 7))
+    preshift = _srdhm16(hires, p["output_multiplier"])
+    reluish = hires
+    if p["reluish_exponent"] > 0:
+        reluish = _sat_left_shift16(reluish, p["reluish_exponent"] - 1)
+    reluish = _srdhm16(reluish, p["reluish_multiplier"])
+    if p["reluish_exponent"] > 0:
+        reluish = _sat_left_shift16(reluish, 1)
+    if p["reluish_exponent"] < 0:
+        reluish = rounding_divide_by_pot(reluish, -p["reluish_exponent"])
+    reluish = (reluish + (1 << 15)) >> 1
+    out = _sdhm16(reluish, preshift)
+    out = rounding_divide_by_pot(out, -p["output_exponent"])
+    out = _to_int16(out + output_zero_point)
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+# --- LiteRT's int8 LOGISTIC / TANH tables ------------------------------------------------
+
+def litert_float_table(kind: str, input_scale: float, input_zero_point: int) -> np.ndarray:
+    """LiteRT's reference int8 LOGISTIC / TANH: a table built in float32 at prepare time
+    (dequantize, std::exp / std::tanh, scale by the fixed output scale, round half away,
+    saturate). TFLite Micro runs the fixed-point kernel instead; the two tables agree for
+    almost every input scale (an entry can differ when the float value sits on a rounding
+    boundary)."""
+    x = np.float32(input_scale) * (INT8_VALUES - input_zero_point).astype(np.float32)
+    if kind == "sigmoid":
+        y = (np.float32(1) / (np.float32(1) + np.exp(-x, dtype=np.float32))).astype(np.float32)
+        r, zp = y * np.float32(256.0), -128
+    else:
+        r, zp = np.tanh(x, dtype=np.float32) * np.float32(128.0), 0
+    q = np.sign(r) * np.floor(np.abs(r).astype(np.float64) + 0.5) + zp
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def agreeing_input_scale(kind: str, input_scale: float, input_zero_point: int,
+                         max_steps: int = 4096) -> float:
+    """The float32 scale nearest ``input_scale`` at which TFLite Micro's fixed-point table and
+    LiteRT's float table agree, among scales the int8 -> int8 requantization from
+    ``input_scale`` maps identically (so relabelling the input loses nothing)."""
+    fixed = logistic_table if kind == "sigmoid" else tanh_table
+    base = np.float32(input_scale).view(np.int32)
+    for k in range(max_steps + 1):
+        for step in ((k, -k) if k else (0,)):
+            s = float((base + np.int32(step)).view(np.float32))
+            if step:
+                m, sh = quantize_multiplier(float(np.float32(input_scale)) / s)
+                x = INT8_VALUES - input_zero_point
+                if not np.array_equal(multiply_by_quantized_multiplier(x, m, sh), x):
+                    continue
+            if np.array_equal(fixed(s, input_zero_point), litert_float_table(kind, s, input_zero_point)):
+                return s
+    raise ValueError(f"no input scale near {input_scale} where TFLite Micro's and LiteRT's int8 "
+                     f"{kind} tables agree")

@@ -1,0 +1,198 @@
+"""Nonlinear activations: sigmoid, tanh, hardswish, gelu (int8 lookup tables), leaky_relu and
+prelu (two requantization branches).
+
+The table ops build their 256-entry int8 table in ``quantize()``: sigmoid, tanh and hardswish
+by running TFLite's integer kernels (``edgeq.intmath_activations``) on every int8 input, gelu
+from its float definition the way LiteRT's int8 GELU builds its table. ``run_int`` is a lookup.
+sigmoid and tanh have TFLite's fixed output quantization (1/256, -128 and 1/128, 0).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import intmath_activations as ia
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
+from ..ir import Graph, Node, QuantParams
+from .base import OpDef, act_quant, register
+from .elementwise import float32_agreeing_scale
+
+
+class _Unary(OpDef):
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        return [graph.t(node.inputs[0]).shape]
+
+    def _f(self, node: Node, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._f(node, xs[0].astype(np.float64)).astype(np.float32)]
+
+
+class _Table(_Unary):
+    def _table(self, node: Node, graph: Graph) -> np.ndarray:
+        raise NotImplementedError
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        node.attrs["table"] = self._table(node, graph)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [node.attrs["table"][xs[0].astype(np.int64) + 128]]
+
+
+class _FixedPointTable(_Table):
+    """LOGISTIC / TANH: the table of TFLite Micro's fixed-point kernel. LiteRT's reference
+    kernel builds a float table instead; when one entry differs at the input scale, the input
+    is relabelled with the nearest scale where they agree whose int8 -> int8 requantization is
+    the identity (attrs['input_scale']; the tflite target writes it as a QUANTIZE), so both
+    runtimes compute the IR's table."""
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s, zp = act_quant(graph, node.inputs[0])
+        s2 = ia.agreeing_input_scale(self.name, s, zp)
+        node.attrs["input_scale"] = s2 if np.float32(s2) != np.float32(s) else None
+        fixed = ia.logistic_table if self.name == "sigmoid" else ia.tanh_table
+        node.attrs["table"] = fixed(s2, zp)
+
+
+@register
+class Sigmoid(_FixedPointTable):
+    name = "sigmoid"
+    fixed_output_quant = (1.0 / 256.0, -128)
+
+    def _f(self, node, x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    def _table(self, node, graph):
+        return ia.logistic_table(*act_quant(graph, node.inputs[0]))
+
+
+@register
+class Tanh(_FixedPointTable):
+    name = "tanh"
+    fixed_output_quant = (1.0 / 128.0, 0)
+
+    def _f(self, node, x):
+        return np.tanh(x)
+
+    def _table(self, node, graph):
+        return ia.tanh_table(*act_quant(graph, node.inputs[0]))
+
+
+@register
+class HardSwish(_Table):
+    name = "hardswish"
+
+    def _f(self, node, x):
+        return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+    def _table(self, node, graph):
+        return ia.hard_swish_table(*act_quant(graph, node.inputs[0]), *act_quant(graph, node.outputs[0]))
+
+
+_ERF = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu_float(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)))
+
+
+@register
+class Gelu(_Table):
+    """attrs['approximate']: 'none' (erf) or 'tanh'. Table: dequantize each int8 input, GELU in
+    float, quantize (round half away from zero) and saturate: LiteRT's int8 GELU table."""
+    name = "gelu"
+
+    def _f(self, node, x):
+        return gelu_float(x, node.attrs.get("approximate", "none"))
+
+    def _table(self, node, graph):
+        s_in, zp_in = act_quant(graph, node.inputs[0])
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        x = np.float32(s_in) * (ia.INT8_VALUES - zp_in).astype(np.float32)
+        y = gelu_float(x.astype(np.float64), node.attrs.get("approximate", "none")).astype(np.float32)
+        r = y * (np.float32(1.0) / np.float32(s_out))
+        q = np.sign(r) * np.floor(np.abs(r).astype(np.float64) + 0.5) + zp_out
+        return np.clip(q, -128, 127).astype(np.int8)
+
+
+@register
+class LeakyRelu(_Unary):
+    """y = x (x >= 0), alpha * x (x < 0). TFLite's int8 LEAKY_RELU: two requantizations of
+    x - zp_in, with multipliers computed in float32 (both TFLite Micro and LiteRT do)."""
+    name = "leaky_relu"
+
+    def _f(self, node, x):
+        return np.where(x >= 0, x, node.attrs["alpha"] * x)
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s_in, zp_in = act_quant(graph, node.inputs[0])
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        alpha = np.float32(node.attrs["alpha"])
+        a = node.attrs
+        a["multiplier_alpha"], a["shift_alpha"] = quantize_multiplier(
+            float(np.float32(s_in) * alpha / np.float32(s_out)))
+        a["multiplier_identity"], a["shift_identity"] = quantize_multiplier(
+            float(np.float32(s_in) / np.float32(s_out)))
+        a["input_zero_point"], a["output_zero_point"] = zp_in, zp_out
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a = node.attrs
+        x = xs[0].astype(np.int64) - a["input_zero_point"]
+        pos = multiply_by_quantized_multiplier(x, a["multiplier_identity"], a["shift_identity"])
+        neg = multiply_by_quantized_multiplier(x, a["multiplier_alpha"], a["shift_alpha"])
+        y = np.where(x >= 0, pos, neg) + a["output_zero_point"]
+        return [np.clip(y, -128, 127).astype(np.int8)]
+
+
+@register
+class Prelu(OpDef):
+    """y = x (x >= 0), alpha * x (x < 0), alpha a constant broadcast against x (per channel).
+    TFLite's int8 PRELU: alpha is int8 per tensor; identity branch M(s_in / s_out), alpha branch
+    (x - zp)(alpha - zp_a) * M(s_in s_a / s_out). TFLite Micro derives the multipliers in
+    double, LiteRT in float: the output and alpha scales are moved by float32 ulps to where the
+    two agree."""
+    name = "prelu"
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        return [graph.t(node.inputs[0]).shape]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, alpha = xs
+        return [np.where(x >= 0, x, alpha * x).astype(np.float32)]
+
+    def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
+        s_in = np.float32(act_quant(graph, node.inputs[0])[0])
+        s_out = np.float32(float32_agreeing_scale(scale, lambda s: [
+            (np.float64(s_in) / s.astype(np.float64), s_in / s)]))
+        t = graph.t(node.inputs[1])
+        if t.quant is None:
+            from ..calibration import scale_zero_point
+            data = t.data.astype(np.float64)
+            s_a, zp_a = scale_zero_point(float(data.min()), float(data.max()))
+            s_a = float32_agreeing_scale(s_a, lambda s: [
+                (np.float64(s_in) * s.astype(np.float64) / np.float64(s_out), (s_in * s) / s_out)])
+            t.data = np.clip(np.round(data / np.float64(np.float32(s_a))) + zp_a, -128, 127).astype(np.int8)
+            t.dtype, t.quant = "int8", QuantParams(s_a, zp_a)
+        return float(s_out), zero_point
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s_in, zp_in = act_quant(graph, node.inputs[0])
+        s_a, zp_a = act_quant(graph, node.inputs[1])
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        a = node.attrs
+        a["multiplier_1"], a["shift_1"] = quantize_multiplier(float(s_in) / float(s_out))
+        a["multiplier_2"], a["shift_2"] = quantize_multiplier(float(s_in) * float(s_a) / float(s_out))
+        a["input_zero_point"], a["alpha_zero_point"], a["output_zero_point"] = zp_in, zp_a, zp_out
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a = node.attrs
+        x = xs[0].astype(np.int64) - a["input_zero_point"]
+        al = xs[1].astype(np.int64) - a["alpha_zero_point"]
+        pos = multiply_by_quantized_multiplier(x, a["multiplier_1"], a["shift_1"])
+        neg = multiply_by_quantized_multiplier(x * al, a["multiplier_2"], a["shift_2"])
+        y = np.where(x >= 0, pos, neg) + a["output_zero_point"]
+        return [np.clip(y, -128, 127).astype(np.int8)]

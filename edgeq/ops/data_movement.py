@@ -1,0 +1,120 @@
+"""Data-movement ops with axes: concat, pad (constant), slice (strided), resize_nearest.
+
+Axes and per-dimension attributes refer to the graph's layout (``passes.to_nhwc`` remaps them).
+``pad``, ``slice`` and ``resize_nearest`` keep the input's quantization (they only move or
+replicate values; a pad value is quantized at it, saturating). ``concat`` has its own output
+quantization; inputs quantized differently are requantized to it first (TFLite's
+CONCATENATION needs one quantization on all operands: the tflite target puts an int8 -> int8
+QUANTIZE in front of them, the same arithmetic)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..ir import Graph, Node
+from .base import OpDef, act_quant, quantize_value, register
+from .elementwise import apply_requant, requant_params
+
+
+@register
+class Concat(OpDef):
+    """attrs['axis']: the concatenation axis (non-negative)."""
+    name = "concat"
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        shapes = [graph.t(n).shape for n in node.inputs]
+        ax = node.attrs["axis"]
+        out = list(shapes[0])
+        out[ax] = sum(s[ax] for s in shapes)
+        return [tuple(out)]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.concatenate(xs, axis=node.attrs["axis"]).astype(np.float32)]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        node.attrs["requant"] = [requant_params(graph, n, node.outputs[0]) for n in node.inputs]
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        parts = [apply_requant(x, p) for x, p in zip(xs, node.attrs["requant"])]
+        return [np.concatenate(parts, axis=node.attrs["axis"]).astype(np.int8)]
+
+
+@register
+class Pad(OpDef):
+    """attrs['pads']: [(before, after)] per dimension (non-negative); attrs['value']: the
+    float fill value."""
+    name = "pad"
+    same_quant_as_input = True
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        return [tuple(d + a + b for d, (a, b) in zip(x, node.attrs["pads"]))]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        pads = [tuple(p) for p in node.attrs["pads"]]
+        return [np.pad(xs[0], pads, constant_values=np.float32(node.attrs.get("value", 0.0)))]
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s, zp = act_quant(graph, node.inputs[0])
+        node.attrs["pad_value"] = int(np.clip(quantize_value(node.attrs.get("value", 0.0), s, zp), -128, 127))
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        pads = [tuple(p) for p in node.attrs["pads"]]
+        return [np.pad(xs[0], pads, constant_values=np.int8(node.attrs["pad_value"]))]
+
+
+@register
+class Slice(OpDef):
+    """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
+    (0 <= begin < end <= size, stride >= 1)."""
+    name = "slice"
+    same_quant_as_input = True
+    layout_only = True
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        a = node.attrs
+        return [tuple(len(range(b, e, s)) for b, e, s in zip(a["begin"], a["end"], a["strides"]))]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a = node.attrs
+        idx = tuple(slice(b if i else None, e if i else None, s if i else None)
+                    for i, (b, e, s) in enumerate(zip(a["begin"], a["end"], a["strides"])))
+        return [np.ascontiguousarray(xs[0][idx])]
+
+    run_int = run_float
+
+
+def nearest_indices(in_size: int, out_size: int, scale: float | None) -> np.ndarray:
+    """Source index of every output index for torch's 'nearest' (computed by torch itself)."""
+    src = torch.arange(in_size, dtype=torch.float32).reshape(1, 1, in_size)
+    kw = {"scale_factor": scale} if scale is not None else {"size": out_size}
+    idx = torch.nn.functional.interpolate(src, mode="nearest", **kw)
+    return idx.reshape(-1).numpy().astype(np.int64)
+
+
+@register
+class ResizeNearest(OpDef):
+    """torch's nearest upsampling of the spatial axes. attrs['size']: (OH, OW);
+    attrs['scales']: torch's scale factors (or None when a size was given)."""
+    name = "resize_nearest"
+    same_quant_as_input = True
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        oh, ow = node.attrs["size"]
+        return [(x[0], oh, ow, x[3]) if graph.layout == "nhwc" else (x[0], x[1], oh, ow)]
+
+    def indices(self, node: Node, graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+        x = graph.t(node.inputs[0]).shape
+        h, w = (x[1], x[2]) if graph.layout == "nhwc" else (x[2], x[3])
+        sc = node.attrs.get("scales") or (None, None)
+        return (nearest_indices(h, node.attrs["size"][0], sc[0]),
+                nearest_indices(w, node.attrs["size"][1], sc[1]))
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        ih, iw = self.indices(node, graph)
+        if graph.layout == "nhwc":
+            return [np.ascontiguousarray(xs[0][:, ih][:, :, iw])]
+        return [np.ascontiguousarray(xs[0][:, :, ih][:, :, :, iw])]
+
+    run_int = run_float

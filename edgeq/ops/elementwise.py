@@ -1,0 +1,197 @@
+"""Elementwise binary ops with numpy broadcasting: mul, sub, maximum, minimum (add is in add.py).
+
+Either operand may be a constant (quantized per tensor from its own min/max at quantization
+time). Integer algorithms are TFLite's int8 reference kernels:
+
+* ``mul``: ``MultiplyByQuantizedMultiplier((x1 - zp1) * (x2 - zp2), M(s1 s2 / s_out)) + zp_out``.
+  TFLite Micro derives M in double, LiteRT in float; ``adjust_output_quant`` nudges the output
+  scale by a few float32 ulps to one where both derivations give the same (M, shift), so the
+  op is bit-exact in both runtimes.
+* ``sub``: the ADD algorithm (both inputs << 20, rescaled to 2 * max input scale, summed,
+  requantized) with the second input negated. TFLite's own SUB derives its multipliers in
+  float in TFLite Micro and in double in LiteRT, so the tflite target lowers sub as an exact
+  negation (MUL by -1 into a tensor with zero point -zp-1) followed by ADD.
+* ``maximum`` / ``minimum``: each input is requantized to the output quantization (TFLite's
+  int8 -> int8 QUANTIZE, skipped when it already has it), then compared; TFLite's
+  MAXIMUM/MINIMUM need one quantization on all operands.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
+from ..ir import Graph, Node, QuantParams
+from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+
+
+def quantize_constant_operand(graph: Graph, name: str) -> None:
+    """A float constant read by an activation op -> int8 per tensor over its own range."""
+    from ..calibration import scale_zero_point
+    t = graph.t(name)
+    if not t.is_constant or t.quant is not None:
+        return
+    data = t.data.astype(np.float64)
+    scale, zp = scale_zero_point(float(data.min()), float(data.max()))
+    q = np.clip(np.round(data / np.float64(np.float32(scale))) + zp, -128, 127)
+    t.data = q.astype(np.int8)
+    t.dtype = "int8"
+    t.quant = QuantParams(scale, zp)
+
+
+def operand_quant(graph: Graph, name: str) -> tuple[float, int]:
+    return act_quant(graph, name)
+
+
+def float32_agreeing_scale(scale: float, ratios, max_steps: int = 1 << 16) -> float:
+    """The float32 nearest ``scale`` (searching outwards by ulps) for which every real
+    multiplier ``ratios(s)`` -> (double, float32) pair quantizes to the same (M, shift).
+
+    ``ratios(s)`` takes an array of float32 candidate scales and returns a list of
+    (double value array, float32 value array) pairs."""
+    base = np.float32(scale).view(np.int32)
+    steps = np.arange(1, max_steps + 1, dtype=np.int32)
+    offsets = np.concatenate([[0], np.stack([steps, -steps], axis=1).reshape(-1)])
+    for chunk in np.array_split(offsets, max(1, offsets.size // 4096)):
+        cand = (base + chunk).astype(np.int32).view(np.float32)
+        ok = np.ones(cand.size, dtype=bool)
+        for dbl, flt in ratios(cand):
+            ok &= _same_q31(np.asarray(dbl, np.float64), np.asarray(flt, np.float32).astype(np.float64))
+        if ok.any():
+            return float(cand[int(np.argmax(ok))])
+    return float(scale)
+
+
+def _same_q31(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise: QuantizeMultiplier(a) == QuantizeMultiplier(b)."""
+    qa, ea = np.frexp(a)
+    qb, eb = np.frexp(b)
+    ma = np.floor(qa * 2.0 ** 31 + 0.5)
+    mb = np.floor(qb * 2.0 ** 31 + 0.5)
+    ea = np.where(ma == 2.0 ** 31, ea + 1, ea)
+    ma = np.where(ma == 2.0 ** 31, 2.0 ** 30, ma)
+    eb = np.where(mb == 2.0 ** 31, eb + 1, eb)
+    mb = np.where(mb == 2.0 ** 31, 2.0 ** 30, mb)
+    return (ma == mb) & (ea == eb)
+
+
+class _Binary(OpDef):
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        a, b = (graph.t(n).shape for n in node.inputs)
+        return [tuple(np.broadcast_shapes(a, b))]
+
+    def _f(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [apply_float_activation(node, self._f(xs[0], xs[1]).astype(np.float32))]
+
+
+@register
+class Mul(_Binary):
+    name = "mul"
+
+    def _f(self, a, b):
+        return a * b
+
+    def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
+        for n in node.inputs:
+            quantize_constant_operand(graph, n)
+        s1 = np.float32(operand_quant(graph, node.inputs[0])[0])
+        s2 = np.float32(operand_quant(graph, node.inputs[1])[0])
+
+        def ratios(s):
+            return [(np.float64(s1) * np.float64(s2) / s.astype(np.float64), (s1 * s2) / s)]
+        return float32_agreeing_scale(scale, ratios), zero_point
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        s1, zp1 = operand_quant(graph, node.inputs[0])
+        s2, zp2 = operand_quant(graph, node.inputs[1])
+        s_out, zp_out = act_quant(graph, node.outputs[0])
+        a = node.attrs
+        a["multiplier"], a["shift"] = quantize_multiplier(float(s1) * float(s2) / float(s_out))
+        a["input1_zero_point"], a["input2_zero_point"], a["output_zero_point"] = zp1, zp2, zp_out
+        a["act_min"], a["act_max"] = activation_range(node, graph, node.outputs[0])
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a = node.attrs
+        prod = (xs[0].astype(np.int64) - a["input1_zero_point"]) * (xs[1].astype(np.int64) - a["input2_zero_point"])
+        out = multiply_by_quantized_multiplier(prod, a["multiplier"], a["shift"]) + a["output_zero_point"]
+        return [np.clip(out, a["act_min"], a["act_max"]).astype(np.int8)]
+
+    def macs(self, node: Node, graph: Graph) -> int:
+        return graph.t(node.outputs[0]).size
+
+
+@register
+class Sub(_Binary):
+    name = "sub"
+
+    def _f(self, a, b):
+        return a - b
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        from .add import set_add_params
+        for n in node.inputs:
+            quantize_constant_operand(graph, n)
+        set_add_params(node, graph)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        from .add import add_int
+        return [add_int(node.attrs, xs[0], xs[1], sign2=-1)]
+
+
+def requantize_int8(x: np.ndarray, multiplier: int, shift: int, zp_in: int, zp_out: int) -> np.ndarray:
+    """TFLite's int8 -> int8 QUANTIZE (Requantize): saturating."""
+    y = multiply_by_quantized_multiplier(x.astype(np.int64) - zp_in, multiplier, shift) + zp_out
+    return np.clip(y, -128, 127)
+
+
+def requant_params(graph: Graph, src: str, dst: str) -> dict | None:
+    """(multiplier, shift, zero points) to bring ``src`` to ``dst``'s quantization, or None
+    when they already share it."""
+    s_in, zp_in = act_quant(graph, src)
+    s_out, zp_out = act_quant(graph, dst)
+    if np.float32(s_in) == np.float32(s_out) and zp_in == zp_out:
+        return None
+    m, sh = quantize_multiplier(float(s_in) / float(s_out))
+    return {"multiplier": m, "shift": sh, "input_zero_point": zp_in, "output_zero_point": zp_out}
+
+
+def apply_requant(x: np.ndarray, p: dict | None) -> np.ndarray:
+    if p is None:
+        return x.astype(np.int64)
+    return requantize_int8(x, p["multiplier"], p["shift"], p["input_zero_point"], p["output_zero_point"])
+
+
+class _MinMax(_Binary):
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        for n in node.inputs:
+            t = graph.t(n)
+            if t.is_constant and t.quant is None:   # a constant goes straight to the output quantization
+                s, zp = act_quant(graph, node.outputs[0])
+                t.data = np.clip(np.round(t.data.astype(np.float64) / np.float64(np.float32(s))) + zp,
+                                 -128, 127).astype(np.int8)
+                t.dtype, t.quant = "int8", QuantParams(s, zp)
+        node.attrs["requant"] = [requant_params(graph, n, node.outputs[0]) for n in node.inputs]
+        node.attrs["act_min"], node.attrs["act_max"] = activation_range(node, graph, node.outputs[0])
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        a, b = (apply_requant(x, p) for x, p in zip(xs, node.attrs["requant"]))
+        y = self._f(a, b)
+        return [np.clip(y, node.attrs["act_min"], node.attrs["act_max"]).astype(np.int8)]
+
+
+@register
+class Maximum(_MinMax):
+    name = "maximum"
+
+    def _f(self, a, b):
+        return np.maximum(a, b)
+
+
+@register
+class Minimum(_MinMax):
+    name = "minimum"
+
+    def _f(self, a, b):
+        return np.minimum(a, b)
