@@ -221,7 +221,8 @@ def _torch_outputs(model: torch.nn.Module | torch.export.ExportedProgram, ev: li
                 ys = [module(*[x[i:i + 1] for x in xs]) for i in range(xs[0].shape[0])]
                 y = _concat_outputs(ys)
             outs = list(y) if isinstance(y, (tuple, list)) else [y]
-            chunks.append([o.detach().numpy().astype(np.float32) for o in outs])
+            chunks.append([o.detach().numpy() if not o.is_floating_point() else   # argmax: keep indices
+                           o.detach().numpy().astype(np.float32) for o in outs])
     return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
 
 
@@ -275,7 +276,7 @@ def _artifact_entry(path: Path, out: Path) -> dict:
 
 def _io_entry(graph: Graph, name: str, input_layout: str) -> dict:
     t = graph.t(name)
-    scale, zp = t.quant.scalar()
+    scale, zp = t.quant.scalar() if t.quant is not None else (None, None)   # argmax: int32 indices
     layout = None
     if len(t.shape) == 4:
         layout = "NHWC" if graph.layout == "nhwc" and not (name in graph.inputs and input_layout == "nchw") else "NCHW"
@@ -293,7 +294,8 @@ def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels:
     rows = []
     for node in qgraph.nodes:
         out = node.outputs[0]
-        scale, zp = qgraph.t(out).quant.scalar()
+        q = qgraph.t(out).quant
+        scale, zp = q.scalar() if q is not None else (None, None)   # argmax: int32 indices
         row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
                                "output_scale": scale, "output_zero_point": zp,
                                "sqnr_db": metrics.sqnr_db(fvals[out], interpreter.dequantize(qgraph, out, qvals[out])),
@@ -310,7 +312,8 @@ def _plots(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[
     from . import plots
     paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.png")]
     if tensor is None:   # default: the output of the layer that hurts most on its own
-        worst = min(layers, key=lambda r: r.get("layer_alone_sqnr_db", np.inf))
+        worst = min((r for r in layers if r["output_scale"] is not None),
+                    key=lambda r: r.get("layer_alone_sqnr_db", np.inf))
         tensor = worst["tensor"]
     if tensor not in qgraph.tensors or qgraph.t(tensor).quant is None or qgraph.t(tensor).is_constant:
         raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; "

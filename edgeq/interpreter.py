@@ -80,5 +80,7 @@ def quantize_input(graph: Graph, index: int, x: np.ndarray, rounding: str = "hal
 
 def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
     t = graph.t(name)
+    if t.quant is None:      # an index output (argmax): the integers are the values
+        return q.astype(np.float32)
     scale, zp = t.quant.scalar()
     return ((q.astype(np.float64) - zp) * np.float64(np.float32(scale))).astype(np.float32)

@@ -245,3 +245,129 @@ def softmax_int8(x: np.ndarray, input_multiplier: int, input_left_shift: int,
     out = np.clip(unsat - 128, -128, 127)
     out = np.where(valid, out, -128)
     return out.astype(np.int8).reshape(x.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-softmax
+# ---------------------------------------------------------------------------------------------
+#
+# TFLite's int8 LOG_SOFTMAX (tflite-micro ``micro/kernels/internal/reference/log_softmax.h``
+# ``LogSoftmaxQuantized``; LiteRT ``reference/integer_ops/log_softmax.h``, the same algorithm):
+# output quantization fixed at 16/256, zero point 127. Per row of the last axis:
+#
+# 1. ``diff = x - max(x)``; entries with ``diff >= diff_min`` are scaled to Q5.26 by
+#    ``MultiplyByQuantizedMultiplier(diff, M, left_shift)`` and their exp (Q0.31) rescaled to
+#    Q12.19 and summed (wrapping int32 adds);
+# 2. ``log(sum)`` by TFLite's ``log_x_for_x_greater_than_or_equal_to_1<5>`` (Q5.26);
+# 3. ``adjusted_diff_min = max(diff_min - 1, MBQM(log_sum + INT32_MIN, reverse_divisor,
+#    reverse_shift))``; entries with ``diff > adjusted_diff_min`` give
+#    ``RoundingDivideByPOT(diff_q5 - log_sum, 31 - 5 - 4) + 127`` clamped, the others -128.
+#
+# Prepare (``PreprocessLogSoftmaxScalingExp``): the softmax multiplier and left shift of
+# ``PreprocessSoftmaxScaling`` (beta 1), and the reverse scaling
+# ``QuantizeMultiplierSmallerThanOneExp((1 << (31 - left_shift)) / M)``.
+
+LOG_SOFTMAX_OUTPUT_QUANT = (16.0 / 256.0, 127)
+LOG_SOFTMAX_OUTPUT_INTEGER_BITS = 4
+
+# gemmlowp / TFLite constants of log_x_for_x_greater_than_or_equal_to_1_impl (raw Q0.31)
+_LOG_2 = 1488522236               # log(2)
+_SQRT_SQRT_HALF = 1805811301      # sqrt(sqrt(0.5))
+_SQRT_HALF = 1518500250           # sqrt(0.5)
+_ONE_QUARTER = 536870912          # 1/4
+_ALPHA_N = 117049297              # 11/240 * sqrt(sqrt(2))
+_ALPHA_D = 127690142              # 1/20 * sqrt(sqrt(2))
+_ALPHA_I = 1057819769             # 2/sqrt(sqrt(2)) - sqrt(sqrt(2))
+_ALPHA_F = 638450708              # 1/4 * sqrt(sqrt(2))
+
+
+def saturating_rounding_multiply_by_pot_param(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """TFLite ``SaturatingRoundingMultiplyByPOTParam`` for a run-time exponent >= 0 (elementwise):
+    ``x << exponent`` saturating above ``2^(31-e) - 1`` and below ``-(2^(31-e) - 1)``."""
+    x = _i64(x)
+    e = np.broadcast_to(_i64(exponent), x.shape) if x.ndim else _i64(exponent)
+    if np.any(e < 0):
+        raise ValueError("SaturatingRoundingMultiplyByPOTParam needs a non-negative exponent")
+    threshold = (np.int64(1) << (31 - e)) - 1
+    result = wrap_int32(x << e)
+    result = np.where(x > threshold, INT32_MAX, result)
+    result = np.where(x < -threshold, INT32_MIN, result)
+    return np.where(e == 0, x, result)
+
+
+def _saturating_add(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    return np.clip(_i64(a) + _i64(b), INT32_MIN, INT32_MAX)
+
+
+def _saturating_sub(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    return np.clip(_i64(a) - _i64(b), INT32_MIN, INT32_MAX)
+
+
+def log_x_for_x_greater_than_or_equal_to_1(x: np.ndarray, input_integer_bits: int,
+                                           output_integer_bits: int) -> np.ndarray:
+    """TFLite ``log_x_for_x_greater_than_or_equal_to_1<OutputIntegerBits>`` of
+    ``FixedPoint<int32, input_integer_bits>`` raw values (>= 1.0): raw Q(output_integer_bits)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    srmbpot = saturating_rounding_multiply_by_pot_param
+    accum_bits = output_integer_bits + 1
+    shifted_quarter = rescale(_i64(_ONE_QUARTER), 0, accum_bits)
+    z_a = _i64(x)
+    z_a_headroom_plus_1 = count_leading_zeros_u32(z_a)
+    r_a_tmp = srmbpot(z_a, z_a_headroom_plus_1 - 1)
+    r_a_raw = srmbpot(srdhm(r_a_tmp, _SQRT_HALF), 1)
+    z_a_pow_2_adj = _saturating_add(srmbpot(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits),
+                                    shifted_quarter)
+    z_b = srdhm(z_a, _SQRT_HALF)
+    z_b_headroom = count_leading_zeros_u32(z_b) - 1
+    r_b_raw = srmbpot(z_a, z_b_headroom)
+    z_b_pow_2_adj = _saturating_sub(srmbpot(input_integer_bits - z_b_headroom, 31 - accum_bits),
+                                    shifted_quarter)
+    r = np.minimum(r_a_raw, r_b_raw)
+    z_pow_2_adj = np.maximum(z_a_pow_2_adj, z_b_pow_2_adj)
+    p = rounding_half_sum(r, _SQRT_SQRT_HALF)
+    q = wrap_int32(r - _SQRT_SQRT_HALF)
+    q = wrap_int32(q + q)
+    common_sq = srdhm(q, q)
+    num = wrap_int32(srdhm(q, r) + srdhm(srdhm(q, common_sq), _ALPHA_N))
+    denom_minus_one_0 = wrap_int32(
+        srdhm(p, wrap_int32(wrap_int32(_ALPHA_I + q) + srdhm(_ALPHA_D, common_sq))) + srdhm(_ALPHA_F, q))
+    recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0)
+    num_scaled = rescale(num, 0, accum_bits)
+    return rescale(wrap_int32(srdhm(z_pow_2_adj, _LOG_2) + srdhm(num_scaled, recip_denom)),
+                   accum_bits, output_integer_bits)
+
+
+def log_softmax_params(input_scale: float) -> dict:
+    """TFLite's int8 LOG_SOFTMAX prepare (``PreprocessLogSoftmaxScalingExp``, beta 1, and
+    ``CalculateInputRadius``): ``{"input_multiplier", "input_left_shift", "diff_min",
+    "reverse_scaling_divisor", "reverse_scaling_left_shift"}`` (the latter <= 0)."""
+    p = softmax_params(input_scale, 1.0)
+    real_reverse = float(1 << (31 - p["input_left_shift"])) / float(p["input_multiplier"])
+    divisor, shift = quantize_multiplier(real_reverse)
+    if not 0.0 < real_reverse < 1.0 or shift > 0:   # QuantizeMultiplierSmallerThanOneExp's checks
+        raise ValueError(f"log_softmax: reverse scaling {real_reverse} out of (0, 1)")
+    return {**p, "reverse_scaling_divisor": int(divisor), "reverse_scaling_left_shift": int(shift)}
+
+
+def log_softmax_int8(x: np.ndarray, input_multiplier: int, input_left_shift: int, diff_min: int,
+                     reverse_scaling_divisor: int, reverse_scaling_left_shift: int) -> np.ndarray:
+    """TFLite reference int8 log-softmax over the last axis (output 16/256, zero point 127)."""
+    from .intmath import multiply_by_quantized_multiplier
+    x = np.asarray(x)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=np.int8)
+    xs = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    diff = xs - xs.max(axis=-1, keepdims=True)
+    valid = diff >= diff_min
+    diff_q5 = multiply_by_quantized_multiplier(diff, input_multiplier, input_left_shift)
+    exp_q12 = rescale(exp_on_negative_values(diff_q5, SCALED_DIFF_INTEGER_BITS), 0, ACCUMULATION_INTEGER_BITS)
+    sum_of_exps = wrap_int32(np.where(valid, exp_q12, 0).sum(axis=-1, keepdims=True))
+    log_sum = log_x_for_x_greater_than_or_equal_to_1(sum_of_exps, ACCUMULATION_INTEGER_BITS,
+                                                     SCALED_DIFF_INTEGER_BITS)
+    shifted_log_sum = wrap_int32(log_sum + INT32_MIN)
+    adjusted_diff_min = np.maximum(diff_min - 1, multiply_by_quantized_multiplier(
+        shifted_log_sum, reverse_scaling_divisor, reverse_scaling_left_shift))
+    out = rounding_divide_by_pot(wrap_int32(diff_q5 - log_sum),
+                                 31 - SCALED_DIFF_INTEGER_BITS - LOG_SOFTMAX_OUTPUT_INTEGER_BITS) + 127
+    out = np.where(diff > adjusted_diff_min, np.clip(out, -128, 127), -128)
+    return out.astype(np.int8).reshape(x.shape)

@@ -19,13 +19,22 @@ def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> dict:
             "top1_agreement": top1_agreement(reference[0], other[0])}
 
 
+def _is_index_output(a: np.ndarray) -> bool:
+    """A 1-D integer output (one class index per sample, e.g. an argmax head)."""
+    return a.ndim == 1 and np.issubdtype(a.dtype, np.integer)
+
+
 def top1_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    if _is_index_output(a):
+        return float((a.astype(np.int64) == b.astype(np.int64)).mean())
     if a.ndim != 2 or a.shape[1] < 2:
         return None
     return float((a.argmax(axis=1) == b.argmax(axis=1)).mean())
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float | None:
+    if _is_index_output(outputs):
+        return float((outputs.astype(np.int64) == labels).mean())
     if outputs.ndim != 2:
         return None
     return float((outputs.argmax(axis=1) == labels).mean())

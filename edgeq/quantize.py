@@ -24,7 +24,9 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
     for node in g.nodes:
         op = get_op(node.op)
         for out in node.outputs:
-            if op.fixed_output_quant is not None:
+            if op.output_dtype is not None:      # an index output (argmax): integers, no quantization
+                g.t(out).dtype, g.t(out).quant = op.output_dtype, None
+            elif op.fixed_output_quant is not None:
                 _set_act(g, out, *op.fixed_output_quant)
             elif op.same_quant_as_input:
                 q = g.t(node.inputs[0]).quant

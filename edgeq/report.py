@@ -33,6 +33,10 @@ def _db(v: Any) -> str:
     return "exact" if isinstance(v, float) and math.isinf(v) else (f"{v:.1f} dB" if isinstance(v, (int, float)) else str(v))
 
 
+def _num(v: Any, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)    # None: an unquantized (index) tensor
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"# edgeq build report: {d['model']} -> {d['target']}", "",
              f"edgeq {d['edgeq_version']}, calibration `{d['calibration']['method']}` on "
@@ -47,7 +51,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     for kind in ("inputs", "outputs"):
         for t in d[kind]:
             lines.append(f"| {kind[:-1]} | `{t['name']}` | {t['shape']} | {t['layout'] or '-'} | {t['dtype']} | "
-                         f"{t['scale']:.6g} | {t['zero_point']} |")
+                         f"{_num(t['scale'], '.6g')} | {_num(t['zero_point'], 'd')} |")
     if d.get("accuracy"):
         lines += ["", "## Accuracy", "", "| model | top-1 |", "|---|---:|"]
         lines += [f"| {k} | {_pct(v)} |" for k, v in d["accuracy"].items()]
@@ -73,8 +77,9 @@ def render_markdown(d: dict[str, Any]) -> str:
         gain = _db(r.get("higher_precision_gain_db", "-"))
         if r.get("higher_precision_gain_accuracy") is not None:
             gain += f", {100 * r['higher_precision_gain_accuracy']:+.2f} pt"
-        lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {r['output_scale']:.5g} | "
-                     f"{r['output_zero_point']} | {_db(r['sqnr_db'])} | {_db(r.get('layer_alone_sqnr_db', '-'))} | "
+        lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {_num(r['output_scale'], '.5g')} | "
+                     f"{_num(r['output_zero_point'], 'd')} | {_db(r['sqnr_db'])} | "
+                     f"{_db(r.get('layer_alone_sqnr_db', '-'))} | "
                      f"{gain} |")
     if d.get("plots"):
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in d["plots"]]

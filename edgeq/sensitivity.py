@@ -16,6 +16,9 @@ from .ir import Graph, Node
 from .ops import get_op
 
 
+SENSITIVITY_SAMPLES = 32   # enough to rank layers; the cost is two model runs per layer
+
+
 def dequantized_copy(qgraph: Graph) -> Graph:
     """A float copy of a quantized graph whose weights and biases are the dequantized integers."""
     g = qgraph.copy()
@@ -32,14 +35,17 @@ def dequantized_copy(qgraph: Graph) -> Graph:
 
 
 def _fq(qgraph: Graph, name: str, x: np.ndarray) -> np.ndarray:
+    if qgraph.t(name).quant is None:     # an index output (argmax) is not quantized
+        return x
     scale, zp = qgraph.t(name).quant.scalar()
     return fake_quantize(x, (-128 - zp) * scale, (127 - zp) * scale)
 
 
-def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: set[str]) -> list[np.ndarray]:
+def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: set[str],
+             dq: Graph | None = None) -> list[np.ndarray]:
     """Run the float graph, quantizing (fake-quant, dequantized integer weights) exactly the
     layers named in ``quantized`` and their inputs."""
-    dq = dequantized_copy(qgraph)
+    dq = dequantized_copy(qgraph) if dq is None else dq
     values = dict(zip(fgraph.inputs, inputs))
     for fnode in fgraph.nodes:
         node: Node = fnode
@@ -71,16 +77,19 @@ def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
     """Per layer name: ``layer_alone_sqnr_db``; ``higher_precision_gain_db`` (output SQNR gained
     by keeping the layer in float) and ``higher_precision_gain_accuracy`` (with labels)."""
     names = [n.name for n in qgraph.nodes if any(n.name == f.name for f in fgraph.nodes)]
-    reference = simulate(fgraph, qgraph, inputs, set())
+    inputs = [x[:SENSITIVITY_SAMPLES] for x in inputs]
+    labels = None if labels is None else labels[:SENSITIVITY_SAMPLES]
+    dq = dequantized_copy(qgraph)   # once: each simulation below reuses it
+    reference = simulate(fgraph, qgraph, inputs, set(), dq)
     everything = set(names)
-    base = simulate(fgraph, qgraph, inputs, everything)
+    base = simulate(fgraph, qgraph, inputs, everything, dq)
     base_sqnr, base_acc = _sqnr(reference, base), _accuracy(base, labels)
     out = {}
     for name in names:
-        kept_float = simulate(fgraph, qgraph, inputs, everything - {name})
+        kept_float = simulate(fgraph, qgraph, inputs, everything - {name}, dq)
         acc = _accuracy(kept_float, labels)
         out[name] = {
-            "layer_alone_sqnr_db": _sqnr(reference, simulate(fgraph, qgraph, inputs, {name})),
+            "layer_alone_sqnr_db": _sqnr(reference, simulate(fgraph, qgraph, inputs, {name}, dq)),
             "higher_precision_gain_db": _sqnr(reference, kept_float) - base_sqnr,
             "higher_precision_gain_accuracy": None if acc is None else acc - base_acc,
         }

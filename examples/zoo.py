@@ -7,7 +7,8 @@ like ``examples.models``.
 * ``detector_two_heads``: a detector-style CNN: a two-scale backbone, nearest upsampling and a
   concat, then a box-regression head (4 values per anchor, permuted to anchors-last) and a
   class-score head (sigmoid).
-* ``tiny_unet``: an encoder-decoder with skip connections (concat) and nearest upsampling.
+* ``tiny_unet``: an encoder-decoder with skip connections (concat), a transposed-convolution
+  upsampling path (ConvTranspose2d 2x2 stride 2 + batch norm + ReLU) and a nearest upsampling.
 * ``audio_conv1d``: a 1-D conv classifier on the raw waveform (strided conv1d, batch norm,
   max pooling, global average).
 * ``resnet_permute_head``: a ResNet block stack whose head permutes NCHW -> NHWC before
@@ -103,7 +104,8 @@ class TinyUNet(nn.Module):
         self.enc1 = nn.Sequential(conv_bn(cin, 8, 3, padding=1), conv_bn(8, 8, 3, padding=1))
         self.enc2 = nn.Sequential(conv_bn(8, 16, 3, padding=1), conv_bn(16, 16, 3, padding=1))
         self.bottom = conv_bn(16, 32, 3, padding=1)
-        self.up2 = conv_bn(32, 16, 1)
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(32, 16, 2, stride=2, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        nn.init.kaiming_normal_(self.up2[0].weight, nonlinearity="relu")   # _build's init skips it
         self.dec2 = conv_bn(32, 16, 3, padding=1)
         self.up1 = conv_bn(16, 8, 1)
         self.dec1 = conv_bn(16, 8, 3, padding=1)
@@ -113,7 +115,7 @@ class TinyUNet(nn.Module):
         e1 = self.enc1(x)
         e2 = self.enc2(F.max_pool2d(e1, 2))
         b = self.bottom(F.max_pool2d(e2, 2))
-        d2 = self.dec2(torch.cat([e2, F.interpolate(self.up2(b), scale_factor=2, mode="nearest")], 1))
+        d2 = self.dec2(torch.cat([e2, self.up2(b)], 1))
         d1 = self.dec1(torch.cat([e1, F.interpolate(self.up1(d2), scale_factor=2, mode="nearest")], 1))
         return self.out(d1)
 

@@ -342,7 +342,8 @@ def test_scalar_model_on_long_rows() -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _build_softmax_model(shape: tuple[int, ...], in_scale: float, in_zp: int,
-                         beta: float = 1.0) -> bytes:
+                         beta: float = 1.0, log: bool = False) -> bytes:
+    """A one-operator SOFTMAX model (``log``: LOG_SOFTMAX, output 16/256, zero point 127)."""
     flatbuffers = pytest.importorskip("flatbuffers")
     schema = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
 
@@ -359,18 +360,23 @@ def _build_softmax_model(shape: tuple[int, ...], in_scale: float, in_zp: int,
         return t
 
     code = schema.OperatorCodeT()
-    code.builtinCode = schema.BuiltinOperator.SOFTMAX
-    code.deprecatedBuiltinCode = schema.BuiltinOperator.SOFTMAX
-    code.version = 1
+    code.builtinCode = schema.BuiltinOperator.LOG_SOFTMAX if log else schema.BuiltinOperator.SOFTMAX
+    code.deprecatedBuiltinCode = code.builtinCode
+    code.version = 2 if log else 1
     op = schema.OperatorT()
     op.opcodeIndex = 0
     op.inputs = [0]
     op.outputs = [1]
-    op.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
-    op.builtinOptions = schema.SoftmaxOptionsT()
-    op.builtinOptions.beta = float(beta)
+    if log:
+        op.builtinOptionsType = schema.BuiltinOptions.LogSoftmaxOptions
+        op.builtinOptions = schema.LogSoftmaxOptionsT()
+    else:
+        op.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
+        op.builtinOptions = schema.SoftmaxOptionsT()
+        op.builtinOptions.beta = float(beta)
     sub = schema.SubGraphT()
-    sub.tensors = [tensor("x", 1, in_scale, in_zp), tensor("y", 2, 1.0 / 256.0, -128)]
+    out_scale, out_zp = (16.0 / 256.0, 127) if log else (1.0 / 256.0, -128)
+    sub.tensors = [tensor("x", 1, in_scale, in_zp), tensor("y", 2, out_scale, out_zp)]
     sub.inputs = [0]
     sub.outputs = [1]
     sub.operators = [op]

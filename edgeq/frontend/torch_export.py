@@ -163,10 +163,11 @@ def _pair(v: Any) -> tuple[int, int]:
 @handles(aten.convolution.default)
 def _conv(t: _Tracer, fx: torch.fx.Node) -> None:
     x, w, b, stride, padding, dilation, transposed, _out_pad, groups = fx.args
-    if transposed:
-        raise _unsupported(fx, "transposed convolution is not supported yet")
     if not t.is_const(w) or (b is not None and not t.is_const(b)):
         raise _unsupported(fx, "convolution weights must be constants")
+    if transposed:
+        _conv_transpose(t, fx)
+        return
     if len(t.consts[w.name].shape) == 3:
         _conv1d(t, fx)
         return
@@ -177,6 +178,22 @@ def _conv(t: _Tracer, fx: torch.fx.Node) -> None:
     ph, pw = _pair(padding)
     t.emit(fx, "conv2d", [t.tensor(x), t.tensor(w), bias],
            {"stride": _pair(stride), "padding": (ph, pw, ph, pw), "dilation": _pair(dilation), "groups": int(groups)})
+
+
+def _conv_transpose(t: _Tracer, fx: torch.fx.Node) -> None:
+    """ConvTranspose2d: torch's [I, O/groups, kH, kW] weight becomes OIHW filters."""
+    from ..ops.conv_transpose2d import from_torch_weight
+    x, w, b, stride, padding, dilation, _transposed, out_pad, groups = fx.args
+    wd = t.const_array(w)
+    if wd.ndim != 4:
+        raise _unsupported(fx, "only 2-D transposed convolutions are supported (not conv_transpose1d/3d)")
+    filters = from_torch_weight(wd, int(groups))
+    wname = t.graph.add_constant(f"{fx.name}_weight_oihw", filters).name
+    bias = t.tensor(b) if b is not None else \
+        t.graph.add_constant(f"{fx.name}_bias", np.zeros(filters.shape[0], np.float32)).name
+    t.emit(fx, "conv_transpose2d", [t.tensor(x), wname, bias],
+           {"stride": _pair(stride), "padding": _pair(padding), "output_padding": _pair(out_pad),
+            "dilation": _pair(dilation), "groups": int(groups)})
 
 
 def _conv1d(t: _Tracer, fx: torch.fx.Node) -> None:
@@ -286,9 +303,27 @@ def _avg_pool(t: _Tracer, fx: torch.fx.Node) -> None:
 def _mean(t: _Tracer, fx: torch.fx.Node) -> None:
     x = fx.args[0]
     rank = len(x.meta["val"].shape)
-    axes = sorted(int(a) % rank for a in fx.args[1])
+    dims = fx.args[1] if len(fx.args) > 1 and fx.args[1] is not None else range(rank)
+    axes = sorted({int(a) % rank for a in dims})
+    if 0 in axes:
+        raise _unsupported(fx, "a mean over the batch dimension")
     keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
     t.emit(fx, "mean", [t.tensor(x)], {"axes": axes, "keepdim": keepdim})
+
+
+@handles(aten.argmax.default)
+def _argmax(t: _Tracer, fx: torch.fx.Node) -> None:
+    """argmax over one axis, as a model output (the int32 indices feed nothing else)."""
+    x = fx.args[0]
+    dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim")
+    keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
+    rank = len(x.meta["val"].shape)
+    if dim is None or int(dim) % rank == 0:
+        raise _unsupported(fx, "argmax over the batch dimension or the flattened tensor (give a dim >= 1)")
+    if any(u.op != "output" for u in fx.users):
+        raise _unsupported(fx, "argmax is supported only as a model output (its int32 indices cannot feed "
+                               "other layers)")
+    t.emit(fx, "argmax", [t.tensor(x)], {"axis": int(dim) % rank, "keepdim": keepdim})
 
 
 @handles(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
@@ -414,6 +449,15 @@ def _minimum(t: _Tracer, fx: torch.fx.Node) -> None:
 def _softmax(t: _Tracer, fx: torch.fx.Node) -> None:
     rank = len(fx.args[0].meta["val"].shape)
     t.emit(fx, "softmax", [t.tensor(fx.args[0])], {"axis": int(fx.args[1]) % rank, "beta": 1.0})
+
+
+@handles(aten._log_softmax.default, aten.log_softmax.int)
+def _log_softmax(t: _Tracer, fx: torch.fx.Node) -> None:
+    rank = len(fx.args[0].meta["val"].shape)
+    axis = int(fx.args[1]) % rank
+    if axis == 0:
+        raise _unsupported(fx, "log_softmax over the batch dimension")
+    t.emit(fx, "log_softmax", [t.tensor(fx.args[0])], {"axis": axis})
 
 
 @handles(aten._native_batch_norm_legit_no_training.default)
@@ -601,3 +645,25 @@ def _upsample_nearest(t: _Tracer, fx: torch.fx.Node) -> None:
         scales = [fx.args[2], fx.args[3]] if len(fx.args) > 3 and fx.args[2] is not None else None
     t.emit(fx, "resize_nearest", [t.tensor(x)],
            {"size": out, "scales": None if scales is None else [float(s) for s in scales]})
+
+
+@handles(aten.upsample_bilinear2d.vec, aten.upsample_bilinear2d.default)
+def _upsample_bilinear(t: _Tracer, fx: torch.fx.Node) -> None:
+    """Bilinear resize. torch maps output pixels with 1/scale_factor when a scale factor is given
+    and with in/out otherwise; TFLite's RESIZE_BILINEAR (the integer algorithm) always uses in/out,
+    so a scale factor is accepted only where the two agree (e.g. integer factors)."""
+    x = fx.args[0]
+    in_hw = tuple(x.meta["val"].shape[2:])
+    out = tuple(fx.meta["val"].shape[2:])
+    align_corners = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("align_corners", False))
+    if fx.target == aten.upsample_bilinear2d.vec:
+        scales = fx.args[3] if len(fx.args) > 3 else fx.kwargs.get("scale_factors")
+    else:
+        scales = [fx.args[3], fx.args[4]] if len(fx.args) > 4 and fx.args[3] is not None else None
+    if scales is not None and not align_corners:
+        for s, i, o in zip(scales, in_hw, out):
+            if s is not None and np.float32(1.0 / float(s)) != np.float32(i) / np.float32(o):
+                raise _unsupported(fx, f"bilinear resize {in_hw} -> {out} with scale factor {s}: torch samples "
+                                       f"at 1/{s}, not at in/out = {i}/{o} as TFLite does; pass size=, or a "
+                                       "scale factor equal to out/in")
+    t.emit(fx, "resize_bilinear", [t.tensor(x)], {"size": out, "align_corners": align_corners})

@@ -23,6 +23,8 @@ class OpDef:
     fixed_output_quant: tuple[float, int] | None = None
     #: True for ops that only move data (the quantizer and interpreter treat them as copies)
     layout_only: bool = False
+    #: set for ops whose output is an integer index tensor (argmax: "int32"), not quantized
+    output_dtype: str | None = None
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError(self.name)

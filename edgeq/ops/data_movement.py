@@ -1,8 +1,10 @@
-"""Data-movement ops with axes: concat, pad (constant), slice (strided), resize_nearest.
+"""Data-movement ops with axes: concat, pad (constant), slice (strided), resize_nearest,
+resize_bilinear.
 
 Axes and per-dimension attributes refer to the graph's layout (``passes.to_nhwc`` remaps them).
 ``pad``, ``slice`` and ``resize_nearest`` keep the input's quantization (they only move or
-replicate values; a pad value is quantized at it, saturating). ``concat`` has its own output
+replicate values; a pad value is quantized at it, saturating), and so does ``resize_bilinear``
+(TFLite's kernel interpolates the raw int8 values). ``concat`` has its own output
 quantization; inputs quantized differently are requantized to it first (TFLite's
 CONCATENATION needs one quantization on all operands: the tflite target puts an int8 -> int8
 QUANTIZE in front of them, the same arithmetic)."""
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, quantize_value, register
+from .base import OpDef, act_quant, from_nchw, quantize_value, register, to_nchw
 from .elementwise import apply_requant, requant_params
 
 
@@ -118,3 +120,60 @@ class ResizeNearest(OpDef):
         return [np.ascontiguousarray(xs[0][:, :, ih][:, :, :, iw])]
 
     run_int = run_float
+
+
+def bilinear_source(in_size: int, out_size: int, align_corners: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TFLite's integer RESIZE_BILINEAR source positions along one axis (``ResizeBilinearInteger``,
+    ``ComputeInterpolationValuesInteger``): (lower index, upper index, position - 1024 * lower),
+    positions in 1/1024 pixel. align_corners=False is TFLite's half_pixel_centers."""
+    if align_corners and out_size > 1:
+        scale_10 = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        scale_10 = ((1 << 10) * in_size + out_size // 2) // out_size
+    v = np.arange(out_size, dtype=np.int64)
+    scaled = v * scale_10 if align_corners else v * scale_10 + scale_10 // 2 - (1 << 9)
+    trunc = lambda a: np.where(a < 0, -((-a) // 1024), a // 1024)  # noqa: E731 - C int division
+    lower = np.maximum(trunc(scaled), 0)
+    upper = np.minimum(trunc(scaled + 1023), in_size - 1)
+    return lower, upper, scaled - 1024 * lower
+
+
+@register
+class ResizeBilinear(OpDef):
+    """Bilinear upsampling of the spatial axes. attrs['size']: (OH, OW); attrs['align_corners'].
+
+    Float: torch's ``interpolate(mode='bilinear')`` (align_corners=False is the half-pixel rule
+    with source positions clamped at 0; the front end only accepts scale factors equal to
+    out/in, so torch's and TFLite's scales agree). Integer: TFLite's RESIZE_BILINEAR int8
+    reference kernel (``ResizeBilinearInteger``): source positions in 1/1024 pixel from a scale
+    rounded to 10 fractional bits, the four raw int8 neighbours weighted in int64 (weights sum to
+    2^20) and rounded half away from zero. Where 1024 * in/out (align_corners: 1024 * (in-1) /
+    (out-1)) is not an integer (e.g. 3x, or align_corners 4 -> 8), TFLite's positions differ
+    from torch's by up to out * 2^-11 pixel; 2x/4x upsampling without align_corners is exact.
+    Output quantization is the input's (the kernel works on raw values)."""
+    name = "resize_bilinear"
+    same_quant_as_input = True
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        x = graph.t(node.inputs[0]).shape
+        oh, ow = node.attrs["size"]
+        return [(x[0], oh, ow, x[3]) if graph.layout == "nhwc" else (x[0], x[1], oh, ow)]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(to_nchw(xs[0], graph)))
+        y = torch.nn.functional.interpolate(x, size=tuple(node.attrs["size"]), mode="bilinear",
+                                            align_corners=bool(node.attrs["align_corners"]))
+        return [from_nchw(y.numpy(), graph)]
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x = to_nchw(xs[0], graph).astype(np.int64)
+        (oh, ow), ac = node.attrs["size"], bool(node.attrs["align_corners"])
+        y0, y1, fy = bilinear_source(x.shape[2], oh, ac)
+        x0, x1, fx = bilinear_source(x.shape[3], ow, ac)
+        fy, fx = fy[:, None], fx[None, :]
+        rows0, rows1 = x[:, :, y0], x[:, :, y1]
+        acc = (rows0[..., x0] * ((1024 - fy) * (1024 - fx)) + rows1[..., x0] * (fy * (1024 - fx))
+               + rows0[..., x1] * ((1024 - fy) * fx) + rows1[..., x1] * (fy * fx))
+        acc = acc + np.where(acc > 0, 1 << 19, -(1 << 19))
+        out = np.where(acc < 0, -((-acc) >> 20), acc >> 20)     # C division: toward zero
+        return [from_nchw(out.astype(np.int8), graph)]

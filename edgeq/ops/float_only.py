@@ -1,4 +1,5 @@
-"""Ops that exist only in the float graph: passes fold or lower them before quantization."""
+"""Ops that exist only in the float graph: passes fold or lower them before quantization.
+(``mean``, once float-only, has its integer kernel in ``reduce.py``.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -21,22 +22,6 @@ class BatchNorm(OpDef):
         shape[1] = -1
         inv = gamma / np.sqrt(var + node.attrs["eps"])
         return [((x - mean.reshape(shape)) * inv.reshape(shape) + beta.reshape(shape)).astype(np.float32)]
-
-
-@register
-class Mean(OpDef):
-    """Mean over ``axes``; global spatial means are lowered to avg_pool2d by a pass."""
-    name = "mean"
-
-    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
-        x = graph.t(node.inputs[0]).shape
-        axes = {a % len(x) for a in node.attrs["axes"]}
-        if node.attrs["keepdim"]:
-            return [tuple(1 if i in axes else d for i, d in enumerate(x))]
-        return [tuple(d for i, d in enumerate(x) if i not in axes)]
-
-    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        return [xs[0].mean(axis=tuple(node.attrs["axes"]), keepdims=node.attrs["keepdim"]).astype(np.float32)]
 
 
 @register

@@ -11,7 +11,7 @@ from .. import interpreter
 from ..ir import Graph, Node
 from ..ops import get_op
 
-LAYERS = ("conv2d", "depthwise_conv2d", "linear")
+LAYERS = ("conv2d", "depthwise_conv2d", "conv_transpose2d", "linear")
 
 
 def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Graph:

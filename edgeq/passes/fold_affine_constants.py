@@ -1,13 +1,14 @@
-"""Fold a multiply / add / subtract by a constant into the conv2d or linear layer producing its
-input (exact in float: scale the weights and bias, or shift the bias), when the constant is one
-value per output channel (or a scalar) and the layer has no other consumer nor activation."""
+"""Fold a multiply / add / subtract by a constant into the conv2d, conv_transpose2d or linear
+layer producing its input (exact in float: scale the weights and bias, or shift the bias), when
+the constant is one value per output channel (or a scalar) and the layer has no other consumer
+nor activation."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Graph, Node
 
-LAYERS = ("conv2d", "linear")
+LAYERS = ("conv2d", "conv_transpose2d", "linear")
 
 
 def fold_affine_constants(graph: Graph) -> Graph:
@@ -26,7 +27,7 @@ def _per_channel(g: Graph, layer: Node, const: np.ndarray) -> np.ndarray | None:
     """The constant as one value per output channel of ``layer``, None if it is not that."""
     out_shape = g.t(layer.outputs[0]).shape
     channels = g.t(layer.inputs[1]).shape[0]
-    axis = 1 if layer.op == "conv2d" else len(out_shape) - 1
+    axis = 1 if layer.op in ("conv2d", "conv_transpose2d") else len(out_shape) - 1
     if const.ndim > len(out_shape):
         return None
     c = const.reshape((1,) * (len(out_shape) - const.ndim) + const.shape)

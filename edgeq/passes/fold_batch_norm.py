@@ -5,15 +5,17 @@ from ..ir import Graph
 
 
 def fold_batch_norm(graph: Graph) -> Graph:
-    """Merge inference batch norm into the conv2d / linear that feeds it (scale weights, shift bias)."""
+    """Merge inference batch norm into the conv2d / conv_transpose2d / linear that feeds it (scale
+    weights, shift bias; every layer keeps one filter per output channel on axis 0)."""
     g = graph.copy()
     for bn in list(g.op_nodes("batch_norm")):
         prod = g.producer(bn.inputs[0])
-        if prod is None or prod.op not in ("conv2d", "linear") or len(g.consumers(prod.outputs[0])) != 1 \
-                or g.is_graph_output(prod.outputs[0]) or prod.attrs.get("activation"):
+        if prod is None or prod.op not in ("conv2d", "conv_transpose2d", "linear") \
+                or len(g.consumers(prod.outputs[0])) != 1 or g.is_graph_output(prod.outputs[0]) \
+                or prod.attrs.get("activation"):
             raise UnsupportedOpError(
-                f"batch norm {bn.where()} does not follow a conv2d/linear, so it cannot be folded; "
-                "edgeq supports batch norm only right after a convolution or linear layer")
+                f"batch norm {bn.where()} does not follow a conv2d/conv_transpose2d/linear, so it cannot be "
+                "folded; edgeq supports batch norm only right after a convolution or linear layer")
         gamma, beta, mean, var = (g.t(n).data.astype(np.float64) for n in bn.inputs[1:])
         scale = gamma / np.sqrt(var + bn.attrs["eps"])
         w, b = g.t(prod.inputs[1]), g.t(prod.inputs[2])

@@ -1,6 +1,6 @@
 from ..ir import Graph
 
-FUSABLE_PRODUCERS = ("conv2d", "depthwise_conv2d", "linear", "add", "sub", "mul", "max_pool2d", "avg_pool2d")
+FUSABLE_PRODUCERS = ("conv2d", "depthwise_conv2d", "conv_transpose2d", "linear", "add", "sub", "mul", "max_pool2d", "avg_pool2d")
 
 
 def fuse_activations(graph: Graph) -> Graph:

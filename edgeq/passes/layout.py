@@ -1,6 +1,6 @@
 """The one place layout is decided: rewrite an NCHW (torch) graph into NHWC (TFLite, C).
 
-4-D activations become NHWC; conv weights OIHW -> OHWI, depthwise convs become
+4-D activations become NHWC; conv (and transposed conv) weights OIHW -> OHWI, depthwise convs become
 ``depthwise_conv2d`` with 1HWO weights; axis attributes are remapped; reshapes of 4-D tensors
 keep torch's flattened element order (by permuting the next linear layer's weight columns when
 possible, else by an explicit transpose)."""
@@ -44,12 +44,17 @@ def to_nhwc(graph: Graph, input_layout: str = "nhwc") -> Graph:
 def _rewrite(g: Graph, node: Node, was4d: set[str]) -> list[Node]:
     if node.op == "conv2d":
         _conv_weights(g, node)
-    elif node.op in ("softmax",) and node.inputs[0] in was4d:
+    elif node.op == "conv_transpose2d":
+        _weights_to(g, node, (0, 2, 3, 1), 0, "ohwi")
+    elif node.op in ("softmax", "log_softmax") and node.inputs[0] in was4d:
         node.attrs["axis"] = AXIS_TO_NHWC[node.attrs["axis"]]
-    elif node.op == "mean" and node.inputs[0] in was4d:
-        if not node.attrs["keepdim"]:
+    elif node.op in ("mean", "argmax") and node.inputs[0] in was4d:
+        key = "axes" if node.op == "mean" else "axis"
+        axes = node.attrs[key] if node.op == "mean" else [node.attrs[key]]
+        if not node.attrs["keepdim"] and not _same_kept_order(axes):
             return _via_nchw(g, node)
-        node.attrs["axes"] = sorted(AXIS_TO_NHWC[a] for a in node.attrs["axes"])
+        new = sorted(AXIS_TO_NHWC[a] for a in axes)
+        node.attrs[key] = new if node.op == "mean" else new[0]
     elif node.op == "concat" and node.inputs[0] in was4d:
         node.attrs["axis"] = AXIS_TO_NHWC[node.attrs["axis"]]
         _constants_to_nhwc(g, node)
@@ -67,6 +72,14 @@ def _rewrite(g: Graph, node: Node, was4d: set[str]) -> list[Node]:
 
 
 BROADCASTING_OPS = ("add", "sub", "mul", "maximum", "minimum", "prelu")
+
+
+def _same_kept_order(axes: list[int]) -> bool:
+    """True when the dimensions a reduction over NCHW ``axes`` keeps (keepdim False) come in the
+    same order from an NHWC tensor: the reduction then runs on NHWC with remapped axes."""
+    kept_nchw = [d for d in (1, 2, 3) if d not in axes]
+    kept_from_nhwc = [NCHW_TO_NHWC[j] for j in (1, 2, 3) if NCHW_TO_NHWC[j] not in axes]
+    return kept_nchw == kept_from_nhwc
 
 
 def _constants_to_nhwc(g: Graph, node: Node) -> None:
@@ -92,7 +105,13 @@ def _conv_weights(g: Graph, node: Node) -> None:
         perm, axis = (1, 2, 3, 0), 3
     else:
         perm, axis = (0, 2, 3, 1), 0
-    new = Tensor(g.unique_name(f"{w.name}_{'1hwo' if axis == 3 else 'ohwi'}"),
+    _weights_to(g, node, perm, axis, "1hwo" if axis == 3 else "ohwi")
+
+
+def _weights_to(g: Graph, node: Node, perm: tuple[int, ...], axis: int, suffix: str) -> None:
+    """Give ``node`` a copy of its weight (input 1) permuted by ``perm``, per-channel on ``axis``."""
+    w = g.t(node.inputs[1])
+    new = Tensor(g.unique_name(f"{w.name}_{suffix}"),
                  tuple(w.shape[p] for p in perm), w.dtype, np.ascontiguousarray(w.data.transpose(perm)))
     if w.quant is not None:
         new.quant = QuantParams(w.quant.scale, w.quant.zero_point, axis if w.quant.per_channel else None)

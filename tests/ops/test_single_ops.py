@@ -97,6 +97,35 @@ CASES = {
     "adaptive_avg_2x2": (Fn(lambda s, x: torch.nn.functional.adaptive_avg_pool2d(s.c(x), (2, 3)), c=nn.Conv2d(2, 3, 1)), (2, 6, 6)),
     "softmax_middle_axis": (Fn(lambda s, x: torch.softmax(x, dim=2)), (3, 5, 4)),
     "maximum_linear": (Fn(lambda s, x: torch.maximum(s.a(x), s.b(x)), a=nn.Linear(8, 5), b=nn.Linear(8, 5)), (8,)),
+    # --- reductions and heads (issue 7) ---
+    "mean_channels_keepdim": (Fn(lambda s, x: s.c(x).mean(1, keepdim=True), c=nn.Conv2d(3, 4, 1)), (3, 5, 6)),
+    "mean_channels_width": (Fn(lambda s, x: s.c(x).mean((1, 3)), c=nn.Conv2d(3, 4, 1)), (3, 5, 6)),
+    "mean_height": (Fn(lambda s, x: x.mean(2)), (3, 4, 5)),
+    "mean_three_axes_keepdim": (Fn(lambda s, x: s.c(x).mean((1, 2, 3), keepdim=True), c=nn.Conv2d(3, 4, 3)), (3, 6, 5)),
+    "mean_sequence": (Fn(lambda s, x: torch.tanh(x).mean(1)), (6, 8)),
+    "argmax_classes": (Fn(lambda s, x: s.l(x).argmax(1), l=nn.Linear(12, 5)), (12,)),
+    "argmax_channels_keepdim": (Fn(lambda s, x: s.c(x).argmax(1, keepdim=True), c=nn.Conv2d(3, 4, 1)), (3, 4, 5)),
+    "argmax_width": (Fn(lambda s, x: x.argmax(3)), (3, 4, 5)),
+    "log_softmax": (Fn(lambda s, x: torch.log_softmax(s.l(x), 1), l=nn.Linear(10, 7)), (10,)),
+    "log_softmax_channels_4d": (Fn(lambda s, x: torch.log_softmax(x, dim=1)), (5, 3, 2)),
+    "log_softmax_middle_axis": (Fn(lambda s, x: torch.nn.functional.log_softmax(2 * x, dim=2)), (3, 6, 4)),
+    # --- resampling (issue 7) ---
+    "upsample_bilinear2x": (Fn(lambda s, x: torch.nn.functional.interpolate(s.c(x), scale_factor=2, mode="bilinear"),
+                               c=nn.Conv2d(2, 3, 1)), (2, 3, 4)),
+    "upsample_bilinear_size_3x": (Fn(lambda s, x: torch.nn.functional.interpolate(x, size=(9, 7), mode="bilinear")), (2, 3, 5)),
+    "upsample_bilinear_align_corners": (Fn(lambda s, x: torch.nn.functional.interpolate(
+        x, size=(7, 10), mode="bilinear", align_corners=True)), (2, 4, 5)),
+    # --- transposed convolution (issue 7) ---
+    "conv_transpose_2x2_s2": (Fn(lambda s, x: s.c(x), c=nn.ConvTranspose2d(4, 6, 2, stride=2)), (4, 5, 5)),
+    "conv_transpose_s2_p1_op1_relu": (Fn(lambda s, x: torch.relu(s.c(x)), c=nn.ConvTranspose2d(
+        3, 5, 3, stride=2, padding=1, output_padding=1)), (3, 4, 5)),
+    "conv_transpose_bn_relu6": (Fn(lambda s, x: torch.nn.functional.relu6(s.b(s.c(x))), c=nn.ConvTranspose2d(
+        3, 4, 4, stride=2, padding=1, bias=False), b=nn.BatchNorm2d(4)), (3, 4, 4)),
+    "conv_transpose_clamp": (Fn(lambda s, x: torch.clamp(s.c(x), 0.2, 0.9), c=nn.ConvTranspose2d(3, 4, 3, stride=2)), (3, 3, 4)),
+    "conv_transpose_output_padding_past_padding": (Fn(lambda s, x: s.c(x), c=nn.ConvTranspose2d(
+        2, 3, (3, 2), stride=3, output_padding=(2, 1))), (2, 3, 4)),
+    "conv_transpose_grouped_dilated": (Fn(lambda s, x: s.c(x), c=nn.ConvTranspose2d(
+        4, 6, 3, padding=2, dilation=2, groups=2)), (4, 4, 5)),
 }
 
 
@@ -104,6 +133,10 @@ CASES["select_reshape"][0].l = nn.Linear(4, 2)
 CASES["squeeze_unsqueeze"][0].c = nn.Conv2d(3, 4, 1)
 with torch.no_grad():   # PReLU slopes that differ per channel (one negative)
     CASES["prelu_per_channel"][0].p.weight.copy_(torch.tensor([0.25, -0.1, 0.5, 0.01]))
+    bn = CASES["conv_transpose_bn_relu6"][0].b   # a batch norm that does something
+    bn.running_mean.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+    bn.running_var.copy_(torch.tensor([0.5, 2.0, 1.0, 0.8]))
+    bn.weight.copy_(torch.tensor([1.5, 0.7, -1.0, 1.2]))
 
 
 def _data(shape, n=48, seed=0):
@@ -120,6 +153,9 @@ def assert_each_layer_within_one_lsb(fgraph, qgraph, x):
         args = [interpreter.dequantize(qgraph, n, qvals[n]) if n in qvals else fq.t(n).data for n in node.inputs]
         from edgeq.ops import get_op
         ref = get_op(fnode.op).run_float(fnode, fq, args)[0]
+        if qgraph.t(node.outputs[0]).quant is None:    # argmax: indices of the dequantized maximum
+            np.testing.assert_array_equal(qvals[node.outputs[0]], ref, err_msg=f"{node.name} ({node.op})")
+            continue
         scale, zp = qgraph.t(node.outputs[0]).quant.scalar()
         expect = np.clip(np.round(ref.astype(np.float64) / np.float32(scale)) + zp, -128, 127)
         diff = np.abs(qvals[node.outputs[0]].astype(np.int64) - expect)
@@ -143,7 +179,7 @@ def test_op_float_matches_torch_and_int_within_one_lsb(case):
     # the NHWC form of the same quantized graph computes the same integers
     xin = interpreter.quantize_input(qgraph, 0, x)
     q = interpreter.run(qgraph, [xin])[qgraph.outputs[0]]
-    assert q.dtype == np.int8
+    assert q.dtype == (np.int32 if qgraph.t(qgraph.outputs[0]).quant is None else np.int8)   # argmax: int32
     nhwc = to_nhwc(qgraph)
     q2 = interpreter.run(nhwc, [xin.transpose(0, 2, 3, 1) if xin.ndim == 4 else xin])[nhwc.outputs[0]]
     np.testing.assert_array_equal(q2.transpose(0, 3, 1, 2) if q2.ndim == 4 else q2, q)

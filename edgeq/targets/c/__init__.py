@@ -79,13 +79,32 @@ def _flat_inputs(graph: Graph, int_inputs: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 
+def _nbytes(graph: Graph, name: str) -> int:
+    """Bytes of one sample of a tensor in the C buffers (int32 indices: 4 per value)."""
+    t = graph.t(name)
+    return t.size * np.dtype(t.dtype).itemsize
+
+
+def _output_bytes(graph: Graph) -> int:
+    return sum(_nbytes(graph, n) for n in graph.outputs)
+
+
+def _from_bytes(graph: Graph, name: str, raw: np.ndarray) -> np.ndarray:
+    """(N, bytes) int8 rows of one tensor -> (N, *shape) of its dtype (int32 little-endian)."""
+    t = graph.t(name)
+    dtype = np.dtype(t.dtype).newbyteorder("<")
+    data = np.ascontiguousarray(raw).view(np.int8)
+    if dtype.itemsize > 1:
+        data = data.view(dtype).astype(t.dtype)
+    return data.reshape(raw.shape[0], *t.shape[1:]).copy()
+
+
 def _split_outputs(graph: Graph, flat: np.ndarray) -> list[np.ndarray]:
     outs, off = [], 0
-    n = flat.shape[0]
     for name in graph.outputs:
-        t = graph.t(name)
-        outs.append(flat[:, off:off + t.size].reshape(n, *t.shape[1:]).copy())
-        off += t.size
+        size = _nbytes(graph, name)
+        outs.append(_from_bytes(graph, name, flat[:, off:off + size]))
+        off += size
     return outs
 
 
@@ -121,7 +140,7 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
     the harness markers minus the harness's own 8)."""
     c_dir, name, sources = _sources(artifacts)
     x = _flat_inputs(graph, int_inputs)
-    out_size = sum(graph.t(n).size for n in graph.outputs)
+    out_size = _output_bytes(graph)
     prof = toolchain.compiler_profile(profile.raw)
     if not _is_cross(profile):
         extra_cflags = list(options.get("extra_cflags", []))
@@ -190,11 +209,12 @@ def first_mismatch(graph: Graph, artifacts: list[Path], profile: TargetProfile, 
     pos, traced = 0, 0
     while pos + 8 <= len(raw):
         layer, size = (int(v) for v in np.frombuffer(raw[pos:pos + 8], dtype=np.int32))
-        got = np.frombuffer(raw[pos + 8:pos + 8 + size], dtype=np.int8).astype(np.int64)
-        pos += 8 + size
-        traced += 1
         node = graph.nodes[layer]
         out = node.outputs[0]
+        got = _from_bytes(graph, out, np.frombuffer(raw[pos + 8:pos + 8 + size], dtype=np.int8)[None])
+        got = got.reshape(-1).astype(np.int64)
+        pos += 8 + size
+        traced += 1
         ref = np.asarray(ref_values[out])[:1].reshape(-1).astype(np.int64)
         if ref.shape != got.shape:
             return f"node '{node.name}' (op {node.op}): traced {got.size} values, reference has {ref.size}"

@@ -40,7 +40,26 @@ KERNEL_FILES = {
     "tanh": "edgeq_lookup.c",
     "hardswish": "edgeq_lookup.c",
     "gelu": "edgeq_lookup.c",
+    "sub": "edgeq_sub.c",
+    "mul": "edgeq_mul.c",
+    "maximum": "edgeq_maximum.c",
+    "minimum": "edgeq_minimum.c",
+    "leaky_relu": "edgeq_leaky_relu.c",
+    "prelu": "edgeq_prelu.c",
+    "concat": "edgeq_concat.c",
+    "pad": "edgeq_pad.c",
+    "slice": "edgeq_slice.c",
+    "resize_nearest": "edgeq_resize_nearest.c",
+    "resize_bilinear": "edgeq_resize_bilinear.c",
+    "conv_transpose2d": "edgeq_conv_transpose2d.c",
+    "log_softmax": "edgeq_log_softmax.c",
+    "mean": "edgeq_mean.c",
+    "argmax": "edgeq_argmax.c",
 }
+#: Ops whose kernel returns a status (non-zero: the input hit a case TFLite's kernel rejects).
+STATUS_OPS = ("softmax", "log_softmax")
+#: Ops with an int32 output (argmax indices), written as little-endian bytes.
+INT32_OUTPUT_OPS = ("argmax",)
 #: Ops computed by a 256-entry lookup table (``node.attrs['table']``, built by the op's quantize()).
 TABLE_OPS = ("sigmoid", "tanh", "hardswish", "gelu")
 SUPPORTED_OPS = tuple(sorted(set(KERNEL_FILES) | {"depthwise_conv2d"}))
@@ -88,6 +107,39 @@ def _c_float(v: float) -> str:
     if text.endswith("."):
         text += "0"
     return text + "f"
+
+
+#: Transpose, slice, pad and the broadcasting kernels take at most this many dimensions
+#: (EDGEQ_MAX_DIMS in edgeq_kernels.h), counted after merging dimensions.
+MAX_DIMS = 6
+
+
+def _strides(shape: tuple[int, ...] | list[int]) -> list[int]:
+    """Row-major element strides of ``shape``."""
+    out, acc = [0] * len(shape), 1
+    for d in reversed(range(len(shape))):
+        out[d] = acc
+        acc *= int(shape[d])
+    return out
+
+
+def collapse_dims(shape: list[int], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Merge dimensions of a strided loop nest without changing the addresses it visits.
+
+    ``shape``: the iteration shape; ``strides``: one stride list per operand (element strides,
+    0 for a broadcast).  Size-1 dimensions are dropped and dimension d is merged into d + 1
+    when every operand has stride[d] == stride[d + 1] * shape[d + 1], so that the innermost
+    dimension is as long as possible.  At least one dimension is kept."""
+    dims = [(int(n), [int(s[d]) for s in strides]) for d, n in enumerate(shape) if int(n) != 1]
+    merged: list[tuple[int, list[int]]] = []
+    for n, st in dims:
+        if merged and all(sp == si * n for sp, si in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * n, st)
+        else:
+            merged.append((n, st))
+    if not merged:
+        merged = [(1, [0] * len(strides))]
+    return [n for n, _ in merged], [[st[k] for _, st in merged] for k in range(len(strides))]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -178,6 +230,10 @@ class _Emitter:
         idx = self.plan.output_offsets.index(t.offset)
         return f"output + {self.upper}_OUTPUT{idx}_OFFSET"
 
+    def nbytes(self, tensor: str) -> int:
+        """Bytes of an activation (int8: its element count; argmax's int32 indices: 4 each)."""
+        return self.plan.tensors[tensor].size
+
     def where(self, tensor: str) -> str:
         t = self.plan.tensors[tensor]
         return f"{t.region}+{t.offset}"
@@ -192,7 +248,7 @@ class _Emitter:
         self.weight_symbol[key] = sym
         values = np.asarray(values)
         n = int(values.size)
-        itemsize = {"int8_t": 1, "int32_t": 4}[ctype]
+        itemsize = {"int8_t": 1, "int16_t": 2, "int32_t": 4}[ctype]
         self.weight_bytes += n * itemsize
         layer.arrays.append((f"extern const {ctype} {sym}[{n}];",
                              _array(ctype, sym, values, per_line), note))
@@ -216,33 +272,87 @@ class _Emitter:
                              "power-of-two exponents, one per output channel")
         return m, s
 
-    def param_name(self, layer: _Layer) -> str:
-        base = c_identifier(layer.node.name, "layer")
+    def param_name(self, layer: _Layer, suffix: str = "") -> str:
+        base = c_identifier(layer.node.name, "layer") + suffix
         if base.lower().startswith("edgeq") or base.isupper():
             base = f"layer_{base}"
         return self.ids.get(base)
 
-    def params(self, layer: _Layer, ctype: str, fields: list[tuple[str, Any]]) -> str:
-        pname = self.param_name(layer)
+    @staticmethod
+    def _fields(fields: list[tuple[str, Any]], indent: str) -> list[str]:
+        """Designated initializers; a value that is a list of (field, value) pairs is a
+        nested struct, a list of numbers an array."""
         width = max(len(f) for f, _ in fields)
-        lines = [f"static const {ctype} {pname} = {{"]
+        lines = []
         for f, v in fields:
+            if isinstance(v, list) and v and isinstance(v[0], tuple):
+                lines.append(f"{indent}.{f.ljust(width)} = {{")
+                lines.extend(_Emitter._fields(v, indent + "    "))
+                lines.append(f"{indent}}},")
+                continue
             if isinstance(v, (list, tuple)):
                 v = "{" + ", ".join(_c_int(x) for x in v) + "}"
             elif isinstance(v, (int, np.integer)):
                 v = _c_int(v)
-            lines.append(f"    .{f.ljust(width)} = {v},")
-        lines.append("};")
-        layer.params = "\n".join(lines)
+            lines.append(f"{indent}.{f.ljust(width)} = {v},")
+        return lines
+
+    def params(self, layer: _Layer, ctype: str, fields: list[tuple[str, Any]], suffix: str = "") -> str:
+        """A ``static const`` parameter struct of this layer (appended to its definitions)."""
+        pname = self.param_name(layer, suffix)
+        lines = [f"static const {ctype} {pname} = {{", *self._fields(fields, "    "), "};"]
+        text = "\n".join(lines)
+        layer.params = text if not layer.params else f"{layer.params}\n{text}"
         return pname
+
+    def operand(self, layer: _Layer, index: int) -> str:
+        """Pointer expression of input ``index``: an activation, or a constant int8 array."""
+        node, g = layer.node, self.g
+        n = node.inputs[index]
+        t = g.t(n)
+        if not t.is_constant:
+            return self.ptr(n)
+        if t.dtype != "int8" or t.data is None:
+            raise UnsupportedOpError(f"{node.op} at {node.where()}: constant operand {n} is {t.dtype}; "
+                                     f"the C target takes int8 constant operands only")
+        return self.const_array(layer, f"operand{index + 1}", "int8_t", t.data.astype(np.int64), n, 16,
+                                f"constant operand {index + 1}, {_shape(t.shape)}")
+
+    def broadcast(self, layer: _Layer) -> list[tuple[str, Any]]:
+        """``edgeq_broadcast_shape`` fields of a binary op (inputs 0 and 1 against the output)."""
+        node, g = layer.node, self.g
+        so = list(g.t(node.outputs[0]).shape)
+
+        def strides(shape: tuple[int, ...]) -> list[int]:
+            shape = (1,) * (len(so) - len(shape)) + tuple(shape)
+            return [0 if d == 1 else s for d, s in zip(shape, _strides(shape))]
+
+        shape, (s1, s2) = collapse_dims(so, [strides(g.t(node.inputs[0]).shape),
+                                             strides(g.t(node.inputs[1]).shape)])
+        if len(shape) > MAX_DIMS:
+            raise UnsupportedOpError(f"{node.op} at {node.where()} broadcasts over {len(shape)} dimensions; "
+                                     f"the C kernels take at most {MAX_DIMS} (see `edgeq targets --ops`)")
+        pad = [0] * (MAX_DIMS - len(shape))
+        return [("dims", len(shape)), ("output_shape", shape + [1] * len(pad)),
+                ("input1_strides", s1 + pad), ("input2_strides", s2 + pad)]
+
+    @staticmethod
+    def rescale_fields(requant: dict | None) -> list[tuple[str, Any]]:
+        """``edgeq_rescale_params`` fields from an op's ``requant`` entry (None: same quantization)."""
+        if requant is None:
+            return [("rescale", 0), ("input_offset", 0), ("multiplier", 0), ("shift", 0), ("output_offset", 0)]
+        return [("rescale", 1), ("input_offset", -int(requant["input_zero_point"])),
+                ("multiplier", requant["multiplier"]), ("shift", requant["shift"]),
+                ("output_offset", requant["output_zero_point"])]
 
     # -- ops ------------------------------------------------------------------------
     def layer(self, index: int, node: Node) -> _Layer:
         g = self.g
         handler: Callable[[_Layer], None] | None = getattr(self, f"_op_{node.op}", None)
         if handler is None:
-            raise UnsupportedOpError(f"the C target has no kernel for op '{node.op}' at {node.where()}; "
-                                     f"supported: {', '.join(SUPPORTED_OPS)}")
+            raise UnsupportedOpError(f"the C target has no kernel for op '{node.op}' at {node.where()} "
+                                     f"(see `edgeq targets --ops` for every target's ops; C lowers: "
+                                     f"{', '.join(SUPPORTED_OPS)})")
         ins = [_shape(g.t(n).shape) for n in node.inputs if not g.t(n).is_constant]
         outs = [_shape(g.t(n).shape) for n in node.outputs]
         module = node.module_path or "<top level>"
@@ -300,6 +410,36 @@ class _Emitter:
         p = self.params(layer, "edgeq_depthwise_conv2d_params", fields)
         layer.call = self._call("edgeq_depthwise_conv2d_s8", p, layer)
 
+    def _op_conv_transpose2d(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        a = node.attrs
+        x, w, b = (g.t(n) for n in node.inputs)
+        y = g.t(node.outputs[0])
+        _, ih, iw, ic = x.shape
+        _, oh, ow, oc = y.shape
+        kh, kw = w.shape[1], w.shape[2]
+        if w.shape[0] != oc or w.shape[3] * a["groups"] != ic:
+            raise UnsupportedOpError(f"conv_transpose2d at {node.where()}: filters {_shape(w.shape)} are not "
+                                     f"OHWI for {ic} input and {oc} output channels in {a['groups']} groups")
+        wsym = self.const_array(layer, "weights", "int8_t", w.data.astype(np.int64), w.name, 16,
+                                f"int8 filters, OHWI {_shape(w.shape)}")
+        bsym = self.const_array(layer, "bias", "int32_t", b.data.astype(np.int64), b.name, 6,
+                                "int32 biases (scale input_scale * weight_scale[channel])")
+        msym, ssym = self.requant_arrays(layer, oc)
+        layer.comment += (f", {kh}x{kw} stride {a['stride'][0]}x{a['stride'][1]}"
+                          + (f", {a['groups']} groups" if a["groups"] > 1 else ""))
+        p = self.params(layer, "edgeq_conv_transpose2d_params", [
+            ("input_height", ih), ("input_width", iw), ("input_channels", ic),
+            ("output_height", oh), ("output_width", ow), ("output_channels", oc),
+            ("kernel_height", kh), ("kernel_width", kw),
+            ("stride_height", a["stride"][0]), ("stride_width", a["stride"][1]),
+            ("dilation_height", a["dilation"][0]), ("dilation_width", a["dilation"][1]),
+            ("pad_top", a["padding"][0]), ("pad_left", a["padding"][1]), ("groups", a["groups"]),
+            ("input_offset", -int(a["input_zero_point"])), ("output_offset", a["output_zero_point"]),
+            ("act_min", a["act_min"]), ("act_max", a["act_max"]),
+            ("weights", wsym), ("bias", bsym), ("multiplier", msym), ("shift", ssym)])
+        layer.call = self._call("edgeq_conv_transpose2d_s8", p, layer)
+
     def _op_linear(self, layer: _Layer) -> None:
         node, g = layer.node, self.g
         a = node.attrs
@@ -334,43 +474,143 @@ class _Emitter:
         a = node.attrs
         s1, s2 = (g.t(n).shape for n in node.inputs)
         so = g.t(node.outputs[0]).shape
-        operands = []
-        for i, n in enumerate(node.inputs):
-            t = g.t(n)
-            if t.is_constant:     # a constant operand (int8, per tensor): a const array
-                if t.dtype != "int8":
-                    raise UnsupportedOpError(f"add at {node.where()}: constant operand {n} is {t.dtype}")
-                operands.append(self.const_array(layer, f"operand{i + 1}", "int8_t", t.data.astype(np.int64),
-                                                 n, 16, f"constant operand {i + 1}, {_shape(t.shape)}"))
-            else:
-                operands.append(self.ptr(n))
+        operands = [self.operand(layer, 0), self.operand(layer, 1)]
         out = self.ptr(node.outputs[0])
         if s1 == so and s2 == so:
             p = self.params(layer, "edgeq_add_params", self._add_fields(a, int(np.prod(so))))
             layer.call = f"edgeq_add_s8(&{p}, {operands[0]}, {operands[1]}, {out});"
             return
-        if len(so) > 6:
-            raise UnsupportedOpError(f"broadcast add of rank {len(so)} at {node.where()}")
         layer.kernel_file = "edgeq_add_broadcast.c"
+        p = self.params(layer, "edgeq_add_broadcast_params",
+                        [("add", self._add_fields(a, 0)), *self.broadcast(layer)])
+        layer.call = f"edgeq_add_broadcast_s8(&{p}, {operands[0]}, {operands[1]}, {out});"
 
-        def strides(shape: tuple[int, ...]) -> list[int]:
-            shape = (1,) * (len(so) - len(shape)) + tuple(shape)
-            st, acc = [], 1
-            for d in reversed(shape):
-                st.append(0 if d == 1 else acc)
-                acc *= d
-            return list(reversed(st))
-        pad = [0] * (6 - len(so))
-        add = ",\n        ".join(f".{f} = {_c_int(v)}" for f, v in self._add_fields(a, 0))
-        pname = self.param_name(layer)
-        layer.params = (f"static const edgeq_add_broadcast_params {pname} = {{\n"
-                        f"    .add = {{\n        {add},\n    }},\n"
-                        f"    .dims = {len(so)},\n"
-                        f"    .output_shape = {{{', '.join(str(v) for v in list(so) + [1] * len(pad))}}},\n"
-                        f"    .input1_strides = {{{', '.join(str(v) for v in strides(s1) + pad)}}},\n"
-                        f"    .input2_strides = {{{', '.join(str(v) for v in strides(s2) + pad)}}},\n"
-                        "};")
-        layer.call = f"edgeq_add_broadcast_s8(&{pname}, {operands[0]}, {operands[1]}, {out});"
+    def _binary_call(self, layer: _Layer, fn: str, params: str) -> str:
+        return (f"{fn}(&{params}, {self.operand(layer, 0)}, {self.operand(layer, 1)}, "
+                f"{self.ptr(layer.node.outputs[0])});")
+
+    def _op_sub(self, layer: _Layer) -> None:
+        p = self.params(layer, "edgeq_sub_params", [("add", self._add_fields(layer.node.attrs, 0)),
+                                                    ("shape", self.broadcast(layer))])
+        layer.call = self._binary_call(layer, "edgeq_sub_s8", p)
+
+    def _op_mul(self, layer: _Layer) -> None:
+        a = layer.node.attrs
+        p = self.params(layer, "edgeq_mul_params", [
+            ("input1_offset", -int(a["input1_zero_point"])), ("input2_offset", -int(a["input2_zero_point"])),
+            ("output_offset", a["output_zero_point"]),
+            ("multiplier", a["multiplier"]), ("shift", a["shift"]),
+            ("act_min", a["act_min"]), ("act_max", a["act_max"]),
+            ("shape", self.broadcast(layer))])
+        layer.call = self._binary_call(layer, "edgeq_mul_s8", p)
+
+    def _minmax(self, layer: _Layer) -> None:
+        a = layer.node.attrs
+        r1, r2 = a["requant"]
+        p = self.params(layer, "edgeq_minmax_params", [
+            ("input1", self.rescale_fields(r1)), ("input2", self.rescale_fields(r2)),
+            ("act_min", a["act_min"]), ("act_max", a["act_max"]),
+            ("shape", self.broadcast(layer))])
+        layer.call = self._binary_call(layer, f"edgeq_{layer.node.op}_s8", p)
+
+    _op_maximum = _op_minimum = _minmax
+
+    def _op_leaky_relu(self, layer: _Layer) -> None:
+        a = layer.node.attrs
+        layer.comment += f", alpha {float(a['alpha']):g}"
+        p = self.params(layer, "edgeq_leaky_relu_params", [
+            ("size", self.g.t(layer.node.outputs[0]).size),
+            ("input_offset", -int(a["input_zero_point"])), ("output_offset", a["output_zero_point"]),
+            ("identity_multiplier", a["multiplier_identity"]), ("identity_shift", a["shift_identity"]),
+            ("alpha_multiplier", a["multiplier_alpha"]), ("alpha_shift", a["shift_alpha"])])
+        layer.call = self._call("edgeq_leaky_relu_s8", p, layer)
+
+    def _op_prelu(self, layer: _Layer) -> None:
+        a = layer.node.attrs
+        p = self.params(layer, "edgeq_prelu_params", [
+            ("input_offset", -int(a["input_zero_point"])), ("alpha_offset", -int(a["alpha_zero_point"])),
+            ("output_offset", a["output_zero_point"]),
+            ("identity_multiplier", a["multiplier_1"]), ("identity_shift", a["shift_1"]),
+            ("alpha_multiplier", a["multiplier_2"]), ("alpha_shift", a["shift_2"]),
+            ("shape", self.broadcast(layer))])
+        layer.call = self._binary_call(layer, "edgeq_prelu_s8", p)
+
+    def _op_concat(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        axis = int(node.attrs["axis"])
+        so = g.t(node.outputs[0]).shape
+        axis = axis % len(so)
+        outer = int(np.prod(so[:axis], dtype=np.int64))
+        inner = int(np.prod(so[axis + 1:], dtype=np.int64))
+        layer.comment += f", axis {axis}"
+        out = self.ptr(node.outputs[0])
+        calls, start = [], 0
+        for i, (n, rq) in enumerate(zip(node.inputs, node.attrs["requant"])):
+            row = g.t(n).shape[axis] * inner
+            p = self.params(layer, "edgeq_concat_params", [
+                ("outer", outer), ("input_row", row), ("output_row", so[axis] * inner),
+                ("output_start", start), ("rescale", self.rescale_fields(rq))], suffix=f"_input{i}")
+            calls.append(f"edgeq_concat_s8(&{p}, {self.operand(layer, i)}, {out});")
+            start += row
+        layer.call = "\n".join(calls)
+
+    def _op_pad(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        si = list(g.t(node.inputs[0]).shape)
+        so = list(g.t(node.outputs[0]).shape)
+        pads = [tuple(int(v) for v in p) for p in node.attrs["pads"]]
+        out_strides = _strides(so)
+        start = sum(b * st for (b, _), st in zip(pads, out_strides))
+        shape, (strides,) = collapse_dims(si, [out_strides])
+        if len(shape) > MAX_DIMS:
+            raise UnsupportedOpError(f"pad of {len(shape)} dimensions at {node.where()}; the C kernel "
+                                     f"takes at most {MAX_DIMS} (see `edgeq targets --ops`)")
+        layer.comment += f", pads {[list(p) for p in pads]}"
+        rest = MAX_DIMS - len(shape)
+        p = self.params(layer, "edgeq_pad_params", [
+            ("dims", len(shape)), ("input_shape", shape + [1] * rest), ("output_strides", strides + [0] * rest),
+            ("output_start", start), ("output_size", int(np.prod(so, dtype=np.int64))),
+            ("pad_value", node.attrs["pad_value"])])
+        layer.call = self._call("edgeq_pad_s8", p, layer)
+
+    def _op_slice(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        a = node.attrs
+        si = list(g.t(node.inputs[0]).shape)
+        so = list(g.t(node.outputs[0]).shape)
+        in_strides = _strides(si)
+        start = sum(int(b) * st for b, st in zip(a["begin"][1:], in_strides[1:]))
+        steps = [st * int(k) for st, k in zip(in_strides, a["strides"])]
+        shape, (strides,) = collapse_dims(so, [steps])
+        if len(shape) > MAX_DIMS:
+            raise UnsupportedOpError(f"slice of {len(shape)} dimensions at {node.where()}; the C kernel "
+                                     f"takes at most {MAX_DIMS} (see `edgeq targets --ops`)")
+        layer.comment += (f", begin {list(a['begin'][1:])} end {list(a['end'][1:])} "
+                          f"step {list(a['strides'][1:])}")
+        rest = MAX_DIMS - len(shape)
+        p = self.params(layer, "edgeq_slice_params", [
+            ("dims", len(shape)), ("output_shape", shape + [1] * rest),
+            ("input_strides", strides + [0] * rest), ("input_start", start)])
+        layer.call = self._call("edgeq_slice_s8", p, layer)
+
+    def _op_resize_nearest(self, layer: _Layer) -> None:
+        from ...ops import get_op
+        node, g = layer.node, self.g
+        _, ih, iw, c = g.t(node.inputs[0]).shape
+        _, oh, ow, _ = g.t(node.outputs[0]).shape
+        rows, cols = get_op("resize_nearest").indices(node, g)
+        if rows.size != oh or cols.size != ow or rows.min() < 0 or rows.max() >= min(ih, 1 << 15) \
+                or cols.min() < 0 or cols.max() >= min(iw, 1 << 15):
+            raise UnsupportedOpError(f"resize_nearest at {node.where()}: source indices out of range")
+        rsym = self.const_array(layer, "rows", "int16_t", rows, node.name, 16,
+                                f"source row of each of the {oh} output rows")
+        csym = self.const_array(layer, "cols", "int16_t", cols, node.name, 16,
+                                f"source column of each of the {ow} output columns")
+        layer.comment += f", {ih}x{iw} -> {oh}x{ow}"
+        p = self.params(layer, "edgeq_resize_nearest_params", [
+            ("input_width", iw), ("channels", c), ("output_height", oh), ("output_width", ow),
+            ("rows", rsym), ("cols", csym)])
+        layer.call = self._call("edgeq_resize_nearest_s8", p, layer)
 
     def _op_clamp(self, layer: _Layer) -> None:
         a = layer.node.attrs
@@ -417,20 +657,100 @@ class _Emitter:
         node, g = layer.node, self.g
         perm = list(node.attrs["perm"])
         shape = g.t(node.inputs[0]).shape
-        if len(shape) > 6:
-            raise UnsupportedOpError(f"transpose of rank {len(shape)} at {node.where()}")
-        in_strides, acc = [0] * len(shape), 1
-        for d in reversed(range(len(shape))):
-            in_strides[d] = acc
-            acc *= shape[d]
-        out_shape = [shape[p] for p in perm]
-        strides = [in_strides[p] for p in perm]
-        pad = 6 - len(shape)
+        in_strides = _strides(shape)
+        out_shape, (strides,) = collapse_dims([shape[p] for p in perm], [[in_strides[p] for p in perm]])
+        if len(out_shape) > MAX_DIMS:
+            raise UnsupportedOpError(f"transpose of {len(out_shape)} dimensions at {node.where()}; the C "
+                                     f"kernel takes at most {MAX_DIMS} (see `edgeq targets --ops`)")
+        pad = MAX_DIMS - len(out_shape)
         layer.comment += f", perm {perm}"
         p = self.params(layer, "edgeq_transpose_params", [
-            ("dims", len(shape)), ("output_shape", out_shape + [1] * pad),
+            ("dims", len(out_shape)), ("output_shape", out_shape + [1] * pad),
             ("input_strides", strides + [0] * pad)])
         layer.call = self._call("edgeq_transpose_s8", p, layer)
+
+    def _op_resize_bilinear(self, layer: _Layer) -> None:
+        from ...ops.data_movement import bilinear_source
+        node, g = layer.node, self.g
+        _, ih, iw, c = g.t(node.inputs[0]).shape
+        _, oh, ow, _ = g.t(node.outputs[0]).shape
+        ac = bool(node.attrs["align_corners"])
+        fields: list[tuple[str, Any]] = [("input_width", iw), ("channels", c), ("output_height", oh),
+                                         ("output_width", ow)]
+        arrays = []
+        for axis, size, out in (("row", ih, oh), ("col", iw, ow)):
+            lower, upper, frac = bilinear_source(size, out, ac)
+            if (lower.size != out or lower.min() < 0 or upper.max() >= size or size >= 1 << 15
+                    or frac.min() < -(1 << 15) or frac.max() >= 1 << 15):
+                raise UnsupportedOpError(f"resize_bilinear at {node.where()}: source positions out of range")
+            what = "row" if axis == "row" else "column"
+            for part, values, note in (("lower", lower, f"lower source {what}"),
+                                       ("upper", upper, f"upper source {what}"),
+                                       ("fraction", frac, f"position above the lower {what}, 1/1024")):
+                sym = self.const_array(layer, f"{axis}_{part}", "int16_t", values, node.name, 16,
+                                       f"{note} of each of the {out} output {what}s")
+                arrays.append((f"{axis}_{part}", sym))
+        layer.comment += f", {ih}x{iw} -> {oh}x{ow}" + (", align_corners" if ac else ", half-pixel")
+        p = self.params(layer, "edgeq_resize_bilinear_params", fields + arrays)
+        layer.call = self._call("edgeq_resize_bilinear_s8", p, layer)
+
+    def _axis_rows(self, layer: _Layer, axis: int) -> tuple[int, int, int]:
+        """(outer, depth, inner) of a tensor seen along ``axis`` (row-major)."""
+        shape = self.g.t(layer.node.inputs[0]).shape
+        axis %= len(shape)
+        return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
+                int(np.prod(shape[axis + 1:], dtype=np.int64)))
+
+    def _status_call(self, fn: str, p: str, layer: _Layer) -> str:
+        node = layer.node
+        return (f"status = {fn}(&{p}, {self.ptr(node.inputs[0])}, {self.ptr(node.outputs[0])});\n"
+                f"if (status != 0) {{\n    return status;\n}}")
+
+    def _op_log_softmax(self, layer: _Layer) -> None:
+        a = layer.node.attrs
+        outer, depth, inner = self._axis_rows(layer, a["axis"])
+        layer.comment += f", axis {a['axis']}"
+        p = self.params(layer, "edgeq_log_softmax_params", [
+            ("outer", outer), ("depth", depth), ("inner", inner),
+            ("input_multiplier", a["input_multiplier"]), ("input_left_shift", a["input_left_shift"]),
+            ("diff_min", a["diff_min"]),
+            ("reverse_scaling_divisor", a["reverse_scaling_divisor"]),
+            ("reverse_scaling_left_shift", a["reverse_scaling_left_shift"])])
+        layer.call = self._status_call("edgeq_log_softmax_s8", p, layer)
+
+    def _op_mean(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        a = node.attrs
+        shape = list(g.t(node.inputs[0]).shape)
+        axes = sorted({int(v) % len(shape) for v in a["axes"]})
+        strides = _strides(shape)
+        kept = [d for d in range(len(shape)) if d not in axes]
+        out_shape, (out_strides,) = collapse_dims([shape[d] for d in kept], [[strides[d] for d in kept]])
+        red_shape, (red_strides,) = collapse_dims([shape[d] for d in axes], [[strides[d] for d in axes]])
+        if max(len(out_shape), len(red_shape)) > MAX_DIMS:
+            raise UnsupportedOpError(f"mean over {len(shape)} dimensions at {node.where()}; the C kernel "
+                                     f"takes at most {MAX_DIMS} (see `edgeq targets --ops`)")
+        if int(np.prod(red_shape)) != int(a["num_elements"]):
+            raise UnsupportedOpError(f"mean at {node.where()}: {a['num_elements']} elements per mean, "
+                                     f"the axes {axes} hold {int(np.prod(red_shape))}")
+        layer.comment += f", axes {axes}"
+        po, pr = MAX_DIMS - len(out_shape), MAX_DIMS - len(red_shape)
+        p = self.params(layer, "edgeq_mean_params", [
+            ("output_dims", len(out_shape)), ("output_shape", out_shape + [1] * po),
+            ("output_strides", out_strides + [0] * po),
+            ("reduce_dims", len(red_shape)), ("reduce_shape", red_shape + [1] * pr),
+            ("reduce_strides", red_strides + [0] * pr),
+            ("num_elements", a["num_elements"]), ("input_offset", -int(a["input_zero_point"])),
+            ("multiplier", a["multiplier"]), ("shift", a["shift"]),
+            ("output_offset", a["output_zero_point"])])
+        layer.call = self._call("edgeq_mean_s8", p, layer)
+
+    def _op_argmax(self, layer: _Layer) -> None:
+        node = layer.node
+        outer, depth, inner = self._axis_rows(layer, node.attrs["axis"])
+        layer.comment += f", axis {node.attrs['axis']}; int32 indices, 4 little-endian bytes each"
+        p = self.params(layer, "edgeq_argmax_params", [("outer", outer), ("depth", depth), ("inner", inner)])
+        layer.call = self._call("edgeq_argmax_s8", p, layer)
 
     def _op_softmax(self, layer: _Layer) -> None:
         node, g = layer.node, self.g
@@ -443,9 +763,7 @@ class _Emitter:
             ("outer", outer), ("depth", shape[axis]), ("inner", inner),
             ("input_multiplier", a["input_multiplier"]), ("input_left_shift", a["input_left_shift"]),
             ("diff_min", a["diff_min"])])
-        layer.call = (f"status = edgeq_softmax_s8(&{p}, {self.ptr(node.inputs[0])}, "
-                      f"{self.ptr(node.outputs[0])});\n"
-                      f"if (status != 0) {{\n    return status;\n}}")
+        layer.call = self._status_call("edgeq_softmax_s8", p, layer)
 
     def _table(self, layer: _Layer) -> None:
         node = layer.node
@@ -485,19 +803,22 @@ class _Emitter:
 
     def _io_lines(self, kind: str, names: list[str], offsets: list[int]) -> list[str]:
         g, up = self.g, self.upper
-        total = sum(g.t(n).size for n in names)
+        total = sum(self.nbytes(n) for n in names)
         lines = [f"#define {up}_{kind}_SIZE {total}"]
         if len(names) > 1:
             for i, (n, off) in enumerate(zip(names, offsets)):
-                lines.append(f"#define {up}_{kind}{i}_SIZE {g.t(n).size}    "
-                             f"/* {_comment(n)}: {_shape(g.t(n).shape)} */")
+                index = ", int32 indices, scale 1, zero point 0" if g.t(n).dtype == "int32" else ""
+                lines.append(f"#define {up}_{kind}{i}_SIZE {self.nbytes(n)}    "
+                             f"/* {_comment(n)}: {_shape(g.t(n).shape)}{index} */")
                 lines.append(f"#define {up}_{kind}{i}_OFFSET {off}")
         return lines
 
     def header(self) -> str:
         g, up, name = self.g, self.upper, self.name
         ins = ", ".join(f"{_comment(n)} {_shape(g.t(n).shape)}" for n in g.inputs)
-        outs = ", ".join(f"{_comment(n)} {_shape(g.t(n).shape)}" for n in g.outputs)
+        outs = ", ".join(f"{_comment(n)} {_shape(g.t(n).shape)}"
+                         + (" int32 indices" if g.t(n).dtype == "int32" else "") for n in g.outputs)
+        has_index = any(g.t(n).dtype == "int32" for n in g.outputs)
         lines = [
             f"/* Generated by edgeq: int8 model '{name}'.  Do not edit. */",
             f"#ifndef {up}_H",
@@ -511,7 +832,8 @@ class _Emitter:
             "",
             f"/* Input: {ins} (int8, NHWC, batch 1). */",
             *self._io_lines("INPUT", g.inputs, self.plan.input_offsets),
-            f"/* Output: {outs} (int8). */",
+            f"/* Output: {outs} (int8{', and int32 as 4 little-endian bytes each' if has_index else ''}). */",
+            f"/* Sizes are in bytes. */",
             *self._io_lines("OUTPUT", g.outputs, self.plan.output_offsets),
             f"/* Bytes of the static activation arena inside {name}.c (input and output excluded). */",
             f"#define {up}_ARENA_SIZE {self.plan.arena_size}",
@@ -535,8 +857,8 @@ class _Emitter:
                       f"({up}_OUTPUTi_OFFSET, {up}_OUTPUTi_SIZE).")
         lines += [
             "",
-            f"/* Run the model on {up}_INPUT_SIZE int8 values at `input`, write {up}_OUTPUT_SIZE int8",
-            f" * values to `output`.  Returns 0 on success.  `input` and `output` must not overlap;",
+            f"/* Run the model on {up}_INPUT_SIZE int8 values at `input`, write {up}_OUTPUT_SIZE bytes",
+            f" * to `output`.  Returns 0 on success.  `input` and `output` must not overlap;",
             f" * `output` is also used as working memory for the output tensors.{multi}",
             f" * Not re-entrant for the same model (one static arena); different models are",
             f" * independent. */",
@@ -565,14 +887,14 @@ class _Emitter:
                 body.extend("    " + ln for ln in layer.call.split("\n"))
             if self.trace:
                 out = layer.node.outputs[0]
-                body.append(f"    edgeq_trace({layer.index}, {self.ptr(out)}, {g.t(out).size});")
+                body.append(f"    edgeq_trace({layer.index}, {self.ptr(out)}, {self.nbytes(out)});")
             body.append("")
         for tensor, slot in plan.output_copies:
             self.used_regions.add("output")
             off = plan.output_offsets[slot]
             dst = "output" if off == 0 else f"output + {off}"
             body.append(f"    /* graph output {slot} is {_comment(tensor)}, stored elsewhere: copy it */")
-            body.append(f"    edgeq_copy_s8({self.ptr(tensor)}, {dst}, {g.t(tensor).size});")
+            body.append(f"    edgeq_copy_s8({self.ptr(tensor)}, {dst}, {self.nbytes(tensor)});")
             body.append("")
 
         lines = [
@@ -584,7 +906,8 @@ class _Emitter:
         ]
         for kind, names in (("INPUT", g.inputs), ("OUTPUT", g.outputs)):
             for i, n in enumerate(names):
-                s, zp = g.t(n).quant.scalar()
+                # int32 indices (argmax) are not quantized: scale 1, zero point 0
+                s, zp = g.t(n).quant.scalar() if g.t(n).quant is not None else (1.0, 0)
                 tags = [f"{up}_{kind}"] + ([f"{up}_{kind}{i}"] if len(names) > 1 else [])
                 for j, tag in enumerate(tags):
                     if j == 0 and i > 0:
@@ -643,7 +966,7 @@ class _Emitter:
                 f"}} {name}_arena {up}_ARENA_ATTRIBUTE;",
                 "",
             ]
-        uses_status = any(l.node.op == "softmax" for l in self.layers)
+        uses_status = any(l.node.op in STATUS_OPS for l in self.layers)
         lines += [f"int {name}_invoke(const int8_t *input, int8_t *output)", "{"]
         if plan.arena_size > 0:
             lines.append(f"    int8_t *const arena = {name}_arena.bytes;")
@@ -739,10 +1062,20 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
     after every layer (used to locate the first differing layer; never shipped)."""
     if not graph.quantized or graph.layout != "nhwc":
         raise UnsupportedOpError("the C target needs a quantized NHWC graph (call prepare() first)")
+    producer = {o: node for node in graph.nodes for o in node.outputs}
+    consumers = {x: node for node in graph.nodes for x in node.inputs}
     for n in graph.activations():
-        if graph.t(n).dtype != "int8":
-            raise UnsupportedOpError(f"the C target supports int8 activations only; "
-                                     f"{n} is {graph.t(n).dtype}")
+        t = graph.t(n)
+        if t.dtype == "int8":
+            continue
+        node = producer.get(n)
+        if t.dtype == "int32" and node is not None and node.op in INT32_OUTPUT_OPS and n not in consumers:
+            continue
+        where = f" (made by {node.op} at {node.where()})" if node is not None else ""
+        raise UnsupportedOpError(f"the C target supports int8 activations, and int32 {'/'.join(INT32_OUTPUT_OPS)} "
+                                 f"indices at the model's outputs only; {n}{where} is {t.dtype}"
+                                 + (f" and feeds {consumers[n].op} at {consumers[n].where()}" if n in consumers else "")
+                                 + " (see `edgeq targets --ops`)")
     plan = plan_memory(graph)
     return _Emitter(graph, name, plan, trace).run()
 

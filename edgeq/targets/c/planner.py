@@ -13,15 +13,17 @@ Steps are node indices in execution order.  A tensor is live from the step that 
 
 * a ``reshape`` output aliases its input (no code runs) unless that would put one buffer in two
   places (e.g. a graph input that is also reshaped into a graph output): then it is a copy;
-* an elementwise op (``clamp``, ``add``, ``softmax``) writes over an input whose buffer dies
-  at that op, when shapes match and that buffer is in the arena.
+* an elementwise op (``INPLACE_OPS``: clamp, add, sub, mul, maximum, minimum, the activations,
+  softmax, log-softmax) writes over an input whose buffer dies at that op, when that input has
+  the output's shape (a broadcast operand is never overwritten) and its buffer is in the arena;
+  a ``slice`` writes over the start of such an input (``INPLACE_PREFIX_OPS``).
 
 Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
 it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
 Micro's GreedyMemoryPlanner; we also try a few other orders (and seeded shuffles) and keep the
 smallest arena, so the result is deterministic and never larger than largest-first.  The lower
-bound reported beside the arena size is the largest sum of live buffer sizes at any step: no
-placement of these buffers can use less.
+bound reported beside the arena size is the largest sum, over arena buffers, of the bytes of
+their members live at one step: no placement of these buffers can use less.
 """
 from __future__ import annotations
 
@@ -37,7 +39,13 @@ ALIGNMENT = 4
 
 #: Ops that may write their output over one of their inputs (output element i depends only on
 #: input elements that are read before output element i is written).
-INPLACE_OPS = ("clamp", "add", "softmax", "sigmoid", "tanh", "hardswish", "gelu")
+INPLACE_OPS = ("clamp", "add", "sub", "mul", "maximum", "minimum", "leaky_relu", "prelu", "softmax",
+               "log_softmax", "sigmoid", "tanh", "hardswish", "gelu")
+
+#: Ops that may write their output, smaller than their input, over the start of the input's
+#: buffer: output element k reads only input elements at addresses >= k, in increasing order (a
+#: strided slice visits strictly increasing input addresses from a non-negative start).
+INPLACE_PREFIX_OPS = ("slice",)
 
 #: Seeded random placement orders tried besides the heuristic ones.
 RANDOM_ORDERS = 32
@@ -162,7 +170,19 @@ def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
 
 
 def plan_memory(graph: Graph) -> MemoryPlan:
-    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations)."""
+    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations).
+
+    A slice in place keeps its input's whole buffer for as long as the slice lives, which can
+    cost more than it saves: the graph is planned with and without it and the smaller arena
+    is kept (without, on a tie)."""
+    without = _plan(graph, prefix_in_place=False)
+    if not any(n.op in INPLACE_PREFIX_OPS for n in graph.nodes):
+        return without
+    with_prefix = _plan(graph, prefix_in_place=True)
+    return with_prefix if with_prefix.arena_size < without.arena_size else without
+
+
+def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
     life = lifetimes(graph)
     names = list(life)
     size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names}
@@ -213,13 +233,18 @@ def plan_memory(graph: Graph) -> MemoryPlan:
 
     inplace: dict[str, str] = {}
     for step, node in enumerate(graph.nodes):
-        if node.op not in INPLACE_OPS or len(node.outputs) != 1:
+        prefix = prefix_in_place and node.op in INPLACE_PREFIX_OPS
+        if (node.op not in INPLACE_OPS and not prefix) or len(node.outputs) != 1:
             continue
         out = node.outputs[0]
         if group_home(uf.find(out)) is not None:
             continue
         for x in node.inputs:
-            if x not in life or graph.t(x).shape != graph.t(out).shape or size[x] != size[out]:
+            if x not in life:
+                continue
+            if prefix and size[out] > size[x]:
+                continue
+            if not prefix and (graph.t(x).shape != graph.t(out).shape or size[x] != size[out]):
                 continue
             rx = uf.find(x)
             if rx == uf.find(out) or group_home(rx) is not None or group_last(rx) != step:
@@ -252,8 +277,15 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     for b, off in zip(arena, offsets):
         b["offset"] = off
 
+    # per step and arena buffer, the largest member live then (a buffer's members share its start)
     steps = range(-1, len(graph.nodes) + 1)
-    lower = max((sum(b["size"] for b in arena if b["first"] <= s <= b["last"]) for s in steps), default=0)
+    arena_roots = {b["root"] for b in arena}
+    live_bytes = [0] * len(steps)
+    for root in arena_roots:
+        members = group_members(root)
+        for k, step in enumerate(steps):
+            live_bytes[k] += max((size[n] for n in members if life[n][0] <= step <= life[n][1]), default=0)
+    lower = max(live_bytes, default=0)
 
     tensors: dict[str, TensorPlacement] = {}
     for n in names:

@@ -270,7 +270,10 @@ def _config_header(model_name: str, input_path: Path, output_path: Path) -> str:
             names.append(f"{upper}_{kind}_SIZE")
         for i, name in enumerate(names):
             lines.append(f"#{'if' if i == 0 else 'elif'} defined({name})")
-            lines.append(f"#define MODEL_{kind}_SIZE {name}")
+            if name == f"MODEL_{kind}_SIZE":     # a model named "model" defines it itself
+                lines.append(f"/* {name} comes from {model_name}.h */")
+            else:
+                lines.append(f"#define MODEL_{kind}_SIZE {name}")
         lines.append("#else")
         lines.append(f'#error "{model_name}.h must #define {" or ".join(names)}"')
         lines.append("#endif")

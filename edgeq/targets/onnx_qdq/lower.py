@@ -38,7 +38,7 @@ def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> 
 
 
 def build_model(graph: Graph, opset: int, description: str = "", version: str = "") -> onnx.ModelProto:
-    b = _Builder(graph)
+    b = _Builder(graph, opset)
     for name in graph.inputs:
         b.rename[name] = f"{name}_quantized"
         b.quantize_float(name, name)
@@ -52,6 +52,10 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
     outputs = []
     for name in graph.outputs:
         out = f"{name}_output"
+        if graph.t(name).quant is None:     # an index output (argmax): int64, as torch returns it
+            b.node("Identity", [b.ref(name)], [out])
+            outputs.append(helper.make_tensor_value_info(out, TensorProto.INT64, _batched(graph.t(name).shape)))
+            continue
         b.node("DequantizeLinear", [b.ref(name), *b.qparams(name)], [out])
         outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, _batched(graph.t(name).shape)))
     inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, _batched(graph.t(n).shape)) for n in graph.inputs]
@@ -69,8 +73,9 @@ def _batched(shape: tuple[int, ...]) -> list:
 
 
 class _Builder:
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, opset: int = DEFAULT_OPSET) -> None:
         self.graph = graph
+        self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
@@ -144,6 +149,28 @@ def _conv(b: _Builder, node: Node) -> None:
     b.finish(node, _float_out(node))
 
 
+@lowers("conv_transpose2d")
+def _conv_transpose(b: _Builder, node: Node) -> None:
+    """ConvTranspose with torch's semantics; the IR's OIHW filters are dequantized (per output
+    channel) and rearranged in float to ONNX's (torch's) [I, O/groups, kH, kW] weight."""
+    x, w, bias = node.inputs
+    a, y = node.attrs, node.outputs[0]
+    o, cg, kh, kw = b.graph.t(w).shape
+    g = a["groups"]
+    wt = f"{y}_weight_iohw"
+    if g == 1:
+        b.node("Transpose", [b.dq(w)], [wt], perm=[1, 0, 2, 3])
+    else:
+        b.node("Reshape", [b.dq(w), b.const(f"{y}_w5", np.array([g, o // g, cg, kh, kw], np.int64))], [f"{y}_w5d"])
+        b.node("Transpose", [f"{y}_w5d"], [f"{y}_w5t"], perm=[0, 2, 1, 3, 4])
+        b.node("Reshape", [f"{y}_w5t", b.const(f"{y}_w4", np.array([g * cg, o // g, kh, kw], np.int64))], [wt])
+    ph, pw = a["padding"]
+    b.node("ConvTranspose", [b.dq(x), wt, b.dq(bias)], [_float_out(node)], kernel_shape=[kh, kw],
+           strides=list(a["stride"]), pads=[ph, pw, ph, pw], output_padding=list(a["output_padding"]),
+           dilations=list(a["dilation"]), group=g)
+    b.finish(node, _float_out(node))
+
+
 @lowers("linear")
 def _linear(b: _Builder, node: Node) -> None:
     x, w, bias = node.inputs
@@ -207,6 +234,30 @@ def _transpose(b: _Builder, node: Node) -> None:
 def _softmax(b: _Builder, node: Node) -> None:
     b.node("Softmax", [b.dq(node.inputs[0])], [_float_out(node)], axis=node.attrs["axis"])
     b.finish(node, _float_out(node))
+
+
+@lowers("log_softmax")
+def _log_softmax(b: _Builder, node: Node) -> None:
+    b.node("LogSoftmax", [b.dq(node.inputs[0])], [_float_out(node)], axis=node.attrs["axis"])
+    b.finish(node, _float_out(node))
+
+
+@lowers("mean")
+def _mean(b: _Builder, node: Node) -> None:
+    axes, keep = [int(a) for a in node.attrs["axes"]], int(node.attrs["keepdim"])
+    if b.opset >= 18:    # axes became an input in opset 18
+        ax = b.const(f"{node.outputs[0]}_axes", np.array(axes, np.int64))
+        b.node("ReduceMean", [b.dq(node.inputs[0]), ax], [_float_out(node)], keepdims=keep)
+    else:
+        b.node("ReduceMean", [b.dq(node.inputs[0])], [_float_out(node)], axes=axes, keepdims=keep)
+    b.finish(node, _float_out(node))
+
+
+@lowers("argmax")
+def _argmax(b: _Builder, node: Node) -> None:
+    """ArgMax of the dequantized input (int64 indices; first index on ties, like the IR)."""
+    b.node("ArgMax", [b.dq(node.inputs[0])], [b.ref(node.outputs[0])], axis=int(node.attrs["axis"]),
+           keepdims=int(node.attrs["keepdim"]), select_last_index=0)
 
 
 def _unary(onnx_op: str, **attrs):
@@ -289,4 +340,19 @@ def _resize_nearest(b: _Builder, node: Node) -> None:
     y = node.outputs[0]
     b.node("Gather", [b.dq(node.inputs[0]), b.const(f"{y}_rows", ih.astype(np.int64))], [f"{y}_rows_g"], axis=2)
     b.node("Gather", [f"{y}_rows_g", b.const(f"{y}_cols", iw.astype(np.int64))], [_float_out(node)], axis=3)
+    b.finish(node, _float_out(node))
+
+
+@lowers("resize_bilinear")
+def _resize_bilinear(b: _Builder, node: Node) -> None:
+    """Resize (linear) with torch's coordinate rule: half_pixel (source positions clamped at 0 by
+    ORT as by torch) or align_corners; output sizes from the input's N, C and the IR's H, W."""
+    x, y = b.dq(node.inputs[0]), node.outputs[0]
+    b.node("Shape", [x], [f"{y}_in_shape"])
+    b.node("Slice", [f"{y}_in_shape", b.const(f"{y}_nc_start", np.array([0], np.int64)),
+                     b.const(f"{y}_nc_end", np.array([2], np.int64))], [f"{y}_nc"])
+    b.node("Concat", [f"{y}_nc", b.const(f"{y}_hw", np.array(node.attrs["size"], np.int64))], [f"{y}_sizes"], axis=0)
+    mode = "align_corners" if node.attrs["align_corners"] else "half_pixel"
+    b.node("Resize", [x, "", "", f"{y}_sizes"], [_float_out(node)], mode="linear",
+           coordinate_transformation_mode=mode)
     b.finish(node, _float_out(node))

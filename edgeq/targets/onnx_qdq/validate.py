@@ -38,6 +38,8 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
 
 def _to_lsb(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
     """Recover the integers behind DequantizeLinear's float output (exact: y = (q - zp) * s)."""
+    if graph.t(name).quant is None:      # an index output (argmax): the model's int64 indices
+        return y.astype(graph.t(name).dtype)
     scale, zp = graph.t(name).quant.scalar()
     q = np.round(y.astype(np.float64) / np.float64(np.float32(scale))) + zp
     info = np.iinfo(graph.t(name).dtype)

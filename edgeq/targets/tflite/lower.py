@@ -15,7 +15,10 @@ integer reference computes, plus glue operators where TFLite needs them:
 * MAXIMUM / MINIMUM for clamps that are no fused activation TFLite knows (RELU, RELU6,
   RELU_N1_TO_1), and QUANTIZE (int8 -> int8 requantization) in front of them when the clamp
   changes the quantization;
-* QUANTIZE / DEQUANTIZE at the boundary for ``io='float'``.
+* TRANSPOSE around SOFTMAX / LOG_SOFTMAX over another axis than the last, TRANSPOSE / RESHAPE
+  around a MEAN over more than two axes (TFLite Micro reduces at most two), RESHAPE after an
+  ARG_MAX with keepdim, STRIDED_SLICE after a TRANSPOSE_CONV whose torch padding is not VALID;
+* QUANTIZE / DEQUANTIZE at the boundary for ``io='float'`` (argmax's int32 indices stay int32).
 
 Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands.
 """
@@ -54,6 +57,11 @@ def supported_ops() -> list[str]:
 def check_supported(graph: Graph) -> None:
     """Raise UnsupportedOpError for the first node the TFLite target cannot express."""
     for node in graph.nodes:
+        if node.op == "conv_transpose2d" and (node.attrs["groups"] != 1 or tuple(node.attrs["dilation"]) != (1, 1)):
+            raise UnsupportedOpError(
+                f"the tflite target cannot lower op 'conv_transpose2d' at {node.where()} with groups="
+                f"{node.attrs['groups']}, dilation={tuple(node.attrs['dilation'])}: TFLite's TRANSPOSE_CONV has "
+                "neither (the onnx target lowers it; see `edgeq targets --ops`)")
         if node.op not in LOWERINGS:
             why = NOT_LOWERED.get(node.op, "")
             raise UnsupportedOpError(
@@ -85,7 +93,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
         LOWERINGS[node.op](b, node)
     model_outputs = []
     for name in graph.outputs:
-        if io == "float":
+        if io == "float" and graph.t(name).quant is not None:   # argmax indices stay int32
             f = b.add_tensor(f"{name}_float", graph.t(name).shape, "float32")
             b.op(BO.DEQUANTIZE, [b.tensor(name)], [f], version=2)
             model_outputs.append(f)
@@ -120,7 +128,7 @@ class ModelBuilder:
         if name in self.index:
             return self.index[name]
         t = self.g.t(name)
-        if t.quant is None and t.dtype != "float32":
+        if t.quant is None and t.dtype not in ("float32", "int32"):   # int32: argmax indices
             raise UnsupportedOpError(f"tensor '{name}' ({t.dtype}) has no quantization parameters")
         if t.is_constant and t.quant is None:
             raise UnsupportedOpError(f"constant '{name}' is not quantized; the tflite target needs "
@@ -576,32 +584,102 @@ def _transpose(b: ModelBuilder, node: Node) -> None:
          fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=4 if perm.size > 4 else 2)
 
 
-@lowers("softmax")
-def _softmax(b: ModelBuilder, node: Node) -> None:
-    """SOFTMAX works on the last axis; another axis is moved last by TRANSPOSE and back (the
-    integer softmax is computed per row, so this is exact)."""
+def _transpose_op(b: ModelBuilder, src: int, dst: int, perm: list[int]) -> None:
+    pt = b.const(f"{b.tensors[dst].name}_perm", np.asarray(perm, dtype=np.int32))
+    b.op(BO.TRANSPOSE, [src, pt], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(),
+         version=4 if len(perm) > 4 else 2)
+
+
+def _on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None]) -> None:
+    """``emit(src, dst)`` writes an op that works on the last axis (SOFTMAX, LOG_SOFTMAX); another
+    axis is moved last by TRANSPOSE and back (the op is computed per row, so this is exact)."""
     x, y = node.inputs[0], node.outputs[0]
     shape = b.g.t(x).shape
     rank = len(shape)
     axis = node.attrs["axis"] % rank
-    opts = fb.SoftmaxOptionsT()
-    opts.beta = float(node.attrs.get("beta", 1.0))
     if axis == rank - 1:
-        b.op(BO.SOFTMAX, [b.tensor(x)], [b.tensor(y)], fb.BuiltinOptions.SoftmaxOptions, opts, version=2)
+        emit(b.tensor(x), b.tensor(y))
         return
     perm = [i for i in range(rank) if i != axis] + [axis]
     inv = [perm.index(i) for i in range(rank)]
     moved = tuple(shape[p] for p in perm)
-    qx, qy = b.g.t(x).quant, b.g.t(y).quant
-    xt = b.add_tensor(f"{x}_axis_last", moved, "int8", qx)
-    yt = b.add_tensor(f"{y}_axis_last", moved, "int8", qy)
-    def transpose(src: int, dst: int, p: list[int]) -> None:
-        pt = b.const(f"{b.tensors[dst].name}_perm", np.asarray(p, dtype=np.int32))
-        b.op(BO.TRANSPOSE, [src, pt], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(),
-             version=4 if rank > 4 else 2)
-    transpose(b.tensor(x), xt, perm)
-    b.op(BO.SOFTMAX, [xt], [yt], fb.BuiltinOptions.SoftmaxOptions, opts, version=2)
-    transpose(yt, b.tensor(y), inv)
+    xt = b.add_tensor(f"{x}_axis_last", moved, "int8", b.g.t(x).quant)
+    yt = b.add_tensor(f"{y}_axis_last", moved, "int8", b.g.t(y).quant)
+    _transpose_op(b, b.tensor(x), xt, perm)
+    emit(xt, yt)
+    _transpose_op(b, yt, b.tensor(y), inv)
+
+
+@lowers("softmax")
+def _softmax(b: ModelBuilder, node: Node) -> None:
+    opts = fb.SoftmaxOptionsT()
+    opts.beta = float(node.attrs.get("beta", 1.0))
+    _on_last_axis(b, node, lambda src, dst: b.op(BO.SOFTMAX, [src], [dst], fb.BuiltinOptions.SoftmaxOptions,
+                                                 opts, version=2))
+
+
+@lowers("log_softmax")
+def _log_softmax(b: ModelBuilder, node: Node) -> None:
+    """LOG_SOFTMAX (int8: output 16/256, zero point 127, TFLite's fixed-point log-softmax)."""
+    _on_last_axis(b, node, lambda src, dst: b.op(BO.LOG_SOFTMAX, [src], [dst], fb.BuiltinOptions.LogSoftmaxOptions,
+                                                 fb.LogSoftmaxOptionsT(), version=2))
+
+
+@lowers("mean")
+def _mean(b: ModelBuilder, node: Node) -> None:
+    """MEAN (int8: QuantizedMeanOrSum; the IR's output quantization always differs from the
+    input's, see ops/reduce.py). TFLite Micro resolves at most two reduced axes (a fixed-size
+    array), so a mean over more axes runs on a [kept..., reduced] view: TRANSPOSE (when the
+    reduced axes are not last) and RESHAPE around a one-axis MEAN (the same sum, so exact)."""
+    x, y = node.inputs[0], node.outputs[0]
+    xt, yt = b.g.t(x), b.g.t(y)
+    axes, rank = sorted(int(a) for a in node.attrs["axes"]), len(xt.shape)
+    if rank > 5:
+        raise UnsupportedOpError(f"mean of a rank-{rank} tensor at {node.where()}: TFLite Micro's MEAN takes "
+                                 "at most 5 dimensions (see `edgeq targets --ops`)")
+
+    def mean(src: int, dst: int, ax: list[int], keep: bool) -> None:
+        opts = fb.ReducerOptionsT()
+        opts.keepDims = keep
+        b.op(BO.MEAN, [src, b.const(f"{b.tensors[dst].name}_axes", np.asarray(ax, dtype=np.int32))], [dst],
+             fb.BuiltinOptions.ReducerOptions, opts, version=2)
+
+    if len(axes) <= 2:
+        mean(b.tensor(x), b.tensor(y), axes, bool(node.attrs["keepdim"]))
+        return
+    kept = [d for d in range(rank) if d not in axes]
+    src = b.tensor(x)
+    if kept + axes != list(range(rank)):
+        moved = b.add_tensor(f"{x}_reduced_last", tuple(xt.shape[d] for d in kept + axes), "int8", xt.quant)
+        _transpose_op(b, src, moved, kept + axes)
+        src = moved
+    flat_shape = (*(xt.shape[d] for d in kept), int(np.prod([xt.shape[d] for d in axes])))
+    flat = b.add_tensor(f"{x}_reduced_flat", flat_shape, "int8", xt.quant)
+    b.reshape(src, flat, flat_shape)
+    kept_shape = tuple(xt.shape[d] for d in kept)
+    if kept_shape == yt.shape:
+        mean(flat, b.tensor(y), [len(kept)], False)
+        return
+    out = b.add_tensor(f"{y}_reduced", kept_shape, "int8", yt.quant)
+    mean(flat, out, [len(kept)], False)
+    b.reshape(out, b.tensor(y), yt.shape)
+
+
+@lowers("argmax")
+def _argmax(b: ModelBuilder, node: Node) -> None:
+    """ARG_MAX with output_type int32 (first index on ties); keepdim adds a RESHAPE."""
+    x, y = node.inputs[0], node.outputs[0]
+    axis = int(node.attrs["axis"])
+    opts = fb.ArgMaxOptionsT()
+    opts.outputType = fb.TensorType.INT32
+    dst = b.tensor(y)
+    if node.attrs["keepdim"]:
+        squeezed = tuple(d for i, d in enumerate(b.g.t(x).shape) if i != axis)
+        dst = b.add_tensor(f"{y}_squeezed", squeezed, "int32")
+    b.op(BO.ARG_MAX, [b.tensor(x), b.const(f"{y}_axis", np.array([axis], dtype=np.int32))], [dst],
+         fb.BuiltinOptions.ArgMaxOptions, opts, version=2)
+    if node.attrs["keepdim"]:
+        b.reshape(dst, b.tensor(y), b.g.t(y).shape)
 
 
 # --- activations ------------------------------------------------------------------------
@@ -642,6 +720,41 @@ def _leaky_relu(b: ModelBuilder, node: Node) -> None:
 @lowers("prelu")
 def _prelu(b: ModelBuilder, node: Node) -> None:
     b.op(BO.PRELU, [b.tensor(node.inputs[0]), b.tensor(node.inputs[1])], [b.tensor(node.outputs[0])], version=1)
+
+
+@lowers("conv_transpose2d")
+def _conv_transpose(b: ModelBuilder, node: Node) -> None:
+    """TRANSPOSE_CONV (version 3: int8, per-channel OHWI filters, int32 bias, no fused activation:
+    TFLite Micro's int8 kernel ignores it). VALID padding with the full output size
+    ((H - 1) * s + k, or more when output_padding reaches past it: those rows get the bias
+    alone, as in torch) puts output row y of torch at row y + padding, so torch's explicit
+    padding is a STRIDED_SLICE after it; a clamp that is not the identity is MAXIMUM/MINIMUM."""
+    x, w, bias = node.inputs
+    y = node.outputs[0]
+    a = node.attrs      # groups == 1 and dilation == (1, 1): check_supported
+    (_, h, wd, _), (o, kh, kw, _), yshape = b.g.t(x).shape, b.g.t(w).shape, b.g.t(y).shape
+    oh, ow = yshape[1], yshape[2]
+    (sh, sw), (ph, pw) = a["stride"], a["padding"]
+    full = (max((h - 1) * sh + kh, ph + oh), max((wd - 1) * sw + kw, pw + ow))
+    lo, hi = a["act_min"], a["act_max"]
+    clamp = lo > INT8_MIN or hi < INT8_MAX
+    dst = b.tensor(y)
+    sliced = b.like_index(dst, "unclamped") if clamp else dst
+    conv_out = sliced if full == (oh, ow) else b.add_tensor(f"{y}_full", (1, *full, o), "int8", b.g.t(y).quant)
+    opts = fb.TransposeConvOptionsT()
+    opts.padding = fb.Padding.VALID
+    opts.strideH, opts.strideW = int(sh), int(sw)
+    opts.fusedActivationFunction = Act.NONE
+    out_shape = b.const(f"{y}_output_shape", np.array([1, *full, o], dtype=np.int32))
+    b.op(BO.TRANSPOSE_CONV, [out_shape, b.tensor(w), b.tensor(x), b.tensor(bias)], [conv_out],
+         fb.BuiltinOptions.TransposeConvOptions, opts, version=3)
+    if conv_out != sliced:
+        ins = [conv_out] + [b.const(f"{y}_crop_{k}", np.asarray(v, dtype=np.int32)) for k, v in
+                            (("begin", [0, ph, pw, 0]), ("end", [1, ph + oh, pw + ow, o]), ("strides", [1, 1, 1, 1]))]
+        b.op(BO.STRIDED_SLICE, ins, [sliced], fb.BuiltinOptions.StridedSliceOptions, fb.StridedSliceOptionsT(),
+             version=2)
+    if clamp:
+        b.clamp(sliced, dst, lo, hi)
 
 
 #: IR ops this target deliberately does not lower, with the reason (named in the error)
@@ -717,3 +830,16 @@ def _resize_nearest(b: ModelBuilder, node: Node) -> None:
     opts.halfPixelCenters = False
     b.op(BO.RESIZE_NEAREST_NEIGHBOR, [b.tensor(node.inputs[0]), size], [b.tensor(node.outputs[0])],
          fb.BuiltinOptions.ResizeNearestNeighborOptions, opts, version=2)
+
+
+@lowers("resize_bilinear")
+def _resize_bilinear(b: ModelBuilder, node: Node) -> None:
+    """RESIZE_BILINEAR (int8 reference: ResizeBilinearInteger, the IR's algorithm);
+    align_corners=False is TFLite's half_pixel_centers (version 3), align_corners version 2."""
+    oh, ow = node.attrs["size"]
+    size = b.const(f"{node.outputs[0]}_size", np.array([oh, ow], dtype=np.int32))
+    opts = fb.ResizeBilinearOptionsT()
+    opts.alignCorners = bool(node.attrs["align_corners"])
+    opts.halfPixelCenters = not opts.alignCorners
+    b.op(BO.RESIZE_BILINEAR, [b.tensor(node.inputs[0]), size], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.ResizeBilinearOptions, opts, version=3 if opts.halfPixelCenters else 2)

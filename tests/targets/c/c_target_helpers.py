@@ -36,9 +36,12 @@ def to_graph_layout(graph: Graph, index: int, x: np.ndarray) -> np.ndarray:
 
 
 def prepare_model(name: str, model: torch.nn.Module, shapes: list[tuple[int, ...]],
-                  calibration: list[np.ndarray], evaluation: list[np.ndarray]) -> Prepared:
+                  calibration: list[np.ndarray], evaluation: list[np.ndarray],
+                  quantizer: dict | None = None, method: str = "mse") -> Prepared:
+    """``quantizer``: a profile's [quantizer] options (default: the quantizer's defaults);
+    ``method``: the calibration method."""
     fg = pipeline.float_graph(model, shapes)
-    qg = pipeline.quantized_graph(fg, calibration)
+    qg = pipeline.quantized_graph(fg, calibration, method=method, options=quantizer)
     profile = load_profile("host-c")
     g = c_target.prepare(qg, profile, {})
     ints = [interpreter.quantize_input(g, i, to_graph_layout(g, i, x), c_target.input_rounding)
@@ -58,7 +61,8 @@ def assert_bit_exact(p: Prepared, outputs: list[np.ndarray], n: int | None = Non
     assert len(outputs) == len(p.reference)
     for i, (got, want) in enumerate(zip(outputs, p.reference)):
         want = want[: n if n is not None else len(want)]
-        assert got.shape == want.shape and got.dtype == np.int8, (got.shape, want.shape, got.dtype)
+        # int8, or int32 for argmax indices
+        assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
         bad = np.argwhere(got != want)
         assert bad.size == 0, (f"{p.name} output {i} {where}: {len(bad)} of {want.size} values differ, "
                                f"first at {bad[0].tolist()}: got {got[tuple(bad[0])]}, want {want[tuple(bad[0])]}")

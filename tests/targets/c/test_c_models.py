@@ -142,3 +142,14 @@ def test_profiles_list_the_ops_the_c_target_lowers() -> None:
         assert sorted(profile.ops) == sorted(c_target.SUPPORTED_OPS)
     budget = load_profile("cortex-m4").budget
     assert budget == {"flash_bytes": 1048576, "ram_bytes": 262144}
+
+
+@pytest.mark.slow
+def test_default_model_name_runs_under_qemu(tmp_path: Path) -> None:
+    """`edgeq build` names the model "model" by default: its MODEL_INPUT_SIZE / MODEL_OUTPUT_SIZE
+    are also the harness's macro names and must not be redefined."""
+    require_cross_tools()
+    p = example("mlp_digits")
+    arts = emit(p, tmp_path, "model")
+    runs = c_target.run(p.graph, arts, load_profile("cortex-m4"), [x[:4] for x in p.inputs], None, {})
+    assert_bit_exact(p, runs[0].outputs, n=4, where="(model named 'model', Cortex-M4 under QEMU)")

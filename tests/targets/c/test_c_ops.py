@@ -3,6 +3,7 @@ ceil-mode pooling, standalone clamp, transpose, softmax on a strided axis, broad
 several inputs and outputs; plus two models linked into one program."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -69,7 +70,69 @@ class TwoInputs(nn.Module):
         return self.out(torch.relu(self.fc1(x) + self.fc2(y)))
 
 
+class ElementwiseZoo(nn.Module):
+    """Broadcasting both ways and on either side, constant first operands, in-place chains,
+    leaky ReLU with a slope above 1, PReLU with negative slopes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.prelu = nn.PReLU(6)
+        with torch.no_grad():
+            self.prelu.weight.copy_(torch.tensor([0.25, -0.5, 1.5, 0.0, -0.05, 0.7]))
+        self.k = nn.Parameter(torch.tensor([[[-0.3]], [[0.2]], [[0.0]], [[-1.0]], [[0.5]], [[0.1]]]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = self.conv(x)
+        a = F.leaky_relu(y, 1.7)
+        b = self.prelu(y)
+        m = a.mean((2, 3), keepdim=True) * b           # broadcast operand first
+        s = 0.5 - y                                    # constant first operand
+        t = torch.maximum(x[:, :1], s)                 # broadcast over channels
+        u = torch.minimum(m - y[:, :, :1, :], self.k)  # broadcast over rows, then a constant
+        return u * t, torch.sigmoid(m) - b, F.leaky_relu(t, 0.01)
+
+
+class MovementZoo(nn.Module):
+    """Pads on both spatial axes, strided slices, concat on channels (rescaled) and on rows
+    (contiguous parts), nearest resize by non-integer factors, up and down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.conv(x)                                           # 4 x 7 x 9
+        p = F.pad(y, (2, 1, 3, 0), value=-0.25)                    # 4 x 10 x 12
+        c = torch.cat([p[:, :, ::2, 1::3], 2 * p[:, 1:3, ::2, ::3]], 1)   # 6 x 5 x 4
+        r = F.interpolate(c, size=(7, 6), mode="nearest")
+        d = F.interpolate(r, scale_factor=0.5, mode="nearest")     # 6 x 3 x 3
+        rows = torch.cat([d, torch.relu(d), d[:, :, :1]], 2)       # 6 x 7 x 3
+        return rows, F.pad(r, (0, 0, 1, 1))
+
+
+class HeadsZoo(nn.Module):
+    """Bilinear resize up, down and with align_corners; log-softmax, means over mixed axes, an
+    argmax output between int8 outputs (its int32 bytes at an odd offset), a transposed conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 5, 3, padding=1)
+        self.up = nn.ConvTranspose2d(5, 6, 3, stride=2, padding=1, output_padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.conv(x)                                                      # 5 x 5 x 7
+        up = F.interpolate(y, size=(10, 14), mode="bilinear")
+        down = F.interpolate(y, size=(3, 3), mode="bilinear")        # 45 bytes: argmax at 45
+        corners = F.interpolate(y, size=(9, 13), mode="bilinear", align_corners=True)
+        return (torch.log_softmax(down, dim=1), corners.argmax(1), up.mean((1, 3)),
+                corners.mean(1, keepdim=True), torch.relu(self.up(y)))
+
+
 ZOO = {
+    "heads_zoo": (HeadsZoo, [(3, 5, 7)]),
+    "elementwise_zoo": (ElementwiseZoo, [(3, 5, 6)]),
+    "movement_zoo": (MovementZoo, [(3, 7, 9)]),
     "conv_pool_zoo": (ConvPoolZoo, [(4, 9, 11)]),
     "softmax_transpose_zoo": (SoftmaxTransposeZoo, [(3, 6, 5)]),
     "padding_zoo": (PaddingZoo, [(3, 5, 7)]),
@@ -138,10 +201,46 @@ def test_kernels_cover_every_op_kind(tmp_path: Path) -> None:
     files = set()
     for name in CASES:
         files |= {a.name for a in emit(_get(name), tmp_path / name)}
-    for k in ("edgeq_conv2d.c", "edgeq_depthwise_conv2d.c", "edgeq_avg_pool2d.c", "edgeq_max_pool2d.c",
-              "edgeq_clamp.c", "edgeq_transpose.c", "edgeq_softmax.c", "edgeq_add.c",
-              "edgeq_add_broadcast.c", "edgeq_fully_connected.c"):
-        assert k in files
+    from edgeq.targets.c.emit import KERNEL_DIR, KERNEL_FILES
+    every = set(KERNEL_FILES.values()) | {"edgeq_add_broadcast.c"}
+    # edgeq_copy.c: only a reshape that cannot alias (planner tests) or a duplicated output
+    assert every - files == {"edgeq_copy.c"}, "kernels no model of this module runs"
+    assert {p.name for p in KERNEL_DIR.glob("*.c")} == every
+
+
+def test_every_kernel_compiles_strictly_on_both_compilers(tmp_path: Path) -> None:
+    """Each kernel file alone, with the strict flags of the profiles (-Werror -pedantic)."""
+    from edgeq.targets.c.emit import KERNEL_DIR
+    require_host_cc()
+    compilers = [["gcc", *load_profile("host-c").raw["compiler"]["cflags"]]]
+    if shutil.which("arm-none-eabi-gcc"):
+        m4 = load_profile("cortex-m4").raw["compiler"]
+        compilers.append([m4["cc"], *m4["cflags"]])
+    else:
+        require_cross_tools()
+    for cc in compilers:
+        assert {"-Werror", "-pedantic", "-std=c99"} <= set(cc)
+        for src in sorted(KERNEL_DIR.glob("*.c")):
+            proc = subprocess.run([*cc, "-Wshadow", "-Wconversion", f"-I{KERNEL_DIR}", "-c", str(src),
+                                   "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+            assert proc.returncode == 0 and not proc.stderr, f"{cc[0]} {src.name}:\n{proc.stderr}"
+
+
+def test_collapse_dims_keeps_every_address() -> None:
+    from edgeq.targets.c.emit import collapse_dims
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        shape = [int(v) for v in rng.integers(1, 4, size=int(rng.integers(1, 6)))]
+        strides = [[int(v) * int(rng.integers(0, 2)) for v in np.cumprod([1] + shape[::-1])[:-1][::-1]]
+                   for _ in range(2)]
+        new_shape, new_strides = collapse_dims(shape, strides)
+        assert int(np.prod(new_shape)) == int(np.prod(shape))
+
+        def addresses(sh: list[int], st: list[int]) -> list[int]:
+            idx = np.indices(sh).reshape(len(sh), -1)
+            return (np.asarray(st)[:, None] * idx).sum(axis=0).tolist()
+        for old, new in zip(strides, new_strides):
+            assert addresses(shape, old) == addresses(new_shape, new)
 
 
 def test_multi_output_api(tmp_path: Path) -> None:
@@ -217,6 +316,19 @@ def test_first_mismatch_names_the_layer(tmp_path: Path) -> None:
     assert f"node '{node.name}'" in msg and node.op in msg
 
 
+def test_first_mismatch_with_an_int32_output(tmp_path: Path) -> None:
+    require_host_cc()
+    p = zoo("heads_zoo")
+    arts = emit(p, tmp_path)
+    sample = [x[:1] for x in p.inputs]
+    profile = load_profile("host-c")
+    ref = interpreter.run(p.graph, sample, keep=True)
+    assert "no layer differs" in c_target.first_mismatch(p.graph, arts, profile, sample, ref, {})
+    argmax = next(n for n in p.graph.nodes if n.op == "argmax")
+    ref[argmax.outputs[0]] = ref[argmax.outputs[0]] + 1          # indices that disagree
+    assert f"node '{argmax.name}' (op argmax" in c_target.first_mismatch(p.graph, arts, profile, sample, ref, {})
+
+
 def _random_conv_stack(seed: int) -> tuple[nn.Module, tuple[int, int, int]]:
     """Three random conv layers (kernel, stride, padding, dilation, groups, depthwise with a
     multiplier) plus a random pool, on a small random input shape."""
@@ -266,6 +378,43 @@ def test_random_conv_configurations(seed: int, tmp_path: Path) -> None:
     assert_bit_exact(p, runs[0].outputs, where=f"(random conv stack {seed}: {model})")
 
 
+def _random_conv_transpose(seed: int) -> tuple[nn.Module, tuple[int, int, int]]:
+    """Two random transposed convolutions (kernel, stride, padding, output padding, dilation,
+    groups; channel counts on and off multiples of 4) with a random activation between."""
+    rng = np.random.default_rng(100 + seed)
+    c = int(rng.choice([1, 2, 4, 6]))
+    shape = (c, int(rng.integers(2, 7)), int(rng.integers(2, 7)))
+    layers: list[nn.Module] = []
+    for _ in range(2):
+        k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        d = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        p = (int(rng.integers(0, d[0] * (k[0] - 1) // 2 + 1)), int(rng.integers(0, d[1] * (k[1] - 1) // 2 + 1)))
+        op = (int(rng.integers(0, max(s[0], d[0]))), int(rng.integers(0, max(s[1], d[1]))))
+        groups = int(rng.choice([g for g in (1, 2, c) if c % g == 0]))
+        out = groups * int(rng.choice([1, 3, 4, 5]))
+        layers.append(nn.ConvTranspose2d(c, out, k, s, p, op, groups, True, d))
+        layers.append(nn.ReLU() if rng.random() < 0.5 else nn.Identity())
+        c = out
+    return nn.Sequential(*layers).eval(), shape
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_conv_transpose_configurations(seed: int, tmp_path: Path) -> None:
+    require_host_cc()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, shape = _random_conv_transpose(seed)
+    rng = np.random.default_rng(seed)
+    cal = [rng.standard_normal((32, *shape)).astype(np.float32)]
+    ev = [rng.standard_normal((16, *shape)).astype(np.float32)]
+    p = prepare_model(f"random_transposed_{seed}", model, [shape], cal, ev)
+    assert "conv_transpose2d" in {n.op for n in p.graph.nodes}
+    arts = emit(p, tmp_path)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None, {"sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=f"(random transposed conv {seed}: {model})")
+
+
 def _op_cases() -> dict:
     try:
         from tests.ops.test_single_ops import CASES as OP_CASES
@@ -282,25 +431,30 @@ def _op_model(case: str) -> tuple[Prepared, list[str]]:
         rng = np.random.default_rng(0)
         cal = [rng.normal(0, 1, (48, *shape)).astype(np.float32)]
         ev = [rng.normal(0, 1.5, (24, *shape)).astype(np.float32)]   # wider: saturation too
-        _CACHE[key] = prepare_model(case, model.eval(), [shape], cal, ev)
+        # min/max calibration as the op tests use (cheaper than mse; the kernels see the same
+        # kinds of parameters)
+        _CACHE[key] = prepare_model(case, model.eval(), [shape], cal, ev, method="minmax")
     p = _CACHE[key]
     return p, sorted({n.op for n in p.graph.nodes} - set(c_target.SUPPORTED_OPS))
 
 
 @pytest.mark.parametrize("case", sorted(_op_cases()))
 def test_single_op_models(case: str, tmp_path: Path) -> None:
-    """Every op test model: bit-exact on host gcc (with sanitizers) when the C target lowers
-    all its ops, else a clear UnsupportedOpError naming the op (never wrong code)."""
+    """Every op test model: bit-exact on host gcc (plain, and with sanitizers) when the C target
+    lowers all its ops, else a clear UnsupportedOpError naming the op and pointing to
+    `edgeq targets --ops` (never wrong code)."""
     from edgeq.errors import UnsupportedOpError
     require_host_cc()
     p, unsupported = _op_model(case)
     if unsupported:
-        with pytest.raises(UnsupportedOpError, match="|".join(unsupported)):
+        with pytest.raises(UnsupportedOpError, match="|".join(unsupported)) as info:
             emit(p, tmp_path)
+        assert "edgeq targets --ops" in str(info.value)
         return
     arts = emit(p, tmp_path)
-    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None, {"sanitize": True})
-    assert_bit_exact(p, runs[0].outputs, where=f"(op model {case})")
+    for opts in ({}, {"sanitize": True}):
+        runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None, opts)
+        assert_bit_exact(p, runs[0].outputs, where=f"(op model {case}, {opts or 'plain -O2'})")
 
 
 @pytest.mark.slow

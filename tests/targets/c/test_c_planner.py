@@ -6,7 +6,7 @@ import pytest
 
 from c_target_helpers import example
 from edgeq.ir import Graph, Node, QuantParams, Tensor
-from edgeq.targets.c.planner import ALIGNMENT, INPLACE_OPS, plan_memory
+from edgeq.targets.c.planner import ALIGNMENT, INPLACE_OPS, INPLACE_PREFIX_OPS, plan_memory
 from examples.models import MODELS
 
 
@@ -69,16 +69,22 @@ def check_plan(graph: Graph) -> None:
             first, last = life[z]
             if last < step or first > step:
                 continue                                # dead already, or not produced yet
-            in_place = (node.op in INPLACE_OPS and z in node.inputs and last == step
-                        and same_bytes(z, y))
+            in_place = z in node.inputs and last == step and (
+                (node.op in INPLACE_OPS and same_bytes(z, y))
+                or (node.op in INPLACE_PREFIX_OPS and ts[z].region == ts[y].region
+                    and ts[z].offset == ts[y].offset and ts[y].size <= ts[z].size))
             assert in_place, f"{node.name} (step {step}) overwrites {z}, live {first}-{last}"
 
     # lower bound: the largest number of distinct arena bytes holding live data at one step
     lb = 0
     for step in range(-1, len(graph.nodes) + 1):
-        live = {(ts[n].offset, ts[n].size) for n in ts
-                if ts[n].region == "arena" and life[n][0] <= step <= life[n][1]}
-        lb = max(lb, sum(size for _, size in live))
+        live = sorted((ts[n].offset, ts[n].offset + ts[n].size) for n in ts
+                      if ts[n].region == "arena" and life[n][0] <= step <= life[n][1])
+        covered, end = 0, 0          # size of the union of the live byte ranges
+        for a, b in live:
+            covered += max(0, b - max(a, end))
+            end = max(end, b)
+        lb = max(lb, covered)
     assert plan.lower_bound == lb <= plan.arena_size
 
 
@@ -153,6 +159,29 @@ def test_reshape_of_input_to_output_is_a_copy_and_duplicate_outputs() -> None:
     check_plan(g)
 
 
+def test_slice_writes_over_the_start_of_its_dying_input() -> None:
+    g = _graph([_q("x", (1, 4, 6)), _q("a", (1, 4, 6)), _q("s", (1, 2, 3)), _q("t", (1, 4, 6)),
+                _q("u", (1, 4, 3)), _q("y", (1, 2, 3)), _q("z", (1, 4, 3))],
+               [Node("clamp", ["x"], ["a"], name="c0"),
+                Node("slice", ["a"], ["s"], {"begin": [0, 1, 0], "end": [1, 4, 6], "strides": [1, 2, 2]},
+                     name="strided"),
+                Node("clamp", ["s"], ["y"], name="c1"),
+                Node("clamp", ["x"], ["t"], name="c2"),
+                Node("slice", ["t"], ["u"], {"begin": [0, 0, 3], "end": [1, 4, 6], "strides": [1, 1, 1]},
+                     name="split_second"),
+                Node("slice", ["t"], ["v"], {"begin": [0, 0, 0], "end": [1, 4, 3], "strides": [1, 1, 1]},
+                     name="split_first"),
+                Node("mul", ["u", "v"], ["z"], name="mul")],
+               ["x"], ["y", "z"])
+    g.add_tensor(_q("v", (1, 4, 3)))
+    plan = plan_memory(g)
+    assert plan.inplace_nodes["strided"] == "a"
+    assert plan.tensors["s"].offset == plan.tensors["a"].offset
+    # t is still read by split_first after split_second: only the last slice of t may reuse it
+    assert "split_second" not in plan.inplace_nodes and plan.inplace_nodes["split_first"] == "t"
+    check_plan(g)
+
+
 def test_greedy_beats_naive_on_a_chain() -> None:
     # ten layers of alternating sizes: the arena is two live tensors, not the sum of all
     ts = [_q("x", (1, 100))] + [_q(f"t{i}", (1, 100 if i % 2 else 60)) for i in range(10)]
@@ -175,13 +204,19 @@ def test_random_graphs() -> None:
         for i in range(n):
             avail = [t.name for t in tensors]
             a = avail[int(rng.integers(len(avail)))]
-            kind = rng.choice(["clamp", "add", "reshape", "other"])
-            if kind == "add":
+            kind = rng.choice(["clamp", "add", "mul", "reshape", "slice", "other"])
+            if kind in ("add", "mul"):
                 same = [t for t in avail if tensors[[u.name for u in tensors].index(t)].shape
                         == tensors[[u.name for u in tensors].index(a)].shape]
                 b = same[int(rng.integers(len(same)))]
                 shape = tensors[[u.name for u in tensors].index(a)].shape
-                nodes.append(Node("add", [a, b], [f"t{i}"], name=f"n{i}"))
+                nodes.append(Node(str(kind), [a, b], [f"t{i}"], name=f"n{i}"))
+            elif kind == "slice":
+                full = tensors[[u.name for u in tensors].index(a)].shape
+                keep = max(1, full[-1] // 2)
+                shape = (*full[:-1], keep)
+                nodes.append(Node("slice", [a], [f"t{i}"], {"begin": [0] * len(full), "end": list(shape),
+                                                             "strides": [1] * len(full)}, name=f"n{i}"))
             elif kind == "reshape":
                 shape = tensors[[u.name for u in tensors].index(a)].shape
                 shape = (1, shape[1] // 2, 2) if len(shape) == 2 else (1, shape[1] * shape[2])

@@ -129,7 +129,7 @@ def test_single_op_models_bit_exact(case, tmp_path):
 
 
 #: single-op cases the tflite target rejects by design, with the op its error names
-NOT_ON_TFLITE = {"gelu_erf": "'gelu'", "gelu_tanh": "'gelu'"}
+NOT_ON_TFLITE = {"gelu_erf": "'gelu'", "gelu_tanh": "'gelu'", "conv_transpose_grouped_dilated": "'conv_transpose2d'"}
 
 
 class _Fn(nn.Module):
@@ -283,6 +283,33 @@ def test_flatbuffer_layout_versions_quantization_metadata(tmp_path_factory):
     meta = {md.name.decode(): json.loads(bytes(m.buffers[md.buffer].data).decode()) for md in m.metadata}
     assert meta["edgeq"]["edgeq_version"] == "test" and meta["edgeq"]["description"] == "test model"
     assert m.description.decode() == "test model"
+
+
+#: LiteRT op_version.cc versions for int8 operands of the issue-7 reduction/resampling/transposed-conv
+#: lowerings (and their glue): MEAN, ARG_MAX, LOG_SOFTMAX 2; RESIZE_BILINEAR 3 with half_pixel_centers,
+#: else 2; TRANSPOSE_CONV 3 (bias input, no fused activation)
+ISSUE7_VERSIONS = {
+    "mean_three_axes_keepdim": {"MEAN": 2, "RESHAPE": 1, "CONV_2D": 3},
+    "mean_channels_width": {"MEAN": 2, "CONV_2D": 3},
+    "argmax_channels_keepdim": {"ARG_MAX": 2, "RESHAPE": 1, "CONV_2D": 3},
+    "log_softmax_channels_4d": {"LOG_SOFTMAX": 2},
+    "log_softmax_middle_axis": {"LOG_SOFTMAX": 2, "TRANSPOSE": 2, "MUL": 2},
+    "upsample_bilinear2x": {"RESIZE_BILINEAR": 3, "CONV_2D": 3},
+    "upsample_bilinear_align_corners": {"RESIZE_BILINEAR": 2},
+    "conv_transpose_s2_p1_op1_relu": {"TRANSPOSE_CONV": 3, "STRIDED_SLICE": 2},
+    "conv_transpose_clamp": {"TRANSPOSE_CONV": 3, "MAXIMUM": 2},
+}
+
+
+@pytest.mark.parametrize("case", sorted(ISSUE7_VERSIONS))
+def test_issue7_operator_versions(case, tmp_path):
+    from edgeq.targets.tflite.schema import OP_NAMES
+    model, shape = _single_op_cases()[case]
+    cal = np.random.default_rng(0).normal(0, 1, (16, *shape)).astype(np.float32)
+    qgraph = quantized_graph(float_graph(model.eval(), [shape]), [cal], method="minmax", options=PROFILE.quantizer)
+    m = read_model(T.emit(T.prepare(qgraph, PROFILE, {}), tmp_path, PROFILE, {})[0].read_bytes())
+    got = {OP_NAMES[builtin_code(oc)]: oc.version for oc in m.operatorCodes}
+    assert got == ISSUE7_VERSIONS[case]
 
 
 def test_memory_reports_tflm_arena(tmp_path_factory):

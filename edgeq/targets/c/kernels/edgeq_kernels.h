@@ -24,8 +24,8 @@ extern "C" {
 /* Transpose and broadcast add work on tensors of up to this many dimensions. */
 #define EDGEQ_MAX_DIMS 6
 
-/* Kernels whose output never overlaps their input (every kernel except add, clamp and
- * softmax, which may run in place) declare it restrict: their constants need not be reloaded
+/* Kernels whose output never overlaps their input (every kernel except the elementwise ones,
+ * which may run in place) declare it restrict: their constants need not be reloaded
  * after each int8 store. */
 #if defined(__cplusplus)
 #define EDGEQ_RESTRICT __restrict__
@@ -186,6 +186,203 @@ static inline void edgeq_matrix_row_s8(const int8_t *x, const int8_t *weights, i
     }
 }
 
+/* ---------------------------------------------------------------- gemmlowp fixed point
+ * Shared by softmax and log-softmax; mirrors edgeq/intmath_softmax.py. */
+
+#define EDGEQ_SOFTMAX_DIFF_INTEGER_BITS 5      /* exp() input is Q5.26 */
+#define EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS 12    /* sum of exps is Q12.19 */
+
+/* gemmlowp constants (raw Q0.31 unless stated). */
+#define EDGEQ_EXP_MINUS_ONE_EIGHTH 1895147668  /* exp(-1/8) */
+#define EDGEQ_ONE_THIRD 715827883              /* 1/3 */
+#define EDGEQ_48_OVER_17_Q2 1515870810         /* 48/17 in Q2.29 */
+#define EDGEQ_NEG_32_OVER_17_Q2 (-1010580540)  /* -32/17 in Q2.29 */
+
+/* int32 addition / subtraction that wraps like gemmlowp's non-saturating Add / Sub. */
+static inline int32_t edgeq_wrap_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t edgeq_wrap_sub(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>. */
+static inline int32_t edgeq_saturating_rounding_multiply_by_pot(int32_t x, int32_t exponent)
+{
+    int32_t threshold;
+    if (exponent == 0) {
+        return x;
+    }
+    if (exponent < 0) {
+        return edgeq_rounding_divide_by_pot(x, -exponent);
+    }
+    threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(a) for a Q0.31 value in [-1/4, 0): 4th-order Taylor series around -1/8. */
+static inline int32_t edgeq_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a)
+{
+    const int32_t x = edgeq_wrap_add(a, (int32_t)1 << 28);   /* a + 1/8 */
+    const int32_t x2 = edgeq_srdhm(x, x);
+    const int32_t x3 = edgeq_srdhm(x2, x);
+    const int32_t x4 = edgeq_srdhm(x2, x2);
+    const int32_t x4_over_4 = edgeq_rounding_divide_by_pot(x4, 2);
+    const int32_t poly = edgeq_rounding_divide_by_pot(
+        edgeq_wrap_add(edgeq_srdhm(edgeq_wrap_add(x4_over_4, x3), EDGEQ_ONE_THIRD), x2), 1);
+    return edgeq_wrap_add(EDGEQ_EXP_MINUS_ONE_EIGHTH,
+                    edgeq_srdhm(EDGEQ_EXP_MINUS_ONE_EIGHTH, edgeq_wrap_add(x, poly)));
+}
+
+/* gemmlowp exp_on_negative_values for a Q5.26 input <= 0; Q0.31 result. */
+static inline int32_t edgeq_exp_on_negative_values_q5(int32_t a)
+{
+    static const int32_t barrel_multipliers[7] = {
+        1672461947,  /* exp(-1/4) */
+        1302514674,  /* exp(-1/2) */
+        790015084,   /* exp(-1) */
+        290630308,   /* exp(-2) */
+        39332535,    /* exp(-4) */
+        720401,      /* exp(-8) */
+        242          /* exp(-16) */
+    };
+    const int32_t frac_bits = 31 - EDGEQ_SOFTMAX_DIFF_INTEGER_BITS;
+    const int32_t one_quarter = (int32_t)1 << (frac_bits - 2);
+    const int32_t a_mod_quarter_minus_one_quarter = edgeq_wrap_sub(a & (one_quarter - 1), one_quarter);
+    const int32_t remainder = edgeq_wrap_sub(a_mod_quarter_minus_one_quarter, a);
+    int32_t result = edgeq_exp_on_interval_between_negative_one_quarter_and_0_excl(
+        edgeq_saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter,
+                                            EDGEQ_SOFTMAX_DIFF_INTEGER_BITS));
+    int32_t k;
+    for (k = 0; k < 7; ++k) {
+        /* bit of 2^(k - 2) in Q5.26 */
+        if (remainder & ((int32_t)1 << (frac_bits - 2 + k))) {
+            result = edgeq_srdhm(result, barrel_multipliers[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* gemmlowp RoundingHalfSum: (a + b) / 2 rounded to nearest, ties away from zero. */
+static inline int32_t edgeq_rounding_half_sum(int32_t a, int32_t b)
+{
+    const int64_t sum = (int64_t)a + (int64_t)b;
+    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+/* 1 / (1 + a) for a Q0.31 value in [0, 1), Q0.31 result (three Newton-Raphson steps). */
+static inline int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    const int32_t half_denominator = edgeq_rounding_half_sum(a, INT32_MAX);
+    const int32_t one_q2 = (int32_t)1 << 29;
+    int32_t x = edgeq_wrap_add(EDGEQ_48_OVER_17_Q2,
+                         edgeq_srdhm(half_denominator, EDGEQ_NEG_32_OVER_17_Q2));
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t half_denominator_times_x = edgeq_srdhm(half_denominator, x);
+        const int32_t one_minus = edgeq_wrap_sub(one_q2, half_denominator_times_x);
+        x = edgeq_wrap_add(x, edgeq_saturating_rounding_multiply_by_pot(edgeq_srdhm(x, one_minus), 2));
+    }
+    return edgeq_saturating_rounding_multiply_by_pot(x, 1);
+}
+
+static inline int32_t edgeq_count_leading_zeros(uint32_t x)
+{
+    int32_t n = 0;
+    if (x == 0u) {
+        return 32;
+    }
+#if defined(__GNUC__)
+    n = (int32_t)__builtin_clz(x);
+#else
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+#endif
+    return n;
+}
+
+/* TFLite GetReciprocal on a Q12.19 sum: Q0.31 reciprocal and num_bits_over_unit. */
+static inline int32_t edgeq_get_reciprocal(int32_t x, int32_t *num_bits_over_unit)
+{
+    const int32_t headroom_plus_one = edgeq_count_leading_zeros((uint32_t)x);
+    const uint32_t shifted = (uint32_t)x << (headroom_plus_one & 31);
+    *num_bits_over_unit = EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS - headroom_plus_one;
+    return edgeq_one_over_one_plus_x_for_x_in_0_1((int32_t)(shifted - 0x80000000u));
+}
+
+/* ---------------------------------------------------------------- requantization */
+
+/* Integer re-scaling of an int8 value to another quantization: TFLite's int8 -> int8 QUANTIZE,
+ * saturating to int8.  rescale == 0: the value already has the target quantization (copied). */
+typedef struct {
+    int32_t rescale;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t multiplier, shift;       /* input scale / output scale */
+    int32_t output_offset;           /* output zero point */
+} edgeq_rescale_params;
+
+static inline int32_t edgeq_rescale(const edgeq_rescale_params *r, int32_t x)
+{
+    if (!r->rescale) {
+        return x;
+    }
+    return edgeq_requantize(x + r->input_offset, r->multiplier, r->shift, r->output_offset,
+                            EDGEQ_INT8_MIN, EDGEQ_INT8_MAX);
+}
+
+/* ---------------------------------------------------------------- broadcasting */
+
+/* Shapes of a binary elementwise op with numpy broadcasting: the output shape and, per output
+ * dimension, each input's element stride (0 where that input is broadcast).  Adjacent
+ * dimensions are merged where both inputs allow it, so the last dimension is the longest
+ * run; an op on two same-shape tensors has one dimension. */
+typedef struct {
+    int32_t dims;
+    int32_t output_shape[EDGEQ_MAX_DIMS];
+    int32_t input1_strides[EDGEQ_MAX_DIMS];
+    int32_t input2_strides[EDGEQ_MAX_DIMS];
+} edgeq_broadcast_shape;
+
+/* Rows of the last dimension in the output. */
+static inline int32_t edgeq_broadcast_rows(const edgeq_broadcast_shape *b)
+{
+    int32_t rows = 1;
+    int32_t d;
+    for (d = 0; d + 1 < b->dims; ++d) {
+        rows *= b->output_shape[d];
+    }
+    return rows;
+}
+
+/* Advances the multi-index of the outer dimensions (all but the last) to the next row and the
+ * two input offsets with it. */
+static inline void edgeq_broadcast_next_row(const edgeq_broadcast_shape *b, int32_t *index,
+                                            int32_t *offset1, int32_t *offset2)
+{
+    int32_t d;
+    for (d = b->dims - 2; d >= 0; --d) {
+        *offset1 += b->input1_strides[d];
+        *offset2 += b->input2_strides[d];
+        if (++index[d] < b->output_shape[d]) {
+            return;
+        }
+        *offset1 -= b->input1_strides[d] * b->output_shape[d];
+        *offset2 -= b->input2_strides[d] * b->output_shape[d];
+        index[d] = 0;
+    }
+}
+
 /* ---------------------------------------------------------------- convolutions */
 
 /* Regular or grouped 2-D convolution.  input [H][W][C], weights OHWI with I = C / groups,
@@ -208,6 +405,30 @@ typedef struct {
 } edgeq_conv2d_params;
 
 void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* Transposed 2-D convolution (torch ConvTranspose2d, TFLite TRANSPOSE_CONV).  input [H][W][C],
+ * filters OHWI with I = C / groups, output [OH][OW][O]; output (oy, ox) takes input (iy, ix)
+ * through tap (ky, kx) where oy + pad_top = iy * stride_height + ky * dilation_height (and
+ * likewise for x). */
+typedef struct {
+    int32_t input_height, input_width, input_channels;
+    int32_t output_height, output_width, output_channels;
+    int32_t kernel_height, kernel_width;
+    int32_t stride_height, stride_width;
+    int32_t dilation_height, dilation_width;
+    int32_t pad_top, pad_left;
+    int32_t groups;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t output_offset;           /* output zero point */
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias;             /* [O] */
+    const int32_t *multiplier;       /* [O] */
+    const int8_t *shift;             /* [O] */
+} edgeq_conv_transpose2d_params;
+
+void edgeq_conv_transpose2d_s8(const edgeq_conv_transpose2d_params *p, const int8_t *input,
+                               int8_t *EDGEQ_RESTRICT output);
 
 /* Depthwise 2-D convolution: output channel c * depth_multiplier + m reads input channel c.
  * weights 1HWO (O = C * depth_multiplier). */
@@ -277,6 +498,68 @@ typedef struct {
 void edgeq_add_broadcast_s8(const edgeq_add_broadcast_params *p, const int8_t *input1,
                             const int8_t *input2, int8_t *output);
 
+/* TFLite int8 SUB: ADD's arithmetic with the second operand negated, numpy broadcasting.
+ * Safe in place (output may equal an input of the output's shape). */
+typedef struct {
+    edgeq_add_params add;            /* add.size is unused */
+    edgeq_broadcast_shape shape;
+} edgeq_sub_params;
+
+void edgeq_sub_s8(const edgeq_sub_params *p, const int8_t *input1, const int8_t *input2,
+                  int8_t *output);
+
+/* TFLite int8 MUL: y = requantize((x1 + input1_offset) * (x2 + input2_offset)), numpy
+ * broadcasting.  Safe in place. */
+typedef struct {
+    int32_t input1_offset, input2_offset;
+    int32_t output_offset;
+    int32_t multiplier, shift;       /* input1 scale * input2 scale / output scale */
+    int32_t act_min, act_max;
+    edgeq_broadcast_shape shape;
+} edgeq_mul_params;
+
+void edgeq_mul_s8(const edgeq_mul_params *p, const int8_t *input1, const int8_t *input2,
+                  int8_t *output);
+
+/* MAXIMUM / MINIMUM: each input rescaled to the output quantization, then compared; numpy
+ * broadcasting.  Safe in place. */
+typedef struct {
+    edgeq_rescale_params input1, input2;
+    int32_t act_min, act_max;
+    edgeq_broadcast_shape shape;
+} edgeq_minmax_params;
+
+void edgeq_maximum_s8(const edgeq_minmax_params *p, const int8_t *input1, const int8_t *input2,
+                      int8_t *output);
+void edgeq_minimum_s8(const edgeq_minmax_params *p, const int8_t *input1, const int8_t *input2,
+                      int8_t *output);
+
+/* TFLite int8 LEAKY_RELU: x - zero point requantized by the identity multiplier where it is
+ * >= 0 and by the alpha multiplier where it is < 0.  Safe in place. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t identity_multiplier, identity_shift;   /* s_in / s_out */
+    int32_t alpha_multiplier, alpha_shift;         /* alpha * s_in / s_out */
+} edgeq_leaky_relu_params;
+
+void edgeq_leaky_relu_s8(const edgeq_leaky_relu_params *p, const int8_t *input, int8_t *output);
+
+/* TFLite int8 PRELU: y = requantize(x - zp) where x >= zp, else requantize((x - zp) *
+ * (alpha - alpha_zp)); alpha (input2) is broadcast against x (input1).  Safe in place. */
+typedef struct {
+    int32_t input_offset;
+    int32_t alpha_offset;
+    int32_t output_offset;
+    int32_t identity_multiplier, identity_shift;   /* s_in / s_out */
+    int32_t alpha_multiplier, alpha_shift;         /* s_in * s_alpha / s_out */
+    edgeq_broadcast_shape shape;
+} edgeq_prelu_params;
+
+void edgeq_prelu_s8(const edgeq_prelu_params *p, const int8_t *input, const int8_t *alpha,
+                    int8_t *output);
+
 /* Standalone clamp (ReLU, ReLU6, hardtanh): y = clamp(rescale(x - zp_in) + zp_out).
  * Safe in place. */
 typedef struct {
@@ -321,6 +604,71 @@ typedef struct {
 
 void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
+/* Strided slice: output[i0][i1]... = input[input_start + sum_k i_k * input_strides[k]] over
+ * the output shape (strides already multiplied by the slice steps).  The input addresses
+ * increase strictly from input_start >= 0, so the output may overwrite the start of the input
+ * (in place). */
+typedef struct {
+    int32_t dims;
+    int32_t output_shape[EDGEQ_MAX_DIMS];
+    int32_t input_strides[EDGEQ_MAX_DIMS];
+    int32_t input_start;
+} edgeq_slice_params;
+
+void edgeq_slice_s8(const edgeq_slice_params *p, const int8_t *input, int8_t *output);
+
+/* One input of a concatenation: the tensors are seen as `outer` rows; this input's rows of
+ * input_row values go to output[r * output_row + output_start ...], rescaled to the output
+ * quantization.  One call per input. */
+typedef struct {
+    int32_t outer;
+    int32_t input_row;
+    int32_t output_row;
+    int32_t output_start;
+    edgeq_rescale_params rescale;
+} edgeq_concat_params;
+
+void edgeq_concat_s8(const edgeq_concat_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* Constant padding: every output value is pad_value except the input, whose element
+ * (i0, i1, ...) of input_shape goes to output[output_start + sum_k i_k * output_strides[k]]. */
+typedef struct {
+    int32_t dims;
+    int32_t input_shape[EDGEQ_MAX_DIMS];
+    int32_t output_strides[EDGEQ_MAX_DIMS];
+    int32_t output_start;
+    int32_t output_size;
+    int32_t pad_value;
+} edgeq_pad_params;
+
+void edgeq_pad_s8(const edgeq_pad_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* Nearest-neighbour resize of [H][W][C]: output pixel (y, x) is input pixel (rows[y],
+ * cols[x]); the source indices are torch's, computed by edgeq. */
+typedef struct {
+    int32_t input_width, channels;
+    int32_t output_height, output_width;
+    const int16_t *rows;             /* [output_height] */
+    const int16_t *cols;             /* [output_width] */
+} edgeq_resize_nearest_params;
+
+void edgeq_resize_nearest_s8(const edgeq_resize_nearest_params *p, const int8_t *input,
+                             int8_t *EDGEQ_RESTRICT output);
+
+/* Bilinear resize of [H][W][C] with TFLite's integer source positions (computed by edgeq):
+ * per output row its lower and upper source rows and the position's fraction above the lower
+ * row in 1/1024 (negative where a half-pixel position lies before row 0); likewise per column.
+ * Output quantization equals the input's. */
+typedef struct {
+    int32_t input_width, channels;
+    int32_t output_height, output_width;
+    const int16_t *row_lower, *row_upper, *row_fraction;    /* [output_height] */
+    const int16_t *col_lower, *col_upper, *col_fraction;    /* [output_width] */
+} edgeq_resize_bilinear_params;
+
+void edgeq_resize_bilinear_s8(const edgeq_resize_bilinear_params *p, const int8_t *input,
+                              int8_t *EDGEQ_RESTRICT output);
+
 /* Plain copy of size bytes (a reshape that cannot alias its input). */
 void edgeq_copy_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size);
 
@@ -337,6 +685,48 @@ typedef struct {
 } edgeq_softmax_params;
 
 int edgeq_softmax_s8(const edgeq_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* TFLite reference int8 log-softmax; output scale 16/256, zero point 127.  Rows as softmax.
+ * Returns 0, or 1 when a row's int32 sum of exps wraps (TFLite's kernel fails there).  Safe in
+ * place. */
+typedef struct {
+    int32_t outer, depth, inner;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+    int32_t reverse_scaling_divisor, reverse_scaling_left_shift;
+} edgeq_log_softmax_params;
+
+int edgeq_log_softmax_s8(const edgeq_log_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* ---------------------------------------------------------------- reductions */
+
+/* TFLite int8 MEAN over any axes: for each output element (the kept dimensions, visited
+ * through output_shape / output_strides, input element strides), the int32 sum over the
+ * reduced dimensions (reduce_shape / reduce_strides) plus input_offset * num_elements,
+ * requantized with the multiplier already divided by num_elements, saturated to int8. */
+typedef struct {
+    int32_t output_dims;
+    int32_t output_shape[EDGEQ_MAX_DIMS];
+    int32_t output_strides[EDGEQ_MAX_DIMS];
+    int32_t reduce_dims;
+    int32_t reduce_shape[EDGEQ_MAX_DIMS];
+    int32_t reduce_strides[EDGEQ_MAX_DIMS];
+    int32_t num_elements;
+    int32_t input_offset;
+    int32_t multiplier, shift;
+    int32_t output_offset;
+} edgeq_mean_params;
+
+void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* Argmax along an axis of depth elements at stride inner (outer * inner results): the index of
+ * the largest int8 value, the first on ties.  Each index is an int32 written as 4 bytes,
+ * little-endian (no alignment needed). */
+typedef struct {
+    int32_t outer, depth, inner;
+} edgeq_argmax_params;
+
+void edgeq_argmax_s8(const edgeq_argmax_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
 #ifdef __cplusplus
 }

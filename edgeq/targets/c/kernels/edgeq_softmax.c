@@ -6,143 +6,11 @@
  */
 #include "edgeq_kernels.h"
 
-#define EDGEQ_SOFTMAX_DIFF_INTEGER_BITS 5      /* exp() input is Q5.26 */
-#define EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS 12    /* sum of exps is Q12.19 */
-
-/* gemmlowp constants (raw Q0.31 unless stated). */
-#define EDGEQ_EXP_MINUS_ONE_EIGHTH 1895147668  /* exp(-1/8) */
-#define EDGEQ_ONE_THIRD 715827883              /* 1/3 */
-#define EDGEQ_48_OVER_17_Q2 1515870810         /* 48/17 in Q2.29 */
-#define EDGEQ_NEG_32_OVER_17_Q2 (-1010580540)  /* -32/17 in Q2.29 */
-
-/* int32 addition / subtraction that wraps like gemmlowp's non-saturating Add / Sub. */
-static int32_t wrap_add(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a + (uint32_t)b);
-}
-
-static int32_t wrap_sub(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a - (uint32_t)b);
-}
-
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent>. */
-static int32_t saturating_rounding_multiply_by_pot(int32_t x, int32_t exponent)
-{
-    int32_t threshold;
-    if (exponent == 0) {
-        return x;
-    }
-    if (exponent < 0) {
-        return edgeq_rounding_divide_by_pot(x, -exponent);
-    }
-    threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-/* exp(a) for a Q0.31 value in [-1/4, 0): 4th-order Taylor series around -1/8. */
-static int32_t exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a)
-{
-    const int32_t x = wrap_add(a, (int32_t)1 << 28);   /* a + 1/8 */
-    const int32_t x2 = edgeq_srdhm(x, x);
-    const int32_t x3 = edgeq_srdhm(x2, x);
-    const int32_t x4 = edgeq_srdhm(x2, x2);
-    const int32_t x4_over_4 = edgeq_rounding_divide_by_pot(x4, 2);
-    const int32_t poly = edgeq_rounding_divide_by_pot(
-        wrap_add(edgeq_srdhm(wrap_add(x4_over_4, x3), EDGEQ_ONE_THIRD), x2), 1);
-    return wrap_add(EDGEQ_EXP_MINUS_ONE_EIGHTH,
-                    edgeq_srdhm(EDGEQ_EXP_MINUS_ONE_EIGHTH, wrap_add(x, poly)));
-}
-
-/* gemmlowp exp_on_negative_values for a Q5.26 input <= 0; Q0.31 result. */
-static int32_t exp_on_negative_values_q5(int32_t a)
-{
-    static const int32_t barrel_multipliers[7] = {
-        1672461947,  /* exp(-1/4) */
-        1302514674,  /* exp(-1/2) */
-        790015084,   /* exp(-1) */
-        290630308,   /* exp(-2) */
-        39332535,    /* exp(-4) */
-        720401,      /* exp(-8) */
-        242          /* exp(-16) */
-    };
-    const int32_t frac_bits = 31 - EDGEQ_SOFTMAX_DIFF_INTEGER_BITS;
-    const int32_t one_quarter = (int32_t)1 << (frac_bits - 2);
-    const int32_t a_mod_quarter_minus_one_quarter = wrap_sub(a & (one_quarter - 1), one_quarter);
-    const int32_t remainder = wrap_sub(a_mod_quarter_minus_one_quarter, a);
-    int32_t result = exp_on_interval_between_negative_one_quarter_and_0_excl(
-        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter,
-                                            EDGEQ_SOFTMAX_DIFF_INTEGER_BITS));
-    int32_t k;
-    for (k = 0; k < 7; ++k) {
-        /* bit of 2^(k - 2) in Q5.26 */
-        if (remainder & ((int32_t)1 << (frac_bits - 2 + k))) {
-            result = edgeq_srdhm(result, barrel_multipliers[k]);
-        }
-    }
-    return a == 0 ? INT32_MAX : result;
-}
-
-/* gemmlowp RoundingHalfSum: (a + b) / 2 rounded to nearest, ties away from zero. */
-static int32_t rounding_half_sum(int32_t a, int32_t b)
-{
-    const int64_t sum = (int64_t)a + (int64_t)b;
-    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-}
-
-/* 1 / (1 + a) for a Q0.31 value in [0, 1), Q0.31 result (three Newton-Raphson steps). */
-static int32_t one_over_one_plus_x_for_x_in_0_1(int32_t a)
-{
-    const int32_t half_denominator = rounding_half_sum(a, INT32_MAX);
-    const int32_t one_q2 = (int32_t)1 << 29;
-    int32_t x = wrap_add(EDGEQ_48_OVER_17_Q2,
-                         edgeq_srdhm(half_denominator, EDGEQ_NEG_32_OVER_17_Q2));
-    int32_t i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x = edgeq_srdhm(half_denominator, x);
-        const int32_t one_minus = wrap_sub(one_q2, half_denominator_times_x);
-        x = wrap_add(x, saturating_rounding_multiply_by_pot(edgeq_srdhm(x, one_minus), 2));
-    }
-    return saturating_rounding_multiply_by_pot(x, 1);
-}
-
-static int32_t count_leading_zeros(uint32_t x)
-{
-    int32_t n = 0;
-    if (x == 0u) {
-        return 32;
-    }
-#if defined(__GNUC__)
-    n = (int32_t)__builtin_clz(x);
-#else
-    while ((x & 0x80000000u) == 0u) {
-        x <<= 1;
-        ++n;
-    }
-#endif
-    return n;
-}
-
-/* TFLite GetReciprocal on a Q12.19 sum: Q0.31 reciprocal and num_bits_over_unit. */
-static int32_t get_reciprocal(int32_t x, int32_t *num_bits_over_unit)
-{
-    const int32_t headroom_plus_one = count_leading_zeros((uint32_t)x);
-    const uint32_t shifted = (uint32_t)x << (headroom_plus_one & 31);
-    *num_bits_over_unit = EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS - headroom_plus_one;
-    return one_over_one_plus_x_for_x_in_0_1((int32_t)(shifted - 0x80000000u));
-}
-
 /* exp(x - max) in Q0.31 for a valid difference (diff >= diff_min). */
 static int32_t softmax_exp(const edgeq_softmax_params *p, int32_t diff)
 {
     const int32_t shifted = (int32_t)((uint32_t)diff << p->input_left_shift);
-    return exp_on_negative_values_q5(edgeq_srdhm(shifted, p->input_multiplier));
+    return edgeq_exp_on_negative_values_q5(edgeq_srdhm(shifted, p->input_multiplier));
 }
 
 int edgeq_softmax_s8(const edgeq_softmax_params *p, const int8_t *input, int8_t *output)
@@ -168,11 +36,11 @@ int edgeq_softmax_s8(const edgeq_softmax_params *p, const int8_t *input, int8_t 
                 const int32_t diff = (int32_t)x[d * inner] - max;
                 if (diff >= p->diff_min) {
                     /* Q0.31 -> Q12.19, wrapping int32 sum */
-                    sum = wrap_add(sum, edgeq_rounding_divide_by_pot(
+                    sum = edgeq_wrap_add(sum, edgeq_rounding_divide_by_pot(
                         softmax_exp(p, diff), EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS));
                 }
             }
-            reciprocal = get_reciprocal(sum, &num_bits_over_unit);
+            reciprocal = edgeq_get_reciprocal(sum, &num_bits_over_unit);
             exponent = num_bits_over_unit + 31 - 8;
             if (exponent < 0 || exponent > 31) {
                 return 1;   /* TFLite: TFLITE_CHECK(0 <= exponent && exponent <= 31) */

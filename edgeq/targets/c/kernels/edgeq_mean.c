@@ -1,0 +1,54 @@
+/* edgeq kernel: int8 mean over any axes (TFLite MEAN: the int32 sum minus zp * n, requantized
+ * with the multiplier rescaled by 1 / n). */
+#include "edgeq_kernels.h"
+
+void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+{
+    const int32_t last = p->reduce_dims - 1;
+    const int32_t inner = p->reduce_shape[last];
+    const int32_t step = p->reduce_strides[last];
+    const int32_t offset_sum = p->input_offset * p->num_elements;
+    int32_t out_index[EDGEQ_MAX_DIMS] = {0};
+    int32_t outputs = 1;
+    int32_t rows = 1;
+    int32_t base = 0;
+    int32_t d, k, r, i;
+
+    for (d = 0; d < p->output_dims; ++d) {
+        outputs *= p->output_shape[d];
+    }
+    for (d = 0; d < last; ++d) {
+        rows *= p->reduce_shape[d];
+    }
+    for (k = 0; k < outputs; ++k) {
+        int32_t red_index[EDGEQ_MAX_DIMS] = {0};
+        int32_t offset = base;
+        int32_t sum = 0;
+        for (r = 0; r < rows; ++r) {
+            const int8_t *x = input + offset;
+            for (i = 0; i < inner; ++i) {
+                sum += x[i * step];
+            }
+            /* next row of the reduced dimensions */
+            for (d = last - 1; d >= 0; --d) {
+                offset += p->reduce_strides[d];
+                if (++red_index[d] < p->reduce_shape[d]) {
+                    break;
+                }
+                offset -= p->reduce_strides[d] * p->reduce_shape[d];
+                red_index[d] = 0;
+            }
+        }
+        output[k] = edgeq_requantize(sum + offset_sum, p->multiplier, p->shift, p->output_offset,
+                                     EDGEQ_INT8_MIN, EDGEQ_INT8_MAX);
+        /* next output: advance the multi-index of the kept dimensions */
+        for (d = p->output_dims - 1; d >= 0; --d) {
+            base += p->output_strides[d];
+            if (++out_index[d] < p->output_shape[d]) {
+                break;
+            }
+            base -= p->output_strides[d] * p->output_shape[d];
+            out_index[d] = 0;
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/* edgeq kernel: int8 elementwise minimum with numpy broadcasting; both inputs are first
+ * rescaled to the output quantization (TFLite MINIMUM needs one quantization). */
+#include "edgeq_kernels.h"
+
+void edgeq_minimum_s8(const edgeq_minmax_params *p, const int8_t *input1, const int8_t *input2,
+                      int8_t *output)
+{
+    const edgeq_broadcast_shape *b = &p->shape;
+    const int32_t inner = b->output_shape[b->dims - 1];
+    const int32_t stride1 = b->input1_strides[b->dims - 1];
+    const int32_t stride2 = b->input2_strides[b->dims - 1];
+    const int32_t rows = edgeq_broadcast_rows(b);
+    int32_t index[EDGEQ_MAX_DIMS] = {0};
+    int32_t offset1 = 0;
+    int32_t offset2 = 0;
+    int32_t r, i;
+
+    for (r = 0; r < rows; ++r) {
+        const int8_t *x1 = input1 + offset1;
+        const int8_t *x2 = input2 + offset2;
+        for (i = 0; i < inner; ++i) {
+            const int32_t a = edgeq_rescale(&p->input1, x1[i * stride1]);
+            const int32_t c = edgeq_rescale(&p->input2, x2[i * stride2]);
+            int32_t out = a < c ? a : c;     /* the smaller */
+            out = out < p->act_min ? p->act_min : out;
+            out = out > p->act_max ? p->act_max : out;
+            output[i] = (int8_t)out;
+        }
+        output += inner;
+        edgeq_broadcast_next_row(b, index, &offset1, &offset2);
+    }
+}
