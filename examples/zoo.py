@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import _build, conv_bn
+try:
+    from .models import _build, conv_bn
+except ImportError:   # loaded as a file (`edgeq build examples/zoo.py:factory`): its folder is on sys.path
+    from models import _build, conv_bn
 
 __all__ = ["ZOO", "zoo_data", "mobilenet_v3_se", "detector_two_heads", "tiny_unet", "audio_conv1d",
            "resnet_permute_head"]
