@@ -191,23 +191,29 @@ def prepare(out_root: str | Path = DEFAULT_OUT_ROOT, force: bool = False, verbos
     return cached_prepare(NAME, out_root, key, force, verbose, make)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out-root", type=Path, default=DEFAULT_OUT_ROOT,
-                    help="writes <out-root>/fashion_mnist/ (default build/models)")
+def run_cli(name: str, doc: str, prepare_fn: Callable[..., dict[str, Any]], min_accuracy: float,
+            default_out_root: Path, argv: list[str] | None = None) -> int:
+    """The command line both training scripts share: train (or reuse the cache), check accuracy."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out-root", type=Path, default=default_out_root,
+                    help=f"writes <out-root>/{name}/ (default build/models)")
     ap.add_argument("--force", action="store_true", help="retrain even if the cached files match")
     args = ap.parse_args(argv)
     try:
-        info = prepare(args.out_root, force=args.force, verbose=True)
+        info = prepare_fn(args.out_root, force=args.force, verbose=True)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if info["cached"]:
-        print(f"{NAME}: cached, float test accuracy {info['float_accuracy']:.4f} -> {info['dir']}")
-    if info["float_accuracy"] < MIN_ACCURACY:
-        print(f"error: accuracy below {MIN_ACCURACY}", file=sys.stderr)
+        print(f"{name}: cached, float test accuracy {info['float_accuracy']:.4f} -> {info['dir']}")
+    if info["float_accuracy"] < min_accuracy:
+        print(f"error: accuracy below {min_accuracy}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(NAME, __doc__, prepare, MIN_ACCURACY, DEFAULT_OUT_ROOT, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ model's input is roughly N(0, 1). Seeded and single-threaded: reruns give the sa
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -62,22 +61,7 @@ def prepare(out_root: str | Path = DEFAULT_OUT_ROOT, force: bool = False, verbos
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out-root", type=Path, default=DEFAULT_OUT_ROOT,
-                    help="writes <out-root>/kws/ (default build/models)")
-    ap.add_argument("--force", action="store_true", help="retrain even if the cached files match")
-    args = ap.parse_args(argv)
-    try:
-        info = prepare(args.out_root, force=args.force, verbose=True)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if info["cached"]:
-        print(f"{NAME}: cached, float test accuracy {info['float_accuracy']:.4f} -> {info['dir']}")
-    if info["float_accuracy"] < MIN_ACCURACY:
-        print(f"error: accuracy below {MIN_ACCURACY}", file=sys.stderr)
-        return 1
-    return 0
+    return helpers.run_cli(NAME, __doc__, prepare, MIN_ACCURACY, DEFAULT_OUT_ROOT, argv)
 
 
 if __name__ == "__main__":
