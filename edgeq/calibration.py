@@ -29,15 +29,25 @@ BINS = 2048
 AUTO_SAMPLES = 32
 
 
+class Ranges(dict):
+    """{tensor name: (lo, hi)} chosen by a method; ``observed`` holds the plain min/max (what
+    int16 activations use: with 16 bits there is no reason to clip)."""
+
+    observed: dict[str, tuple[float, float]]
+
+
 def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", percentile: float = 99.99,
               batch_size: int = 32, progress: Callable[[int], None] | None = None,
-              time_budget_s: float = 120.0) -> dict[str, tuple[float, float]]:
+              time_budget_s: float = 120.0) -> Ranges:
     """Return {tensor name: (lo, hi)} for every activation of the float ``graph``."""
     if method not in METHODS:
         raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
     lo, hi = _observe_minmax(graph, inputs, batch_size, progress)
+    observed = {k: (lo[k], hi[k]) for k in lo}
+    result = Ranges(observed)
+    result.observed = observed
     if method == "minmax":
-        return {k: (lo[k], hi[k]) for k in lo}
+        return result
     edges = {k: (min(lo[k], 0.0), max(hi[k], 0.0)) for k in lo}
     hists = _observe_histograms(graph, inputs, batch_size, edges, progress)
 
@@ -48,10 +58,13 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
         return CHOOSERS[how](hists[name], percentile)
 
     if method != "auto":
-        return {k: choose(k, method) for k in lo}
-    candidates = {k: {m: choose(k, m) for m in ("minmax", "percentile", "mse", "entropy")} for k in lo}
-    sample = [np.array(x[:AUTO_SAMPLES], dtype=np.float32) for x in inputs]
-    return choose_by_layer_output_error(graph, sample, candidates, time_budget_s)
+        result = Ranges({k: choose(k, method) for k in lo})
+    else:
+        candidates = {k: {m: choose(k, m) for m in ("minmax", "percentile", "mse", "entropy")} for k in lo}
+        sample = [np.array(x[:AUTO_SAMPLES], dtype=np.float32) for x in inputs]
+        result = Ranges(choose_by_layer_output_error(graph, sample, candidates, time_budget_s))
+    result.observed = observed
+    return result
 
 
 def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,

@@ -92,6 +92,26 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray | int
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_int64(x: np.ndarray, multiplier: np.ndarray | int,
+                                           shift: np.ndarray | int) -> np.ndarray:
+    """The 16x8 requantization (TFLite's MultiplyByQuantizedMultiplier for an int64 accumulator):
+    the Q31 multiplier is rounded to a Q15 one, then one rounding shift, ties toward +inf.
+
+    ``x`` is an int64 accumulator in [-2^47, 2^47); the result is wrapped to int32 like C's cast."""
+    x = np.asarray(x, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - shift
+    return wrap_int32((x * reduced + (np.int64(1) << (total_shift - 1))) >> total_shift)
+
+
+def requantize_int64(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int,
+                     act_min: int, act_max: int) -> np.ndarray:
+    """int64 accumulator -> clamped int16 outputs (16x8 conv/FC; int16 zero points are 0)."""
+    return np.clip(multiply_by_quantized_multiplier_int64(acc, multiplier, shift), act_min, act_max)
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int,
                output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
     """Accumulator -> clamped output integers: the tail shared by conv, FC and friends."""

@@ -1,18 +1,37 @@
 """Integer-only static quantization of a float graph, given calibrated activation ranges."""
 from __future__ import annotations
 
+import numpy as np
+
 from .calibration import scale_zero_point
 from .errors import UnsupportedOpError
 from .ir import Graph, QuantParams, Tensor
 from .ops import REGISTRY, get_op
 from .ops.base import OpDef
 
+INT16_MAX = 32767
 
-def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict | None = None) -> Graph:
+
+def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict | None = None,
+             observed: dict[str, tuple[float, float]] | None = None) -> Graph:
     """Return a quantized copy: int8 activations (per-tensor asymmetric), int8 per-channel
-    weights, int32 biases, and each node's integer requantization parameters."""
+    weights, int32 biases, and each node's integer requantization parameters.
+
+    Activations listed in ``graph.meta['int16']`` (see ``edgeq.passes.precision``) are int16,
+    symmetric (zero point 0) over their ``observed`` min/max (default: ``ranges``): 16 bits
+    leave no reason to clip."""
     options = options or {}
     g = graph.copy()
+    int16 = set(g.meta.get("int16", ()))
+    range_of = g.meta.get("range_of", {})
+    observed = observed or getattr(ranges, "observed", None) or ranges
+
+    def act_params(name: str) -> tuple[float, int]:
+        src = range_of.get(name, name)
+        if name in int16:
+            return int16_scale(*observed[src]), 0
+        return scale_zero_point(*ranges[src])
+
     for node in g.nodes:
         if type(get_op(node.op)).run_int is OpDef.run_int:
             supported = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int)
@@ -20,7 +39,7 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
                                      f"quantizable ops: {', '.join(supported)}")
     _unshare_constants(g)
     for name in g.inputs:
-        _set_act(g, name, *scale_zero_point(*ranges[name]))
+        _set_act(g, name, *act_params(name))
     for node in g.nodes:
         op = get_op(node.op)
         for out in node.outputs:
@@ -29,10 +48,12 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
             elif op.fixed_output_quant is not None:
                 _set_act(g, out, *op.fixed_output_quant)
             elif op.same_quant_as_input:
-                q = g.t(node.inputs[0]).quant
-                _set_act(g, out, float(q.scale[0]), int(q.zero_point[0]))
+                src = g.t(node.inputs[0])
+                _set_act(g, out, float(src.quant.scale[0]), int(src.quant.zero_point[0]), src.dtype)
+            elif out in int16:
+                _set_act(g, out, *act_params(out), "int16")
             else:
-                _set_act(g, out, *op.adjust_output_quant(node, g, *scale_zero_point(*ranges[out])))
+                _set_act(g, out, *op.adjust_output_quant(node, g, *act_params(out)))
     for node in g.nodes:
         get_op(node.op).quantize(node, g, options)
     g.quantized = True
@@ -56,7 +77,12 @@ def _unshare_constants(g: Graph) -> None:
                 seen.add(name)
 
 
-def _set_act(g: Graph, name: str, scale: float, zero_point: int) -> None:
+def int16_scale(lo: float, hi: float) -> float:
+    """Symmetric int16 scale covering [lo, hi] (TFLite's 16x8 activations: zero point 0)."""
+    return float(np.float32(max(abs(lo), abs(hi), 1e-8) / INT16_MAX))
+
+
+def _set_act(g: Graph, name: str, scale: float, zero_point: int, dtype: str = "int8") -> None:
     t = g.t(name)
-    t.dtype = "int8"
+    t.dtype = dtype
     t.quant = QuantParams(scale, zero_point)

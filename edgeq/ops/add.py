@@ -4,6 +4,8 @@ activation.
 Integer algorithm of TFLite's int8 ADD: both inputs are shifted left by 20 bits, rescaled to a
 common scale (2 * max input scale), summed, and requantized to the output scale. The
 multipliers are derived in double from the float32 scales, as TFLite Micro and LiteRT both do.
+int16 operands (16x8 mode, zero points 0) use the same algorithm with a left shift of 15, as
+TFLite's general-scale int16 ADD does.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from ..ir import Graph, Node
 from .base import OpDef, act_quant, activation_range, apply_float_activation, register
 
 ADD_LEFT_SHIFT = 20
+ADD_LEFT_SHIFT_INT16 = 15
 
 
 def set_add_params(node: Node, graph: Graph) -> None:
@@ -21,30 +24,32 @@ def set_add_params(node: Node, graph: Graph) -> None:
     s1, zp1 = act_quant(graph, node.inputs[0])
     s2, zp2 = act_quant(graph, node.inputs[1])
     s_out, zp_out = act_quant(graph, node.outputs[0])
+    left_shift = ADD_LEFT_SHIFT_INT16 if graph.t(node.outputs[0]).dtype == "int16" else ADD_LEFT_SHIFT
     twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
     a = node.attrs
     a["input1_multiplier"], a["input1_shift"] = quantize_multiplier(float(s1) / twice_max)
     a["input2_multiplier"], a["input2_shift"] = quantize_multiplier(float(s2) / twice_max)
     a["output_multiplier"], a["output_shift"] = quantize_multiplier(
-        twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
+        twice_max / ((1 << left_shift) * float(s_out)))
     a["input1_zero_point"], a["input2_zero_point"], a["output_zero_point"] = zp1, zp2, zp_out
-    a["left_shift"] = ADD_LEFT_SHIFT
+    a["left_shift"] = left_shift
     a["act_min"], a["act_max"] = activation_range(node, graph, node.outputs[0])
 
 
 def add_int(a: dict, x1: np.ndarray, x2: np.ndarray, sign2: int = 1) -> np.ndarray:
-    """TFLite's int8 ADD (``sign2=-1``: the second operand negated, i.e. a subtraction)."""
+    """TFLite's int8 (or int16) ADD (``sign2=-1``: the second operand negated, a subtraction)."""
     v1 = (x1.astype(np.int64) - a["input1_zero_point"]) << a["left_shift"]
     v2 = (x2.astype(np.int64) - a["input2_zero_point"]) * sign2 << a["left_shift"]
     s1 = multiply_by_quantized_multiplier(v1, a["input1_multiplier"], a["input1_shift"])
     s2 = multiply_by_quantized_multiplier(v2, a["input2_multiplier"], a["input2_shift"])
     out = multiply_by_quantized_multiplier(s1 + s2, a["output_multiplier"], a["output_shift"])
-    return np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"]).astype(np.int8)
+    return np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"]).astype(x1.dtype)
 
 
 @register
 class Add(OpDef):
     name = "add"
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a, b = (graph.t(n).shape for n in node.inputs)

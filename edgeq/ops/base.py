@@ -25,6 +25,9 @@ class OpDef:
     layout_only: bool = False
     #: set for ops whose output is an integer index tensor (argmax: "int32"), not quantized
     output_dtype: str | None = None
+    #: the integer kernel also runs with int16 activations (TFLite's "16x8" mode: int16 inputs
+    #: and outputs with zero point 0, int8 weights, int64 bias); see edgeq.passes.precision
+    supports_int16: bool = False
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError(self.name)
@@ -113,11 +116,18 @@ def symmetric_weight_quant(w: np.ndarray, axis: int | None) -> tuple[np.ndarray,
     return q, QuantParams(scale, np.zeros_like(scale, dtype=np.int64), axis)
 
 
-def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> tuple[np.ndarray, QuantParams]:
-    """int32 bias at input_scale * weight_scale[c], zero point 0."""
+def is_int16(graph: Graph, name: str) -> bool:
+    """True when activation ``name`` is int16 (the consuming layer runs in 16x8 mode)."""
+    return graph.t(name).dtype == "int16"
+
+
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray,
+                  wide: bool = False) -> tuple[np.ndarray, QuantParams]:
+    """int32 bias (int64 when ``wide``: 16x8 layers) at input_scale * weight_scale[c], zero point 0."""
     scale = (np.float64(input_scale) * weight_scales.astype(np.float64)).astype(np.float32)
     q = np.round(b.astype(np.float64) / scale.astype(np.float64))
-    q = np.clip(q, -(2**31) + 1, 2**31 - 1).astype(np.int32)
+    q = np.clip(q, -(2**47), 2**47 - 1).astype(np.int64) if wide else \
+        np.clip(q, -(2**31) + 1, 2**31 - 1).astype(np.int32)
     axis = 0 if scale.size > 1 else None
     return q, QuantParams(scale, np.zeros(scale.size, dtype=np.int64), axis)
 

@@ -4,16 +4,20 @@ Weights are OIHW in an NCHW graph, OHWI in an NHWC graph (``conv2d``), and 1HWO 
 ``depthwise_conv2d``, which the layout pass creates for groups == in_channels. The integer
 kernel follows TFLite's reference int8 conv: acc = sum w * (x - zp_in) + bias, per-channel
 requantization with double rounding, + zp_out, clamp to the activation range.
+
+With int16 activations ("16x8": int16 input and output, zero points 0, int8 weights, int64
+bias) it follows TFLite's 16x8 kernel instead: an int64 accumulator and the single-rounding
+int64 requantization of ``intmath.multiply_by_quantized_multiplier_int64``.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..intmath import quantize_multiplier, requantize
+from ..intmath import quantize_multiplier, requantize, requantize_int64
 from ..ir import Graph, Node
 from .base import (OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
-                   from_nchw, quantize_bias, register, symmetric_weight_quant, to_nchw)
+                   from_nchw, is_int16, quantize_bias, register, symmetric_weight_quant, to_nchw)
 
 
 def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
@@ -38,18 +42,21 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
                padding: tuple[int, int, int, int], dilation: tuple[int, int], groups: int,
                input_zero_point: int, multiplier: np.ndarray, shift: np.ndarray,
                output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
-    """Integer conv on NCHW int8 input and OIHW int8 weights; returns NCHW int8."""
+    """Integer conv on NCHW int8 (or int16: 16x8) input and OIHW int8 weights; returns NCHW
+    integers of the input's type."""
     pt, pl, pb, pr = padding
-    xs = np.pad(x.astype(np.int32) - input_zero_point, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    wide = x.dtype == np.int16
+    acc_type = np.int64 if wide else np.int32
+    xs = np.pad(x.astype(acc_type) - input_zero_point, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     n, c, h, wd = xs.shape
     o, cg, kh, kw = w.shape
     sh, sw = stride
     dh, dw = dilation
     oh = conv_out_size(h, kh, sh, 0, dh)
     ow = conv_out_size(wd, kw, sw, 0, dw)
-    wg = w.astype(np.int32).reshape(groups, o // groups, cg, kh, kw)
+    wg = w.astype(acc_type).reshape(groups, o // groups, cg, kh, kw)
     depthwise = cg == 1 and o == groups   # one input and one output channel per group
-    acc = np.zeros((n, o, oh, ow) if depthwise else (n, groups, o // groups, oh * ow), dtype=np.int32)
+    acc = np.zeros((n, o, oh, ow) if depthwise else (n, groups, o // groups, oh * ow), dtype=acc_type)
     for i in range(kh):
         for j in range(kw):
             patch = xs[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
@@ -58,12 +65,15 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
             else:
                 acc += wg[:, :, :, i, j] @ patch.reshape(n, groups, cg, oh * ow)
     acc = acc.reshape(n, o, oh, ow).astype(np.int64) + bias.astype(np.int64)[None, :, None, None]
-    out = requantize(acc, multiplier[None, :, None, None], shift[None, :, None, None],
-                     output_zero_point, act_min, act_max)
-    return out.astype(np.int8)
+    m, s = multiplier[None, :, None, None], shift[None, :, None, None]
+    if wide:
+        return requantize_int64(acc, m, s, act_min, act_max).astype(np.int16)
+    return requantize(acc, m, s, output_zero_point, act_min, act_max).astype(np.int8)
 
 
 class _ConvBase(OpDef):
+    supports_int16 = True
+
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
         w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
@@ -90,8 +100,8 @@ class _ConvBase(OpDef):
         s_out, zp_out = act_quant(graph, y.name)
         w.data, w.quant = symmetric_weight_quant(w.data, weight_channel_axis(node))
         w.dtype = "int8"
-        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale)
-        b.dtype = "int32"
+        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
+        b.dtype = str(b.data.dtype)
         set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,14 +1,15 @@
 """Fully connected layer y = x @ W^T + b on 2-D activations, with a fused activation.
 
 Weights are [out_features, in_features] int8, per output channel by default (per tensor when
-the target asks: ``options['linear_per_channel'] = False``)."""
+the target asks: ``options['linear_per_channel'] = False``). With int16 activations (16x8) the
+accumulator is int64 with an int64 bias and the int64 requantization, as in conv2d."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..intmath import requantize
+from ..intmath import requantize, requantize_int64
 from ..ir import Graph, Node
-from .base import (OpDef, act_quant, apply_float_activation, quantize_bias, register,
+from .base import (OpDef, act_quant, apply_float_activation, is_int16, quantize_bias, register,
                    symmetric_weight_quant)
 from .conv2d import set_requant_params
 
@@ -16,16 +17,21 @@ from .conv2d import set_requant_params
 def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point: int,
                multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int,
                act_min: int, act_max: int) -> np.ndarray:
-    acc = (x.astype(np.int32) - input_zero_point) @ w.astype(np.int32).T
+    wide = x.dtype == np.int16
+    acc_type = np.int64 if wide else np.int32
+    acc = (x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T
     acc = acc.astype(np.int64) + bias.astype(np.int64)
     if multiplier.size == 1:
         multiplier, shift = multiplier[0], shift[0]
+    if wide:
+        return requantize_int64(acc, multiplier, shift, act_min, act_max).astype(np.int16)
     return requantize(acc, multiplier, shift, output_zero_point, act_min, act_max).astype(np.int8)
 
 
 @register
 class Linear(OpDef):
     name = "linear"
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
@@ -43,8 +49,8 @@ class Linear(OpDef):
         axis = 0 if options.get("linear_per_channel", True) else None
         w.data, w.quant = symmetric_weight_quant(w.data, axis)
         w.dtype = "int8"
-        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale)
-        b.dtype = "int32"
+        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
+        b.dtype = str(b.data.dtype)
         set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:

@@ -32,6 +32,7 @@ def _windows(x: np.ndarray, node: Node, fill: int | float) -> tuple[np.ndarray, 
 
 class _Pool(OpDef):
     same_quant_as_input = True
+    supports_int16 = True   # int16 in and out: the same loops, clamped to the int16 range
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
@@ -56,9 +57,9 @@ class MaxPool2d(_Pool):
         return [apply_float_activation(node, from_nchw(win.max(axis=(4, 5)), graph))]
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        win, _ = _windows(to_nchw(xs[0], graph), node, -128)
+        win, _ = _windows(to_nchw(xs[0], graph), node, np.iinfo(xs[0].dtype).min)
         y = np.clip(win.max(axis=(4, 5)), node.attrs["act_min"], node.attrs["act_max"])
-        return [from_nchw(y.astype(np.int8), graph)]
+        return [from_nchw(y.astype(xs[0].dtype), graph)]
 
 
 @register
@@ -85,4 +86,4 @@ class AvgPool2d(_Pool):
         half = count // 2
         avg = np.where(total > 0, (total + half) // count, -((-total + half) // count))
         y = np.clip(avg, node.attrs["act_min"], node.attrs["act_max"])
-        return [from_nchw(y.astype(np.int8), graph)]
+        return [from_nchw(y.astype(xs[0].dtype), graph)]

@@ -13,6 +13,7 @@ class Reshape(OpDef):
     name = "reshape"
     same_quant_as_input = True
     layout_only = True
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0])
@@ -34,6 +35,7 @@ class Transpose(OpDef):
     name = "transpose"
     same_quant_as_input = True
     layout_only = True
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
