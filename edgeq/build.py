@@ -19,6 +19,7 @@ from .data import check_inputs, load_inputs, load_labels
 from .errors import EdgeqError, ValidationError
 from .frontend import load_model
 from .ir import Graph
+from .mixed_precision import PrecisionRequest
 from .ops import get_op
 from .passes.equalize import equalize_cross_layer
 from .pipeline import float_graph, quantized_graph
@@ -51,13 +52,22 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
           input_shape: tuple[int, ...] | None = None, io: str = "int8", input_layout: str = "nhwc",
           name: str = "model", max_eval_samples: int | None = None, progress: bool = False,
           equalization: bool = True, bias_correction: bool = True, histogram_tensor: str | None = None,
-          raise_on_mismatch: bool = True) -> Report:
+          precision: str = "int8", int16_layers: list[str] | None = None, target_sqnr: float | None = None,
+          max_accuracy_drop: float | None = None, raise_on_mismatch: bool = True) -> Report:
     """Build ``model`` for ``target`` into ``out_dir`` and return the report.
+
+    precision: ``int8``, ``16x8`` (every layer that can run with int16 activations does) or
+    ``auto`` (promote the most sensitive layers to 16x8 until ``target_sqnr`` dB or
+    ``max_accuracy_drop`` percentage points is met); ``int16_layers`` names layers or modules
+    to promote explicitly.
 
     Raises EdgeqError for user mistakes; ValidationError when an artifact that must be bit-exact
     with the integer reference is not (the report is written first)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    # refuse an incomplete precision request before any work (labels are checked again below)
+    PrecisionRequest(precision, [], target_sqnr, max_accuracy_drop, None,
+                     None if eval_labels is None else np.zeros(0)).check()
     profile = load_profile(target)
     tmod = target_module(profile)
     out = _prepare_out_dir(out_dir)
@@ -76,6 +86,8 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     timings["trace_s"] = time.perf_counter() - t
 
     ev, labels = _eval_set(eval_data, eval_labels, cal, names, graph_shapes, max_eval_samples)
+    request = PrecisionRequest(precision, list(int16_layers or []), target_sqnr, max_accuracy_drop, ev, labels)
+    request.check()
 
     t = time.perf_counter()
     options = {**profile.quantizer, "equalization": equalization, "bias_correction": bias_correction,
@@ -83,7 +95,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
                "description": f"{model_label} quantized by edgeq for {target}"}
     bar = _progress(progress, "calibrate", None)   # passes over the set depend on method and candidates
     qgraph = quantized_graph(fgraph, cal, method=method, options=options, percentile=percentile,
-                             progress=bar.update if bar is not None else None)
+                             progress=bar.update if bar is not None else None, precision=request)
     if bar is not None:
         bar.close()
     timings["calibrate_quantize_s"] = time.perf_counter() - t
@@ -128,6 +140,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
                            for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
         "quantization": layers,
         "quantization_passes": qgraph.meta.get("passes", {}),
+        "precision": qgraph.meta.get("precision", {"mode": "int8"}),
         "plots": plots,
         "memory": memory,
         "macs": int(sum(get_op(n.op).macs(n, tgraph) for n in tgraph.nodes)),
@@ -291,14 +304,17 @@ def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels:
     qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
     qvals = interpreter.run(qgraph, qin, keep=True)
     sens = layer_sensitivity(fgraph, qgraph, inputs, labels)
+    source = qgraph.meta.get("range_of", {})    # requantized copies (mixed precision) -> float tensor
     rows = []
     for node in qgraph.nodes:
         out = node.outputs[0]
         q = qgraph.t(out).quant
         scale, zp = q.scalar() if q is not None else (None, None)   # argmax: int32 indices
         row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
+                               "dtype": qgraph.t(out).dtype,
                                "output_scale": scale, "output_zero_point": zp,
-                               "sqnr_db": metrics.sqnr_db(fvals[out], interpreter.dequantize(qgraph, out, qvals[out])),
+                               "sqnr_db": metrics.sqnr_db(fvals[source.get(out, out)],
+                                                          interpreter.dequantize(qgraph, out, qvals[out])),
                                **sens.get(node.name, {})}
         if len(node.inputs) > 1 and qgraph.t(node.inputs[1]).quant is not None and qgraph.t(node.inputs[1]).is_constant:
             ws = qgraph.t(node.inputs[1]).quant.scale
@@ -320,7 +336,8 @@ def _plots(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[
                          f"choose one of: {', '.join(r['tensor'] for r in layers)}")
     values = interpreter.run(fgraph, sample, keep=True)[tensor]
     scale, zp = qgraph.t(tensor).quant.scalar()
+    info = np.iinfo(qgraph.t(tensor).dtype)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
-    paths.append(plots.tensor_histogram(values, (-128 - zp) * scale, (127 - zp) * scale, tensor,
+    paths.append(plots.tensor_histogram(values, (info.min - zp) * scale, (info.max - zp) * scale, tensor,
                                         out / "plots" / f"histogram_{safe}.png"))
     return [str(p.relative_to(out)) for p in paths]

@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--max-eval-samples", type=int, help="validate on at most this many samples")
     b.add_argument("--no-equalization", action="store_true", help="never apply cross-layer equalization")
     b.add_argument("--no-bias-correction", action="store_true", help="never apply bias correction")
+    b.add_argument("--precision", default="int8", choices=["int8", "16x8", "auto"],
+                   help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 "
+                        "kernel exists; auto: promote the most sensitive layers to 16x8 until the target is met")
+    b.add_argument("--target-sqnr", type=float, metavar="DB", help="--precision auto: output SQNR to reach (dB vs float)")
+    b.add_argument("--max-accuracy-drop", type=float, metavar="PP",
+                   help="--precision auto: accuracy loss allowed vs float, percentage points (needs --eval-labels)")
+    b.add_argument("--int16-layers", help="comma-separated layer names or module paths to run in 16x8")
     b.add_argument("--histogram-tensor", help="tensor to plot in plots/ (default: the most sensitive layer's output)")
     b.add_argument("--quiet", action="store_true", help="no progress bars or table")
     i = sub.add_parser("inspect", help="show the layers that cost the most accuracy in a build")
@@ -117,6 +124,8 @@ def _build(args: argparse.Namespace) -> int:
                    input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
                    progress=not args.quiet, equalization=not args.no_equalization,
                    bias_correction=not args.no_bias_correction, histogram_tensor=args.histogram_tensor,
+                   precision=args.precision, target_sqnr=args.target_sqnr, max_accuracy_drop=args.max_accuracy_drop,
+                   int16_layers=[x.strip() for x in args.int16_layers.split(",") if x.strip()] if args.int16_layers else None,
                    raise_on_mismatch=False)
     if not args.quiet:
         print(summary_table(report.data))
@@ -141,6 +150,13 @@ def summary_table(d: dict) -> str:
         if "instructions_per_inference" in v:
             lines.append(f"  {v['runtime']}: {v['instructions_per_inference']:,} instructions per inference "
                          f"({v.get('instructions_per_mac', 0):.2f} per MAC; QEMU instruction count, not cycles)")
+    prec = d.get("precision") or {}
+    if prec.get("int16_layers"):
+        goal = "" if prec.get("mode") != "auto" else \
+            f" (target {'met' if prec.get('target_met') else 'NOT met, best step kept'})"
+        lines.append(f"  precision {prec['mode']}{goal}: {len(prec['int16_layers'])} layers in 16x8 "
+                     f"({', '.join(prec['int16_layers'][:6])}{', ...' if len(prec['int16_layers']) > 6 else ''}); "
+                     f"C arena {prec['arena_bytes_int8']:,} -> {prec['arena_bytes']:,} bytes")
     mem = d.get("memory") or {}
     extra = [f"{k} {v:,}" for k, v in mem.items() if isinstance(v, int)]
     if extra:

@@ -9,10 +9,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import interpreter, metrics
+from . import interpreter, metrics, mixed_precision
 from .calibration import calibrate
 from .frontend import trace
 from .ir import Graph
+from .mixed_precision import PrecisionRequest
 from .passes import prepare_float_graph
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalizable_pairs, equalize_cross_layer
@@ -29,37 +30,84 @@ def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
 
 def quantized_graph(graph: Graph, calibration: list[np.ndarray], method: str = "mse",
                     options: dict | None = None, percentile: float = 99.99,
-                    progress: Callable[[int], None] | None = None) -> Graph:
+                    progress: Callable[[int], None] | None = None,
+                    precision: PrecisionRequest | None = None) -> Graph:
     """Calibrate the float graph on ``calibration`` and return the quantized (NCHW) graph.
 
-    options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help)."""
+    options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help).
+    precision: which activations are int16 (edgeq.mixed_precision); default all int8."""
     options = options or {}
+    precision = precision or PrecisionRequest()
+    precision.check()
     sample = [np.array(x[:SAMPLE], dtype=np.float32) for x in calibration]
     reference = interpreter.run(graph, sample)
     candidates = [("none", graph)]
     if options.get("equalization", True) and equalizable_pairs(graph):
         candidates.append(("equalized", equalize_cross_layer(graph)))
-    best: tuple[float, Graph] | None = None
+    best: tuple[float, Graph, Graph, dict, bool] | None = None
     decisions: dict[str, dict] = {}
     for label, g in candidates:
-        q = quantize(g, calibrate(g, calibration, method=method, percentile=percentile, progress=progress), options)
+        ranges = calibrate(g, calibration, method=method, percentile=percentile, progress=progress)
+        q = quantize(g, ranges, options)
         score = output_sqnr(graph, reference, q, sample)
         decisions[f"sqnr_db_{label}"] = score
+        corrected = False
         if options.get("bias_correction", True):
             qb = correct_bias(g, q, sample)
             score_b = output_sqnr(graph, reference, qb, sample)
             decisions[f"sqnr_db_{label}_bias_corrected"] = score_b
             if score_b > score:
-                q, score = qb, score_b
-                q.meta["bias_corrected"] = True
+                q, score, corrected = qb, score_b, True
         q.meta["equalized"] = label == "equalized"
+        q.meta["bias_corrected"] = corrected
         if best is None or score > best[0]:
-            best = (score, q)
+            best = (score, q, g, ranges, corrected)
     assert best is not None
-    q = best[1]
+    _, q, g, ranges, corrected = best
+    if precision.mode != "int8" or precision.layers:
+        q = _mixed(graph, g, q, ranges, corrected, sample, options, precision)
     q.meta["passes"] = {"equalization": q.meta.get("equalized", False),
                         "bias_correction": q.meta.get("bias_corrected", False), **decisions}
     return q
+
+
+def _mixed(fgraph: Graph, g: Graph, q8: Graph, ranges: dict, corrected: bool, sample: list[np.ndarray],
+           options: dict, request: PrecisionRequest) -> Graph:
+    """Promote layers of the chosen float graph ``g`` to 16x8 as ``request`` asks."""
+    def make(layers: list[str]) -> Graph:
+        q = quantize(mixed_precision.promoted_graph(g, layers), ranges, options)
+        return correct_bias(g, q, sample) if corrected else q
+
+    meta = {k: q8.meta[k] for k in ("equalized", "bias_corrected")}
+    if request.mode == "auto":
+        scorer = mixed_precision.Scorer(fgraph, sample, request)
+        q, steps, chosen, reached = mixed_precision.search(make, lambda: _sensitivity_order(g, q8, sample),
+                                                           request, scorer)
+        layers = [st.promoted for st in steps[1:chosen + 1]]
+        info = {"mode": "auto", "target_sqnr_db": request.target_sqnr_db,
+                "max_accuracy_drop": request.max_accuracy_drop, "target_met": reached, "chosen_step": chosen,
+                "float_accuracy": scorer.float_accuracy, "steps": [s.to_dict() for s in steps]}
+    else:
+        layers = mixed_precision.candidates(g) if request.mode == "16x8" else \
+            mixed_precision.resolve_layers(g, request.layers)
+        q = make(layers)
+        info = {"mode": request.mode if not request.layers else "layers"}
+    wide = [n.name for n in q.nodes if n.op != "requantize" and q.t(n.outputs[0]).dtype == "int16"]
+    info.update({"promoted_layers": layers, "int16_layers": wide, "int16_tensors": sorted(q.meta.get("int16", [])),
+                 "arena_bytes_int8": mixed_precision.arena_bytes(q8),
+                 "arena_bytes": mixed_precision.arena_bytes(q)})
+    q.meta.update(meta)
+    q.meta["precision"] = info
+    return q
+
+
+def _sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray]) -> list[str]:
+    """Promotable layers, most sensitive first (output SQNR gained when the layer is kept in
+    higher precision, on the calibration sample), execution order on ties."""
+    from .sensitivity import layer_sensitivity
+    sens = layer_sensitivity(g, q8, sample, None)
+    names = mixed_precision.candidates(g)
+    return sorted(names, key=lambda n: -sens.get(n, {}).get("higher_precision_gain_db", 0.0))
 
 
 def output_sqnr(fgraph: Graph, reference: dict[str, np.ndarray], qgraph: Graph, sample: list[np.ndarray]) -> float:

@@ -37,6 +37,28 @@ def _num(v: Any, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)    # None: an unquantized (index) tensor
 
 
+def _precision_section(p: dict[str, Any]) -> list[str]:
+    """Which layers run in 16x8, why (the auto search's steps) and the arena they cost."""
+    if p.get("mode", "int8") == "int8" and not p.get("int16_layers"):
+        return []
+    lines = ["", "## Mixed precision", "",
+             f"Mode `{p['mode']}`: {len(p['int16_layers'])} layers run with int16 activations and int8 "
+             f"weights (16x8): {', '.join(p['int16_layers']) or 'none'}. C arena "
+             f"{p['arena_bytes_int8']:,} bytes in int8, {p['arena_bytes']:,} bytes as built."]
+    if p["mode"] == "auto":
+        goal = [f"output SQNR >= {p['target_sqnr_db']} dB"] if p.get("target_sqnr_db") is not None else []
+        if p.get("max_accuracy_drop") is not None:
+            goal.append(f"accuracy within {p['max_accuracy_drop']} pt of float ({_pct(p.get('float_accuracy'))})")
+        lines += ["", f"Target: {' and '.join(goal)}: {'met' if p['target_met'] else 'not met; the best step is kept'}. "
+                  "Layers were promoted one at a time, most sensitive first:", "",
+                  "| step | promoted | output SQNR | accuracy | C arena bytes |", "|---:|---|---:|---:|---:|"]
+        for i, st in enumerate(p["steps"]):
+            mark = " (chosen)" if i == p.get("chosen_step") else ""
+            lines.append(f"| {i}{mark} | {st['promoted'] or '- (all int8)'} | {_db(st['output_sqnr_db'])} | "
+                         f"{_pct(st['accuracy'])} | {st['arena_bytes']:,} |")
+    return lines
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"# edgeq build report: {d['model']} -> {d['target']}", "",
              f"edgeq {d['edgeq_version']}, calibration `{d['calibration']['method']}` on "
@@ -67,17 +89,19 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += ["", "## Memory", ""]
         lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
                   if not isinstance(v, (list, dict))]
+    lines += _precision_section(d.get("precision") or {})
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
               "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
               "gained by keeping only this layer in float.", "",
-              "| layer | op | module | out scale | out zp | SQNR accumulated | layer alone | float gain |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+              "| layer | op | module | out type | out scale | out zp | SQNR accumulated | layer alone | float gain |",
+              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in d["quantization"]:
         gain = _db(r.get("higher_precision_gain_db", "-"))
         if r.get("higher_precision_gain_accuracy") is not None:
             gain += f", {100 * r['higher_precision_gain_accuracy']:+.2f} pt"
-        lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {_num(r['output_scale'], '.5g')} | "
+        lines.append(f"| {r['layer']} | {r['op']} | `{r['module'] or '-'}` | {r.get('dtype', 'int8')} | "
+                     f"{_num(r['output_scale'], '.5g')} | "
                      f"{_num(r['output_zero_point'], 'd')} | {_db(r['sqnr_db'])} | "
                      f"{_db(r.get('layer_alone_sqnr_db', '-'))} | "
                      f"{gain} |")

@@ -38,6 +38,8 @@ def _fq(qgraph: Graph, name: str, x: np.ndarray) -> np.ndarray:
     if qgraph.t(name).quant is None:     # an index output (argmax) is not quantized
         return x
     scale, zp = qgraph.t(name).quant.scalar()
+    if qgraph.t(name).dtype == "int16":   # 16x8 layers: 65536 levels, symmetric
+        return (np.clip(np.round(x / np.float32(scale)), -32768, 32767) * np.float32(scale)).astype(np.float32)
     return fake_quantize(x, (-128 - zp) * scale, (127 - zp) * scale)
 
 
@@ -47,6 +49,7 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
     layers named in ``quantized`` and their inputs."""
     dq = dequantized_copy(qgraph) if dq is None else dq
     values = dict(zip(fgraph.inputs, inputs))
+    source = qgraph.meta.get("range_of", {})    # tensors added by mixed precision -> their source
     for fnode in fgraph.nodes:
         node: Node = fnode
         graph = fgraph
@@ -54,7 +57,9 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
         if fnode.name in quantized:
             node = next(n for n in dq.nodes if n.name == fnode.name)
             graph = dq
-            args = [_fq(qgraph, n, values[n]) if n in values else dq.t(n).data for n in node.inputs]
+            # a 16x8 layer may read a requantized copy of a float-graph tensor: fake-quantize that
+            args = [_fq(qgraph, n, values[source.get(n, n)]) if source.get(n, n) in values else dq.t(n).data
+                    for n in node.inputs]
         outs = get_op(node.op).run_float(node, graph, args)
         if fnode.name in quantized:
             outs = [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]

@@ -103,3 +103,41 @@ def test_requantize_matches_exact_rounding_for_small_multipliers():
     got = intmath.multiply_by_quantized_multiplier(x, m, s)
     exact = np.round(x * (m / 2**31) * 2.0**s)
     assert np.abs(got - exact).max() <= 1
+
+
+# --- 16x8: int64 accumulator requantization -------------------------------------------------
+
+def big_mbqm_int64(x: int, m: int, shift: int) -> int:
+    """TFLite's int64 MultiplyByQuantizedMultiplier from its definition, with exact rationals:
+    the Q31 multiplier rounded to Q15 (ties up), then x * m15 / 2^(15 - shift) rounded to nearest
+    with ties toward +inf."""
+    m15 = min(Fraction(m, 2**16) + Fraction(1, 2), Fraction(2**15)).__floor__() if m < 0x7FFF0000 else 0x7FFF
+    v = Fraction(x * m15, 2 ** (15 - shift))
+    return (v + Fraction(1, 2)).__floor__()
+
+
+def test_mbqm_int64_hand_cases():
+    f = intmath.multiply_by_quantized_multiplier_int64
+    half = 1 << 30                                   # 0.5 in Q31 -> 0.5 in Q15 (16384)
+    assert int(f(10, half, 0)) == 5                   # 10 * 0.5
+    assert int(f(5, half, 0)) == 3                    # 2.5: tie rounds toward +inf
+    assert int(f(-5, half, 0)) == -2                  # -2.5: tie toward +inf, not away from zero
+    assert int(f(-7, half, -1)) == -2                 # -7 * 0.25 = -1.75
+    assert int(f(3, half, 2)) == 6                    # 3 * 0.5 * 4
+    # M >= 0x7FFF0000 (just under 1.0) reduces to 0x7FFF, not 2^15: 2^40 * 32767 / 2^35
+    assert int(f(1 << 40, (1 << 31) - 1, -20)) == 32 * 32767
+    assert int(f(100, 0x7FFF8000, 0)) == 100           # 100 * 32767 / 32768 = 99.997 -> 100
+
+
+def test_mbqm_int64_matches_big_integer_model():
+    rng = np.random.default_rng(7)
+    xs = rng.integers(-(2**47), 2**47, 3000, dtype=np.int64)
+    xs[:500] = rng.integers(-(2**20), 2**20, 500)
+    ms = rng.integers(2**30, 2**31, 3000, dtype=np.int64)
+    ms[:50] = rng.integers(0x7FFF0000, 2**31, 50)     # the saturated reduction branch
+    shifts = rng.integers(-31, 8, 3000)
+    got = intmath.multiply_by_quantized_multiplier_int64(xs, ms, shifts)
+    for x, m, s, g in zip(xs.tolist(), ms.tolist(), shifts.tolist(), got.tolist()):
+        want = big_mbqm_int64(x, m, s)
+        want = (want + 2**31) % 2**32 - 2**31          # the C cast to int32
+        assert g == want, (x, m, s)

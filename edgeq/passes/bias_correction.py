@@ -2,7 +2,7 @@
 
 Quantizing weights shifts each output channel's mean: E[x W_q] != E[x W]. Measured on float
 calibration activations, that per-channel shift is subtracted from the layer's bias, which is
-then re-quantized to int32 at the same scale."""
+then re-quantized at the same scale (int32, or int64 in 16x8 layers)."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +27,8 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
         b = q.t(node.inputs[2])
         scale = b.quant.scale.astype(np.float64)
         corrected = b.data.astype(np.float64) - np.round(shift / scale)
-        new = q.add_constant(f"{b.name}_corrected", np.clip(corrected, -(2**31) + 1, 2**31 - 1).astype(np.int32))
+        limit = 2**47 if b.data.dtype == np.int64 else 2**31 - 1   # 16x8 layers have int64 biases
+        new = q.add_constant(f"{b.name}_corrected", np.clip(corrected, -limit, limit - 1).astype(b.data.dtype))
         new.quant = b.quant
         node.inputs[2] = new.name
     q.prune()

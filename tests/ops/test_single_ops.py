@@ -157,7 +157,8 @@ def assert_each_layer_within_one_lsb(fgraph, qgraph, x):
             np.testing.assert_array_equal(qvals[node.outputs[0]], ref, err_msg=f"{node.name} ({node.op})")
             continue
         scale, zp = qgraph.t(node.outputs[0]).quant.scalar()
-        expect = np.clip(np.round(ref.astype(np.float64) / np.float32(scale)) + zp, -128, 127)
+        info = np.iinfo(qgraph.t(node.outputs[0]).dtype)
+        expect = np.clip(np.round(ref.astype(np.float64) / np.float32(scale)) + zp, info.min, info.max)
         diff = np.abs(qvals[node.outputs[0]].astype(np.int64) - expect)
         assert diff.max() <= 1, f"{node.name} ({node.op}) is {diff.max()} LSB from its float reference"
 
@@ -216,3 +217,34 @@ def test_op_onnx_qdq_within_one_lsb_of_reference(case, tmp_path):
             diff = np.abs(got.astype(np.int64) - ref[name].astype(np.int64))
             assert (diff <= 1).mean() >= 0.97 and diff.max() <= 12, \
                 f"{run.runtime}: {(diff <= 1).mean():.3f} within 1 LSB, max {diff.max()} LSB"
+
+
+INT16_CASES = ["conv3x3", "conv_stride_dilation", "depthwise", "depthwise_multiplier2", "grouped", "conv_relu6",
+               "linear_relu", "conv_pools_16x8", "add_relu", "flatten_linear"]
+CASES["conv_pools_16x8"] = (Fn(lambda s, x: torch.nn.functional.avg_pool2d(torch.nn.functional.max_pool2d(s.c(x), 3, 2, 1), 2).mean((2, 3)),
+                               c=nn.Conv2d(3, 6, 3, padding=1)), (3, 9, 9))
+
+
+@pytest.mark.parametrize("case", INT16_CASES)
+def test_op_16x8_within_one_lsb_and_layout_independent(case):
+    """Every layer that can run with int16 activations does (precision 16x8): each stays within
+    1 int16 LSB of its float op on dequantized inputs, and NHWC computes the same integers."""
+    from edgeq.mixed_precision import PrecisionRequest
+    model, shape = CASES[case]
+    model.eval()
+    x = _data(shape)
+    fgraph = float_graph(model, [shape])
+    qgraph = quantized_graph(fgraph, [x], method="minmax", precision=PrecisionRequest("16x8"))
+    wide = [n for n in qgraph.nodes if qgraph.t(n.outputs[0]).dtype == "int16"]
+    assert wide, "nothing was promoted"
+    for n in wide:
+        assert all(qgraph.t(i).dtype in ("int16", "int8", "int64") for i in n.inputs)
+        assert qgraph.t(n.outputs[0]).quant.zero_point[0] == 0
+        if n.op in ("conv2d", "linear"):
+            assert qgraph.t(n.inputs[0]).dtype == "int16" and qgraph.t(n.inputs[2]).dtype == "int64"
+    assert_each_layer_within_one_lsb(fgraph, qgraph, x)
+    xin = interpreter.quantize_input(qgraph, 0, x)
+    q = interpreter.run(qgraph, [xin])[qgraph.outputs[0]]
+    nhwc = to_nhwc(qgraph)
+    q2 = interpreter.run(nhwc, [xin.transpose(0, 2, 3, 1) if xin.ndim == 4 else xin])[nhwc.outputs[0]]
+    np.testing.assert_array_equal(q2.transpose(0, 3, 1, 2) if q2.ndim == 4 else q2, q)

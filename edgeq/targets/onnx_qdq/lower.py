@@ -1,5 +1,8 @@
 """Lower a quantized NCHW graph to an ONNX QDQ model: each activation T is produced in float,
-quantized by QuantizeLinear to T (int8) and read by consumers through DequantizeLinear."""
+quantized by QuantizeLinear to T (int8, or int16 in mixed precision) and read by consumers
+through DequantizeLinear. int16 QDQ needs opset 21, so a graph with int16 activations is
+written at opset 21 or later; its int64 biases are stored as int32 when they fit (else as float:
+DequantizeLinear has no int64 input)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +17,7 @@ from ...ir import Graph, Node
 from ..base import TargetProfile, atomic_write_bytes
 
 DEFAULT_OPSET = 17
+INT16_OPSET = 21      # first opset whose QuantizeLinear / DequantizeLinear take int16
 Lowering = Callable[["_Builder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
 
@@ -38,6 +42,8 @@ def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> 
 
 
 def build_model(graph: Graph, opset: int, description: str = "", version: str = "") -> onnx.ModelProto:
+    if any(t.dtype == "int16" for t in graph.tensors.values()):
+        opset = max(opset, INT16_OPSET)
     b = _Builder(graph, opset)
     for name in graph.inputs:
         b.rename[name] = f"{name}_quantized"
@@ -62,7 +68,7 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
     g = helper.make_graph(b.nodes, "edgeq", inputs, outputs, b.initializers)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeq",
                               producer_version=version, doc_string=description)
-    model.ir_version = 8
+    model.ir_version = 10 if opset >= INT16_OPSET else 8
     helper.set_model_props(model, {"edgeq_version": version, "description": description})
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -110,9 +116,29 @@ class _Builder:
             return out
         self._names.add(out)
         t = self.graph.t(tensor)
+        if t.is_constant and t.dtype == "int64":
+            return self._int64_bias(tensor, out)
         src = self.const(f"{tensor}_quantized", t.data) if t.is_constant else self.ref(tensor)
         attrs = {"axis": t.quant.axis} if t.quant.per_channel else {}
         self.node("DequantizeLinear", [src, *self.qparams(tensor)], [out], **attrs)
+        return out
+
+    def _int64_bias(self, tensor: str, out: str) -> str:
+        """A 16x8 layer's int64 bias: DequantizeLinear from int32 when every value fits, else
+        the dequantized float values."""
+        t = self.graph.t(tensor)
+        if np.abs(t.data).max(initial=0) < 2**31:
+            src = self.const(f"{tensor}_quantized", t.data.astype(np.int32))
+            per_channel = t.quant.per_channel
+            scale = self.const(f"{tensor}_scale", t.quant.scale.astype(np.float32) if per_channel
+                               else np.array(t.quant.scale[0], np.float32))
+            zp = self.const(f"{tensor}_zero_point", np.zeros(t.quant.scale.size, np.int32) if per_channel
+                            else np.array(0, np.int32))
+            attrs = {"axis": t.quant.axis} if per_channel else {}
+            self.node("DequantizeLinear", [src, scale, zp], [out], **attrs)
+        else:
+            self.initializers.append(numpy_helper.from_array(
+                (t.data.astype(np.float64) * t.quant.scale.astype(np.float64)).astype(np.float32), out))
         return out
 
     def quantize_float(self, float_name: str, tensor: str) -> None:
@@ -191,6 +217,12 @@ for _op, _onnx_op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("maximum"
 
 @lowers("clamp")
 def _clamp(b: _Builder, node: Node) -> None:
+    b.finish(node, b.dq(node.inputs[0]))
+
+
+@lowers("requantize")
+def _requantize(b: _Builder, node: Node) -> None:
+    """int8 <-> int16: DequantizeLinear, then QuantizeLinear at the output's type."""
     b.finish(node, b.dq(node.inputs[0]))
 
 

@@ -1,0 +1,167 @@
+"""``--precision``: which activations run in int16 (16x8 layers), chosen by the user or searched.
+
+* ``int8``: none (the default);
+* ``16x8``: every activation that can be int16 (the input stays int8: it is quantized at the
+  model boundary);
+* ``auto``: the layers ranked by sensitivity (output SQNR gained when the layer is kept in
+  higher precision, edgeq.sensitivity) are promoted one at a time, most sensitive first, and the
+  search stops as soon as the model meets the target: an output SQNR (dB, against float) or a
+  maximum accuracy drop (percentage points, with labelled eval data). Each step is measured with
+  the integer reference itself, not a simulation, and its arena cost is recorded (the C
+  target's static memory plan of the NHWC graph).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import interpreter, metrics
+from .errors import EdgeqError
+from .ir import Graph
+from .ops import get_op
+from .passes.layout import to_nhwc
+from .passes.precision import int16_capable, promote
+
+MODES = ("int8", "16x8", "auto")
+AUTO_EVAL_SAMPLES = 2000   # accuracy targets are measured on at most this many labelled samples
+
+
+@dataclass
+class PrecisionRequest:
+    mode: str = "int8"
+    layers: list[str] = field(default_factory=list)      # explicit promotions (layer or module names)
+    target_sqnr_db: float | None = None
+    max_accuracy_drop: float | None = None               # percentage points below float
+    eval_inputs: list[np.ndarray] | None = None
+    eval_labels: np.ndarray | None = None
+
+    def check(self) -> None:
+        if self.mode not in MODES:
+            raise EdgeqError(f"unknown precision '{self.mode}'; choose one of {', '.join(MODES)}")
+        if self.mode == "auto" and self.target_sqnr_db is None and self.max_accuracy_drop is None:
+            raise EdgeqError("--precision auto needs a target: --target-sqnr DB (output SQNR against float) "
+                             "or --max-accuracy-drop PP (with --eval-labels)")
+        if self.max_accuracy_drop is not None and self.eval_labels is None:
+            raise EdgeqError("--max-accuracy-drop needs labelled eval data: add --eval-data and --eval-labels, "
+                             "or use --target-sqnr instead")
+
+
+def candidates(graph: Graph) -> list[str]:
+    """Layer names whose output can be int16, in execution order. Data-movement ops (reshape,
+    pooling) are left out: their output is int16 exactly when their input is."""
+    return [n.name for n in graph.nodes
+            if int16_capable(graph, n.outputs[0]) and not get_op(n.op).same_quant_as_input]
+
+
+def resolve_layers(graph: Graph, names: list[str]) -> list[str]:
+    """Layer names from user-given layer names or module paths (a module selects all its layers)."""
+    capable = set(candidates(graph))
+    out: list[str] = []
+    for name in names:
+        hits = [n.name for n in graph.nodes if n.name == name or n.module_path == name
+                or n.module_path.startswith(name + ".")]
+        hits = [h for h in hits if h in capable]
+        if not hits:
+            raise EdgeqError(f"--int16-layers: '{name}' is no layer or module with an int16 kernel; "
+                             f"layers that can be int16: {', '.join(candidates(graph)) or 'none'}")
+        out.extend(h for h in hits if h not in out)
+    return out
+
+
+def outputs_of(graph: Graph, layers: list[str]) -> list[str]:
+    by_name = {n.name: n for n in graph.nodes}
+    return [by_name[name].outputs[0] for name in layers]
+
+
+@dataclass
+class SearchStep:
+    promoted: str | None
+    sqnr_db: float
+    accuracy: float | None
+    arena_bytes: int
+
+    def to_dict(self) -> dict:
+        return {"promoted": self.promoted, "output_sqnr_db": round(self.sqnr_db, 3),
+                "accuracy": self.accuracy, "arena_bytes": self.arena_bytes}
+
+
+def arena_bytes(qgraph: Graph) -> int:
+    """The static arena the C target plans for this graph (bytes)."""
+    from .targets.c.planner import plan_memory
+    return plan_memory(to_nhwc(qgraph)).arena_size
+
+
+class Scorer:
+    """Output SQNR against float on a calibration sample, and accuracy on labelled eval data."""
+
+    def __init__(self, fgraph: Graph, sample: list[np.ndarray], request: PrecisionRequest) -> None:
+        self.fgraph, self.sample = fgraph, sample
+        self.reference = interpreter.run(fgraph, sample)
+        self.inputs = self.labels = None
+        self.float_accuracy: float | None = None
+        if request.eval_labels is not None and request.eval_inputs is not None:
+            self.inputs = [x[:AUTO_EVAL_SAMPLES] for x in request.eval_inputs]
+            self.labels = request.eval_labels[:AUTO_EVAL_SAMPLES]
+            self.float_accuracy = self._accuracy(fgraph, self.inputs)
+
+    def _accuracy(self, graph: Graph, inputs: list[np.ndarray]) -> float:
+        if graph.quantized:
+            inputs = [interpreter.quantize_input(graph, i, x) for i, x in enumerate(inputs)]
+        outs = [o[graph.outputs[0]] for o in _batches(graph, inputs)]
+        return metrics.accuracy(np.concatenate(outs), self.labels)
+
+    def score(self, qgraph: Graph) -> tuple[float, float | None]:
+        from .pipeline import output_sqnr
+        sqnr = output_sqnr(self.fgraph, self.reference, qgraph, self.sample)
+        acc = self._accuracy(qgraph, self.inputs) if self.inputs is not None else None
+        return sqnr, acc
+
+
+def _batches(graph: Graph, inputs: list[np.ndarray]):  # noqa: ANN202 - generator of dicts
+    return interpreter.run_batched(graph, inputs, 256)
+
+
+def met(request: PrecisionRequest, scorer: Scorer, sqnr: float, accuracy: float | None) -> bool:
+    ok = True
+    if request.target_sqnr_db is not None:
+        ok = ok and sqnr >= request.target_sqnr_db
+    if request.max_accuracy_drop is not None:
+        assert accuracy is not None and scorer.float_accuracy is not None
+        ok = ok and 100.0 * (scorer.float_accuracy - accuracy) <= request.max_accuracy_drop + 1e-9
+    return ok
+
+
+def search(make: Callable[[list[str]], Graph], order: Callable[[], list[str]], request: PrecisionRequest,
+           scorer: Scorer) -> tuple[Graph, list[SearchStep], int, bool]:
+    """Promote ``order``'s layers one at a time until the target is met.
+
+    ``make(layers)`` returns the quantized graph with those layers' outputs in int16; ``order()``
+    ranks the candidates (called only when plain int8 misses the target). Returns the
+    chosen graph, the steps (the first is plain int8), the index of the chosen step, and whether
+    the target was met. When no step meets it, the best step (accuracy first when measured, else
+    SQNR) is chosen."""
+    promoted: list[str] = []
+    q = make(promoted)
+    sqnr, acc = scorer.score(q)
+    steps = [SearchStep(None, sqnr, acc, arena_bytes(q))]
+    if met(request, scorer, sqnr, acc):
+        return q, steps, 0, True
+    for layer in order():
+        if met(request, scorer, sqnr, acc):
+            return q, steps, len(steps) - 1, True
+        promoted.append(layer)
+        q = make(promoted)
+        sqnr, acc = scorer.score(q)
+        steps.append(SearchStep(layer, sqnr, acc, arena_bytes(q)))
+    if met(request, scorer, sqnr, acc):
+        return q, steps, len(steps) - 1, True
+    best = max(range(len(steps)), key=lambda i: (steps[i].accuracy or 0.0, steps[i].sqnr_db))
+    chosen = q if best == len(steps) - 1 else make([s.promoted for s in steps[1:best + 1]])
+    return chosen, steps, best, False
+
+
+def promoted_graph(fgraph: Graph, layers: list[str]) -> Graph:
+    """The float graph with the outputs of ``layers`` promoted to int16."""
+    return promote(fgraph, outputs_of(fgraph, layers))
