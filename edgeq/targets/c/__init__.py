@@ -75,7 +75,9 @@ def _flat_inputs(graph: Graph, int_inputs: list[np.ndarray]) -> np.ndarray:
         x = np.asarray(x)
         if x.shape[0] != n or x.size != n * t.size:
             raise EdgeqError(f"input '{name}': expected {n} samples of shape {t.shape[1:]}, got {x.shape}")
-        parts.append(x.reshape(n, -1).astype(np.int8))
+        # each sample as the bytes of its C buffer (int16: little-endian)
+        parts.append(np.ascontiguousarray(x.reshape(n, -1).astype(np.dtype(t.dtype).newbyteorder("<")))
+                     .view(np.int8).reshape(n, -1))
     return np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 

@@ -56,6 +56,23 @@ KERNEL_FILES = {
     "mean": "edgeq_mean.c",
     "argmax": "edgeq_argmax.c",
 }
+#: 16x8 mode (int16 activations): IR op -> kernel source file of its int16 kernel, in
+#: ``kernels/s16/`` (``reshape`` copies bytes with the int8 ``edgeq_copy.c``).  Emitted next to
+#: the other kernels (one flat directory).
+KERNEL_DIR_S16 = KERNEL_DIR / "s16"
+KERNEL_FILES_S16 = {
+    "conv2d": "edgeq_conv2d_s16.c",
+    "depthwise_conv2d": "edgeq_depthwise_conv2d_s16.c",
+    "linear": "edgeq_fully_connected_s16.c",
+    "add": "edgeq_add_s16.c",
+    "max_pool2d": "edgeq_max_pool2d_s16.c",
+    "avg_pool2d": "edgeq_avg_pool2d_s16.c",
+    "transpose": "edgeq_transpose_s16.c",
+    "reshape": "edgeq_copy.c",
+    "requantize": "edgeq_requantize.c",
+}
+#: Ops inserted by ``passes.precision`` only (not user-facing ops, so not in the profiles' lists).
+INTERNAL_OPS = ("requantize",)
 #: Ops whose kernel returns a status (non-zero: the input hit a case TFLite's kernel rejects).
 STATUS_OPS = ("softmax", "log_softmax")
 #: Ops with an int32 output (argmax indices), written as little-endian bytes.
@@ -63,6 +80,8 @@ INT32_OUTPUT_OPS = ("argmax",)
 #: Ops computed by a 256-entry lookup table (``node.attrs['table']``, built by the op's quantize()).
 TABLE_OPS = ("sigmoid", "tanh", "hardswish", "gelu")
 SUPPORTED_OPS = tuple(sorted(set(KERNEL_FILES) | {"depthwise_conv2d"}))
+#: Ops the C target runs with int16 activations (the int8 <-> int16 ``requantize`` included).
+INT16_OPS = tuple(sorted(KERNEL_FILES_S16))
 
 _C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
@@ -210,6 +229,9 @@ class _Emitter:
         self.layers: list[_Layer] = []
         self.multi_in = len(graph.inputs) > 1
         self.multi_out = len(graph.outputs) > 1
+        wide = any(graph.t(n).dtype == "int16" for n in graph.activations())
+        #: "int8", or "int8 / 16x8" when some layers have int16 activations
+        self.kind = "int8 / 16x8 mixed-precision" if wide else "int8"
 
     # -- tensors --------------------------------------------------------------------
     def ptr(self, tensor: str) -> str:
@@ -230,6 +252,17 @@ class _Emitter:
         idx = self.plan.output_offsets.index(t.offset)
         return f"output + {self.upper}_OUTPUT{idx}_OFFSET"
 
+    def is16(self, tensor: str) -> bool:
+        return self.g.t(tensor).dtype == "int16"
+
+    def tptr(self, tensor: str, const: bool = False) -> str:
+        """Pointer expression of an activation with its element type: ``ptr`` (bytes) for int8
+        (and int32 indices, written as bytes), cast to ``int16_t *`` for an int16 tensor."""
+        p = self.ptr(tensor)
+        if not self.is16(tensor):
+            return p
+        return f"({'const ' if const else ''}int16_t *)({p})"
+
     def nbytes(self, tensor: str) -> int:
         """Bytes of an activation (int8: its element count; argmax's int32 indices: 4 each)."""
         return self.plan.tensors[tensor].size
@@ -248,7 +281,7 @@ class _Emitter:
         self.weight_symbol[key] = sym
         values = np.asarray(values)
         n = int(values.size)
-        itemsize = {"int8_t": 1, "int16_t": 2, "int32_t": 4}[ctype]
+        itemsize = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}[ctype]
         self.weight_bytes += n * itemsize
         layer.arrays.append((f"extern const {ctype} {sym}[{n}];",
                              _array(ctype, sym, values, per_line), note))
@@ -362,6 +395,26 @@ class _Emitter:
         handler(layer)
         return layer
 
+    def wide(self, layer: _Layer) -> bool:
+        """Does this conv / linear layer run in 16x8 mode (int16 activations, int64 bias)?"""
+        node, g = layer.node, self.g
+        x, _, b = (g.t(n) for n in node.inputs)
+        y = g.t(node.outputs[0])
+        if x.dtype == "int8" and y.dtype == "int8":
+            if b.dtype != "int32":
+                raise UnsupportedOpError(f"{node.op} at {node.where()}: int8 layer with a {b.dtype} bias")
+            return False
+        a = node.attrs
+        if x.dtype != "int16" or y.dtype != "int16" or b.dtype != "int64":
+            raise UnsupportedOpError(f"{node.op} at {node.where()}: {x.dtype} input, {y.dtype} output and "
+                                     f"{b.dtype} bias; the C target runs int8 layers and 16x8 layers "
+                                     f"(int16 input and output, int64 bias)")
+        if int(a["input_zero_point"]) != 0 or int(a["output_zero_point"]) != 0:
+            raise UnsupportedOpError(f"{node.op} at {node.where()}: 16x8 layers need zero points 0")
+        if int(np.max(np.asarray(a["shift"]))) > 14:
+            raise UnsupportedOpError(f"{node.op} at {node.where()}: 16x8 requantization shift above 14")
+        return True
+
     def _conv_common(self, layer: _Layer) -> tuple[list[tuple[str, Any]], str, str, int]:
         node, g = layer.node, self.g
         a = node.attrs
@@ -370,11 +423,11 @@ class _Emitter:
         _, ih, iw, ic = x.shape
         _, oh, ow, oc = y.shape
         depthwise = node.op == "depthwise_conv2d"
+        wide = self.wide(layer)
         kh, kw = (w.shape[1], w.shape[2])
         wsym = self.const_array(layer, "weights", "int8_t", w.data.astype(np.int64), w.name, 16,
                                 f"int8 weights, {'1HWO' if depthwise else 'OHWI'} {_shape(w.shape)}")
-        bsym = self.const_array(layer, "bias", "int32_t", b.data.astype(np.int64), b.name, 6,
-                                "int32 biases (scale input_scale * weight_scale[channel])")
+        bsym = self.bias_array(layer, b, wide)
         msym, ssym = self.requant_arrays(layer, oc)
         pt, pl, _, _ = a["padding"]
         fields: list[tuple[str, Any]] = [
@@ -391,24 +444,49 @@ class _Emitter:
             ("pad_top", pt), ("pad_left", pl)]
         if not depthwise:
             fields.append(("groups", a["groups"]))
+        if not wide:
+            fields += [("input_offset", -int(a["input_zero_point"])),
+                       ("output_offset", a["output_zero_point"])]
         fields += [
-            ("input_offset", -int(a["input_zero_point"])), ("output_offset", a["output_zero_point"]),
             ("act_min", a["act_min"]), ("act_max", a["act_max"]),
             ("weights", wsym), ("bias", bsym), ("multiplier", msym), ("shift", ssym)]
         return fields, f"{kh}x{kw}", f"stride {a['stride'][0]}x{a['stride'][1]}", oc
+
+    def bias_array(self, layer: _Layer, b: Any, wide: bool) -> str:
+        if wide:
+            return self.const_array(layer, "bias", "int64_t", b.data.astype(np.int64), b.name, 4,
+                                    "int64 biases of a 16x8 layer (scale input_scale * weight_scale[channel])")
+        return self.const_array(layer, "bias", "int32_t", b.data.astype(np.int64), b.name, 6,
+                                "int32 biases (scale input_scale * weight_scale[channel])")
+
+    def _kernel(self, layer: _Layer, fn: str, ctype: str) -> tuple[str, str]:
+        """(function, parameter struct type) of the layer's kernel: the ``_s16`` one (and its
+        file) when the layer has int16 activations."""
+        if not self._int16_layer(layer.node):
+            return f"{fn}_s8", f"{ctype}_params"
+        layer.kernel_file = KERNEL_FILES_S16[layer.node.op]
+        layer.comment += ", 16x8 (int16 activations)"
+        return f"{fn}_s16", (f"{ctype}_s16_params" if layer.node.op in ("conv2d", "depthwise_conv2d", "linear")
+                             else f"{ctype}_params")
+
+    def _int16_layer(self, node: Node) -> bool:
+        g = self.g
+        return any(g.t(n).dtype == "int16" for n in [*node.inputs, *node.outputs] if not g.t(n).is_constant)
 
     def _op_conv2d(self, layer: _Layer) -> None:
         fields, k, s, _ = self._conv_common(layer)
         layer.comment += f", {k} {s}" + (f", {layer.node.attrs['groups']} groups"
                                          if layer.node.attrs["groups"] > 1 else "")
-        p = self.params(layer, "edgeq_conv2d_params", fields)
-        layer.call = self._call("edgeq_conv2d_s8", p, layer)
+        fn, ctype = self._kernel(layer, "edgeq_conv2d", "edgeq_conv2d")
+        p = self.params(layer, ctype, fields)
+        layer.call = self._call(fn, p, layer)
 
     def _op_depthwise_conv2d(self, layer: _Layer) -> None:
         fields, k, s, _ = self._conv_common(layer)
         layer.comment += f", {k} {s}"
-        p = self.params(layer, "edgeq_depthwise_conv2d_params", fields)
-        layer.call = self._call("edgeq_depthwise_conv2d_s8", p, layer)
+        fn, ctype = self._kernel(layer, "edgeq_depthwise_conv2d", "edgeq_depthwise_conv2d")
+        p = self.params(layer, ctype, fields)
+        layer.call = self._call(fn, p, layer)
 
     def _op_conv_transpose2d(self, layer: _Layer) -> None:
         node, g = layer.node, self.g
@@ -445,17 +523,19 @@ class _Emitter:
         a = node.attrs
         x, w, b = (g.t(n) for n in node.inputs)
         out_f, in_f = w.shape
+        wide = self.wide(layer)
         wsym = self.const_array(layer, "weights", "int8_t", w.data.astype(np.int64), w.name, 16,
                                 f"int8 weights [out][in] {_shape(w.shape)}")
-        bsym = self.const_array(layer, "bias", "int32_t", b.data.astype(np.int64), b.name, 6,
-                                "int32 biases (scale input_scale * weight_scale[channel])")
+        bsym = self.bias_array(layer, b, wide)
         msym, ssym = self.requant_arrays(layer, out_f)
-        p = self.params(layer, "edgeq_fully_connected_params", [
+        offsets = [] if wide else [("input_offset", -int(a["input_zero_point"])),
+                                   ("output_offset", a["output_zero_point"])]
+        fn, ctype = self._kernel(layer, "edgeq_fully_connected", "edgeq_fully_connected")
+        p = self.params(layer, ctype, [
             ("rows", x.size // in_f), ("input_features", in_f), ("output_features", out_f),
-            ("input_offset", -int(a["input_zero_point"])), ("output_offset", a["output_zero_point"]),
-            ("act_min", a["act_min"]), ("act_max", a["act_max"]),
+            *offsets, ("act_min", a["act_min"]), ("act_max", a["act_max"]),
             ("weights", wsym), ("bias", bsym), ("multiplier", msym), ("shift", ssym)])
-        layer.call = self._call("edgeq_fully_connected_s8", p, layer)
+        layer.call = self._call(fn, p, layer)
 
     def _add_fields(self, a: dict, size: int | None) -> list[tuple[str, Any]]:
         fields: list[tuple[str, Any]] = [] if size is None else [("size", size)]
@@ -474,6 +554,17 @@ class _Emitter:
         a = node.attrs
         s1, s2 = (g.t(n).shape for n in node.inputs)
         so = g.t(node.outputs[0]).shape
+        if self._int16_layer(node):
+            if s1 != so or s2 != so or any(g.t(n).is_constant or g.t(n).dtype != "int16"
+                                           for n in [*node.inputs, *node.outputs]):
+                raise UnsupportedOpError(f"add at {node.where()}: the C target's int16 add takes two "
+                                         f"int16 activations of the output's shape (no broadcasting, "
+                                         f"no constant operand)")
+            fn, ctype = self._kernel(layer, "edgeq_add", "edgeq_add")
+            p = self.params(layer, ctype, self._add_fields(a, int(np.prod(so))))
+            layer.call = (f"{fn}(&{p}, {self.tptr(node.inputs[0], True)}, {self.tptr(node.inputs[1], True)}, "
+                          f"{self.tptr(node.outputs[0])});")
+            return
         operands = [self.operand(layer, 0), self.operand(layer, 1)]
         out = self.ptr(node.outputs[0])
         if s1 == so and s2 == so:
@@ -628,6 +719,11 @@ class _Emitter:
         _, ih, iw, c = g.t(node.inputs[0]).shape
         _, oh, ow, _ = g.t(node.outputs[0]).shape
         layer.comment += f", {a['kernel'][0]}x{a['kernel'][1]} stride {a['stride'][0]}x{a['stride'][1]}"
+        if self._int16_layer(node):
+            if a["kernel"][0] * a["kernel"][1] >= 1 << 16:
+                raise UnsupportedOpError(f"{node.op} at {node.where()}: int16 pooling windows must have "
+                                         f"fewer than 65536 taps (int32 sum)")
+            fn, _ = self._kernel(layer, fn[:-len("_s8")], "edgeq_pool2d")
         p = self.params(layer, "edgeq_pool2d_params", [
             ("input_height", ih), ("input_width", iw), ("channels", c),
             ("output_height", oh), ("output_width", ow),
@@ -651,7 +747,7 @@ class _Emitter:
             layer.comment += f"\nno code: {dst} shares the memory of {src} ({self.where(src)})"
             return
         layer.call = (f"edgeq_copy_s8({self.ptr(src)}, {self.ptr(dst)}, "
-                      f"{self.g.t(dst).size});")
+                      f"{self.nbytes(dst)});")
 
     def _op_transpose(self, layer: _Layer) -> None:
         node, g = layer.node, self.g
@@ -664,10 +760,27 @@ class _Emitter:
                                      f"kernel takes at most {MAX_DIMS} (see `edgeq targets --ops`)")
         pad = MAX_DIMS - len(out_shape)
         layer.comment += f", perm {perm}"
-        p = self.params(layer, "edgeq_transpose_params", [
+        fn, ctype = self._kernel(layer, "edgeq_transpose", "edgeq_transpose")
+        p = self.params(layer, ctype, [
             ("dims", len(out_shape)), ("output_shape", out_shape + [1] * pad),
             ("input_strides", strides + [0] * pad)])
-        layer.call = self._call("edgeq_transpose_s8", p, layer)
+        layer.call = self._call(fn, p, layer)
+
+    def _op_requantize(self, layer: _Layer) -> None:
+        node, g = layer.node, self.g
+        a = node.attrs
+        src, dst = g.t(node.inputs[0]), g.t(node.outputs[0])
+        kinds = {("int8", "int16"): "s8_s16", ("int16", "int8"): "s16_s8"}
+        if (src.dtype, dst.dtype) not in kinds:
+            raise UnsupportedOpError(f"requantize at {node.where()}: {src.dtype} -> {dst.dtype}; the C target "
+                                     f"converts int8 <-> int16 only")
+        layer.kernel_file = KERNEL_FILES_S16["requantize"]
+        layer.comment += f", {src.dtype} -> {dst.dtype}"
+        p = self.params(layer, "edgeq_requantize_params", [
+            ("size", dst.size), ("input_offset", -int(a["input_zero_point"])),
+            ("multiplier", a["multiplier"]), ("shift", a["shift"]),
+            ("output_offset", a["output_zero_point"])])
+        layer.call = self._call(f"edgeq_requantize_{kinds[(src.dtype, dst.dtype)]}", p, layer)
 
     def _op_resize_bilinear(self, layer: _Layer) -> None:
         from ...ops.data_movement import bilinear_source
@@ -779,8 +892,8 @@ class _Emitter:
 
     def _call(self, fn: str, params: str, layer: _Layer) -> str:
         node, g = layer.node, self.g
-        acts = [self.ptr(n) for n in node.inputs if not g.t(n).is_constant]
-        return f"{fn}(&{params}, {', '.join(acts)}, {self.ptr(node.outputs[0])});"
+        acts = [self.tptr(n, const=True) for n in node.inputs if not g.t(n).is_constant]
+        return f"{fn}(&{params}, {', '.join(acts)}, {self.tptr(node.outputs[0])});"
 
     # -- files ----------------------------------------------------------------------
     def run(self) -> CModel:
@@ -796,7 +909,7 @@ class _Emitter:
             KERNEL_HEADER: (KERNEL_DIR / KERNEL_HEADER).read_text(),
         }
         for k in kernel_files:
-            files[k] = (KERNEL_DIR / k).read_text()
+            files[k] = (KERNEL_DIR / k if (KERNEL_DIR / k).exists() else KERNEL_DIR_S16 / k).read_text()
         files["README.md"] = self.readme(kernel_files)
         return CModel(self.name, files, self.plan, kernel_files, self.weight_bytes,
                       self.plan.input_size, self.plan.output_size)
@@ -817,10 +930,14 @@ class _Emitter:
         g, up, name = self.g, self.upper, self.name
         ins = ", ".join(f"{_comment(n)} {_shape(g.t(n).shape)}" for n in g.inputs)
         outs = ", ".join(f"{_comment(n)} {_shape(g.t(n).shape)}"
-                         + (" int32 indices" if g.t(n).dtype == "int32" else "") for n in g.outputs)
+                         + (" int32 indices" if g.t(n).dtype == "int32" else "")
+                         + (" int16" if g.t(n).dtype == "int16" else "") for n in g.outputs)
         has_index = any(g.t(n).dtype == "int32" for n in g.outputs)
+        wide_out = any(g.t(n).dtype == "int16" for n in g.outputs)
+        out_types = "int8" + (", int16 as 2 little-endian bytes each" if wide_out else "") \
+            + (", and int32 as 4 little-endian bytes each" if has_index else "")
         lines = [
-            f"/* Generated by edgeq: int8 model '{name}'.  Do not edit. */",
+            f"/* Generated by edgeq: {self.kind} model '{name}'.  Do not edit. */",
             f"#ifndef {up}_H",
             f"#define {up}_H",
             "",
@@ -832,7 +949,7 @@ class _Emitter:
             "",
             f"/* Input: {ins} (int8, NHWC, batch 1). */",
             *self._io_lines("INPUT", g.inputs, self.plan.input_offsets),
-            f"/* Output: {outs} (int8{', and int32 as 4 little-endian bytes each' if has_index else ''}). */",
+            f"/* Output: {outs} ({out_types}). */",
             f"/* Sizes are in bytes. */",
             *self._io_lines("OUTPUT", g.outputs, self.plan.output_offsets),
             f"/* Bytes of the static activation arena inside {name}.c (input and output excluded). */",
@@ -855,6 +972,9 @@ class _Emitter:
         if len(g.outputs) > 1:
             multi += (f"\n * The outputs are written concatenated in order to `output` "
                       f"({up}_OUTPUTi_OFFSET, {up}_OUTPUTi_SIZE).")
+        if any(g.t(n).dtype == "int16" for n in g.outputs):
+            multi += ("\n * int16 outputs (16x8 layers, zero point 0) are int16_t values in native (little-endian)"
+                      "\n * order: `output` must be aligned for int16_t.")
         lines += [
             "",
             f"/* Run the model on {up}_INPUT_SIZE int8 values at `input`, write {up}_OUTPUT_SIZE bytes",
@@ -898,7 +1018,7 @@ class _Emitter:
             body.append("")
 
         lines = [
-            f"/* Generated by edgeq: int8 model '{name}', {len(g.nodes)} layers.  Do not edit.",
+            f"/* Generated by edgeq: {self.kind} model '{name}', {len(g.nodes)} layers.  Do not edit.",
             f" * See README.md; kernels in {KERNEL_HEADER}, weights in {name}_weights.c. */",
             f'#include "{name}.h"',
             f'#include "{KERNEL_HEADER}"',
@@ -1000,7 +1120,7 @@ class _Emitter:
         srcs = [f"{name}.c", f"{name}_weights.c", *kernel_files]
         ops = sorted({n.op for n in g.nodes})
         return "\n".join([
-            f"# `{name}`: int8 model as C99",
+            f"# `{name}`: {self.kind} model as C99",
             "",
             f"Generated by edgeq from a PyTorch model: {len(g.nodes)} layers ({', '.join(ops)}),"
             f" integer-only, bit-exact with edgeq's integer reference.",
@@ -1032,7 +1152,9 @@ class _Emitter:
             f"static int8_t in[{up}_INPUT_SIZE], out[{up}_OUTPUT_SIZE];",
             "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
             f"if ({name}_invoke(in, out) != 0) {{ /* error */ }}",
-            f"/* y = {up}_OUTPUT_SCALE * (out[i] - {up}_OUTPUT_ZERO_POINT) */",
+            (f"/* y = {up}_OUTPUT_SCALE * (out[i] - {up}_OUTPUT_ZERO_POINT) */"
+             if not any(g.t(n).dtype == "int16" for n in g.outputs) else
+             f"/* int16 output (align `out` for int16_t): y = {up}_OUTPUT_SCALE * ((const int16_t *)out)[i] */"),
             "```",
             "",
             "Layout: the input is NHWC (channels last) with batch 1, flattened; "
@@ -1071,12 +1193,24 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
         node = producer.get(n)
         if t.dtype == "int32" and node is not None and node.op in INT32_OUTPUT_OPS and n not in consumers:
             continue
+        if t.dtype == "int16" and node is not None:
+            continue          # each op that reads or writes it checks that it has an int16 kernel
         where = f" (made by {node.op} at {node.where()})" if node is not None else ""
-        raise UnsupportedOpError(f"the C target supports int8 activations, and int32 {'/'.join(INT32_OUTPUT_OPS)} "
+        raise UnsupportedOpError(f"the C target supports int8 activations, int16 activations inside the model "
+                                 f"(16x8 layers), and int32 {'/'.join(INT32_OUTPUT_OPS)} "
                                  f"indices at the model's outputs only; {n}{where} is {t.dtype}"
                                  + (f" and feeds {consumers[n].op} at {consumers[n].where()}" if n in consumers else "")
                                  + " (see `edgeq targets --ops`)")
+    for node in graph.nodes:
+        acts = [n for n in [*node.inputs, *node.outputs] if not graph.t(n).is_constant]
+        if node.op not in INT16_OPS and any(graph.t(n).dtype == "int16" for n in acts):
+            raise UnsupportedOpError(f"the C target has no int16 kernel for op '{node.op}' at {node.where()} "
+                                     f"(16x8 ops: {', '.join(INT16_OPS)})")
     plan = plan_memory(graph)
+    for n, t in plan.tensors.items():
+        if graph.t(n).dtype == "int16" and t.offset % 2:
+            raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
+                                     f"buffer; put the int16 outputs first")
     return _Emitter(graph, name, plan, trace).run()
 
 

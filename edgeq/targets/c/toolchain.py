@@ -218,4 +218,4 @@ def object_sizes(objs: Mapping[str, Path], size_tool: str) -> dict[str, dict[str
 
 
 def called_kernels(source_text: str) -> set[str]:
-    return set(re.findall(r"\b(edgeq_[a-z0-9_]+_s8)\s*\(", source_text))
+    return set(re.findall(r"\b(edgeq_[a-z0-9_]+_s(?:8|16))\s*\(", source_text))

@@ -1,6 +1,7 @@
 /*
  * edgeq integer kernels: int8 activations, int8 weights (symmetric, per output channel),
- * int32 biases, NHWC layout, batch 1.
+ * int32 biases, NHWC layout, batch 1.  The `_s16` kernels are TFLite's "16x8" mode: int16
+ * activations (symmetric, zero point 0), int8 weights, int64 biases and accumulators.
  *
  * Generated models call these with per-layer constant parameter structs (in NAME.c) and
  * pointers into their arena.  The arithmetic mirrors edgeq/intmath.py bit for bit: TFLite's
@@ -21,6 +22,8 @@ extern "C" {
 
 #define EDGEQ_INT8_MIN (-128)
 #define EDGEQ_INT8_MAX 127
+#define EDGEQ_INT16_MIN (-32768)
+#define EDGEQ_INT16_MAX 32767
 /* Transpose and broadcast add work on tensors of up to this many dimensions. */
 #define EDGEQ_MAX_DIMS 6
 
@@ -184,6 +187,66 @@ static inline void edgeq_matrix_row_s8(const int8_t *x, const int8_t *weights, i
                                   rq->multiplier[o], rq->shift[o], rq->output_offset,
                                   rq->act_min, rq->act_max);
     }
+}
+
+/* ---------------------------------------------------------------- 16x8 (int16 activations) */
+
+/* x * multiplier * 2^(shift - 31) for an int64 accumulator, as TFLite's 16x8 kernels compute it
+ * (MultiplyByQuantizedMultiplier(int64_t, int32_t, int)): the Q31 multiplier is first rounded
+ * to Q15, then one rounding shift right by 15 - shift, ties toward +infinity; the result is
+ * cast to int32 (wrapping).  Mirrors intmath.multiply_by_quantized_multiplier_int64.
+ * x in [-2^47, 2^47), multiplier in [0, 2^31), shift <= 14 (the emitter checks it). */
+static inline int32_t edgeq_multiply_by_quantized_multiplier_int64(int64_t x, int32_t multiplier,
+                                                                   int32_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
+
+/* int64 accumulator -> int16: requantize and clamp to [act_min, act_max] (zero point 0). */
+static inline int16_t edgeq_requantize_s16(int64_t acc, int32_t multiplier, int32_t shift,
+                                           int32_t act_min, int32_t act_max)
+{
+    int32_t out = edgeq_multiply_by_quantized_multiplier_int64(acc, multiplier, shift);
+    out = out < act_min ? act_min : out;
+    out = out > act_max ? act_max : out;
+    return (int16_t)out;
+}
+
+/* sum_i w[i] * x[i], i < n, in 64 bits (each product fits in 32). */
+static inline int64_t edgeq_dot_s16(const int16_t *x, const int8_t *w, int32_t n)
+{
+    int64_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += (int32_t)w[i] * (int32_t)x[i];
+    }
+    return acc;
+}
+
+/* acc[k] += sum_i w[k * w_stride + i] * x[i] for k = 0..3, i < n: four output channels share
+ * each input load. */
+static inline void edgeq_dot4_s16(const int16_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                  int64_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int64_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = x[i];
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
 }
 
 /* ---------------------------------------------------------------- gemmlowp fixed point
@@ -406,6 +469,27 @@ typedef struct {
 
 void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 
+/* 16x8 2-D convolution (regular or grouped): int16 input [H][W][C], int8 weights OHWI with
+ * I = C / groups, int16 output [OH][OW][O]; int64 acc = bias + sum w * x over the taps inside
+ * the input (zero points are 0), requantized by edgeq_requantize_s16. */
+typedef struct {
+    int32_t input_height, input_width, input_channels;
+    int32_t output_height, output_width, output_channels;
+    int32_t kernel_height, kernel_width;
+    int32_t stride_height, stride_width;
+    int32_t dilation_height, dilation_width;
+    int32_t pad_top, pad_left;
+    int32_t groups;
+    int32_t act_min, act_max;        /* fused activation, in output integers */
+    const int8_t *weights;
+    const int64_t *bias;             /* [O] */
+    const int32_t *multiplier;       /* [O] Q31 significands */
+    const int8_t *shift;             /* [O] power-of-two exponents */
+} edgeq_conv2d_s16_params;
+
+void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
+                      int16_t *EDGEQ_RESTRICT output);
+
 /* Transposed 2-D convolution (torch ConvTranspose2d, TFLite TRANSPOSE_CONV).  input [H][W][C],
  * filters OHWI with I = C / groups, output [OH][OW][O]; output (oy, ox) takes input (iy, ix)
  * through tap (ky, kx) where oy + pad_top = iy * stride_height + ky * dilation_height (and
@@ -452,6 +536,25 @@ typedef struct {
 void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
                                int8_t *EDGEQ_RESTRICT output);
 
+/* 16x8 depthwise 2-D convolution: int16 input and output, int8 weights 1HWO, int64 biases. */
+typedef struct {
+    int32_t input_height, input_width, input_channels;
+    int32_t output_height, output_width;
+    int32_t depth_multiplier;
+    int32_t kernel_height, kernel_width;
+    int32_t stride_height, stride_width;
+    int32_t dilation_height, dilation_width;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias;
+    const int32_t *multiplier;
+    const int8_t *shift;
+} edgeq_depthwise_conv2d_s16_params;
+
+void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, const int16_t *input,
+                                int16_t *EDGEQ_RESTRICT output);
+
 /* ---------------------------------------------------------------- fully connected */
 
 /* y[r][o] = requantize(sum_i w[o][i] * (x[r][i] + input_offset) + bias[o]) for each row r. */
@@ -469,6 +572,20 @@ typedef struct {
 void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
                               int8_t *EDGEQ_RESTRICT output);
 
+/* 16x8 fully connected: y[r][o] = requantize_s16(bias[o] + sum_i w[o][i] * x[r][i]), int16
+ * input and output, int64 biases and accumulators. */
+typedef struct {
+    int32_t rows, input_features, output_features;
+    int32_t act_min, act_max;
+    const int8_t *weights;           /* [output_features][input_features] */
+    const int64_t *bias;
+    const int32_t *multiplier;       /* [output_features] */
+    const int8_t *shift;
+} edgeq_fully_connected_s16_params;
+
+void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *input,
+                               int16_t *EDGEQ_RESTRICT output);
+
 /* ---------------------------------------------------------------- elementwise */
 
 /* TFLite int8 ADD: both inputs shifted left by left_shift, rescaled to a common scale,
@@ -484,6 +601,11 @@ typedef struct {
 
 void edgeq_add_s8(const edgeq_add_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output);
+
+/* int16 ADD (16x8 mode, TFLite's general-scale int16 ADD): the int8 arithmetic with
+ * left_shift 15 and zero offsets, clamped to [act_min, act_max] in int16.  Safe in place. */
+void edgeq_add_s16(const edgeq_add_params *p, const int16_t *input1, const int16_t *input2,
+                   int16_t *output);
 
 /* ADD with numpy broadcasting: output dims and, per output dim, each input's element stride
  * (0 where that input is broadcast). */
@@ -592,6 +714,11 @@ typedef struct {
 
 void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
 void edgeq_avg_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+/* The same on int16 (16x8 mode); the average's int32 sum needs windows of < 65536 taps. */
+void edgeq_max_pool2d_s16(const edgeq_pool2d_params *p, const int16_t *input,
+                          int16_t *EDGEQ_RESTRICT output);
+void edgeq_avg_pool2d_s16(const edgeq_pool2d_params *p, const int16_t *input,
+                          int16_t *EDGEQ_RESTRICT output);
 
 /* ---------------------------------------------------------------- data movement */
 
@@ -603,6 +730,8 @@ typedef struct {
 } edgeq_transpose_params;
 
 void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+void edgeq_transpose_s16(const edgeq_transpose_params *p, const int16_t *input,
+                         int16_t *EDGEQ_RESTRICT output);
 
 /* Strided slice: output[i0][i1]... = input[input_start + sum_k i_k * input_strides[k]] over
  * the output shape (strides already multiplied by the slice steps).  The input addresses
@@ -671,6 +800,21 @@ void edgeq_resize_bilinear_s8(const edgeq_resize_bilinear_params *p, const int8_
 
 /* Plain copy of size bytes (a reshape that cannot alias its input). */
 void edgeq_copy_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size);
+
+/* Change of integer type between int8 and int16 regions (TFLite QUANTIZE from an integer
+ * tensor): y = saturate(multiply_by_quantized_multiplier(x + input_offset) + output_offset)
+ * to the output type, with the 32-bit double-rounding multiplier. */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t multiplier, shift;       /* input scale / output scale */
+    int32_t output_offset;           /* output zero point */
+} edgeq_requantize_params;
+
+void edgeq_requantize_s8_s16(const edgeq_requantize_params *p, const int8_t *input,
+                             int16_t *EDGEQ_RESTRICT output);
+void edgeq_requantize_s16_s8(const edgeq_requantize_params *p, const int16_t *input,
+                             int8_t *EDGEQ_RESTRICT output);
 
 /* ---------------------------------------------------------------- softmax */
 
