@@ -43,9 +43,11 @@ def suggestions(row: dict, report: dict) -> list[str]:
     if acc < alone - 6:
         tips.append("its accumulated SQNR is far below its layer-alone SQNR: most of the error "
                     "reaching it comes from earlier layers; fix those first")
-    if gain > 3:
-        tips.append(f"keeping it in float would gain {gain:.1f} dB at the output: a candidate for "
-                    "higher precision")
+    if gain > 3 and row.get("dtype") != "int16":
+        module = row.get("module") or row["layer"]
+        tips.append(f"keeping it in float would gain {gain:.1f} dB at the output: run it with int16 "
+                    f"activations (--int16-layers {module}), or let --precision auto --target-sqnr DB "
+                    "promote layers until a target is met")
     return tips or ["nothing stands out: this layer is within normal int8 error"]
 
 
@@ -56,7 +58,7 @@ def inspect(build_dir: str | Path, top: int = 5) -> str:
     acc = r.get("accuracy") or {}
     lines = [f"{r['model']} -> {r['target']}"]
     if acc:
-        lines.append(f"accuracy: float {100 * acc['float']:.2f} %, int8 reference {100 * acc['int8_reference']:.2f} %")
+        lines.append(f"accuracy: float {100 * acc['float']:.2f} %, integer reference {100 * acc['int8_reference']:.2f} %")
     lines.append("output SQNR of the int8 reference vs float: "
                  + ", ".join(f"{_num(s):.1f} dB" for s in r.get("output_sqnr_db", [])))
     lines.append(f"\nworst {min(top, len(rows))} layers by layer-alone SQNR:")
@@ -67,6 +69,10 @@ def inspect(build_dir: str | Path, top: int = 5) -> str:
         lines.append(f"- {x['layer']} ({x['op']}, module '{x['module'] or '<top level>'}'): layer alone "
                      f"{_num(x['layer_alone_sqnr_db']):.1f} dB, accumulated {_num(x['sqnr_db']):.1f} dB{gain}")
         lines += [f"    try: {t}" for t in suggestions(x, r)]
+    prec = r.get("precision") or {}
+    if prec.get("int16_layers"):
+        lines.append(f"\n16x8 layers ({prec['mode']}): {', '.join(prec['int16_layers'])}; "
+                     f"C arena {prec['arena_bytes_int8']:,} -> {prec['arena_bytes']:,} bytes")
     for p in r.get("plots", []):
         lines.append(f"plot: {Path(build_dir) / p}")
     return "\n".join(lines)
