@@ -54,10 +54,10 @@ def _activation_bytes(graph: Graph) -> int:
 
 def model_inputs(graph: Graph, int_inputs: list[np.ndarray], float_inputs: list[np.ndarray] | None,
                  options: dict) -> list[np.ndarray]:
-    """What the artifact's inputs take: our int8 integers, or (io=float) the user's floats in
-    the graph input's layout."""
+    """What the artifact's inputs take: our integers (int8, int16 for a 16x8 input), or
+    (io=float) the user's floats in the graph input's layout."""
     if options.get("io", "int8") != "float":
-        return [np.ascontiguousarray(x, dtype=np.int8) for x in int_inputs]
+        return [np.ascontiguousarray(x, dtype=graph.t(n).dtype) for n, x in zip(graph.inputs, int_inputs)]
     if float_inputs is None:   # only integers at hand: dequantize them (QUANTIZE gets them back)
         return [interpreter.dequantize(graph, n, x) for n, x in zip(graph.inputs, int_inputs)]
     layout = options.get("input_layout", graph.meta.get("input_layout", "nhwc"))
@@ -168,7 +168,7 @@ def _compare_node(graph: Graph, node, values: dict, reference: dict) -> str:  # 
 def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options: dict) -> dict:
     data = _artifact(artifacts)
     interp = runtimes.tflm_interpreter(data, runtimes.arena_size_for(data, _activation_bytes(graph)))
-    sample = model_inputs(graph, [np.zeros((1, *graph.t(n).shape[1:]), dtype=np.int8) for n in graph.inputs],
+    sample = model_inputs(graph, [np.zeros((1, *graph.t(n).shape[1:]), dtype=graph.t(n).dtype) for n in graph.inputs],
                           None, options)
     for k, x in enumerate(sample):
         interp.set_input(x, k)

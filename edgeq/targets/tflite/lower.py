@@ -18,9 +18,21 @@ integer reference computes, plus glue operators where TFLite needs them:
 * TRANSPOSE around SOFTMAX / LOG_SOFTMAX over another axis than the last, TRANSPOSE / RESHAPE
   around a MEAN over more than two axes (TFLite Micro reduces at most two), RESHAPE after an
   ARG_MAX with keepdim, STRIDED_SLICE after a TRANSPOSE_CONV whose torch padding is not VALID;
-* QUANTIZE / DEQUANTIZE at the boundary for ``io='float'`` (argmax's int32 indices stay int32).
+* QUANTIZE / DEQUANTIZE at the boundary for ``io='float'`` (argmax's int32 indices stay int32;
+  an int16 output is dequantized from int16).
 
-Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands.
+16x8 mixed precision (``edgeq.passes.precision``): int16 activations are INT16 tensors (zero
+point 0) and their layers TFLite's 16x8 kernels: CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
+with int8 weights and INT64 biases, ADD with ``pot_scale_int16`` false (the general-scale
+algorithm the reference implements), MAX_POOL_2D / AVERAGE_POOL_2D / RESHAPE / TRANSPOSE / PAD
+in int16 (PADV2 fills max pools with -32768, MAXIMUM / MINIMUM clamp with int16 bounds), and
+``requantize`` is QUANTIZE between int8 and int16 (TFLite's Requantize). TFLite Micro and
+LiteRT's reference kernels both compute these exactly as the reference (LiteRT's reference
+int16 FULLY_CONNECTED excepted: it requantizes in double, like its int8 one).
+
+Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands, and
+for int16 ones: CONV_2D 4, DEPTHWISE_CONV_2D 5, FULLY_CONNECTED 7, ADD 3 (general scale),
+pools 3, QUANTIZE 2 (int16 output), DEQUANTIZE 3, MAXIMUM / MINIMUM 4, TRANSPOSE 5.
 """
 from __future__ import annotations
 
@@ -38,6 +50,12 @@ Act = fb.ActivationFunctionType
 Lowering = Callable[["ModelBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
 INT8_MIN, INT8_MAX = -128, 127
+
+
+def _limits(dtype: str) -> tuple[int, int]:
+    """The integer range of an activation type (int8 or int16: 16x8 layers)."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 #: how ``linear`` is lowered: a 1x1 CONV_2D (bit-exact in TFLite Micro and LiteRT reference
 #: kernels) or the native FULLY_CONNECTED (LiteRT's reference kernel requantizes it in float)
 LINEAR_OPS = ("conv_2d", "fully_connected")
@@ -50,8 +68,12 @@ def lowers(op: str) -> Callable[[Lowering], Lowering]:
     return deco
 
 
+#: lowered ops that only passes insert (``edgeq.passes.precision``), not listed as model ops
+INTERNAL_OPS = ("requantize",)
+
+
 def supported_ops() -> list[str]:
-    return sorted(LOWERINGS)
+    return sorted(op for op in LOWERINGS if op not in INTERNAL_OPS)
 
 
 def check_supported(graph: Graph) -> None:
@@ -85,7 +107,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
         if io == "float":
             t = graph.t(name)
             f = b.add_tensor(f"{name}_float", t.shape, "float32")
-            b.op(BO.QUANTIZE, [f], [b.tensor(name)], version=1)
+            b.op(BO.QUANTIZE, [f], [b.tensor(name)], version=2 if t.dtype == "int16" else 1)
             model_inputs.append(f)
         else:
             model_inputs.append(b.tensor(name))
@@ -95,7 +117,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
     for name in graph.outputs:
         if io == "float" and graph.t(name).quant is not None:   # argmax indices stay int32
             f = b.add_tensor(f"{name}_float", graph.t(name).shape, "float32")
-            b.op(BO.DEQUANTIZE, [b.tensor(name)], [f], version=2)
+            b.op(BO.DEQUANTIZE, [b.tensor(name)], [f], version=3 if graph.t(name).dtype == "int16" else 2)
             model_outputs.append(f)
         else:
             model_outputs.append(b.tensor(name))
@@ -237,8 +259,9 @@ class ModelBuilder:
         out = node.outputs[0]
         dst = self.tensor(out) if dst is None else dst
         code = fused_activation(node)
-        lo, hi = node.attrs.get("act_min", INT8_MIN), node.attrs.get("act_max", INT8_MAX)
-        if code is not None or (lo <= INT8_MIN and hi >= INT8_MAX):
+        t_min, t_max = _limits(self.info[dst][1])
+        lo, hi = node.attrs.get("act_min", t_min), node.attrs.get("act_max", t_max)
+        if code is not None or (lo <= t_min and hi >= t_max):
             return code or Act.NONE, dst, lambda: None
         tmp = self.like_index(dst, "unclamped")
         return Act.NONE, tmp, lambda: self.clamp(tmp, dst, lo, hi)
@@ -248,10 +271,11 @@ class ModelBuilder:
         return self.add_tensor(f"{self.tensors[idx].name}_{suffix}", shape, dtype, quant)
 
     def clamp(self, src: int, dst: int, lo: int, hi: int) -> None:
-        """dst = min(max(src, lo), hi) on int8 values of one quantization (exact in int8)."""
-        shape, _, q = self.info[dst]
-        steps = [(BO.MAXIMUM, lo)] if lo > INT8_MIN else []
-        if hi < INT8_MAX:
+        """dst = min(max(src, lo), hi) on int8 (or int16) values of one quantization (exact)."""
+        shape, dtype, q = self.info[dst]
+        t_min, t_max = _limits(dtype)
+        steps = [(BO.MAXIMUM, lo)] if lo > t_min else []
+        if hi < t_max:
             steps.append((BO.MINIMUM, hi))
         if not steps:   # nothing to clamp: a same-shape RESHAPE is an exact copy
             self.reshape(src, dst, shape)
@@ -260,9 +284,9 @@ class ModelBuilder:
         for i, (code, bound) in enumerate(steps):
             nxt = dst if i == len(steps) - 1 else self.like_index(dst, "clamp_lo")
             c = self.const(f"{self.tensors[dst].name}_{'min' if code == BO.MAXIMUM else 'max'}_bound",
-                           np.array([bound], dtype=np.int8), _per_tensor(q))
+                           np.array([bound], dtype=dtype), _per_tensor(q))
             self.op(code, [cur, c], [nxt], fb.BuiltinOptions.MaximumMinimumOptions,
-                    fb.MaximumMinimumOptionsT(), version=2)
+                    fb.MaximumMinimumOptionsT(), version=4 if dtype == "int16" else 2)
             cur = nxt
 
     def reshape(self, src: int, dst: int, shape: tuple[int, ...]) -> None:
@@ -282,7 +306,7 @@ class ModelBuilder:
             self.op(BO.PAD, [self.tensor(x_name), paddings], [out], fb.BuiltinOptions.PadOptions,
                     fb.PadOptionsT(), version=2)
         else:
-            v = self.const(f"{x_name}_pad_value", np.array([value], dtype=np.int8), _per_tensor(t.quant))
+            v = self.const(f"{x_name}_pad_value", np.array([value], dtype=t.dtype), _per_tensor(t.quant))
             self.op(BO.PADV2, [self.tensor(x_name), paddings, v], [out], fb.BuiltinOptions.PadV2Options,
                     fb.PadV2OptionsT(), version=2)
         return out
@@ -348,14 +372,16 @@ def _conv_like(b: ModelBuilder, node: Node, depthwise: bool) -> None:
                                   tuple(a["padding"]), (ys[1], ys[2]))
     x_idx = b.pad(x, explicit, None) if explicit else b.tensor(x)
     code, out, finish = b.output_with_activation(node)
+    wide = b.g.t(x).dtype == "int16"     # 16x8: int16 activations, int64 bias
     if depthwise:
         opts = fb.DepthwiseConv2DOptionsT()
         opts.depthMultiplier = int(a.get("depth_multiplier", ws[3] // xs[3]))
-        otype, builtin, version = fb.BuiltinOptions.DepthwiseConv2DOptions, BO.DEPTHWISE_CONV_2D, 3
+        otype, builtin, version = fb.BuiltinOptions.DepthwiseConv2DOptions, BO.DEPTHWISE_CONV_2D, 5 if wide else 3
     else:
         opts = fb.Conv2DOptionsT()
         grouped = ws[3] != xs[3]
-        otype, builtin, version = fb.BuiltinOptions.Conv2DOptions, BO.CONV_2D, 6 if grouped else 3
+        otype, builtin = fb.BuiltinOptions.Conv2DOptions, BO.CONV_2D
+        version = 6 if grouped else 4 if wide else 3
     opts.padding = mode
     opts.strideH, opts.strideW = (int(s) for s in a["stride"])
     opts.dilationHFactor, opts.dilationWFactor = (int(d) for d in a["dilation"])
@@ -392,8 +418,9 @@ def _linear_fully_connected(b: ModelBuilder, node: Node) -> None:
     opts = fb.FullyConnectedOptionsT()
     opts.fusedActivationFunction = code
     opts.keepNumDims = len(b.g.t(x).shape) > 2
+    version = 7 if b.g.t(x).dtype == "int16" else 5 if opts.keepNumDims else 4
     b.op(BO.FULLY_CONNECTED, [b.tensor(x), b.tensor(w), b.tensor(bias)], [out],
-         fb.BuiltinOptions.FullyConnectedOptions, opts, version=5 if opts.keepNumDims else 4)
+         fb.BuiltinOptions.FullyConnectedOptions, opts, version=version)
     finish()
 
 
@@ -431,7 +458,7 @@ def _linear_as_conv(b: ModelBuilder, node: Node) -> None:
     opts.strideH = opts.strideW = 1
     opts.fusedActivationFunction = code
     b.op(BO.CONV_2D, [x4, w4, b.tensor(bias)], [y4 if not stays_4d else out], fb.BuiltinOptions.Conv2DOptions,
-         opts, version=3)
+         opts, version=4 if xt.dtype == "int16" else 3)
     if not stays_4d:
         b.reshape(y4, out, yt.shape)
     finish()
@@ -439,11 +466,25 @@ def _linear_as_conv(b: ModelBuilder, node: Node) -> None:
 
 @lowers("add")
 def _add(b: ModelBuilder, node: Node) -> None:
+    """ADD. int16 (16x8) operands: ``pot_scale_int16`` false selects TFLite's general-scale int16
+    algorithm (left shift 15, the reference's); the schema default (true) would make LiteRT
+    take its power-of-two-scale path whenever all three scales happen to be powers of two."""
     code, out, finish = b.output_with_activation(node)
     opts = fb.AddOptionsT()
     opts.fusedActivationFunction = code
-    b.op(BO.ADD, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts, version=2)
+    wide = b.g.t(node.outputs[0]).dtype == "int16"
+    opts.potScaleInt16 = not wide
+    b.op(BO.ADD, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.AddOptions, opts,
+         version=3 if wide else 2)
     finish()
+
+
+@lowers("requantize")
+def _requantize(b: ModelBuilder, node: Node) -> None:
+    """QUANTIZE between integer types (int8 <-> int16 at a 16x8 boundary): TFLite's Requantize,
+    MultiplyByQuantizedMultiplier(x - zp_in, M(s_in / s_out)) + zp_out, saturated."""
+    y = node.outputs[0]
+    b.op(BO.QUANTIZE, [b.tensor(node.inputs[0])], [b.tensor(y)], version=2 if b.g.t(y).dtype == "int16" else 1)
 
 
 def _negated(b: ModelBuilder, name: str) -> int:
@@ -549,14 +590,15 @@ def _pool(b: ModelBuilder, node: Node, builtin: int) -> None:
             f"avg_pool2d at {node.where()} has padding {tuple(a['padding'])} (ceil_mode="
             f"{a.get('ceil_mode', False)}) on a {xs[1]}x{xs[2]} input, which TFLite's SAME/VALID "
             "padding cannot express (TFLite averages over the valid part of SAME windows only)")
-    x_idx = b.pad(x, explicit, INT8_MIN) if explicit else b.tensor(x)
+    dtype = b.g.t(x).dtype
+    x_idx = b.pad(x, explicit, _limits(dtype)[0]) if explicit else b.tensor(x)
     code, out, finish = b.output_with_activation(node)
     opts = fb.Pool2DOptionsT()
     opts.padding = mode
     opts.strideH, opts.strideW = (int(s) for s in a["stride"])
     opts.filterHeight, opts.filterWidth = kh, kw
     opts.fusedActivationFunction = code
-    b.op(builtin, [x_idx], [out], fb.BuiltinOptions.Pool2DOptions, opts, version=2)
+    b.op(builtin, [x_idx], [out], fb.BuiltinOptions.Pool2DOptions, opts, version=3 if dtype == "int16" else 2)
     finish()
 
 
@@ -580,8 +622,9 @@ def _reshape(b: ModelBuilder, node: Node) -> None:
 def _transpose(b: ModelBuilder, node: Node) -> None:
     perm = np.asarray(node.attrs["perm"], dtype=np.int32)
     p = b.const(f"{node.outputs[0]}_perm", perm)
+    version = 5 if b.g.t(node.inputs[0]).dtype == "int16" else 4 if perm.size > 4 else 2
     b.op(BO.TRANSPOSE, [b.tensor(node.inputs[0]), p], [b.tensor(node.outputs[0])],
-         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=4 if perm.size > 4 else 2)
+         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=version)
 
 
 def _transpose_op(b: ModelBuilder, src: int, dst: int, perm: list[int]) -> None:
