@@ -140,8 +140,8 @@ def search(make: Callable[[list[str]], Graph], order: Callable[[], list[str]], r
     ``make(layers)`` returns the quantized graph with those layers' outputs in int16; ``order()``
     ranks the candidates (called only when plain int8 misses the target). Returns the
     chosen graph, the steps (the first is plain int8), the index of the chosen step, and whether
-    the target was met. When no step meets it, the best step (accuracy first when measured, else
-    SQNR) is chosen."""
+    the target was met. When no step meets it, the best step is chosen (by accuracy, then SQNR,
+    for an accuracy target; by SQNR otherwise)."""
     promoted: list[str] = []
     q = make(promoted)
     sqnr, acc = scorer.score(q)
@@ -157,7 +157,8 @@ def search(make: Callable[[list[str]], Graph], order: Callable[[], list[str]], r
         steps.append(SearchStep(layer, sqnr, acc, arena_bytes(q)))
     if met(request, scorer, sqnr, acc):
         return q, steps, len(steps) - 1, True
-    best = max(range(len(steps)), key=lambda i: (steps[i].accuracy or 0.0, steps[i].sqnr_db))
+    by_accuracy = request.max_accuracy_drop is not None
+    best = max(range(len(steps)), key=lambda i: ((steps[i].accuracy or 0.0) if by_accuracy else 0.0, steps[i].sqnr_db))
     chosen = q if best == len(steps) - 1 else make([s.promoted for s in steps[1:best + 1]])
     return chosen, steps, best, False
 
