@@ -119,3 +119,13 @@ def test_cli_auto_without_target_is_a_clear_error(tmp_path):
                           "--precision", "auto", "--quiet"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "--target-sqnr" in res.stderr and "--max-accuracy-drop" in res.stderr
+
+
+@pytest.mark.parametrize("target", ["tflite", "host-c"])
+def test_build_16x8_is_bit_exact_where_it_must_be(target, tmp_path):
+    factory, shape = MODELS["lenet_digits"]
+    x = synthetic_data("lenet_digits", 32, 0)
+    rep = edgeq.build(factory(), x, target, tmp_path, precision="16x8")   # raises if not bit-exact
+    exact = [v for v in rep["validation"] if v["must_be_exact"]]
+    assert exact and all(v["exact_fraction"] == 1.0 for v in exact)
+    assert rep["precision"]["int16_layers"] and all(o["dtype"] == "int16" for o in rep["outputs"])
