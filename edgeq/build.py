@@ -339,5 +339,5 @@ def _plots(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[
     info = np.iinfo(qgraph.t(tensor).dtype)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
     paths.append(plots.tensor_histogram(values, (info.min - zp) * scale, (info.max - zp) * scale, tensor,
-                                        out / "plots" / f"histogram_{safe}.png"))
+                                        out / "plots" / f"histogram_{safe}.png", qgraph.t(tensor).dtype))
     return [str(p.relative_to(out)) for p in paths]

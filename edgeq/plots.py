@@ -34,7 +34,7 @@ def sqnr_bar_chart(rows: list[dict], path: Path) -> Path:
     ax.bar(x + 0.2, alone, 0.4, label="layer alone (model output)")
     ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
     ax.set_ylabel("SQNR vs float (dB, higher is better)")
-    ax.set_title("Per-layer int8 SQNR")
+    ax.set_title("Per-layer SQNR of the integer reference")
     ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -43,8 +43,9 @@ def sqnr_bar_chart(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: Path) -> Path:
-    """Histogram of a tensor's float values (log counts) with the int8 range edges marked."""
+def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: Path,
+                     dtype: str = "int8") -> Path:
+    """Histogram of a tensor's float values (log counts) with its integer range's edges marked."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -52,7 +53,7 @@ def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: 
     v = values.ravel()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     ax.hist(v, bins=200, color="#4477aa", log=True)
-    for edge, label in ((lo, "int8 range min"), (hi, "int8 range max")):
+    for edge, label in ((lo, f"{dtype} range min"), (hi, f"{dtype} range max")):
         ax.axvline(edge, color="#cc3311", linestyle="--", label=f"{label} {edge:.3g}")
     clipped = float(np.mean((v < lo) | (v > hi)))
     ax.set_title(f"{name}: values on the sample ({100 * clipped:.3f} % clipped)")
