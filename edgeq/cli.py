@@ -80,7 +80,7 @@ def ops_table(profiles: list) -> str:
     """Which IR ops (rows) each target (columns) lowers; the unsupported-op errors point here."""
     from .ops import REGISTRY
     from .ops.base import OpDef
-    ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int)
+    ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int and not v.internal)
     notes: dict[tuple[str, str], str] = {}
     try:
         from .targets.tflite.lower import NOT_LOWERED
@@ -89,8 +89,8 @@ def ops_table(profiles: list) -> str:
         pass
     width = max(len(o) for o in ops + ["op"]) + 2
     cols = [max(len(p.name), 3) + 2 for p in profiles]
-    lines = ["op".ljust(width) + "".join(p.name.ljust(c) for p, c in zip(profiles, cols))]
-    lines.append("-" * (width + sum(cols)))
+    lines = ["op".ljust(width) + "".join(p.name.ljust(c) for p, c in zip(profiles, cols)) + "16x8"]
+    lines.append("-" * (width + sum(cols) + 4))
     footnotes: list[str] = []
     for op in ops:
         cells = []
@@ -103,10 +103,12 @@ def ops_table(profiles: list) -> str:
             else:
                 mark = "-"
             cells.append(mark.ljust(c))
-        lines.append(op.ljust(width) + "".join(cells))
+        lines.append(op.ljust(width) + "".join(cells) + ("yes" if REGISTRY[op].supports_int16 else "-"))
     lines.append("")
     lines.append("yes: lowered and validated; -: not (yet) lowered, the build stops with an "
                  "unsupported-op error naming the op and its module.")
+    lines.append("16x8: the op can run with int16 activations (--precision 16x8|auto, --int16-layers) "
+                 "on every target that lowers it.")
     lines.extend(footnotes)
     return "\n".join(lines)
 

@@ -129,3 +129,12 @@ def test_build_16x8_is_bit_exact_where_it_must_be(target, tmp_path):
     exact = [v for v in rep["validation"] if v["must_be_exact"]]
     assert exact and all(v["exact_fraction"] == 1.0 for v in exact)
     assert rep["precision"]["int16_layers"] and all(o["dtype"] == "int16" for o in rep["outputs"])
+
+
+def test_ops_table_marks_16x8_ops_and_hides_internal_requantize():
+    from edgeq.cli import ops_table
+    from edgeq.targets import list_profiles, load_profile
+    table = ops_table([load_profile(n) for n in list_profiles()])
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line and not line.startswith(("yes", "16x8", "("))}
+    assert rows["conv2d"][-1] == "yes" and rows["linear"][-1] == "yes" and rows["softmax"][-1] == "-"
+    assert "requantize" not in rows

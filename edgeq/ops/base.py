@@ -28,6 +28,8 @@ class OpDef:
     #: the integer kernel also runs with int16 activations (TFLite's "16x8" mode: int16 inputs
     #: and outputs with zero point 0, int8 weights, int64 bias); see edgeq.passes.precision
     supports_int16: bool = False
+    #: inserted by a pass, never traced from a model (``requantize``): not listed for users
+    internal: bool = False
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError(self.name)

@@ -25,6 +25,7 @@ def requantize_int(x: np.ndarray, multiplier: int, shift: int, input_zero_point:
 class Requantize(OpDef):
     name = "requantize"
     supports_int16 = True
+    internal = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]
