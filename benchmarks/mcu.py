@@ -13,7 +13,10 @@ generate C for ``targets/cortex-m4.toml``, run it under QEMU (mps2-an386) on 20 
   so the table shows ``arena + I/O`` too;
 * flash (code + weights) and RAM of the model's own cross-compiled objects (arm-none-eabi-size).
 
-Usage: ``python benchmarks/mcu.py [--models a,b] [--samples 20] [--json out.json]``.
+``--precision int8,16x8`` adds a row per model with every layer that has an int16 kernel in
+16x8 (int16 activations): what mixed precision costs in arena, flash and instructions.
+
+Usage: ``python benchmarks/mcu.py [--models a,b] [--samples 20] [--precision int8,16x8] [--json out.json]``.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edgeq import interpreter, pipeline  # noqa: E402
+from edgeq.mixed_precision import PrecisionRequest  # noqa: E402
 from edgeq.targets import load_profile  # noqa: E402
 from edgeq.targets import c as c_target  # noqa: E402
 from examples.models import MODELS, synthetic_data  # noqa: E402
@@ -58,10 +62,11 @@ def to_graph_layout(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
 
 
-def bench_model(name: str, samples: int, work: Path) -> dict:
+def bench_model(name: str, samples: int, work: Path, precision: str = "int8") -> dict:
     factory, shape = MODELS[name]
     fg = pipeline.float_graph(factory(), [shape])
-    qg = pipeline.quantized_graph(fg, [synthetic_data(name, CAL_SAMPLES, 0)])
+    qg = pipeline.quantized_graph(fg, [synthetic_data(name, CAL_SAMPLES, 0)],
+                                  precision=PrecisionRequest(precision))
     profile = load_profile("cortex-m4")
     g = c_target.prepare(qg, profile, {})
     arts = c_target.emit(g, work / name, profile, {"name": name})
@@ -75,7 +80,7 @@ def bench_model(name: str, samples: int, work: Path) -> dict:
     tflm, note = tflm_arena(qg, work / f"{name}_tflite")
     io = mem["input_bytes"] + mem["output_bytes"]
     return {
-        "model": name,
+        "model": name if precision == "int8" else f"{name} ({precision})",
         "bit_exact_samples": int(x.shape[0]),
         "instructions_per_inference": run.extra["instructions_per_inference"],
         "macs": run.extra["macs"],
@@ -117,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     ap.add_argument("--samples", type=int, default=20, help="samples run under QEMU per model (>= 20)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--precision", default="int8", help="comma-separated: int8 and/or 16x8 (every layer "
+                    "with an int16 kernel in 16x8), one row per model and precision")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeq_mcu_bench_") as tmp:
         for name in args.models.split(","):
-            rows.append(bench_model(name, args.samples, Path(tmp)))
+            for precision in args.precision.split(","):
+                rows.append(bench_model(name, args.samples, Path(tmp) / precision, precision))
             print(f"{name}: done", file=sys.stderr, flush=True)
     print("Cortex-M4 (QEMU mps2-an386, arm-none-eabi-gcc -O2), bit-exact on "
           f"{args.samples} samples per model; instructions counted by a QEMU plugin, not cycles.")
