@@ -136,7 +136,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
                         **({"percentile": percentile} if method == "percentile" else {})},
         "validation": validation,
         "accuracy": _accuracy_section(float_out, ref_out, runs, labels),
-        "output_sqnr_db": [metrics.sqnr_db(f, interpreter.dequantize(tgraph, n, q))
+        "output_sqnr_db": [metrics.sqnr_db(_target_layout(tgraph, f), interpreter.dequantize(tgraph, n, q))
                            for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
         "quantization": layers,
         "quantization_passes": qgraph.meta.get("passes", {}),
@@ -251,6 +251,11 @@ def _target_input(graph: Graph, index: int, x: np.ndarray, rounding: str, input_
     if graph.layout == "nhwc" and q.ndim == 4 and input_layout == "nhwc":
         q = np.ascontiguousarray(q.transpose(0, 2, 3, 1))
     return q
+
+
+def _target_layout(graph: Graph, y: np.ndarray) -> np.ndarray:
+    """A torch (NCHW) 4-D output in the target graph's layout, for comparison with its outputs."""
+    return np.ascontiguousarray(y.transpose(0, 2, 3, 1)) if graph.layout == "nhwc" and y.ndim == 4 else y
 
 
 def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -> list[np.ndarray]:

@@ -138,3 +138,15 @@ def test_ops_table_marks_16x8_ops_and_hides_internal_requantize():
     rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line and not line.startswith(("yes", "16x8", "("))}
     assert rows["conv2d"][-1] == "yes" and rows["linear"][-1] == "yes" and rows["softmax"][-1] == "-"
     assert "requantize" not in rows
+
+
+def test_build_16x8_unet_with_4d_output_on_host_c(tmp_path):
+    """concat, transposed conv and nearest upsampling stay int8 between 16x8 convs; the 4-D
+    output is compared with torch in the target's (NHWC) layout."""
+    from examples.zoo import ZOO, zoo_data
+    factory, _ = ZOO["tiny_unet"]
+    rep = edgeq.build(factory(), zoo_data("tiny_unet", 8, 0), "host-c", tmp_path, precision="16x8")
+    assert rep["validation"][0]["exact_fraction"] == 1.0
+    assert rep["output_sqnr_db"][0] > 30
+    ops = {r["op"]: r["dtype"] for r in rep["quantization"]}
+    assert ops["conv2d"] == "int16" and ops["concat"] == "int8" and ops["requantize"] in ("int8", "int16")

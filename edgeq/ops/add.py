@@ -51,6 +51,11 @@ class Add(OpDef):
     name = "add"
     supports_int16 = True
 
+    def int16_capable(self, node: Node, graph: Graph) -> bool:
+        """16x8 only for two activations of one shape (no broadcasting, no constant operand)."""
+        a, b = (graph.t(n) for n in node.inputs)
+        return not a.is_constant and not b.is_constant and a.shape == b.shape
+
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a, b = (graph.t(n).shape for n in node.inputs)
         return [tuple(np.broadcast_shapes(a, b))]

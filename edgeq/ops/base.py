@@ -31,6 +31,10 @@ class OpDef:
     #: inserted by a pass, never traced from a model (``requantize``): not listed for users
     internal: bool = False
 
+    def int16_capable(self, node: Node, graph: Graph) -> bool:
+        """Can this node run in 16x8 mode? ``supports_int16``, unless a use of the op is excluded."""
+        return self.supports_int16
+
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError(self.name)
 

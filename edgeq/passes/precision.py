@@ -6,7 +6,7 @@ a float graph in which every node has one activation type:
 * a promoted tensor stays int16 through the data-movement ops that read it (reshape, pooling:
   they carry their input's quantization);
 * a node runs in 16x8 mode (int16 activation inputs and outputs) when it reads or writes a
-  promoted tensor and its op has an int16 kernel (``OpDef.supports_int16``);
+  promoted tensor and its op has an int16 kernel for it (``OpDef.int16_capable``);
 * where an int8 node meets an int16 tensor, or a 16x8 node meets an int8 one, a ``requantize``
   node converts (TFLite QUANTIZE between integer types; the identity in float).
 
@@ -27,7 +27,7 @@ def int16_capable(graph: Graph, tensor: str) -> bool:
     if node is None:
         return False
     op = get_op(node.op)
-    return op.supports_int16 and op.fixed_output_quant is None and op.output_dtype is None
+    return op.int16_capable(node, graph) and op.fixed_output_quant is None and op.output_dtype is None
 
 
 def promote(graph: Graph, tensors: set[str] | list[str]) -> Graph:
@@ -74,13 +74,13 @@ def _follow_data_movement(g: Graph, promoted: set[str]) -> set[str]:
     out = set(promoted)
     for node in g.nodes:    # execution order: one sweep reaches the end of a chain
         op = get_op(node.op)
-        if op.supports_int16 and op.same_quant_as_input and node.inputs[0] in out:
+        if op.int16_capable(node, g) and op.same_quant_as_input and node.inputs[0] in out:
             out.update(node.outputs)
     return out
 
 
 def _is_wide(g: Graph, node: Node, promoted: set[str]) -> bool:
-    if not get_op(node.op).supports_int16:
+    if not get_op(node.op).int16_capable(node, g):
         return False
     activations = [n for n in node.inputs if not g.t(n).is_constant] + node.outputs
     return any(n in promoted for n in activations)

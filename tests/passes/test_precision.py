@@ -94,3 +94,23 @@ def test_16x8_model_is_closer_to_float_than_int8(setup):
 
     # int8 input and weights still bound the error; the activations no longer add theirs
     assert err(quantize(promote(g, tensors), ranges)) < 0.9 * err(quantize(g, ranges))
+
+
+def test_broadcasting_add_stays_int8_next_to_int16_tensors():
+    class SE(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(1)
+            self.c, self.d = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 1, 1)
+
+        def forward(self, x):
+            y = self.c(x)
+            return y + self.d(y)          # (1, 4, H, W) + (1, 1, H, W): a broadcast
+
+    g = float_graph(SE().eval(), [(3, 6, 6)])
+    x = np.random.default_rng(1).normal(size=(16, 3, 6, 6)).astype(np.float32)
+    add = next(n for n in g.nodes if n.op == "add")
+    assert not int16_capable(g, add.outputs[0])
+    q = quantize(promote(g, [g.nodes[0].outputs[0]]), calibrate(g, [x]))
+    qadd = next(n for n in q.nodes if n.op == "add")
+    assert {q.t(i).dtype for i in qadd.inputs} | {q.t(qadd.outputs[0]).dtype} == {"int8"}
