@@ -47,10 +47,12 @@ def quantized_graph(graph: Graph, calibration: list[np.ndarray], method: str = "
         candidates.append(("equalized", equalize_cross_layer(graph)))
     best: tuple[float, Graph, Graph, dict, bool] | None = None
     decisions: dict[str, dict] = {}
+    tried: list[tuple[str, Graph, Ranges]] = []
     for label, g in candidates:
         ranges = calibrate(g, calibration, method=method, percentile=percentile, progress=progress)
         if not options.get("clip_outputs", False):
             ranges = unclipped_outputs(g, ranges)
+        tried.append((label, g, ranges))
         q = quantize(g, ranges, options)
         score = output_sqnr(graph, reference, q, sample)
         decisions[f"sqnr_db_{label}"] = score
@@ -68,7 +70,7 @@ def quantized_graph(graph: Graph, calibration: list[np.ndarray], method: str = "
     assert best is not None
     _, q, g, ranges, corrected = best
     if precision.mode != "int8" or precision.layers:
-        q = _mixed(graph, g, q, ranges, corrected, sample, options, precision)
+        q = _mixed(graph, g, q, ranges, corrected, sample, options, precision, tried, reference)
     q.meta["passes"] = {"equalization": q.meta.get("equalized", False),
                         "bias_correction": q.meta.get("bias_corrected", False), **decisions}
     return q
@@ -84,26 +86,37 @@ def unclipped_outputs(graph: Graph, ranges: Ranges) -> Ranges:
     return out
 
 
-def _mixed(fgraph: Graph, g: Graph, q8: Graph, ranges: dict, corrected: bool, sample: list[np.ndarray],
-           options: dict, request: PrecisionRequest) -> Graph:
-    """Promote layers of the chosen float graph ``g`` to 16x8 as ``request`` asks."""
-    def make(layers: list[str]) -> Graph:
+def _mixed(fgraph: Graph, g: Graph, q8: Graph, ranges: Ranges, corrected: bool, sample: list[np.ndarray],
+           options: dict, request: PrecisionRequest, tried: list[tuple[str, Graph, Ranges]],
+           reference: dict[str, np.ndarray]) -> Graph:
+    """Promote layers to 16x8 as ``request`` asks. ``g`` / ``ranges`` / ``corrected``: the float
+    graph, ranges and bias-correction choice of the int8 winner ``q8``; ``tried``: every float
+    graph candidate (equalized or not), since what suits int8 activations may not suit int16."""
+    def make(layers: list[str], g: Graph = g, ranges: Ranges = ranges, corrected: bool = corrected) -> Graph:
         q = quantize(mixed_precision.promoted_graph(g, layers), ranges, options)
         return correct_bias(g, q, sample) if corrected else q
 
-    meta = {k: q8.meta[k] for k in ("equalized", "bias_corrected")}
     if request.mode == "auto":
         scorer = mixed_precision.Scorer(fgraph, sample, request)
         q, steps, chosen, reached = mixed_precision.search(make, lambda: _sensitivity_order(g, q8, sample),
                                                            request, scorer)
         layers = [st.promoted for st in steps[1:chosen + 1]]
+        meta = {"equalized": q8.meta["equalized"], "bias_corrected": corrected}
         info = {"mode": "auto", "target_sqnr_db": request.target_sqnr_db,
                 "max_accuracy_drop": request.max_accuracy_drop, "target_met": reached, "chosen_step": chosen,
                 "float_accuracy": scorer.float_accuracy, "steps": [s.to_dict() for s in steps]}
     else:
         layers = mixed_precision.candidates(g) if request.mode == "16x8" else \
             mixed_precision.resolve_layers(g, request.layers)
-        q = make(layers)
+        best: tuple[float, Graph, dict] | None = None
+        for label, gc, rc in tried:      # re-decide equalization and bias correction for 16x8
+            for bc in (False, True) if options.get("bias_correction", True) else (False,):
+                qc = make(layers, gc, rc, bc)
+                score = output_sqnr(fgraph, reference, qc, sample)
+                if best is None or score > best[0]:
+                    best = (score, qc, {"equalized": label == "equalized", "bias_corrected": bc})
+        assert best is not None
+        _, q, meta = best
         info = {"mode": request.mode if not request.layers else "layers"}
     wide = [n.name for n in q.nodes if n.op != "requantize" and q.t(n.outputs[0]).dtype == "int16"]
     info.update({"promoted_layers": layers, "int16_layers": wide, "int16_tensors": sorted(q.meta.get("int16", [])),

@@ -101,3 +101,21 @@ def test_zoo_onnx_builds_and_keeps_sqnr(name, tmp_path):
         for k, (n, y, r) in enumerate(zip(graph.outputs, run.outputs, ref)):
             sqnr = metrics.sqnr_db(r, _as_torch_layout(graph, n, y, r))
             assert sqnr >= SQNR_FLOOR[name][k] - ONNX_MARGIN_DB, f"{run.runtime} output {k}: {sqnr:.1f} dB"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["tflite", "host-c"])
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_16x8_builds_bit_exact(name, target, tmp_path):
+    """Every zoo model with every layer that has an int16 kernel in 16x8 (requantize nodes
+    around SE blocks, concat, upsampling, heads): bit-exact where it must be, and at least as
+    close to float as int8."""
+    import edgeq
+    factory, _ = ZOO[name]
+    x = zoo_data(name, 16, 0)
+    rep16 = edgeq.build(factory(), x, target, tmp_path / "16x8", precision="16x8")
+    rep8 = edgeq.build(factory(), x, target, tmp_path / "int8")
+    assert rep16["precision"]["int16_layers"]
+    assert all(v["exact_fraction"] == 1.0 for v in rep16["validation"] if v["must_be_exact"])
+    for s16, s8 in zip(rep16["output_sqnr_db"], rep8["output_sqnr_db"]):
+        assert s16 >= s8 - 0.5, (s16, s8)

@@ -20,7 +20,8 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
     values = interpreter.run(fgraph, sample, keep=True)
     fnodes = {n.name: n for n in fgraph.nodes}
     for node in q.nodes:
-        if node.op not in LAYERS or node.name not in fnodes or node.inputs[0] not in values:
+        # the float node's input: a 16x8 layer may read a requantized copy (mixed precision)
+        if node.op not in LAYERS or node.name not in fnodes or fnodes[node.name].inputs[0] not in values:
             continue
         fnode = fnodes[node.name]
         shift = _mean_output_shift(fgraph, fnode, q, node, values[fnode.inputs[0]])

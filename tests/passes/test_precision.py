@@ -114,3 +114,15 @@ def test_broadcasting_add_stays_int8_next_to_int16_tensors():
     q = quantize(promote(g, [g.nodes[0].outputs[0]]), calibrate(g, [x]))
     qadd = next(n for n in q.nodes if n.op == "add")
     assert {q.t(i).dtype for i in qadd.inputs} | {q.t(qadd.outputs[0]).dtype} == {"int8"}
+
+
+def test_bias_correction_reaches_16x8_layers_reading_requantized_inputs(setup):
+    from edgeq.passes.bias_correction import correct_bias
+    g, x, ranges = setup
+    q = quantize(promote(g, [g.nodes[0].outputs[0]]), ranges)
+    first = next(n for n in q.nodes if n.op == "conv2d")
+    assert q.t(first.inputs[0]).dtype == "int16" and first.inputs[0] not in g.tensors   # x -> x_int16
+    qb = correct_bias(g, q, [x])
+    corrected = next(n for n in qb.nodes if n.name == first.name)
+    assert qb.t(corrected.inputs[2]).dtype == "int64"
+    assert not np.array_equal(qb.t(corrected.inputs[2]).data, q.t(first.inputs[2]).data)
