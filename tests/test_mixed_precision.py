@@ -150,3 +150,13 @@ def test_build_16x8_unet_with_4d_output_on_host_c(tmp_path):
     assert rep["output_sqnr_db"][0] > 30
     ops = {r["op"]: r["dtype"] for r in rep["quantization"]}
     assert ops["conv2d"] == "int16" and ops["concat"] == "int8" and ops["requantize"] in ("int8", "int16")
+
+
+def test_16x8_builds_are_byte_identical(tmp_path):
+    factory, _ = MODELS["lenet_digits"]
+    x = synthetic_data("lenet_digits", 16, 0)
+    digests = []
+    for run in ("a", "b"):
+        rep = edgeq.build(factory(), x, "tflite", tmp_path / run, precision="auto", target_sqnr=60.0)
+        digests.append([(a["path"], a["sha256"]) for a in rep["artifacts"]])
+    assert digests[0] == digests[1]
