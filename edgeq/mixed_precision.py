@@ -109,7 +109,7 @@ class Scorer:
     def _accuracy(self, graph: Graph, inputs: list[np.ndarray]) -> float:
         if graph.quantized:
             inputs = [interpreter.quantize_input(graph, i, x) for i, x in enumerate(inputs)]
-        outs = [o[graph.outputs[0]] for o in _batches(graph, inputs)]
+        outs = [o[graph.outputs[0]] for o in interpreter.run_batched(graph, inputs, 256)]
         return metrics.accuracy(np.concatenate(outs), self.labels)
 
     def score(self, qgraph: Graph) -> tuple[float, float | None]:
@@ -117,10 +117,6 @@ class Scorer:
         sqnr = output_sqnr(self.fgraph, self.reference, qgraph, self.sample)
         acc = self._accuracy(qgraph, self.inputs) if self.inputs is not None else None
         return sqnr, acc
-
-
-def _batches(graph: Graph, inputs: list[np.ndarray]):  # noqa: ANN202 - generator of dicts
-    return interpreter.run_batched(graph, inputs, 256)
 
 
 def met(request: PrecisionRequest, scorer: Scorer, sqnr: float, accuracy: float | None) -> bool:

@@ -71,8 +71,6 @@ KERNEL_FILES_S16 = {
     "reshape": "edgeq_copy.c",
     "requantize": "edgeq_requantize.c",
 }
-#: Ops inserted by ``passes.precision`` only (not user-facing ops, so not in the profiles' lists).
-INTERNAL_OPS = ("requantize",)
 #: Ops whose kernel returns a status (non-zero: the input hit a case TFLite's kernel rejects).
 STATUS_OPS = ("softmax", "log_softmax")
 #: Ops with an int32 output (argmax indices), written as little-endian bytes.

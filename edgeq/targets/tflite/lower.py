@@ -50,12 +50,6 @@ Act = fb.ActivationFunctionType
 Lowering = Callable[["ModelBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
 INT8_MIN, INT8_MAX = -128, 127
-
-
-def _limits(dtype: str) -> tuple[int, int]:
-    """The integer range of an activation type (int8 or int16: 16x8 layers)."""
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
 #: how ``linear`` is lowered: a 1x1 CONV_2D (bit-exact in TFLite Micro and LiteRT reference
 #: kernels) or the native FULLY_CONNECTED (LiteRT's reference kernel requantizes it in float)
 LINEAR_OPS = ("conv_2d", "fully_connected")
@@ -68,12 +62,16 @@ def lowers(op: str) -> Callable[[Lowering], Lowering]:
     return deco
 
 
-#: lowered ops that only passes insert (``edgeq.passes.precision``), not listed as model ops
-INTERNAL_OPS = ("requantize",)
-
-
 def supported_ops() -> list[str]:
-    return sorted(op for op in LOWERINGS if op not in INTERNAL_OPS)
+    """Model ops this target lowers (ops only passes insert, such as ``requantize``, not listed)."""
+    from ...ops import get_op
+    return sorted(op for op in LOWERINGS if not get_op(op).internal)
+
+
+def _limits(dtype: str) -> tuple[int, int]:
+    """The integer range of an activation type (int8 or int16: 16x8 layers)."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def check_supported(graph: Graph) -> None:
