@@ -22,6 +22,7 @@ import numpy as np
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node, QuantParams
 from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+from .requantize import requantize_int, rescale_params
 
 
 def quantize_constant_operand(graph: Graph, name: str) -> None:
@@ -140,12 +141,6 @@ class Sub(_Binary):
         return [add_int(node.attrs, xs[0], xs[1], sign2=-1)]
 
 
-def requantize_int8(x: np.ndarray, multiplier: int, shift: int, zp_in: int, zp_out: int) -> np.ndarray:
-    """TFLite's int8 -> int8 QUANTIZE (Requantize): saturating."""
-    y = multiply_by_quantized_multiplier(x.astype(np.int64) - zp_in, multiplier, shift) + zp_out
-    return np.clip(y, -128, 127)
-
-
 def requant_params(graph: Graph, src: str, dst: str) -> dict | None:
     """(multiplier, shift, zero points) to bring ``src`` to ``dst``'s quantization, or None
     when they already share it."""
@@ -153,14 +148,15 @@ def requant_params(graph: Graph, src: str, dst: str) -> dict | None:
     s_out, zp_out = act_quant(graph, dst)
     if np.float32(s_in) == np.float32(s_out) and zp_in == zp_out:
         return None
-    m, sh = quantize_multiplier(float(s_in) / float(s_out))
-    return {"multiplier": m, "shift": sh, "input_zero_point": zp_in, "output_zero_point": zp_out}
+    return rescale_params(graph, src, dst)
 
 
 def apply_requant(x: np.ndarray, p: dict | None) -> np.ndarray:
+    """TFLite's int8 -> int8 QUANTIZE (saturating), or the values as they are when ``p`` is None."""
     if p is None:
         return x.astype(np.int64)
-    return requantize_int8(x, p["multiplier"], p["shift"], p["input_zero_point"], p["output_zero_point"])
+    return requantize_int(x, p["multiplier"], p["shift"], p["input_zero_point"], p["output_zero_point"],
+                          "int8").astype(np.int64)
 
 
 class _MinMax(_Binary):

@@ -14,6 +14,14 @@ from ..ir import Graph, Node
 from .base import OpDef, act_quant, register
 
 
+def rescale_params(graph: Graph, src: str, dst: str) -> dict:
+    """(multiplier, shift, zero points) that bring activation ``src`` to ``dst``'s quantization."""
+    s_in, zp_in = act_quant(graph, src)
+    s_out, zp_out = act_quant(graph, dst)
+    m, sh = quantize_multiplier(float(s_in) / float(s_out))
+    return {"multiplier": m, "shift": sh, "input_zero_point": zp_in, "output_zero_point": zp_out}
+
+
 def requantize_int(x: np.ndarray, multiplier: int, shift: int, input_zero_point: int,
                    output_zero_point: int, out_dtype: str) -> np.ndarray:
     y = multiply_by_quantized_multiplier(x.astype(np.int64) - input_zero_point, multiplier, shift)
@@ -34,11 +42,7 @@ class Requantize(OpDef):
         return [xs[0]]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        s_in, zp_in = act_quant(graph, node.inputs[0])
-        s_out, zp_out = act_quant(graph, node.outputs[0])
-        a = node.attrs
-        a["multiplier"], a["shift"] = quantize_multiplier(float(s_in) / float(s_out))
-        a["input_zero_point"], a["output_zero_point"] = zp_in, zp_out
+        node.attrs.update(rescale_params(graph, node.inputs[0], node.outputs[0]))
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         a = node.attrs
