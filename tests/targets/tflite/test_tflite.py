@@ -19,6 +19,7 @@ from edgeq.targets import load_profile, target_module
 from edgeq.targets.tflite import lower as tfl_lower
 from edgeq.targets.tflite.schema import builtin_code, fb, read_model
 from examples.models import MODELS, synthetic_data
+from tests.ops.test_single_ops import Fn
 
 N_CAL, N_EVAL = 64, 32
 # The default run calibrates with min/max (the MSE search costs seconds per model and is not what
@@ -28,13 +29,7 @@ T = target_module(PROFILE)
 XNNPACK_SUMMARY: dict[str, tuple[float, int]] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Calibration runs torch convs on small batches: one thread is faster on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # see tests/conftest.py
 
 
 class Built:
@@ -132,16 +127,6 @@ def test_single_op_models_bit_exact(case, tmp_path):
 NOT_ON_TFLITE = {"gelu_erf": "'gelu'", "gelu_tanh": "'gelu'", "conv_transpose_grouped_dilated": "'conv_transpose2d'"}
 
 
-class _Fn(nn.Module):
-    def __init__(self, fn, **mods):
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            setattr(self, k, v)
-
-    def forward(self, x):
-        return self.fn(self, x)
-
 
 def _seeded(fn):
     torch.manual_seed(0)
@@ -150,21 +135,21 @@ def _seeded(fn):
 
 GLUE_CASES = {
     # standalone clamps (nothing to fuse into): RELU requantizing, QUANTIZE + MAXIMUM/MINIMUM
-    "relu_on_input": (lambda: _Fn(lambda s, x: s.c(torch.relu(x)), c=nn.Conv2d(3, 4, 3, padding=1)), (3, 6, 6)),
-    "relu6_on_input": (lambda: _Fn(lambda s, x: s.c(nn.functional.relu6(x)), c=nn.Conv2d(3, 4, 1)), (3, 5, 5)),
+    "relu_on_input": (lambda: Fn(lambda s, x: s.c(torch.relu(x)), c=nn.Conv2d(3, 4, 3, padding=1)), (3, 6, 6)),
+    "relu6_on_input": (lambda: Fn(lambda s, x: s.c(nn.functional.relu6(x)), c=nn.Conv2d(3, 4, 1)), (3, 5, 5)),
     # fused clamps TFLite has no activation for: op + MAXIMUM / MINIMUM
-    "conv_hardtanh": (lambda: _Fn(lambda s, x: s.d(nn.functional.hardtanh(s.c(x), -0.3, 0.8)),
+    "conv_hardtanh": (lambda: Fn(lambda s, x: s.d(nn.functional.hardtanh(s.c(x), -0.3, 0.8)),
                                   c=nn.Conv2d(3, 8, 3, padding=1), d=nn.Conv2d(8, 4, 1)), (3, 6, 6)),
-    "linear_clamp_min": (lambda: _Fn(lambda s, x: s.b(torch.clamp(s.a(x), min=0.2)),
+    "linear_clamp_min": (lambda: Fn(lambda s, x: s.b(torch.clamp(s.a(x), min=0.2)),
                                      a=nn.Linear(12, 9), b=nn.Linear(9, 3)), (12,)),
     # explicit padding TFLite's SAME cannot express (PAD / PADV2), SAME-compatible avg pool
-    "pools": (lambda: _Fn(lambda s, x: nn.functional.avg_pool2d(
+    "pools": (lambda: Fn(lambda s, x: nn.functional.avg_pool2d(
         nn.functional.max_pool2d(nn.functional.max_pool2d(s.c(x), 3, 2, 1), 2, 2, ceil_mode=True),
         3, 1, 1, count_include_pad=False), c=nn.Conv2d(3, 8, 3, padding=1)), (3, 15, 13)),
-    "dw_stride2_relu6": (lambda: _Fn(lambda s, x: nn.functional.relu6(s.c(x)),
+    "dw_stride2_relu6": (lambda: Fn(lambda s, x: nn.functional.relu6(s.c(x)),
                                      c=nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=4)), (4, 9, 8)),
     # a linear whose output feeds two linears (stays [1, 1, 1, K]) and an add
-    "linear_two_users": (lambda: _Fn(lambda s, x: s.b(s.a(x)) + s.c(torch.relu(s.a(x))),
+    "linear_two_users": (lambda: Fn(lambda s, x: s.b(s.a(x)) + s.c(torch.relu(s.a(x))),
                                      a=nn.Linear(16, 8), b=nn.Linear(8, 4), c=nn.Linear(8, 4)), (16,)),
 }
 
@@ -339,13 +324,13 @@ def test_unsupported_op_names_op_module_and_supported_ops(tmp_path_factory):
 def test_unexpressible_uses_name_the_module(tmp_path):
     """(softmax over a middle axis used to be unexpressible; it is lowered now)"""
     torch.manual_seed(0)
-    sm = _Fn(lambda s, x: torch.softmax(s.l(x).reshape(-1, 3, 4), dim=1), l=nn.Linear(6, 12)).eval()
+    sm = Fn(lambda s, x: torch.softmax(s.l(x).reshape(-1, 3, 4), dim=1), l=nn.Linear(6, 12)).eval()
     fg = float_graph(sm, [(6,)])
     qg = quantized_graph(fg, [np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)])
     b = Built(None, (6,), None, np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32), tmp_path / "sm",
               qgraph=qg)   # softmax over a middle axis: TRANSPOSE around SOFTMAX, exact
     b.assert_exact()
-    pool = _Fn(lambda s, x: nn.functional.avg_pool2d(s.c(x), 3, 2, 1, count_include_pad=False),
+    pool = Fn(lambda s, x: nn.functional.avg_pool2d(s.c(x), 3, 2, 1, count_include_pad=False),
                c=nn.Conv2d(2, 2, 1)).eval()
     fg = float_graph(pool, [(2, 8, 8)])
     qg = quantized_graph(fg, [np.random.default_rng(0).normal(size=(16, 2, 8, 8)).astype(np.float32)])

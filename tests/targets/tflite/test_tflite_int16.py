@@ -22,6 +22,7 @@ from edgeq.quantize import quantize
 from edgeq.targets import load_profile, target_module
 from edgeq.targets.tflite.schema import OP_NAMES, builtin_code, fb, read_model
 from examples.models import MODELS, synthetic_data
+from tests.ops.test_single_ops import Fn
 
 PROFILE = load_profile("tflite")
 T = target_module(PROFILE)
@@ -30,12 +31,7 @@ N_CAL, N_EVAL = 48, 16
 SUMMARY: dict[tuple[str, str], dict[str, tuple[float, int]]] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # see tests/conftest.py
 
 
 def capable(g) -> list[str]:  # noqa: ANN001
@@ -137,51 +133,42 @@ def check_flatbuffer_types(b: Built16) -> None:
 
 # --- single 16x8 operators --------------------------------------------------------------------
 
-class _Fn(nn.Module):
-    def __init__(self, fn, **mods):
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            setattr(self, k, v)
-
-    def forward(self, x):
-        return self.fn(self, x)
 
 
 F = nn.functional
 #: name -> (model factory, input shape, which capable tensors to promote (None: all), expected ops)
 OP_CASES = {
-    "conv2d_relu": (lambda: _Fn(lambda s, x: torch.relu(s.c(x)), c=nn.Conv2d(3, 8, 3, padding=1)), (3, 7, 6),
+    "conv2d_relu": (lambda: Fn(lambda s, x: torch.relu(s.c(x)), c=nn.Conv2d(3, 8, 3, padding=1)), (3, 7, 6),
                     None, {"CONV_2D": 4, "QUANTIZE": 2}),
-    "conv2d_stride2_explicit_pad": (lambda: _Fn(lambda s, x: s.c(x), c=nn.Conv2d(3, 8, 3, stride=2, padding=2)),
+    "conv2d_stride2_explicit_pad": (lambda: Fn(lambda s, x: s.c(x), c=nn.Conv2d(3, 8, 3, stride=2, padding=2)),
                                     (3, 7, 6), None, {"CONV_2D": 4, "PAD": 2, "QUANTIZE": 2}),
-    "depthwise_relu6_multiplier2": (lambda: _Fn(lambda s, x: F.relu6(s.c(x)),
+    "depthwise_relu6_multiplier2": (lambda: Fn(lambda s, x: F.relu6(s.c(x)),
                                                 c=nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=4)), (4, 9, 8),
                                     None, {"DEPTHWISE_CONV_2D": 5, "PAD": 2, "QUANTIZE": 2}),
-    "depthwise_same": (lambda: _Fn(lambda s, x: torch.relu(s.d(s.c(x))), c=nn.Conv2d(3, 6, 1),
+    "depthwise_same": (lambda: Fn(lambda s, x: torch.relu(s.d(s.c(x))), c=nn.Conv2d(3, 6, 1),
                                    d=nn.Conv2d(6, 6, 3, padding=1, groups=6)), (3, 6, 6),
                        None, {"CONV_2D": 4, "DEPTHWISE_CONV_2D": 5, "QUANTIZE": 2}),
-    "linear_relu_linear": (lambda: _Fn(lambda s, x: s.b(torch.relu(s.a(x))), a=nn.Linear(16, 8), b=nn.Linear(8, 4)),
+    "linear_relu_linear": (lambda: Fn(lambda s, x: s.b(torch.relu(s.a(x))), a=nn.Linear(16, 8), b=nn.Linear(8, 4)),
                            (16,), None, {"CONV_2D": 4, "RESHAPE": 1, "QUANTIZE": 2}),
-    "add_relu": (lambda: _Fn(lambda s, x: torch.relu(s.a(x) + s.b(x)), a=nn.Conv2d(3, 4, 1),
+    "add_relu": (lambda: Fn(lambda s, x: torch.relu(s.a(x) + s.b(x)), a=nn.Conv2d(3, 4, 1),
                              b=nn.Conv2d(3, 4, 3, padding=1)), (3, 5, 5), None, {"CONV_2D": 4, "ADD": 3, "QUANTIZE": 2}),
     # one add operand int8 (requantized to int16 in front of the ADD)
-    "add_mixed_operands": (lambda: _Fn(lambda s, x: s.a(x) + s.b(x), a=nn.Conv2d(3, 4, 1),
+    "add_mixed_operands": (lambda: Fn(lambda s, x: s.a(x) + s.b(x), a=nn.Conv2d(3, 4, 1),
                                        b=nn.Conv2d(3, 4, 3, padding=1)), (3, 5, 5), [0],
                            {"CONV_2D": {3, 4}, "ADD": 3, "QUANTIZE": 2}),
     # max pool with padding TFLite's SAME cannot express on 14x12: PADV2 with -32768
-    "max_avg_pool": (lambda: _Fn(lambda s, x: F.avg_pool2d(F.max_pool2d(F.max_pool2d(s.c(x), 3, 2, 1), 2, 2,
+    "max_avg_pool": (lambda: Fn(lambda s, x: F.avg_pool2d(F.max_pool2d(F.max_pool2d(s.c(x), 3, 2, 1), 2, 2,
                                                                         ceil_mode=True), 3, 1, 1,
                                                            count_include_pad=False), c=nn.Conv2d(3, 8, 3, padding=1)),
                      (3, 14, 12), None, {"CONV_2D": 4, "PADV2": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 3,
                                          "QUANTIZE": 2}),
-    "clamp_maximum": (lambda: _Fn(lambda s, x: F.hardtanh(s.c(x), -0.3, 0.8), c=nn.Conv2d(3, 8, 3, padding=1)),
+    "clamp_maximum": (lambda: Fn(lambda s, x: F.hardtanh(s.c(x), -0.3, 0.8), c=nn.Conv2d(3, 8, 3, padding=1)),
                       (3, 6, 6), None, {"CONV_2D": 4, "MAXIMUM": 4, "QUANTIZE": 2}),
-    "transpose_reshape": (lambda: _Fn(lambda s, x: s.l(s.c(x).permute(0, 2, 1, 3).reshape(1, -1)),
+    "transpose_reshape": (lambda: Fn(lambda s, x: s.l(s.c(x).permute(0, 2, 1, 3).reshape(1, -1)),
                                       c=nn.Conv2d(3, 4, 3, padding=1), l=nn.Linear(120, 5)), (3, 5, 6),
                           None, {"CONV_2D": 4, "TRANSPOSE": 5, "RESHAPE": 1, "QUANTIZE": 2}),
     # int8 -> int16 in front of the conv, int16 -> int8 in front of the (int8-only) sigmoid
-    "requantize_both_directions": (lambda: _Fn(lambda s, x: s.d(torch.sigmoid(s.c(x))), c=nn.Conv2d(3, 8, 3, padding=1),
+    "requantize_both_directions": (lambda: Fn(lambda s, x: s.d(torch.sigmoid(s.c(x))), c=nn.Conv2d(3, 8, 3, padding=1),
                                                d=nn.Conv2d(8, 4, 1)), (3, 6, 6), [0],
                                    {"CONV_2D": {3, 4}, "QUANTIZE": {1, 2}, "LOGISTIC": 2}),
 }
