@@ -23,6 +23,7 @@ from . import interpreter
 from .errors import EdgeqError
 from .ir import Graph
 from .ops import get_op
+from .quant import fake_quantize_range, quantize, scale_zero_point
 
 METHODS = ("minmax", "percentile", "mse", "entropy", "auto")
 BINS = 2048
@@ -140,7 +141,7 @@ def quant_error(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> f
     """Expected squared error of int8-quantizing the histogrammed values with range [lo, hi]."""
     scale, zp = scale_zero_point(lo, hi)
     centers = a + (np.arange(BINS) + 0.5) * (b - a) / BINS
-    q = np.clip(np.round(centers / scale) + zp, -128, 127)
+    q = quantize(centers, scale, zp).astype(np.float64)
     return float(np.sum(hist * ((q - zp) * scale - centers) ** 2))
 
 
@@ -197,22 +198,6 @@ CHOOSERS: dict[str, Callable[[Histogram, float], tuple[float, float]]] = {
     "percentile": _percentile_range, "mse": _mse_range, "entropy": _entropy_range}
 
 
-def scale_zero_point(lo: float, hi: float, qmin: int = -128, qmax: int = 127) -> tuple[float, int]:
-    """Asymmetric parameters covering [lo, hi] (widened to include 0); scale is float32."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if hi - lo < 1e-8:
-        hi = lo + 1e-8
-    scale = float(np.float32((hi - lo) / (qmax - qmin)))
-    zp = int(np.clip(round(qmin - lo / scale), qmin, qmax))
-    return scale, zp
-
-
-def fake_quantize(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    scale, zp = scale_zero_point(lo, hi)
-    q = np.clip(np.round(x / np.float32(scale)) + zp, -128, 127)
-    return ((q - zp) * np.float32(scale)).astype(np.float32)
-
-
 # -- auto: pick per tensor by the error it causes at its consumers' outputs -----------------
 
 def choose_by_layer_output_error(graph: Graph, sample: list[np.ndarray],
@@ -230,7 +215,7 @@ def choose_by_layer_output_error(graph: Graph, sample: list[np.ndarray],
             continue
         best = (np.inf, cands["mse"])
         for rng in dict.fromkeys(cands.values()):   # distinct ranges only
-            err = _consumer_error(graph, values, name, fake_quantize(values[name], *rng))
+            err = _consumer_error(graph, values, name, fake_quantize_range(values[name], *rng))
             if err < best[0]:
                 best = (err, rng)
         chosen[name] = best[1]

@@ -83,8 +83,8 @@ def ops_table(profiles: list) -> str:
     ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int and not v.internal)
     notes: dict[tuple[str, str], str] = {}
     try:
-        from .targets.tflite.lower import NOT_LOWERED
-        notes.update({("tflite", op): why for op, why in NOT_LOWERED.items()})
+        from .targets.tflite.lower import REFUSALS
+        notes.update({("tflite", op): why for op, why in REFUSALS.items()})
     except ImportError:  # pragma: no cover - optional runtime packages
         pass
     width = max(len(o) for o in ops + ["op"]) + 2

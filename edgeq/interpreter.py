@@ -6,6 +6,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from . import quant
 from .errors import EdgeqError
 from .ir import Graph
 from .ops import get_op
@@ -72,15 +73,11 @@ def quantize_input(graph: Graph, index: int, x: np.ndarray, rounding: str = "hal
     or TFLite QUANTIZE's round half away from zero ("half_away")."""
     t = graph.t(graph.inputs[index])
     scale, zp = t.quant.scalar()
-    v = (x.astype(np.float32) / np.float32(scale)).astype(np.float64)  # float32 quotient, exactly
-    r = np.round(v) if rounding == "half_even" else np.sign(v) * np.floor(np.abs(v) + 0.5)
-    info = np.iinfo(t.dtype)
-    return np.clip(r.astype(np.float64) + zp, info.min, info.max).astype(t.dtype)
+    return quant.quantize(x.astype(np.float32), scale, zp, t.dtype, rounding)
 
 
 def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
     t = graph.t(name)
     if t.quant is None:      # an index output (argmax): the integers are the values
         return q.astype(np.float32)
-    scale, zp = t.quant.scalar()
-    return ((q.astype(np.float64) - zp) * np.float64(np.float32(scale))).astype(np.float32)
+    return quant.dequantize(q, *t.quant.scalar())

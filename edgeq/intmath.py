@@ -23,9 +23,13 @@ INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
 
-def round_half_away(x: float) -> int:
-    """C's std::round / TfLiteRound on a double."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+def round_half_away(x):  # noqa: ANN001, ANN201 - a float gives an int, an array a float64 array
+    """C's std::round / TfLiteRound: to nearest, ties away from zero. A Python (or numpy scalar)
+    float gives an int; an array gives a float64 array of whole numbers."""
+    if not isinstance(x, np.ndarray):
+        return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    x = x.astype(np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:

@@ -20,6 +20,7 @@ import numpy as np
 from . import interpreter, metrics
 from .errors import EdgeqError
 from .ir import Graph
+from .memory_plan import plan_memory
 from .ops import get_op
 from .passes.layout import to_nhwc
 from .passes.precision import int16_capable, promote
@@ -89,7 +90,6 @@ class SearchStep:
 
 def arena_bytes(qgraph: Graph) -> int:
     """The static arena the C target plans for this graph (bytes)."""
-    from .targets.c.planner import plan_memory
     return plan_memory(to_nhwc(qgraph)).arena_size
 
 

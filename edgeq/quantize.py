@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import scale_zero_point
 from .errors import UnsupportedOpError
 from .ir import Graph, QuantParams, Tensor
 from .ops import REGISTRY, get_op
 from .ops.base import OpDef
-
-INT16_MAX = 32767
+from .quant import int16_scale, scale_zero_point
 
 
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict | None = None,
@@ -75,11 +73,6 @@ def _unshare_constants(g: Graph) -> None:
                 node.inputs[k] = copy.name
             else:
                 seen.add(name)
-
-
-def int16_scale(lo: float, hi: float) -> float:
-    """Symmetric int16 scale covering [lo, hi] (TFLite's 16x8 activations: zero point 0)."""
-    return float(np.float32(max(abs(lo), abs(hi), 1e-8) / INT16_MAX))
 
 
 def _set_act(g: Graph, name: str, scale: float, zero_point: int, dtype: str = "int8") -> None:

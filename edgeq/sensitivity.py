@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics
-from .calibration import fake_quantize
 from .ir import Graph, Node
 from .ops import get_op
+from .quant import dequantize_constant, fake_quantize
 
 
 SENSITIVITY_SAMPLES = 32   # enough to rank layers; the cost is two model runs per layer
@@ -25,11 +25,7 @@ def dequantized_copy(qgraph: Graph) -> Graph:
     g.quantized = False
     for t in g.tensors.values():
         if t.is_constant and t.quant is not None:
-            shape = [1] * t.data.ndim
-            if t.quant.per_channel:
-                shape[t.quant.axis] = -1
-            zp = t.quant.zero_point.astype(np.float64).reshape(shape)
-            t.data = ((t.data.astype(np.float64) - zp) * t.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
+            t.data = dequantize_constant(t.data, t.quant)
             t.dtype = "float32"
     return g
 
@@ -37,10 +33,7 @@ def dequantized_copy(qgraph: Graph) -> Graph:
 def _fq(qgraph: Graph, name: str, x: np.ndarray) -> np.ndarray:
     if qgraph.t(name).quant is None:     # an index output (argmax) is not quantized
         return x
-    scale, zp = qgraph.t(name).quant.scalar()
-    if qgraph.t(name).dtype == "int16":   # 16x8 layers: 65536 levels, symmetric
-        return (np.clip(np.round(x / np.float32(scale)), -32768, 32767) * np.float32(scale)).astype(np.float32)
-    return fake_quantize(x, (-128 - zp) * scale, (127 - zp) * scale)
+    return fake_quantize(x, *qgraph.t(name).quant.scalar(), qgraph.t(name).dtype)
 
 
 def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: set[str],

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch.nn as nn
 
-from edgeq.calibration import calibrate, scale_zero_point
+from edgeq.calibration import calibrate
+from edgeq.quant import scale_zero_point
 from edgeq.errors import EdgeqError
 from edgeq.pipeline import float_graph
 

@@ -12,6 +12,8 @@ import torch
 
 from ..errors import EdgeqError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor
+from ..ops import get_op
+from ..ops.base import Padding
 
 aten = torch.ops.aten
 Handler = Callable[["_Tracer", torch.fx.Node], None]
@@ -111,6 +113,8 @@ class _Tracer:
                 raise EdgeqError(f"input '{name}' was exported with batch size {self.graph.t(name).shape[0]}; "
                                  "export with batch size 1 (edgeq batches data itself)")
         self.graph.prune()
+        for node in self.graph.nodes:
+            get_op(node.op).check_attrs(node)
         return self.graph
 
     def call(self, fx: torch.fx.Node) -> None:
@@ -192,7 +196,7 @@ def _conv_transpose(t: _Tracer, fx: torch.fx.Node) -> None:
     bias = t.tensor(b) if b is not None else \
         t.graph.add_constant(f"{fx.name}_bias", np.zeros(filters.shape[0], np.float32)).name
     t.emit(fx, "conv_transpose2d", [t.tensor(x), wname, bias],
-           {"stride": _pair(stride), "padding": _pair(padding), "output_padding": _pair(out_pad),
+           {"stride": _pair(stride), "padding": Padding.symmetric(*_pair(padding)), "output_padding": _pair(out_pad),
             "dilation": _pair(dilation), "groups": int(groups)})
 
 

@@ -13,9 +13,10 @@ import math
 import numpy as np
 
 from .. import intmath_activations as ia
-from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
-from ..ir import Graph, Node, QuantParams
-from .base import OpDef, act_quant, register
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
+from ..ir import Graph, Node
+from ..quant import constant_params
+from .base import Attr, OpDef, act_quant, register, set_constant
 from .elementwise import float32_agreeing_scale
 
 
@@ -59,6 +60,9 @@ class _FixedPointTable(_Table):
 @register
 class Sigmoid(_FixedPointTable):
     name = "sigmoid"
+    table = True
+    pointwise = True
+    in_place = "elementwise"
     fixed_output_quant = (1.0 / 256.0, -128)
 
     def _f(self, node, x):
@@ -71,6 +75,9 @@ class Sigmoid(_FixedPointTable):
 @register
 class Tanh(_FixedPointTable):
     name = "tanh"
+    table = True
+    pointwise = True
+    in_place = "elementwise"
     fixed_output_quant = (1.0 / 128.0, 0)
 
     def _f(self, node, x):
@@ -83,6 +90,9 @@ class Tanh(_FixedPointTable):
 @register
 class HardSwish(_Table):
     name = "hardswish"
+    table = True
+    pointwise = True
+    in_place = "elementwise"
 
     def _f(self, node, x):
         return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
@@ -105,6 +115,10 @@ class Gelu(_Table):
     """attrs['approximate']: 'none' (erf) or 'tanh'. Table: dequantize each int8 input, GELU in
     float, quantize (round half away from zero) and saturate: LiteRT's int8 GELU table."""
     name = "gelu"
+    attributes = (Attr("approximate", "str", "none"),)
+    table = True
+    pointwise = True
+    in_place = "elementwise"
 
     def _f(self, node, x):
         return gelu_float(x, node.attrs.get("approximate", "none"))
@@ -115,7 +129,7 @@ class Gelu(_Table):
         x = np.float32(s_in) * (ia.INT8_VALUES - zp_in).astype(np.float32)
         y = gelu_float(x.astype(np.float64), node.attrs.get("approximate", "none")).astype(np.float32)
         r = y * (np.float32(1.0) / np.float32(s_out))
-        q = np.sign(r) * np.floor(np.abs(r).astype(np.float64) + 0.5) + zp_out
+        q = round_half_away(r) + zp_out
         return np.clip(q, -128, 127).astype(np.int8)
 
 
@@ -124,6 +138,9 @@ class LeakyRelu(_Unary):
     """y = x (x >= 0), alpha * x (x < 0). TFLite's int8 LEAKY_RELU: two requantizations of
     x - zp_in, with multipliers computed in float32 (both TFLite Micro and LiteRT do)."""
     name = "leaky_relu"
+    attributes = (Attr("alpha", "float"),)
+    pointwise = True
+    in_place = "elementwise"
 
     def _f(self, node, x):
         return np.where(x >= 0, x, node.attrs["alpha"] * x)
@@ -156,6 +173,8 @@ class Prelu(OpDef):
     double, LiteRT in float: the output and alpha scales are moved by float32 ulps to where the
     two agree."""
     name = "prelu"
+    broadcasting = True
+    in_place = "elementwise"
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]
@@ -170,13 +189,10 @@ class Prelu(OpDef):
             (np.float64(s_in) / s.astype(np.float64), s_in / s)]))
         t = graph.t(node.inputs[1])
         if t.quant is None:
-            from ..calibration import scale_zero_point
-            data = t.data.astype(np.float64)
-            s_a, zp_a = scale_zero_point(float(data.min()), float(data.max()))
+            s_a, zp_a = constant_params(t.data.astype(np.float64))
             s_a = float32_agreeing_scale(s_a, lambda s: [
                 (np.float64(s_in) * s.astype(np.float64) / np.float64(s_out), (s_in * s) / s_out)])
-            t.data = np.clip(np.round(data / np.float64(np.float32(s_a))) + zp_a, -128, 127).astype(np.int8)
-            t.dtype, t.quant = "int8", QuantParams(s_a, zp_a)
+            set_constant(t, s_a, zp_a)
         return float(s_out), zero_point
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:

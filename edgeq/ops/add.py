@@ -13,7 +13,7 @@ import numpy as np
 
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+from .base import ACTIVATION, OpDef, act_quant, activation_range, apply_float_activation, quantize_constant_operand, register
 
 ADD_LEFT_SHIFT = 20
 ADD_LEFT_SHIFT_INT16 = 15
@@ -46,10 +46,35 @@ def add_int(a: dict, x1: np.ndarray, x2: np.ndarray, sign2: int = 1) -> np.ndarr
     return np.clip(out + a["output_zero_point"], a["act_min"], a["act_max"]).astype(x1.dtype)
 
 
+def binary_affine(graph: Graph, node: Node, shift_sign: float = 1.0,
+                  scale: bool = False) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
+    """``as_affine`` of a binary op with one constant operand: x * c (``scale``) or x + sign * c;
+    a constant on the left of a subtraction (c - x) is not of that form."""
+    if node.attrs.get("activation"):
+        return None
+    ins = [graph.t(n) for n in node.inputs]
+    if sum(t.is_constant for t in ins) != 1:
+        return None
+    k = 0 if ins[0].is_constant else 1
+    if not scale and shift_sign < 0 and k == 0:
+        return None
+    c = ins[k].data.astype(np.float64)
+    if scale:
+        return node.inputs[1 - k], c, None
+    return node.inputs[1 - k], None, c if shift_sign > 0 else -c
+
+
 @register
 class Add(OpDef):
     name = "add"
+    attributes = (ACTIVATION,)
     supports_int16 = True
+    fusable_activation = True
+    broadcasting = True
+    in_place = "elementwise"
+
+    def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
+        return binary_affine(graph, node)
 
     def int16_capable(self, node: Node, graph: Graph) -> bool:
         """16x8 only for two activations of one shape (no broadcasting, no constant operand)."""
@@ -64,7 +89,6 @@ class Add(OpDef):
         return [apply_float_activation(node, (xs[0] + xs[1]).astype(np.float32))]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        from .elementwise import quantize_constant_operand
         for n in node.inputs:
             quantize_constant_operand(graph, n)
         set_add_params(node, graph)

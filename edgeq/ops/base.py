@@ -1,22 +1,60 @@
-"""The op registry: each op is defined once (shape rule, float reference, quantization rule,
-integer reference kernel). Targets lower ops in their own modules."""
+"""The op registry: each op is defined once (attribute schema, shape rule, float reference,
+quantization rule, integer reference kernel, and its roles). Passes, the planner and the targets
+ask an op about its roles; they keep no lists of op names. Targets lower ops in their own modules."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ..intmath import round_half_away
-from ..ir import Graph, Node, QuantParams
+from ..ir import Graph, Node, QuantParams, Tensor
+from ..quant import constant_params, quantize, quantize_value
 
-INT8_MIN, INT8_MAX = -128, 127
+
+class Padding(NamedTuple):
+    """Explicit spatial padding of a 2-D window op, in elements: the one convention of the IR."""
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @classmethod
+    def symmetric(cls, height: int, width: int) -> "Padding":
+        return cls(int(height), int(width), int(height), int(width))
+
+
+#: Attribute kinds. The layout pass remaps ``axis`` / ``axes`` (axes of input 0) and permutes
+#: ``per_dim`` lists (one entry per dimension of input 0); ``padding`` is a ``Padding``.
+ATTR_KINDS = ("int", "float", "bool", "str", "pair", "padding", "axis", "axes", "per_dim", "perm",
+              "shape", "activation", "any")
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute an op's nodes carry from the front end on (integer parameters that
+    ``quantize()`` adds later are not part of the schema)."""
+    name: str
+    kind: str
+    default: Any = REQUIRED
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTR_KINDS:
+            raise ValueError(f"unknown attribute kind {self.kind!r}")
+
+
+#: The fused activation every op that accepts one carries (absent or None: no clamp).
+ACTIVATION = Attr("activation", "activation", None)
 
 
 class OpDef:
     """Base class of an op definition. Subclasses override what applies to them."""
 
     name: str = ""
+    #: the attributes of the op's nodes (see ``Attr``); ``check_attrs`` enforces it
+    attributes: tuple[Attr, ...] = ()
     #: output must carry the input's quantization (TFLite kernels assume it: pooling, reshape)
     same_quant_as_input: bool = False
     #: fixed output quantization (scale, zero_point), e.g. softmax's 1/256, -128
@@ -30,6 +68,62 @@ class OpDef:
     supports_int16: bool = False
     #: inserted by a pass, never traced from a model (``requantize``): not listed for users
     internal: bool = False
+
+    # -- roles: what passes, the memory planner and the targets ask of an op -------------------
+    #: a clamp (ReLU, ReLU6, hardtanh) after it can be fused into it (``accepts_activation``)
+    fusable_activation: bool = False
+    #: inputs are (activation, weight, bias): int8 weights per output channel, a bias per channel
+    weighted: bool = False
+    #: axis of the output channels in the op's weight (weighted ops: OIHW/OHWI 0, 1HWO 3)
+    filter_axis: int | None = None
+    #: cross-layer equalization may rescale its channels (conv2d, linear)
+    equalizable: bool = False
+    #: output element i depends only on input element i and on constants indexed by channel
+    #: alone: the op commutes with reshapes that keep dimensions 0 and 1 (``passes.lift_1d``)
+    pointwise: bool = False
+    #: binary elementwise op with numpy broadcasting (either operand may be a constant)
+    broadcasting: bool = False
+    #: may write its output over an input it has finished reading: "elementwise" (an input of
+    #: the output's shape: output element i is written after input element i is read) or
+    #: "prefix" (a smaller output over the start of its input: element k reads addresses >= k)
+    in_place: str | None = None
+    #: the output is the input's bytes under another shape (reshape): memory plans alias them
+    aliases_input: bool = False
+    #: the integer kernel is a 256-entry int8 lookup table in ``attrs['table']``
+    table: bool = False
+    #: the NHWC form of this op when it is a depthwise convolution (groups == input channels)
+    depthwise_form: str | None = None
+
+    def check_attrs(self, node: Node) -> None:
+        """Fill defaults and refuse missing or unknown attributes (a front-end or pass bug)."""
+        known = {a.name for a in self.attributes}
+        unknown = sorted(set(node.attrs) - known)
+        if unknown:
+            raise ValueError(f"{self.name} node {node.name}: unknown attributes {unknown} (schema: {sorted(known)})")
+        for a in self.attributes:
+            if a.name not in node.attrs:
+                if a.default is REQUIRED:
+                    raise ValueError(f"{self.name} node {node.name}: missing attribute {a.name!r}")
+                node.attrs[a.name] = a.default
+            elif a.kind == "padding" and node.attrs[a.name] is not None:
+                node.attrs[a.name] = Padding(*(int(v) for v in node.attrs[a.name]))
+
+    def attrs_of_kind(self, *kinds: str) -> list[str]:
+        return [a.name for a in self.attributes if a.kind in kinds]
+
+    def accepts_activation(self, activation: dict) -> bool:
+        """Can this clamp be fused into the op (``fusable_activation`` ops)?"""
+        return self.fusable_activation
+
+    def output_channel_axis(self, node: Node, graph: Graph) -> int:
+        """The axis of the output's channels (weighted ops: one per filter)."""
+        return 1 if graph.layout == "nchw" else len(graph.t(node.outputs[0]).shape) - 1
+
+    def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
+        """(activation input, scale, shift) when the node computes ``x * scale`` (shift None)
+        or ``x + shift`` (scale None) with a constant, no activation
+        (``passes.fold_affine_constants``); None otherwise."""
+        return None
 
     def int16_capable(self, node: Node, graph: Graph) -> bool:
         """Can this node run in 16x8 mode? ``supports_int16``, unless a use of the op is excluded."""
@@ -79,11 +173,6 @@ def act_quant(graph: Graph, name: str) -> tuple[float, int]:
     return q.scalar()
 
 
-def quantize_value(value: float, scale: float, zero_point: int) -> int:
-    """TFLite's way of quantizing a clamp bound: float32 division, round half away."""
-    return zero_point + round_half_away(float(np.float32(value) / np.float32(scale)))
-
-
 def activation_range(node: Node, graph: Graph, out_name: str) -> tuple[int, int]:
     """Integer clamp bounds of a fused activation (TFLite CalculateActivationRangeQuantized)."""
     scale, zp = act_quant(graph, out_name)
@@ -109,33 +198,25 @@ def apply_float_activation(node: Node, y: np.ndarray) -> np.ndarray:
     return np.clip(y, lo, hi).astype(np.float32)
 
 
-def symmetric_weight_quant(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, QuantParams]:
-    """int8 weights in [-127, 127], zero point 0, per channel along ``axis`` (or per tensor)."""
-    if axis is None:
-        amax = np.array([np.abs(w).max()], dtype=np.float64)
-        bshape = (1,) * w.ndim
-    else:
-        amax = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1).astype(np.float64)
-        bshape = tuple(w.shape[axis] if i == axis else 1 for i in range(w.ndim))
-    scale = (np.maximum(amax, 1e-12) / 127.0).astype(np.float32)
-    q = np.clip(np.round(w / scale.astype(np.float64).reshape(bshape)), -127, 127).astype(np.int8)
-    return q, QuantParams(scale, np.zeros_like(scale, dtype=np.int64), axis)
+def quantize_constant_operand(graph: Graph, name: str) -> None:
+    """A float constant read by an activation op -> int8 per tensor over its own range."""
+    t = graph.t(name)
+    if not t.is_constant or t.quant is not None:
+        return
+    data = t.data.astype(np.float64)
+    set_constant(t, *constant_params(data))
+
+
+def set_constant(t: Tensor, scale: float, zero_point: int) -> None:
+    """Quantize constant ``t`` (float data) to int8 with the given parameters, in place."""
+    t.data = quantize(t.data.astype(np.float64), scale, zero_point)
+    t.dtype = "int8"
+    t.quant = QuantParams(scale, zero_point)
 
 
 def is_int16(graph: Graph, name: str) -> bool:
     """True when activation ``name`` is int16 (the consuming layer runs in 16x8 mode)."""
     return graph.t(name).dtype == "int16"
-
-
-def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray,
-                  wide: bool = False) -> tuple[np.ndarray, QuantParams]:
-    """int32 bias (int64 when ``wide``: 16x8 layers) at input_scale * weight_scale[c], zero point 0."""
-    scale = (np.float64(input_scale) * weight_scales.astype(np.float64)).astype(np.float32)
-    q = np.round(b.astype(np.float64) / scale.astype(np.float64))
-    q = np.clip(q, -(2**47), 2**47 - 1).astype(np.int64) if wide else \
-        np.clip(q, -(2**31) + 1, 2**31 - 1).astype(np.int32)
-    axis = 0 if scale.size > 1 else None
-    return q, QuantParams(scale, np.zeros(scale.size, dtype=np.int64), axis)
 
 
 def conv_out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1,

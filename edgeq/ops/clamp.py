@@ -8,12 +8,15 @@ import numpy as np
 
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+from .base import Attr, OpDef, act_quant, activation_range, apply_float_activation, register
 
 
 @register
 class Clamp(OpDef):
     name = "clamp"
+    attributes = (Attr("activation", "activation"),)
+    pointwise = True
+    in_place = "elementwise"
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]

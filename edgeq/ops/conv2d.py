@@ -16,8 +16,9 @@ import torch
 
 from ..intmath import quantize_multiplier, requantize, requantize_int64
 from ..ir import Graph, Node
-from .base import (OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
-                   from_nchw, is_int16, quantize_bias, register, symmetric_weight_quant, to_nchw)
+from ..quant import quantize_bias, symmetric_weight_quant
+from .base import (ACTIVATION, Attr, OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
+                   from_nchw, is_int16, register, to_nchw)
 
 
 def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
@@ -25,10 +26,6 @@ def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
     if node.op == "depthwise_conv2d":
         return w.transpose(3, 0, 1, 2)
     return w.transpose(0, 3, 1, 2) if graph.layout == "nhwc" else w
-
-
-def weight_channel_axis(node: Node) -> int:
-    return 3 if node.op == "depthwise_conv2d" else 0
 
 
 def groups_of(node: Node, graph: Graph) -> int:
@@ -71,8 +68,14 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
     return requantize(acc, m, s, output_zero_point, act_min, act_max).astype(np.int8)
 
 
+WINDOW = (Attr("stride", "pair"), Attr("padding", "padding"), Attr("dilation", "pair", (1, 1)))
+
+
 class _ConvBase(OpDef):
     supports_int16 = True
+    fusable_activation = True
+    weighted = True
+    filter_axis = 0
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
@@ -98,7 +101,7 @@ class _ConvBase(OpDef):
         y = graph.t(node.outputs[0])
         s_in, zp_in = act_quant(graph, x.name)
         s_out, zp_out = act_quant(graph, y.name)
-        w.data, w.quant = symmetric_weight_quant(w.data, weight_channel_axis(node))
+        w.data, w.quant = symmetric_weight_quant(w.data, self.filter_axis)
         w.dtype = "int8"
         b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
         b.dtype = str(b.data.dtype)
@@ -131,9 +134,16 @@ def set_requant_params(node: Node, graph: Graph, s_in: float, weight_scales: np.
 
 @register
 class Conv2d(_ConvBase):
+    """Regular and grouped convolution; OIHW weights (OHWI in an NHWC graph)."""
     name = "conv2d"
+    attributes = (*WINDOW, Attr("groups", "int", 1), ACTIVATION)
+    equalizable = True
+    depthwise_form = "depthwise_conv2d"
 
 
 @register
 class DepthwiseConv2d(_ConvBase):
+    """NHWC only (made by the layout pass from a conv2d with groups == in channels): 1HWO weights."""
     name = "depthwise_conv2d"
+    attributes = (*WINDOW, Attr("depth_multiplier", "int", 1), ACTIVATION)
+    filter_axis = 3

@@ -3,7 +3,7 @@
 Weights are stored like ``conv2d``'s, one filter per output channel: OIHW ``[O, I/groups, kH,
 kW]`` in an NCHW graph, OHWI in an NHWC graph (TFLite TRANSPOSE_CONV's filter layout), int8
 symmetric per output channel (axis 0); torch's ``[I, O/groups, kH, kW]`` weight is rearranged
-by the front end. attrs: ``stride``, ``padding`` (torch's symmetric (pH, pW)), ``output_padding``,
+by the front end. attrs: ``stride``, ``padding`` (a ``Padding``; torch's is symmetric: (pH, pW, pH, pW)), ``output_padding``,
 ``dilation``, ``groups``.
 
 Output size (H - 1) * s - 2p + d (k - 1) + output_padding + 1. The integer kernel is TFLite's
@@ -20,8 +20,8 @@ import torch
 
 from ..intmath import requantize
 from ..ir import Graph, Node
-from .base import (OpDef, act_quant, apply_float_activation, from_nchw, quantize_bias, register,
-                   symmetric_weight_quant, to_nchw)
+from ..quant import quantize_bias, symmetric_weight_quant
+from .base import ACTIVATION, Attr, OpDef, act_quant, apply_float_activation, from_nchw, register, to_nchw
 from .conv2d import set_requant_params
 
 
@@ -55,7 +55,7 @@ def conv_transpose2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, attrs: 
     o, cg, kh, kw = w.shape
     g = attrs["groups"]
     sh, sw = attrs["stride"]
-    ph, pw = attrs["padding"]
+    ph, pw = attrs["padding"][:2]   # torch pads both sides alike
     dh, dw = attrs["dilation"]
     oh, ow = out_hw
     full_h, full_w = (h - 1) * sh + dh * (kh - 1) + 1, (wd - 1) * sw + dw * (kw - 1) + 1
@@ -76,6 +76,11 @@ def conv_transpose2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, attrs: 
 @register
 class ConvTranspose2d(OpDef):
     name = "conv_transpose2d"
+    attributes = (Attr("stride", "pair"), Attr("padding", "padding"), Attr("output_padding", "pair", (0, 0)),
+                  Attr("dilation", "pair", (1, 1)), Attr("groups", "int", 1), ACTIVATION)
+    fusable_activation = True
+    weighted = True
+    filter_axis = 0
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
@@ -83,7 +88,7 @@ class ConvTranspose2d(OpDef):
         n, _, h, wd = (x[0], x[3], x[1], x[2]) if graph.layout == "nhwc" else x
         a = node.attrs
         oh, ow = (transposed_out_size(size, k, s, p, op, d) for size, k, s, p, op, d in
-                  zip((h, wd), w.shape[2:], a["stride"], a["padding"], a["output_padding"], a["dilation"]))
+                  zip((h, wd), w.shape[2:], a["stride"], a["padding"][:2], a["output_padding"], a["dilation"]))
         return [(n, oh, ow, w.shape[0]) if graph.layout == "nhwc" else (n, w.shape[0], oh, ow)]
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -92,7 +97,7 @@ class ConvTranspose2d(OpDef):
         y = torch.nn.functional.conv_transpose2d(
             torch.from_numpy(np.ascontiguousarray(to_nchw(x, graph))),
             torch.from_numpy(torch_weight(weight_oihw(graph, w), a["groups"])), torch.from_numpy(b),
-            stride=tuple(a["stride"]), padding=tuple(a["padding"]), output_padding=tuple(a["output_padding"]),
+            stride=tuple(a["stride"]), padding=tuple(a["padding"][:2]), output_padding=tuple(a["output_padding"]),
             groups=a["groups"], dilation=tuple(a["dilation"]))
         return [apply_float_activation(node, from_nchw(y.numpy(), graph))]
 
@@ -100,7 +105,7 @@ class ConvTranspose2d(OpDef):
         x, w, b = (graph.t(n) for n in node.inputs)
         s_in, zp_in = act_quant(graph, x.name)
         s_out, zp_out = act_quant(graph, node.outputs[0])
-        w.data, w.quant = symmetric_weight_quant(w.data, 0)
+        w.data, w.quant = symmetric_weight_quant(w.data, self.filter_axis)
         w.dtype = "int8"
         b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale)
         b.dtype = "int32"

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, from_nchw, quantize_value, register, to_nchw
+from ..quant import quantize_value
+from .base import Attr, OpDef, act_quant, from_nchw, register, to_nchw
 from .elementwise import apply_requant, requant_params
 
 
@@ -22,6 +23,7 @@ from .elementwise import apply_requant, requant_params
 class Concat(OpDef):
     """attrs['axis']: the concatenation axis (non-negative)."""
     name = "concat"
+    attributes = (Attr("axis", "axis"),)
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         shapes = [graph.t(n).shape for n in node.inputs]
@@ -46,6 +48,7 @@ class Pad(OpDef):
     """attrs['pads']: [(before, after)] per dimension (non-negative); attrs['value']: the
     float fill value."""
     name = "pad"
+    attributes = (Attr("pads", "per_dim"), Attr("value", "float", 0.0))
     same_quant_as_input = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
@@ -70,6 +73,8 @@ class Slice(OpDef):
     """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
     (0 <= begin < end <= size, stride >= 1)."""
     name = "slice"
+    attributes = (Attr("begin", "per_dim"), Attr("end", "per_dim"), Attr("strides", "per_dim"))
+    in_place = "prefix"
     same_quant_as_input = True
     layout_only = True
 
@@ -99,6 +104,7 @@ class ResizeNearest(OpDef):
     """torch's nearest upsampling of the spatial axes. attrs['size']: (OH, OW);
     attrs['scales']: torch's scale factors (or None when a size was given)."""
     name = "resize_nearest"
+    attributes = (Attr("size", "pair"), Attr("scales", "any", None))
     same_quant_as_input = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
@@ -152,6 +158,7 @@ class ResizeBilinear(OpDef):
     from torch's by up to out * 2^-11 pixel; 2x/4x upsampling without align_corners is exact.
     Output quantization is the input's (the kernel works on raw values)."""
     name = "resize_bilinear"
+    attributes = (Attr("size", "pair"), Attr("align_corners", "bool", False))
     same_quant_as_input = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:

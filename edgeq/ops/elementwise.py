@@ -20,23 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
-from ..ir import Graph, Node, QuantParams
-from .base import OpDef, act_quant, activation_range, apply_float_activation, register
+from ..ir import Graph, Node
+from .add import add_int, binary_affine, set_add_params
+from .base import (ACTIVATION, OpDef, act_quant, activation_range, apply_float_activation, quantize_constant_operand, register,
+                   set_constant)
 from .requantize import requantize_int, rescale_params
-
-
-def quantize_constant_operand(graph: Graph, name: str) -> None:
-    """A float constant read by an activation op -> int8 per tensor over its own range."""
-    from ..calibration import scale_zero_point
-    t = graph.t(name)
-    if not t.is_constant or t.quant is not None:
-        return
-    data = t.data.astype(np.float64)
-    scale, zp = scale_zero_point(float(data.min()), float(data.max()))
-    q = np.clip(np.round(data / np.float64(np.float32(scale))) + zp, -128, 127)
-    t.data = q.astype(np.int8)
-    t.dtype = "int8"
-    t.quant = QuantParams(scale, zp)
 
 
 def operand_quant(graph: Graph, name: str) -> tuple[float, int]:
@@ -76,6 +64,10 @@ def _same_q31(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Binary(OpDef):
+    attributes = (ACTIVATION,)
+    broadcasting = True
+    in_place = "elementwise"
+
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a, b = (graph.t(n).shape for n in node.inputs)
         return [tuple(np.broadcast_shapes(a, b))]
@@ -90,6 +82,10 @@ class _Binary(OpDef):
 @register
 class Mul(_Binary):
     name = "mul"
+    fusable_activation = True
+
+    def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
+        return binary_affine(graph, node, scale=True)
 
     def _f(self, a, b):
         return a * b
@@ -126,18 +122,20 @@ class Mul(_Binary):
 @register
 class Sub(_Binary):
     name = "sub"
+    fusable_activation = True
+
+    def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
+        return binary_affine(graph, node, shift_sign=-1.0)
 
     def _f(self, a, b):
         return a - b
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        from .add import set_add_params
         for n in node.inputs:
             quantize_constant_operand(graph, n)
         set_add_params(node, graph)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        from .add import add_int
         return [add_int(node.attrs, xs[0], xs[1], sign2=-1)]
 
 
@@ -164,10 +162,7 @@ class _MinMax(_Binary):
         for n in node.inputs:
             t = graph.t(n)
             if t.is_constant and t.quant is None:   # a constant goes straight to the output quantization
-                s, zp = act_quant(graph, node.outputs[0])
-                t.data = np.clip(np.round(t.data.astype(np.float64) / np.float64(np.float32(s))) + zp,
-                                 -128, 127).astype(np.int8)
-                t.dtype, t.quant = "int8", QuantParams(s, zp)
+                set_constant(t, *act_quant(graph, node.outputs[0]))
         node.attrs["requant"] = [requant_params(graph, n, node.outputs[0]) for n in node.inputs]
         node.attrs["act_min"], node.attrs["act_max"] = activation_range(node, graph, node.outputs[0])
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import OpDef, register
+from .base import Attr, OpDef, register
 
 
 @register
 class BatchNorm(OpDef):
     """Inference batch norm over axis 1; ``fold_batch_norm`` merges it into conv/linear."""
     name = "batch_norm"
+    attributes = (Attr("eps", "float"),)
+    pointwise = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]
@@ -28,6 +30,7 @@ class BatchNorm(OpDef):
 class Identity(OpDef):
     """clone / dropout / alias: removed by ``remove_identities``."""
     name = "identity"
+    pointwise = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..intmath import requantize, requantize_int64
 from ..ir import Graph, Node
-from .base import (OpDef, act_quant, apply_float_activation, is_int16, quantize_bias, register,
-                   symmetric_weight_quant)
+from ..quant import quantize_bias, symmetric_weight_quant
+from .base import ACTIVATION, OpDef, act_quant, apply_float_activation, is_int16, register
 from .conv2d import set_requant_params
 
 
@@ -31,7 +31,15 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
 @register
 class Linear(OpDef):
     name = "linear"
+    attributes = (ACTIVATION,)
     supports_int16 = True
+    fusable_activation = True
+    weighted = True
+    filter_axis = 0
+    equalizable = True
+
+    def output_channel_axis(self, node: Node, graph: Graph) -> int:
+        return len(graph.t(node.outputs[0]).shape) - 1
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape

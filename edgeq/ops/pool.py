@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..ir import Graph, Node
-from .base import OpDef, activation_range, apply_float_activation, conv_out_size, from_nchw, register, to_nchw
+from .base import ACTIVATION, Attr, OpDef, Padding, activation_range, apply_float_activation, conv_out_size, from_nchw, register, to_nchw
 
 
 def _windows(x: np.ndarray, node: Node, fill: int | float) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +31,16 @@ def _windows(x: np.ndarray, node: Node, fill: int | float) -> tuple[np.ndarray, 
 
 
 class _Pool(OpDef):
+    attributes = (Attr("kernel", "pair"), Attr("stride", "pair"), Attr("padding", "padding", Padding(0, 0, 0, 0)),
+                  Attr("ceil_mode", "bool", False), ACTIVATION)
     same_quant_as_input = True
     supports_int16 = True   # int16 in and out: the same loops, clamped to the int16 range
+    fusable_activation = True
+
+    def accepts_activation(self, activation: dict) -> bool:
+        """Only a clamp without a lower bound other than 0: the output keeps the input's
+        quantization, so the clamp is a bound on that scale (ReLU, ReLU6)."""
+        return activation["min"] in (None, 0.0)
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, register
+from .base import Attr, OpDef, act_quant, register
 
 
 def reduced_shape(shape: tuple[int, ...], axes: list[int], keepdim: bool) -> tuple[int, ...]:
@@ -46,6 +46,7 @@ def mean_multiplier(multiplier: int, shift: int, n: int) -> tuple[int, int]:
 class Mean(OpDef):
     """attrs['axes']: sorted non-negative axes; attrs['keepdim']."""
     name = "mean"
+    attributes = (Attr("axes", "axes"), Attr("keepdim", "bool", False))
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [reduced_shape(graph.t(node.inputs[0]).shape, node.attrs["axes"], node.attrs["keepdim"])]
@@ -85,6 +86,7 @@ class Mean(OpDef):
 class ArgMax(OpDef):
     """attrs['axis']: non-negative axis; attrs['keepdim']. Output int32 indices."""
     name = "argmax"
+    attributes = (Attr("axis", "axis"), Attr("keepdim", "bool", False))
     output_dtype = "int32"
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:

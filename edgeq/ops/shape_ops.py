@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import OpDef, register
+from .base import Attr, OpDef, register
 
 
 @register
 class Reshape(OpDef):
     """attrs['shape']: the target shape without the batch dimension."""
     name = "reshape"
+    aliases_input = True
+    attributes = (Attr("shape", "shape"),)
     same_quant_as_input = True
     layout_only = True
     supports_int16 = True
@@ -33,6 +35,7 @@ class Reshape(OpDef):
 class Transpose(OpDef):
     """attrs['perm']: a permutation of all dimensions that keeps dimension 0 (batch) first."""
     name = "transpose"
+    attributes = (Attr("perm", "perm"),)
     same_quant_as_input = True
     layout_only = True
     supports_int16 = True

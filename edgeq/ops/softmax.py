@@ -8,12 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from .base import OpDef, act_quant, register
+from .base import Attr, OpDef, act_quant, register
 
 
 @register
 class Softmax(OpDef):
     name = "softmax"
+    attributes = (Attr("axis", "axis"), Attr("beta", "float", 1.0))
+    in_place = "elementwise"
     fixed_output_quant = (1.0 / 256.0, -128)
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
@@ -43,6 +45,8 @@ class LogSoftmax(OpDef):
     127 (TFLite's int8 LOG_SOFTMAX: [-255/16, 0] in 1/16 steps; lower values saturate at -128).
     The integer kernel is TFLite's reference int8 log-softmax (``intmath_softmax``)."""
     name = "log_softmax"
+    attributes = (Attr("axis", "axis"),)
+    in_place = "elementwise"
     fixed_output_quant = (16.0 / 256.0, 127)
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:

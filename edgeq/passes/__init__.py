@@ -1,5 +1,6 @@
 """Graph-to-graph passes, one job each. ``prepare_float_graph`` runs the standard pipeline."""
 from ..ir import Graph
+from ..ops import get_op
 from .fold_affine_constants import fold_affine_constants
 from .fold_batch_norm import fold_batch_norm
 from .fold_constants import fold_constants
@@ -13,9 +14,11 @@ from .remove_identities import remove_identities
 
 def prepare_float_graph(graph: Graph) -> Graph:
     """The float-graph pipeline every target starts from (layout is decided later, per target)."""
-    for p in (remove_identities, recognize_activations, lift_1d, remove_identities, fold_constants, fold_batch_norm, fold_affine_constants, lower_global_pool,
-              remove_identities, fuse_activations):
+    for p in (remove_identities, recognize_activations, lift_1d, remove_identities, fold_constants,
+              fold_batch_norm, fold_affine_constants, lower_global_pool, remove_identities, fuse_activations):
         graph = p(graph)
+    for node in graph.nodes:      # every pass keeps nodes within their op's attribute schema
+        get_op(node.op).check_attrs(node)
     return graph
 
 

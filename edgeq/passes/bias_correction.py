@@ -11,7 +11,6 @@ from .. import interpreter
 from ..ir import Graph, Node
 from ..ops import get_op
 
-LAYERS = ("conv2d", "depthwise_conv2d", "conv_transpose2d", "linear")
 
 
 def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Graph:
@@ -21,7 +20,7 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
     fnodes = {n.name: n for n in fgraph.nodes}
     for node in q.nodes:
         # the float node's input: a 16x8 layer may read a requantized copy (mixed precision)
-        if node.op not in LAYERS or node.name not in fnodes or fnodes[node.name].inputs[0] not in values:
+        if not get_op(node.op).weighted or node.name not in fnodes or fnodes[node.name].inputs[0] not in values:
             continue
         fnode = fnodes[node.name]
         shift = _mean_output_shift(fgraph, fnode, q, node, values[fnode.inputs[0]])
@@ -47,5 +46,6 @@ def _mean_output_shift(fgraph: Graph, fnode: Node, q: Graph, qnode: Node, x: np.
     op = get_op(fnode.op)
     y_f = op.run_float(plain, fgraph, [x, w_f, b_f])[0]
     y_q = op.run_float(plain, fgraph, [x, w_dq, b_f])[0]
-    axes = tuple(i for i in range(y_f.ndim) if i != 1) if y_f.ndim == 4 else tuple(range(y_f.ndim - 1))
+    channel = op.output_channel_axis(fnode, fgraph) % y_f.ndim
+    axes = tuple(i for i in range(y_f.ndim) if i != channel)
     return (y_q.astype(np.float64) - y_f).mean(axis=axes)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
+from ..ops import get_op
 
-LAYERS = ("conv2d", "linear")
 ROUNDS = 4
 
 
@@ -27,7 +27,7 @@ def equalize_cross_layer(graph: Graph) -> Graph:
 def equalizable_pairs(g: Graph) -> list[tuple[Node, Node]]:
     pairs = []
     for first in g.nodes:
-        if first.op not in LAYERS or g.is_graph_output(first.outputs[0]):
+        if not get_op(first.op).equalizable or g.is_graph_output(first.outputs[0]):
             continue
         act = first.attrs.get("activation")
         if act is not None and act != {"min": 0.0, "max": None}:
@@ -36,27 +36,26 @@ def equalizable_pairs(g: Graph) -> list[tuple[Node, Node]]:
         if len(users) != 1 or users[0].op != first.op or users[0].inputs[0] != first.outputs[0]:
             continue
         second = users[0]
-        if first.op == "conv2d" and not (_is_plain(first, g) or _is_depthwise(first, g)):
-            continue
-        if first.op == "conv2d" and not (_is_plain(second, g) or _is_depthwise(second, g)):
+        if not all(_is_plain(n, g) or _is_depthwise(n, g) for n in (first, second)):
             continue
         pairs.append((first, second))
     return pairs
 
 
 def _is_plain(node: Node, g: Graph) -> bool:
-    return node.op == "linear" or node.attrs["groups"] == 1
+    return node.attrs.get("groups", 1) == 1
 
 
 def _is_depthwise(node: Node, g: Graph) -> bool:
+    """A grouped conv with one input and one output channel per group."""
     w = g.t(node.inputs[1]).shape
-    return node.op == "conv2d" and node.attrs["groups"] == w[0] and w[1] == 1
+    return get_op(node.op).depthwise_form is not None and node.attrs["groups"] == w[0] and w[1] == 1
 
 
 def _equalize_pair(g: Graph, first: Node, second: Node) -> None:
     w1, b1, w2 = (g.t(n).data.astype(np.float64) for n in (first.inputs[1], first.inputs[2], second.inputs[1]))
     r1 = np.abs(w1.reshape(w1.shape[0], -1)).max(axis=1)
-    if second.op == "conv2d" and _is_depthwise(second, g):
+    if _is_depthwise(second, g):
         r2 = np.abs(w2.reshape(w2.shape[0], -1)).max(axis=1)          # channel i is its own group
         bshape2 = (-1,) + (1,) * (w2.ndim - 1)
     else:

@@ -2,6 +2,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..ir import Graph
+from ..ops import get_op
 
 
 def fold_batch_norm(graph: Graph) -> Graph:
@@ -10,7 +11,7 @@ def fold_batch_norm(graph: Graph) -> Graph:
     g = graph.copy()
     for bn in list(g.op_nodes("batch_norm")):
         prod = g.producer(bn.inputs[0])
-        if prod is None or prod.op not in ("conv2d", "conv_transpose2d", "linear") \
+        if prod is None or not _has_filters(prod.op) \
                 or len(g.consumers(prod.outputs[0])) != 1 or g.is_graph_output(prod.outputs[0]) \
                 or prod.attrs.get("activation"):
             raise UnsupportedOpError(
@@ -29,3 +30,9 @@ def fold_batch_norm(graph: Graph) -> Graph:
         # the folded layer now produces the batch-norm output tensor's name for clarity
     g.prune()
     return g
+
+
+def _has_filters(op: str) -> bool:
+    """A weighted layer with one filter per output channel on weight axis 0."""
+    d = get_op(op)
+    return d.weighted and d.filter_axis == 0

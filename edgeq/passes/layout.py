@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams, Tensor
+from ..ops import get_op
 
 NCHW_TO_NHWC = (0, 2, 3, 1)   # nhwc dim i is nchw dim NCHW_TO_NHWC[i]
 NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -42,36 +43,36 @@ def to_nhwc(graph: Graph, input_layout: str = "nhwc") -> Graph:
 
 
 def _rewrite(g: Graph, node: Node, was4d: set[str]) -> list[Node]:
-    if node.op == "conv2d":
+    """One node in NHWC terms, driven by the op's roles and attribute schema."""
+    op = get_op(node.op)
+    if op.weighted and len(g.t(node.inputs[1]).shape) == 4:
         _conv_weights(g, node)
-    elif node.op == "conv_transpose2d":
-        _weights_to(g, node, (0, 2, 3, 1), 0, "ohwi")
-    elif node.op in ("softmax", "log_softmax") and node.inputs[0] in was4d:
-        node.attrs["axis"] = AXIS_TO_NHWC[node.attrs["axis"]]
-    elif node.op in ("mean", "argmax") and node.inputs[0] in was4d:
-        key = "axes" if node.op == "mean" else "axis"
-        axes = node.attrs[key] if node.op == "mean" else [node.attrs[key]]
-        if not node.attrs["keepdim"] and not _same_kept_order(axes):
-            return _via_nchw(g, node)
-        new = sorted(AXIS_TO_NHWC[a] for a in axes)
-        node.attrs[key] = new if node.op == "mean" else new[0]
-    elif node.op == "concat" and node.inputs[0] in was4d:
-        node.attrs["axis"] = AXIS_TO_NHWC[node.attrs["axis"]]
-        _constants_to_nhwc(g, node)
-    elif node.op in ("pad", "slice") and node.inputs[0] in was4d:
-        for key in ("pads", "begin", "end", "strides"):
-            if key in node.attrs:
-                node.attrs[key] = [node.attrs[key][i] for i in NCHW_TO_NHWC]
-    elif node.op in BROADCASTING_OPS and any(i in was4d for i in node.inputs):
-        _constants_to_nhwc(g, node)
-    elif node.op == "transpose":
+        return [node]
+    if op.attrs_of_kind("perm"):
         return _transpose(g, node, was4d)
-    elif node.op == "reshape":
+    if op.attrs_of_kind("shape"):
         return _reshape(g, node, was4d)
+    on_4d = any(i in was4d for i in node.inputs)
+    if on_4d:
+        axis_keys = op.attrs_of_kind("axis", "axes")
+        if axis_keys and _reorders_kept_dims(node, axis_keys):
+            return _via_nchw(g, node)
+        for key in axis_keys:
+            v = node.attrs[key]
+            node.attrs[key] = sorted(AXIS_TO_NHWC[a] for a in v) if isinstance(v, list) else AXIS_TO_NHWC[v]
+        for key in op.attrs_of_kind("per_dim"):
+            node.attrs[key] = [node.attrs[key][i] for i in NCHW_TO_NHWC]
+        _constants_to_nhwc(g, node)     # constant operands (broadcast, concatenated) follow the data
     return [node]
 
 
-BROADCASTING_OPS = ("add", "sub", "mul", "maximum", "minimum", "prelu")
+def _reorders_kept_dims(node: Node, axis_keys: list[str]) -> bool:
+    """A reduction without keepdim whose kept dimensions come out of NHWC in another order than
+    out of NCHW: it must run on an NCHW copy of its input."""
+    if node.attrs.get("keepdim", True):
+        return False
+    axes = [a for k in axis_keys for a in (node.attrs[k] if isinstance(node.attrs[k], list) else [node.attrs[k]])]
+    return not _same_kept_order(axes)
 
 
 def _same_kept_order(axes: list[int]) -> bool:
@@ -83,7 +84,8 @@ def _same_kept_order(axes: list[int]) -> bool:
 
 
 def _constants_to_nhwc(g: Graph, node: Node) -> None:
-    """Constant operands of a broadcasting op on 4-D activations: NCHW -> NHWC order."""
+    """4-D constant operands (of a broadcasting op or a concatenation) of a node on 4-D
+    activations: NCHW -> NHWC order."""
     for k, name in enumerate(node.inputs):
         t = g.t(name)
         if not t.is_constant or len(t.shape) != 4 or (t.shape[1] == 1 and t.shape[2] * t.shape[3] == 1):
@@ -95,14 +97,17 @@ def _constants_to_nhwc(g: Graph, node: Node) -> None:
 
 
 def _conv_weights(g: Graph, node: Node) -> None:
+    """OIHW filters -> OHWI; a grouped conv with one input channel per group -> the op's
+    depthwise form with 1HWO weights."""
     w = g.t(node.inputs[1])
     o, cg, kh, kw = w.shape
     x_channels = g.t(node.inputs[0]).shape[1]
-    if node.attrs["groups"] == x_channels and cg == 1 and x_channels > 1:
-        node.op = "depthwise_conv2d"
+    depthwise = get_op(node.op).depthwise_form
+    if depthwise and node.attrs["groups"] == x_channels and cg == 1 and x_channels > 1:
+        node.op = depthwise
         node.attrs["depth_multiplier"] = o // x_channels
         del node.attrs["groups"]
-        perm, axis = (1, 2, 3, 0), 3
+        perm, axis = (1, 2, 3, 0), get_op(depthwise).filter_axis
     else:
         perm, axis = (0, 2, 3, 1), 0
     _weights_to(g, node, perm, axis, "1hwo" if axis == 3 else "ohwi")

@@ -6,8 +6,7 @@ whole 1-D stack is 2-D convolutions and pools on NHWC tensors of height 1."""
 from __future__ import annotations
 
 from ..ir import Graph, Node, Tensor
-
-PER_CHANNEL = ("batch_norm", "clamp", "identity", "sigmoid", "tanh", "hardswish", "leaky_relu", "gelu")
+from ..ops import get_op
 
 
 def lift_1d(graph: Graph) -> Graph:
@@ -40,7 +39,7 @@ def _push(g: Graph, sq: Node) -> bool:
         g.remove_node(sq)
         g.replace_uses(u.outputs[0], x4)
         return True
-    if u.op in PER_CHANNEL and u.inputs[0] == y and all(g.t(i).is_constant for i in u.inputs[1:]):
+    if get_op(u.op).pointwise and u.inputs[0] == y and all(g.t(i).is_constant for i in u.inputs[1:]):
         out = u.outputs[0]
         new4 = g.add_tensor(Tensor(g.unique_name(f"{out}_2d"), shape4, g.t(out).dtype))
         u.inputs[0], u.outputs = x4, [new4.name]

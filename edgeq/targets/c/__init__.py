@@ -23,7 +23,7 @@ from ...ir import Graph
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
 from .emit import SUPPORTED_OPS, generate, model_name, write
-from .planner import MemoryPlan, plan_memory
+from ...memory_plan import MemoryPlan, plan_memory
 
 __all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "plan_memory",
            "MemoryPlan", "SUPPORTED_OPS", "model_name"]

@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node
 from ..base import atomic_write_text
-from .planner import MemoryPlan, plan_memory
+from ...memory_plan import MemoryPlan, plan_memory
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 KERNEL_HEADER = "edgeq_kernels.h"

@@ -190,9 +190,8 @@ def _conv_transpose(b: _Builder, node: Node) -> None:
         b.node("Reshape", [b.dq(w), b.const(f"{y}_w5", np.array([g, o // g, cg, kh, kw], np.int64))], [f"{y}_w5d"])
         b.node("Transpose", [f"{y}_w5d"], [f"{y}_w5t"], perm=[0, 2, 1, 3, 4])
         b.node("Reshape", [f"{y}_w5t", b.const(f"{y}_w4", np.array([g * cg, o // g, kh, kw], np.int64))], [wt])
-    ph, pw = a["padding"]
     b.node("ConvTranspose", [b.dq(x), wt, b.dq(bias)], [_float_out(node)], kernel_shape=[kh, kw],
-           strides=list(a["stride"]), pads=[ph, pw, ph, pw], output_padding=list(a["output_padding"]),
+           strides=list(a["stride"]), pads=list(a["padding"]), output_padding=list(a["output_padding"]),
            dilations=list(a["dilation"]), group=g)
     b.finish(node, _float_out(node))
 
@@ -211,8 +210,11 @@ def _elementwise(onnx_op: str):
     return lower
 
 
-for _op, _onnx_op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("maximum", "Max"), ("minimum", "Min")):
-    lowers(_op)(_elementwise(_onnx_op))
+lowers("add")(_elementwise("Add"))
+lowers("sub")(_elementwise("Sub"))
+lowers("mul")(_elementwise("Mul"))
+lowers("maximum")(_elementwise("Max"))
+lowers("minimum")(_elementwise("Min"))
 
 
 @lowers("clamp")
@@ -299,8 +301,9 @@ def _unary(onnx_op: str, **attrs):
     return lower
 
 
-for _op, _onnx_op in (("sigmoid", "Sigmoid"), ("tanh", "Tanh"), ("hardswish", "HardSwish")):
-    lowers(_op)(_unary(_onnx_op))
+lowers("sigmoid")(_unary("Sigmoid"))
+lowers("tanh")(_unary("Tanh"))
+lowers("hardswish")(_unary("HardSwish"))
 
 
 @lowers("leaky_relu")

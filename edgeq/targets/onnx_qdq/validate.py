@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ...ir import Graph
+from ...quant import quantize
 from ..base import RuntimeRun, TargetProfile
 
 LEVELS = {"ORT_DISABLE_ALL": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -40,7 +41,4 @@ def _to_lsb(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:
     """Recover the integers behind DequantizeLinear's float output (exact: y = (q - zp) * s)."""
     if graph.t(name).quant is None:      # an index output (argmax): the model's int64 indices
         return y.astype(graph.t(name).dtype)
-    scale, zp = graph.t(name).quant.scalar()
-    q = np.round(y.astype(np.float64) / np.float64(np.float32(scale))) + zp
-    info = np.iinfo(graph.t(name).dtype)
-    return np.clip(q, info.min, info.max).astype(graph.t(name).dtype)
+    return quantize(y.astype(np.float64), *graph.t(name).quant.scalar(), graph.t(name).dtype)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import interpreter, passes
 from ...ir import Graph
+from ...quant import quantize
 from ..base import RuntimeRun, TargetProfile, atomic_write_bytes
 from . import runtimes
 from .lower import build_model, check_supported, supported_ops
@@ -76,10 +77,7 @@ def to_lsb(graph: Graph, outputs: list[np.ndarray], options: dict) -> list[np.nd
     for name, y in zip(graph.outputs, outputs):
         t = graph.t(name)
         if y.dtype.kind == "f":
-            scale, zp = t.quant.scalar()
-            q = np.round(y.astype(np.float64) / np.float64(np.float32(scale))) + zp
-            info = np.iinfo(t.dtype)
-            y = np.clip(q, info.min, info.max)
+            y = quantize(y.astype(np.float64), *t.quant.scalar(), t.dtype)
         res.append(y.astype(t.dtype).reshape((y.shape[0], *t.shape[1:])))
     return res
 

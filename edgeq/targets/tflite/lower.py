@@ -55,11 +55,20 @@ INT8_MIN, INT8_MAX = -128, 127
 LINEAR_OPS = ("conv_2d", "fully_connected")
 
 
+#: IR ops this target deliberately does not lower, with the reason (named in the error)
+REFUSALS: dict[str, str] = {}
+
+
 def lowers(op: str) -> Callable[[Lowering], Lowering]:
     def deco(fn: Lowering) -> Lowering:
         LOWERINGS[op] = fn
         return fn
     return deco
+
+
+def refuses(op: str, why: str) -> None:
+    """Record that ``op`` is not lowered on purpose, and why (the unsupported-op error says it)."""
+    REFUSALS[op] = why
 
 
 def supported_ops() -> list[str]:
@@ -83,7 +92,7 @@ def check_supported(graph: Graph) -> None:
                 f"{node.attrs['groups']}, dilation={tuple(node.attrs['dilation'])}: TFLite's TRANSPOSE_CONV has "
                 "neither (the onnx target lowers it; see `edgeq targets --ops`)")
         if node.op not in LOWERINGS:
-            why = NOT_LOWERED.get(node.op, "")
+            why = REFUSALS.get(node.op, "")
             raise UnsupportedOpError(
                 f"the tflite target cannot lower op '{node.op}' at {node.where()}"
                 f"{': ' + why if why else ''}; it supports: {', '.join(supported_ops())} "
@@ -775,7 +784,7 @@ def _conv_transpose(b: ModelBuilder, node: Node) -> None:
     a = node.attrs      # groups == 1 and dilation == (1, 1): check_supported
     (_, h, wd, _), (o, kh, kw, _), yshape = b.g.t(x).shape, b.g.t(w).shape, b.g.t(y).shape
     oh, ow = yshape[1], yshape[2]
-    (sh, sw), (ph, pw) = a["stride"], a["padding"]
+    (sh, sw), (ph, pw) = a["stride"], a["padding"][:2]   # torch pads both sides alike
     full = (max((h - 1) * sh + kh, ph + oh), max((wd - 1) * sw + kw, pw + ow))
     lo, hi = a["act_min"], a["act_max"]
     clamp = lo > INT8_MIN or hi < INT8_MAX
@@ -798,11 +807,8 @@ def _conv_transpose(b: ModelBuilder, node: Node) -> None:
         b.clamp(sliced, dst, lo, hi)
 
 
-#: IR ops this target deliberately does not lower, with the reason (named in the error)
-NOT_LOWERED = {
-    "gelu": "TFLite Micro has no GELU kernel, so no int8 GELU is bit-exact in both TFLite Micro "
-            "and LiteRT (the onnx target lowers gelu)",
-}
+refuses("gelu", "TFLite Micro has no GELU kernel, so no int8 GELU is bit-exact in both TFLite Micro "
+                "and LiteRT (the onnx target lowers gelu)")
 
 
 # --- data movement ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Static memory plan of a quantized NHWC graph for the C target.
+"""Static memory plan of a quantized NHWC graph (the C target's arena; also what mixed
+precision reports as the cost of a promotion).
 
 Every activation gets a place:
 
@@ -11,12 +12,14 @@ Steps are node indices in execution order.  A tensor is live from the step that 
 (graph inputs: before step 0) to its last consumer.  Tensors are grouped into *buffers*
 (one piece of memory each):
 
-* a ``reshape`` output aliases its input (no code runs) unless that would put one buffer in two
-  places (e.g. a graph input that is also reshaped into a graph output): then it is a copy;
-* an elementwise op (``INPLACE_OPS``: clamp, add, sub, mul, maximum, minimum, the activations,
-  softmax, log-softmax) writes over an input whose buffer dies at that op, when that input has
-  the output's shape (a broadcast operand is never overwritten) and its buffer is in the arena;
-  a ``slice`` writes over the start of such an input (``INPLACE_PREFIX_OPS``).
+* the output of an op that reinterprets its input's bytes (``OpDef.aliases_input``: reshape)
+  aliases its input (no code runs) unless that would put one buffer in two places (e.g. a graph
+  input that is also reshaped into a graph output): then it is a copy;
+* an op with ``OpDef.in_place == "elementwise"`` (clamp, add, sub, mul, maximum, minimum, the
+  activations, softmax, log-softmax) writes over an input whose buffer dies at that op, when
+  that input has the output's shape (a broadcast operand is never overwritten) and its buffer
+  is in the arena; one with ``in_place == "prefix"`` (slice) writes over the start of such an
+  input.
 
 Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
 it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
@@ -32,20 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from ...ir import Graph
+from .ir import Graph
+from .ops import get_op
 
 #: Offsets and the arena size are multiples of this many bytes.
 ALIGNMENT = 4
-
-#: Ops that may write their output over one of their inputs (output element i depends only on
-#: input elements that are read before output element i is written).
-INPLACE_OPS = ("clamp", "add", "sub", "mul", "maximum", "minimum", "leaky_relu", "prelu", "softmax",
-               "log_softmax", "sigmoid", "tanh", "hardswish", "gelu")
-
-#: Ops that may write their output, smaller than their input, over the start of the input's
-#: buffer: output element k reads only input elements at addresses >= k, in increasing order (a
-#: strided slice visits strictly increasing input addresses from a non-negative start).
-INPLACE_PREFIX_OPS = ("slice",)
 
 #: Seeded random placement orders tried besides the heuristic ones.
 RANDOM_ORDERS = 32
@@ -176,7 +170,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     cost more than it saves: the graph is planned with and without it and the smaller arena
     is kept (without, on a tie)."""
     without = _plan(graph, prefix_in_place=False)
-    if not any(n.op in INPLACE_PREFIX_OPS for n in graph.nodes):
+    if not any(get_op(n.op).in_place == "prefix" for n in graph.nodes):
         return without
     with_prefix = _plan(graph, prefix_in_place=True)
     return with_prefix if with_prefix.arena_size < without.arena_size else without
@@ -215,7 +209,7 @@ def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
 
     alias_nodes: set[str] = set()
     for node in graph.nodes:
-        if node.op != "reshape":
+        if not get_op(node.op).aliases_input:
             continue
         src, dst = node.inputs[0], node.outputs[0]
         if src not in life or size[src] != size[dst]:
@@ -233,8 +227,9 @@ def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
 
     inplace: dict[str, str] = {}
     for step, node in enumerate(graph.nodes):
-        prefix = prefix_in_place and node.op in INPLACE_PREFIX_OPS
-        if (node.op not in INPLACE_OPS and not prefix) or len(node.outputs) != 1:
+        mode = get_op(node.op).in_place
+        prefix = prefix_in_place and mode == "prefix"
+        if (mode != "elementwise" and not prefix) or len(node.outputs) != 1:
             continue
         out = node.outputs[0]
         if group_home(uf.find(out)) is not None:

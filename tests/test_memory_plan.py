@@ -6,7 +6,8 @@ import pytest
 
 from c_target_helpers import example
 from edgeq.ir import Graph, Node, QuantParams, Tensor
-from edgeq.targets.c.planner import ALIGNMENT, INPLACE_OPS, INPLACE_PREFIX_OPS, plan_memory
+from edgeq.memory_plan import ALIGNMENT, plan_memory
+from edgeq.ops import get_op
 from examples.models import MODELS
 
 
@@ -70,8 +71,8 @@ def check_plan(graph: Graph) -> None:
             if last < step or first > step:
                 continue                                # dead already, or not produced yet
             in_place = z in node.inputs and last == step and (
-                (node.op in INPLACE_OPS and same_bytes(z, y))
-                or (node.op in INPLACE_PREFIX_OPS and ts[z].region == ts[y].region
+                (get_op(node.op).in_place == "elementwise" and same_bytes(z, y))
+                or (get_op(node.op).in_place == "prefix" and ts[z].region == ts[y].region
                     and ts[z].offset == ts[y].offset and ts[y].size <= ts[z].size))
             assert in_place, f"{node.name} (step {step}) overwrites {z}, live {first}-{last}"
 
