@@ -117,7 +117,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     validation, failures = _compare_runs(runs, ref_out, labels)
     failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, options) for r in failures]
 
-    memory = tmod.memory(tgraph, artifacts, profile, options) if hasattr(tmod, "memory") else {}
+    memory = tmod.memory(tgraph, artifacts, profile, options)
     t = time.perf_counter()
     fgraph_used = equalize_cross_layer(fgraph) if qgraph.meta.get("equalized") else fgraph
     sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
@@ -279,11 +279,10 @@ def _mismatch_message(tmod: Any, graph: Graph, artifacts: list[Path], profile: A
                       ref_out: list[np.ndarray], run: Any, options: dict) -> str:
     bad = next(i for i in range(ref_out[0].shape[0])
                if any(not np.array_equal(r[i], o[i]) for r, o in zip(ref_out, run.outputs)))
-    where = ""
-    if hasattr(tmod, "first_mismatch"):
-        sample = [x[bad:bad + 1] for x in int_inputs]
-        ref_values = interpreter.run(graph, sample, keep=True)
-        where = " first differing layer: " + tmod.first_mismatch(graph, artifacts, profile, sample, ref_values, options)
+    sample = [x[bad:bad + 1] for x in int_inputs]
+    ref_values = interpreter.run(graph, sample, keep=True)
+    layer = tmod.first_mismatch(graph, artifacts, profile, sample, ref_values, options)
+    where = f" first differing layer: {layer}" if layer else ""
     return f"{run.runtime} is not bit-exact with the integer reference (first at sample {bad});{where}"
 
 

@@ -81,12 +81,8 @@ def ops_table(profiles: list) -> str:
     from .ops import REGISTRY
     from .ops.base import OpDef
     ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int and not v.internal)
-    notes: dict[tuple[str, str], str] = {}
-    try:
-        from .targets.tflite.lower import REFUSALS
-        notes.update({("tflite", op): why for op, why in REFUSALS.items()})
-    except ImportError:  # pragma: no cover - optional runtime packages
-        pass
+    from .targets import target_module
+    notes = {(p.format, op): why for p in profiles for op, why in target_module(p).refusals().items()}
     width = max(len(o) for o in ops + ["op"]) + 2
     cols = [max(len(p.name), 3) + 2 for p in profiles]
     lines = ["op".ljust(width) + "".join(p.name.ljust(c) for p, c in zip(profiles, cols)) + "16x8"]

@@ -1,14 +1,19 @@
-"""Targets: ONNX QDQ, TFLite int8, C for microcontrollers. See ``base.py`` for the interface."""
+"""Targets: ONNX QDQ, TFLite int8, C for microcontrollers. See ``base.Target`` for the interface."""
 import importlib
 from types import ModuleType
 
-from .base import RuntimeRun, TargetProfile, list_profiles, load_profile
+from .base import TARGET_MEMBERS, RuntimeRun, Target, TargetProfile, list_profiles, load_profile
 
 FORMAT_MODULES = {"onnx": "onnx_qdq", "tflite": "tflite", "c": "c"}
 
 
 def target_module(profile: TargetProfile) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{FORMAT_MODULES[profile.format]}")
+    """The module implementing ``profile``'s format (every member of ``base.Target``)."""
+    module = importlib.import_module(f"{__name__}.{FORMAT_MODULES[profile.format]}")
+    missing = [m for m in TARGET_MEMBERS if not hasattr(module, m)]
+    if missing:
+        raise TypeError(f"target module {module.__name__} lacks {', '.join(missing)}")
+    return module
 
 
-__all__ = ["RuntimeRun", "TargetProfile", "list_profiles", "load_profile", "target_module"]
+__all__ = ["RuntimeRun", "Target", "TargetProfile", "list_profiles", "load_profile", "target_module"]

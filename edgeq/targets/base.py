@@ -1,15 +1,6 @@
-"""What every target provides, and target profiles (``targets/<name>.toml``, data not code).
-
-A target module (``edgeq/targets/<format>/__init__.py``) exposes:
-
-* ``prepare(qgraph, profile, options) -> Graph``: target-specific graph form (e.g. NHWC via
-  ``passes.to_nhwc``); the integer reference is run on this graph.
-* ``emit(graph, out_dir, profile, options) -> list[Path]``: writes the artifacts (atomically).
-* ``run(graph, artifacts, profile, int_inputs, float_inputs, options) -> list[RuntimeRun]``:
-  runs each runtime on all samples; outputs are integers aligned with the reference outputs.
-* ``input_rounding``: how the artifact turns float inputs into integers ("half_even" for ONNX
-  QuantizeLinear, "half_away" for TFLite QUANTIZE); int8-input artifacts get our integers.
-"""
+"""What every target provides (``Target``), and target profiles (``targets/<name>.toml``, data
+not code). A target is a module ``edgeq/targets/<format>/__init__.py`` with every member of
+``Target``; ``targets.target_module`` checks that it has them."""
 from __future__ import annotations
 
 import os
@@ -17,11 +8,12 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import EdgeqError
+from ..ir import Graph
 
 PROFILE_DIR = Path(os.environ.get("EDGEQ_TARGETS_DIR", Path(__file__).resolve().parents[2] / "targets"))
 
@@ -44,6 +36,43 @@ class RuntimeRun:
     outputs: list[np.ndarray]        # one per graph output, same shape/dtype as the reference's
     must_be_exact: bool              # a mismatch fails the build
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Target(Protocol):
+    """The interface of a target module."""
+
+    #: how the artifact turns float inputs into integers ("half_even": ONNX QuantizeLinear,
+    #: "half_away": TFLite QUANTIZE); artifacts with integer inputs get the reference's integers
+    input_rounding: str
+
+    def prepare(self, qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
+        """The target's form of the quantized graph (e.g. NHWC); the reference runs on it."""
+
+    def emit(self, graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:
+        """Write the artifacts (atomically); return their paths."""
+
+    def run(self, graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
+            float_inputs: list[np.ndarray], options: dict) -> list[RuntimeRun]:
+        """Run every runtime on all samples; integer outputs aligned with the reference's."""
+
+    def memory(self, graph: Graph, artifacts: list[Path], profile: TargetProfile, options: dict) -> dict:
+        """Memory figures of the artifact (empty when the target has none to report); a model
+        over the profile's budget raises EdgeqError naming both numbers."""
+
+    def first_mismatch(self, graph: Graph, artifacts: list[Path], profile: TargetProfile,
+                       sample: list[np.ndarray], ref_values: dict[str, np.ndarray], options: dict) -> str:
+        """Where a runtime that must be bit-exact first differs from the reference on one
+        sample ("" when the target cannot tell)."""
+
+    def supported_ops(self) -> list[str]:
+        """The IR ops the target lowers."""
+
+    def refusals(self) -> dict[str, str]:
+        """IR ops the target deliberately does not lower, with the reason."""
+
+
+TARGET_MEMBERS = ("input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops",
+                  "refusals")
 
 
 def list_profiles() -> list[str]:

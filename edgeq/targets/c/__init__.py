@@ -22,10 +22,11 @@ from ...errors import EdgeqError
 from ...ir import Graph
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
-from .emit import SUPPORTED_OPS, generate, model_name, write
 from ...memory_plan import MemoryPlan, plan_memory
+from .emit import SUPPORTED_OPS, generate, model_name, write
 
-__all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "plan_memory",
+__all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops", "refusals",
+           "plan_memory",
            "MemoryPlan", "SUPPORTED_OPS", "model_name"]
 
 #: The C API takes int8 inputs; float data is quantized like TFLite's QUANTIZE (half away).
@@ -33,6 +34,14 @@ input_rounding = "half_away"
 
 #: Harness instructions inside the measured region that are not the model's (see qemu.py).
 HARNESS_OVERHEAD_INSTRUCTIONS = 8
+
+
+def supported_ops() -> list[str]:
+    return list(SUPPORTED_OPS)
+
+
+def refusals() -> dict[str, str]:
+    return {}
 
 
 def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:

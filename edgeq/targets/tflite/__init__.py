@@ -12,7 +12,7 @@ from ...ir import Graph
 from ...quant import quantize
 from ..base import RuntimeRun, TargetProfile, atomic_write_bytes
 from . import runtimes
-from .lower import build_model, check_supported, supported_ops
+from .lower import REFUSALS, build_model, check_supported, supported_ops
 from .schema import serialize
 
 input_rounding = "half_away"   # TFLite QUANTIZE: TfLiteRound(x / scale), half away from zero
@@ -176,4 +176,8 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
             "tflm_arena_note": "TFLite Micro host (64-bit) build; a Cortex-M build needs a few % less"}
 
 
-__all__ = ["input_rounding", "prepare", "emit", "run", "first_mismatch", "memory", "supported_ops"]
+def refusals() -> dict[str, str]:
+    return dict(REFUSALS)
+
+
+__all__ = ["input_rounding", "prepare", "emit", "run", "first_mismatch", "memory", "supported_ops", "refusals"]
