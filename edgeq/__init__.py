@@ -2,11 +2,11 @@
 for bit against an integer reference interpreter."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .build import Report, build  # noqa: E402
 from .frontend import load_model, trace  # noqa: E402
 from .interpreter import run as run_reference  # noqa: E402
+from .options import BuildOptions  # noqa: E402
 from .quantize import quantize  # noqa: E402
+from .version import __version__  # noqa: E402
 
-__all__ = ["__version__", "build", "Report", "trace", "quantize", "load_model", "run_reference"]
+__all__ = ["__version__", "build", "BuildOptions", "Report", "trace", "quantize", "load_model", "run_reference"]

@@ -111,20 +111,22 @@ def ops_table(profiles: list) -> str:
 
 def _build(args: argparse.Namespace) -> int:
     from .build import build
+    from .options import BuildOptions
     shape = None
     if args.input_shape:
         try:
             shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
         except ValueError:
             raise EdgeqError(f"--input-shape '{args.input_shape}' is not a list of integers like 1,49,10") from None
-    report = build(args.model, args.calibration, args.target, args.out, args.eval_data, args.eval_labels,
-                   method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
-                   input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
-                   progress=not args.quiet, equalization=not args.no_equalization,
-                   bias_correction=not args.no_bias_correction, histogram_tensor=args.histogram_tensor,
-                   precision=args.precision, target_sqnr=args.target_sqnr, max_accuracy_drop=args.max_accuracy_drop,
-                   int16_layers=[x.strip() for x in args.int16_layers.split(",") if x.strip()] if args.int16_layers else None,
-                   raise_on_mismatch=False)
+    options = BuildOptions(
+        method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
+        input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
+        progress=not args.quiet, equalization=not args.no_equalization,
+        bias_correction=not args.no_bias_correction, histogram_tensor=args.histogram_tensor,
+        precision=args.precision, target_sqnr=args.target_sqnr, max_accuracy_drop=args.max_accuracy_drop,
+        int16_layers=[x.strip() for x in args.int16_layers.split(",") if x.strip()] if args.int16_layers else [],
+        raise_on_mismatch=False)
+    report = build(args.model, args.calibration, args.target, args.out, args.eval_data, args.eval_labels, options)
     if not args.quiet:
         print(summary_table(report.data))
     print(f"wrote {Path(args.out) / 'report.md'}")

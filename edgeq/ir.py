@@ -55,6 +55,11 @@ class Tensor:
     dtype: str = "float32"
     data: np.ndarray | None = None
     quant: QuantParams | None = None
+    #: integer type the quantizer gives this activation ("int16": a 16x8 layer's, chosen by
+    #: ``passes.precision``); None: the default, int8
+    int_type: str | None = None
+    #: the tensor whose calibrated range this one shares (a ``requantize`` copy of it)
+    range_of: str | None = None
 
     @property
     def is_constant(self) -> bool:
@@ -87,7 +92,9 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     layout: str = "nchw"          # layout of 4-D activations: "nchw" (torch) or "nhwc"
     quantized: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    #: layout of 4-D graph inputs in an NHWC graph: "nhwc", or "nchw" (kept in torch's layout
+    #: and transposed inside the graph: ``passes.to_nhwc(..., input_layout="nchw")``)
+    input_layout: str = "nhwc"
 
     # -- construction -------------------------------------------------------------
     def add_tensor(self, t: Tensor) -> Tensor:
@@ -155,6 +162,10 @@ class Graph:
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)
+
+    def range_source(self, name: str) -> str:
+        """The tensor whose calibrated range ``name`` uses (itself unless a requantized copy)."""
+        return self.tensors[name].range_of or name
 
     def activations(self) -> list[str]:
         """Non-constant tensors in execution order: graph inputs first, then node outputs."""

@@ -18,12 +18,17 @@ from typing import Callable
 import numpy as np
 
 from . import interpreter, metrics
+from .evaluation import output_sqnr
 from .errors import EdgeqError
 from .ir import Graph
 from .memory_plan import plan_memory
 from .ops import get_op
 from .passes.layout import to_nhwc
+from .passes.bias_correction import correct_bias
 from .passes.precision import int16_capable, promote
+from .quantize import quantize
+from .sensitivity import layer_sensitivity
+from .calibration import Ranges
 
 MODES = ("int8", "16x8", "auto")
 AUTO_EVAL_SAMPLES = 2000   # accuracy targets are measured on at most this many labelled samples
@@ -49,7 +54,7 @@ class PrecisionRequest:
                              "or use --target-sqnr instead")
 
 
-def candidates(graph: Graph) -> list[str]:
+def candidates_of(graph: Graph) -> list[str]:
     """Layer names whose output can be int16, in execution order. Data-movement ops (reshape,
     pooling) are left out: their output is int16 exactly when their input is."""
     return [n.name for n in graph.nodes
@@ -58,7 +63,7 @@ def candidates(graph: Graph) -> list[str]:
 
 def resolve_layers(graph: Graph, names: list[str]) -> list[str]:
     """Layer names from user-given layer names or module paths (a module selects all its layers)."""
-    capable = set(candidates(graph))
+    capable = set(candidates_of(graph))
     out: list[str] = []
     for name in names:
         hits = [n.name for n in graph.nodes if n.name == name or n.module_path == name
@@ -66,7 +71,7 @@ def resolve_layers(graph: Graph, names: list[str]) -> list[str]:
         hits = [h for h in hits if h in capable]
         if not hits:
             raise EdgeqError(f"--int16-layers: '{name}' is no layer or module with an int16 kernel; "
-                             f"layers that can be int16: {', '.join(candidates(graph)) or 'none'}")
+                             f"layers that can be int16: {', '.join(candidates_of(graph)) or 'none'}")
         out.extend(h for h in hits if h not in out)
     return out
 
@@ -113,7 +118,6 @@ class Scorer:
         return metrics.accuracy(np.concatenate(outs), self.labels)
 
     def score(self, qgraph: Graph) -> tuple[float, float | None]:
-        from .pipeline import output_sqnr
         sqnr = output_sqnr(self.fgraph, self.reference, qgraph, self.sample)
         acc = self._accuracy(qgraph, self.inputs) if self.inputs is not None else None
         return sqnr, acc
@@ -162,3 +166,66 @@ def search(make: Callable[[list[str]], Graph], order: Callable[[], list[str]], r
 def promoted_graph(fgraph: Graph, layers: list[str]) -> Graph:
     """The float graph with the outputs of ``layers`` promoted to int16."""
     return promote(fgraph, outputs_of(fgraph, layers))
+
+
+@dataclass
+class Candidate:
+    """One way of quantizing: the float graph (equalized or not), its ranges, bias correction."""
+    graph: Graph
+    ranges: Ranges
+    equalized: bool
+    bias_corrected: bool = False
+
+
+@dataclass
+class Promotion:
+    """The outcome of ``apply``: the chosen quantized graph, the candidate it came from, and the
+    report's "precision" section."""
+    graph: Graph
+    source: Candidate
+    info: dict
+
+
+def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], sample: list[np.ndarray],
+          options: dict, request: PrecisionRequest, reference: dict[str, np.ndarray]) -> Promotion:
+    """Promote layers to 16x8 as ``request`` asks. ``winner`` / ``q8``: the int8 choice;
+    ``tried``: every float graph tried, since what suits int8 activations may not suit int16:
+    fixed promotions re-decide equalization and bias correction."""
+    g, ranges, corrected = winner.graph, winner.ranges, winner.bias_corrected
+
+    def make(layers: list[str], g: Graph = g, ranges: Ranges = ranges, corrected: bool = corrected) -> Graph:
+        q = quantize(promoted_graph(g, layers), ranges, options)
+        return correct_bias(g, q, sample) if corrected else q
+
+    source = winner
+    if request.mode == "auto":
+        scorer = Scorer(fgraph, sample, request)
+        q, steps, chosen, reached = search(make, lambda: sensitivity_order(g, q8, sample), request, scorer)
+        layers = [st.promoted for st in steps[1:chosen + 1]]
+        info = {"mode": "auto", "target_sqnr_db": request.target_sqnr_db,
+                "max_accuracy_drop": request.max_accuracy_drop, "target_met": reached, "chosen_step": chosen,
+                "float_accuracy": scorer.float_accuracy, "steps": [s.to_dict() for s in steps]}
+    else:
+        layers = candidates_of(g) if request.mode == "16x8" else resolve_layers(g, request.layers)
+        best: tuple[float, Graph, Candidate] | None = None
+        for cand in tried:
+            for bc in (False, True) if options.get("bias_correction", True) else (False,):
+                qc = make(layers, cand.graph, cand.ranges, bc)
+                score = output_sqnr(fgraph, reference, qc, sample)
+                if best is None or score > best[0]:
+                    best = (score, qc, Candidate(cand.graph, cand.ranges, cand.equalized, bc))
+        assert best is not None
+        _, q, source = best
+        info = {"mode": request.mode if not request.layers else "layers"}
+    wide = [n.name for n in q.nodes if not get_op(n.op).internal and q.t(n.outputs[0]).dtype == "int16"]
+    info.update({"promoted_layers": layers, "int16_layers": wide,
+                 "int16_tensors": sorted(n for n, t in q.tensors.items() if t.int_type == "int16"),
+                 "arena_bytes_int8": arena_bytes(q8), "arena_bytes": arena_bytes(q)})
+    return Promotion(q, source, info)
+
+
+def sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray]) -> list[str]:
+    """Promotable layers, most sensitive first (output SQNR gained when the layer is kept in
+    higher precision, on the calibration sample), execution order on ties."""
+    sens = layer_sensitivity(g, q8, sample, None)
+    return sorted(candidates_of(g), key=lambda n: -sens.get(n, {}).get("higher_precision_gain_db", 0.0))

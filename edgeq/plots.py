@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .targets.base import atomic_write_bytes
+from .files import atomic_write_bytes
 
 
 def _save(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure

@@ -15,17 +15,16 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
     """Return a quantized copy: int8 activations (per-tensor asymmetric), int8 per-channel
     weights, int32 biases, and each node's integer requantization parameters.
 
-    Activations listed in ``graph.meta['int16']`` (see ``edgeq.passes.precision``) are int16,
+    Activations with ``int_type == "int16"`` (see ``edgeq.passes.precision``) are int16,
     symmetric (zero point 0) over their ``observed`` min/max (default: ``ranges``): 16 bits
     leave no reason to clip."""
     options = options or {}
     g = graph.copy()
-    int16 = set(g.meta.get("int16", ()))
-    range_of = g.meta.get("range_of", {})
+    int16 = {n for n, t in g.tensors.items() if t.int_type == "int16"}
     observed = observed or getattr(ranges, "observed", None) or ranges
 
     def act_params(name: str) -> tuple[float, int]:
-        src = range_of.get(name, name)
+        src = g.range_source(name)
         if name in int16:
             return int16_scale(*observed[src]), 0
         return scale_zero_point(*ranges[src])

@@ -1,12 +1,20 @@
-"""report.json (for machines) and report.md (for people), written atomically."""
+"""The build report: its per-layer rows, plots and entries, and report.json (for machines) and
+report.md (for people), written atomically."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from .targets.base import atomic_write_text
+import numpy as np
+
+from . import interpreter, metrics, plots
+from .errors import EdgeqError
+from .files import atomic_write_text
+from .ir import Graph
+from .sensitivity import layer_sensitivity
 
 
 def _clean(v: Any) -> Any:
@@ -18,6 +26,75 @@ def _clean(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     return v
+
+
+def artifact_entry(path: Path, out: Path) -> dict:
+    data = path.read_bytes()
+    return {"path": str(path.relative_to(out)), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def io_entry(graph: Graph, name: str, input_layout: str) -> dict:
+    t = graph.t(name)
+    scale, zp = t.quant.scalar() if t.quant is not None else (None, None)   # argmax: int32 indices
+    layout = None
+    if len(t.shape) == 4:
+        layout = "NHWC" if graph.layout == "nhwc" and not (name in graph.inputs and input_layout == "nchw") else "NCHW"
+    return {"name": name, "shape": list(t.shape), "layout": layout, "dtype": t.dtype,
+            "scale": scale, "zero_point": zp}
+
+
+def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels: np.ndarray | None = None) -> list[dict]:
+    """Per layer: output scale / zero point, weight scale range, SQNR of the int8 reference vs
+    float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity."""
+    fvals = interpreter.run(fgraph, inputs, keep=True)
+    qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
+    qvals = interpreter.run(qgraph, qin, keep=True)
+    sens = layer_sensitivity(fgraph, qgraph, inputs, labels)
+    rows = []
+    for node in qgraph.nodes:
+        out = node.outputs[0]
+        q = qgraph.t(out).quant
+        scale, zp = q.scalar() if q is not None else (None, None)   # argmax: int32 indices
+        row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
+                               "dtype": qgraph.t(out).dtype,
+                               "output_scale": scale, "output_zero_point": zp,
+                               "sqnr_db": metrics.sqnr_db(fvals[qgraph.range_source(out)],
+                                                          interpreter.dequantize(qgraph, out, qvals[out])),
+                               **sens.get(node.name, {})}
+        if len(node.inputs) > 1 and qgraph.t(node.inputs[1]).quant is not None and qgraph.t(node.inputs[1]).is_constant:
+            ws = qgraph.t(node.inputs[1]).quant.scale
+            row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
+        rows.append(row)
+    return rows
+
+
+def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[dict], out: Path,
+           tensor: str | None) -> list[str]:
+    paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.png")]
+    if tensor is None:   # default: the output of the layer that hurts most on its own
+        worst = min((r for r in layers if r["output_scale"] is not None),
+                    key=lambda r: r.get("layer_alone_sqnr_db", np.inf))
+        tensor = worst["tensor"]
+    if tensor not in qgraph.tensors or qgraph.t(tensor).quant is None or qgraph.t(tensor).is_constant:
+        raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; "
+                         f"choose one of: {', '.join(r['tensor'] for r in layers)}")
+    values = interpreter.run(fgraph, sample, keep=True)[tensor]
+    scale, zp = qgraph.t(tensor).quant.scalar()
+    info = np.iinfo(qgraph.t(tensor).dtype)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
+    paths.append(plots.tensor_histogram(values, (info.min - zp) * scale, (info.max - zp) * scale, tensor,
+                                        out / "plots" / f"histogram_{safe}.png", qgraph.t(tensor).dtype))
+    return [str(p.relative_to(out)) for p in paths]
+
+
+def accuracy_section(float_out: list[np.ndarray], ref_out: list[np.ndarray], runs: list,
+                     labels: np.ndarray | None) -> dict:
+    if labels is None:
+        return {}
+    acc = {"float": metrics.accuracy(float_out[0], labels), "int8_reference": metrics.accuracy(ref_out[0], labels)}
+    for r in runs:
+        acc[r.runtime] = metrics.accuracy(r.outputs[0], labels)
+    return acc
 
 
 def write_report(data: dict[str, Any], out: Path) -> None:

@@ -42,7 +42,6 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
     layers named in ``quantized`` and their inputs."""
     dq = dequantized_copy(qgraph) if dq is None else dq
     values = dict(zip(fgraph.inputs, inputs))
-    source = qgraph.meta.get("range_of", {})    # tensors added by mixed precision -> their source
     for fnode in fgraph.nodes:
         node: Node = fnode
         graph = fgraph
@@ -51,8 +50,8 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
             node = next(n for n in dq.nodes if n.name == fnode.name)
             graph = dq
             # a 16x8 layer may read a requantized copy of a float-graph tensor: fake-quantize that
-            args = [_fq(qgraph, n, values[source.get(n, n)]) if source.get(n, n) in values else dq.t(n).data
-                    for n in node.inputs]
+            args = [_fq(qgraph, n, values[qgraph.range_source(n)]) if qgraph.range_source(n) in values
+                    else dq.t(n).data for n in node.inputs]
         outs = get_op(node.op).run_float(node, graph, args)
         if fnode.name in quantized:
             outs = [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]

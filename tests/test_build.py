@@ -12,7 +12,7 @@ import edgeq
 from edgeq import interpreter
 from edgeq.pipeline import float_graph, quantized_graph
 from examples.models import MODELS, synthetic_data
-from tests.ops.test_single_ops import assert_each_layer_within_one_lsb
+from tests.helpers import assert_each_layer_within_one_lsb
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "calibration" / "digits"

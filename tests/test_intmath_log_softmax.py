@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeq.intmath_softmax import log_softmax_int8, log_softmax_params, log_x_for_x_greater_than_or_equal_to_1
-from tests.test_intmath_softmax import _build_softmax_model, _run_litert, _run_tflm
+from tests.helpers import build_softmax_model, run_litert, run_tflm
 
 
 def _float_log_softmax_q(x: np.ndarray, scale: float) -> np.ndarray:
@@ -54,6 +54,6 @@ def test_bit_exact_with_tflm_and_litert_reference() -> None:
         x[0], x[1] = 7, -128
         x[1, -1] = 127
         ours = log_softmax_int8(x, **log_softmax_params(scale))
-        buf = _build_softmax_model(x.shape, scale, int(rng.integers(-128, 128)), log=True)
-        np.testing.assert_array_equal(_run_tflm(buf, x), ours, err_msg=f"TFLM scale {scale} depth {depth}")
-        np.testing.assert_array_equal(_run_litert(buf, x, reference=True), ours, err_msg=f"LiteRT scale {scale}")
+        buf = build_softmax_model(x.shape, scale, int(rng.integers(-128, 128)), log=True)
+        np.testing.assert_array_equal(run_tflm(buf, x), ours, err_msg=f"TFLM scale {scale} depth {depth}")
+        np.testing.assert_array_equal(run_litert(buf, x, reference=True), ours, err_msg=f"LiteRT scale {scale}")

@@ -24,6 +24,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from tests.helpers import build_softmax_model, run_litert, run_tflm  # noqa: E402
 from edgeq.intmath_softmax import (  # noqa: E402
     count_leading_zeros_u32,
     saturating_rounding_multiply_by_pot,
@@ -341,76 +342,6 @@ def test_scalar_model_on_long_rows() -> None:
 # 4. Real runtimes
 # ---------------------------------------------------------------------------------------------
 
-def _build_softmax_model(shape: tuple[int, ...], in_scale: float, in_zp: int,
-                         beta: float = 1.0, log: bool = False) -> bytes:
-    """A one-operator SOFTMAX model (``log``: LOG_SOFTMAX, output 16/256, zero point 127)."""
-    flatbuffers = pytest.importorskip("flatbuffers")
-    schema = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
-
-    def tensor(name: str, buf: int, scale: float, zp: int):
-        t = schema.TensorT()
-        t.shape = list(shape)
-        t.type = schema.TensorType.INT8
-        t.buffer = buf
-        t.name = name
-        q = schema.QuantizationParametersT()
-        q.scale = [float(scale)]
-        q.zeroPoint = [int(zp)]
-        t.quantization = q
-        return t
-
-    code = schema.OperatorCodeT()
-    code.builtinCode = schema.BuiltinOperator.LOG_SOFTMAX if log else schema.BuiltinOperator.SOFTMAX
-    code.deprecatedBuiltinCode = code.builtinCode
-    code.version = 2 if log else 1
-    op = schema.OperatorT()
-    op.opcodeIndex = 0
-    op.inputs = [0]
-    op.outputs = [1]
-    if log:
-        op.builtinOptionsType = schema.BuiltinOptions.LogSoftmaxOptions
-        op.builtinOptions = schema.LogSoftmaxOptionsT()
-    else:
-        op.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
-        op.builtinOptions = schema.SoftmaxOptionsT()
-        op.builtinOptions.beta = float(beta)
-    sub = schema.SubGraphT()
-    out_scale, out_zp = (16.0 / 256.0, 127) if log else (1.0 / 256.0, -128)
-    sub.tensors = [tensor("x", 1, in_scale, in_zp), tensor("y", 2, out_scale, out_zp)]
-    sub.inputs = [0]
-    sub.outputs = [1]
-    sub.operators = [op]
-    sub.name = "main"
-    model = schema.ModelT()
-    model.version = 3  # TFLITE_SCHEMA_VERSION; LiteRT rejects any other value
-    model.operatorCodes = [code]
-    model.subgraphs = [sub]
-    model.buffers = [schema.BufferT(), schema.BufferT(), schema.BufferT()]  # buffer 0 empty
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def _run_tflm(buf: bytes, x: np.ndarray) -> np.ndarray:
-    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-    interp = runtime.Interpreter.from_bytes(buf, arena_size=4 * x.nbytes + 65536)
-    interp.set_input(x, 0)
-    interp.invoke()
-    return interp.get_output(0)
-
-
-def _run_litert(buf: bytes, x: np.ndarray, reference: bool = True) -> np.ndarray:
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    kwargs = {}
-    if reference:
-        kwargs["experimental_op_resolver_type"] = litert.OpResolverType.BUILTIN_REF
-    interp = litert.Interpreter(model_content=buf, **kwargs)
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], x)
-    interp.invoke()
-    return interp.get_tensor(interp.get_output_details()[0]["index"])
-
-
 _RUNTIME_CASES = [(s, b, d) for s in (0.004, 0.01, 0.0371, 0.1, 0.25, 0.5, 2.0, 16.0)
                   for b in (1.0, 0.6) for d in (1, 2, 10, 300)]
 
@@ -428,9 +359,9 @@ def test_bit_exact_with_tflm_and_litert_reference(scale: float, beta: float, dep
     except ValueError:
         pytest.skip("row sum of exps >= 512: the runtimes abort (tested separately)")
     # The input zero point does not enter the kernel (softmax is shift invariant).
-    buf = _build_softmax_model(x.shape, scale, int(rng.integers(-128, 128)), beta)
-    np.testing.assert_array_equal(_run_tflm(buf, x), ours)
-    np.testing.assert_array_equal(_run_litert(buf, x, reference=True), ours)
+    buf = build_softmax_model(x.shape, scale, int(rng.integers(-128, 128)), beta)
+    np.testing.assert_array_equal(run_tflm(buf, x), ours)
+    np.testing.assert_array_equal(run_litert(buf, x, reference=True), ours)
 
 
 def test_bit_exact_random_scales_many_rows() -> None:
@@ -444,9 +375,9 @@ def test_bit_exact_random_scales_many_rows() -> None:
             ours = softmax_int8(x, **softmax_params(scale))
         except ValueError:
             continue
-        buf = _build_softmax_model(x.shape, scale, 0)
-        np.testing.assert_array_equal(_run_tflm(buf, x), ours)
-        np.testing.assert_array_equal(_run_litert(buf, x, reference=True), ours)
+        buf = build_softmax_model(x.shape, scale, 0)
+        np.testing.assert_array_equal(run_tflm(buf, x), ours)
+        np.testing.assert_array_equal(run_litert(buf, x, reference=True), ours)
         checked += 1
     assert checked >= 20
 
@@ -461,7 +392,7 @@ def test_litert_default_kernel_within_one_lsb() -> None:
     for scale in (0.01, 0.05, 0.1, 0.3):
         x = rng.integers(-128, 128, (5000, 10)).astype(np.int8)
         ours = softmax_int8(x, **softmax_params(scale))
-        dflt = _run_litert(_build_softmax_model(x.shape, scale, 0), x, reference=False)
+        dflt = run_litert(build_softmax_model(x.shape, scale, 0), x, reference=False)
         d = np.abs(dflt.astype(np.int64) - ours.astype(np.int64))
         assert d.max() <= 1
         n_diff += int((d > 0).sum())
@@ -500,7 +431,7 @@ def test_runtimes_abort_on_row_sum_of_512(which: str, tmp_path: Path) -> None:
     results = {}
     for depth in (511, 512):
         model = tmp_path / f"softmax_{depth}.tflite"
-        model.write_bytes(_build_softmax_model((1, depth), 0.01, 0))
+        model.write_bytes(build_softmax_model((1, depth), 0.01, 0))
         results[depth] = subprocess.run(
             [sys.executable, "-c", _ABORT_SCRIPT, str(model), str(depth), which],
             capture_output=True, text=True, timeout=120)

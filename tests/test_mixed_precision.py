@@ -9,8 +9,8 @@ import pytest
 
 import edgeq
 from edgeq.errors import EdgeqError
-from edgeq.mixed_precision import PrecisionRequest, candidates
-from edgeq.pipeline import float_graph, quantized_graph
+from edgeq.mixed_precision import PrecisionRequest, candidates_of, sensitivity_order
+from edgeq.pipeline import float_graph, quantize_model, quantized_graph
 from examples.models import MODELS, synthetic_data
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -26,9 +26,9 @@ FAST = {"equalization": False, "bias_correction": False}   # the search itself i
 
 
 def _search(graph, x, target):
-    q = quantized_graph(graph, x, method="minmax", options=FAST,
-                        precision=PrecisionRequest("auto", target_sqnr_db=target))
-    return q, q.meta["precision"]
+    result = quantize_model(graph, x, method="minmax", options=FAST,
+                            precision=PrecisionRequest("auto", target_sqnr_db=target))
+    return result.graph, result.precision
 
 
 @pytest.mark.slow
@@ -36,7 +36,7 @@ def test_auto_stops_at_the_first_step_that_meets_the_target(dscnn):
     g, x = dscnn
     _, full = _search(g, x, 1e9)              # unreachable: every candidate is tried
     sqnr = [s["output_sqnr_db"] for s in full["steps"]]
-    assert len(sqnr) == len(candidates(g)) + 1 and not full["target_met"]
+    assert len(sqnr) == len(candidates_of(g)) + 1 and not full["target_met"]
     # a target first met at step k (k >= 2): the search must end exactly there
     k = next(i for i in range(2, len(sqnr)) if sqnr[i] > max(sqnr[:i]))
     target = (max(sqnr[:k]) + sqnr[k]) / 2
@@ -67,14 +67,13 @@ def test_unreachable_target_keeps_the_best_step(dscnn):
 
 @pytest.mark.slow
 def test_order_is_most_sensitive_first(dscnn):
-    from edgeq.pipeline import _sensitivity_order
     from edgeq.sensitivity import layer_sensitivity
     g, x = dscnn
     q8 = quantized_graph(g, x, method="minmax", options=FAST)
-    order = _sensitivity_order(g, q8, x)
+    order = sensitivity_order(g, q8, x)
     gains = layer_sensitivity(g, q8, x)
     values = [gains[n]["higher_precision_gain_db"] for n in order]
-    assert values == sorted(values, reverse=True) and sorted(order) == sorted(candidates(g))
+    assert values == sorted(values, reverse=True) and sorted(order) == sorted(candidates_of(g))
 
 
 def test_requests_without_a_target_or_labels_are_refused():
@@ -89,11 +88,12 @@ def test_requests_without_a_target_or_labels_are_refused():
 def test_int16_layers_by_module_path_and_unknown_names(dscnn):
     g, x = dscnn
     module = next(n.module_path for n in g.nodes if n.op == "conv2d" and n.module_path)
-    q = quantized_graph(g, x, method="minmax", options=FAST, precision=PrecisionRequest("int8", layers=[module]))
-    promoted = q.meta["precision"]["promoted_layers"]
+    result = quantize_model(g, x, method="minmax", options=FAST, precision=PrecisionRequest("int8", layers=[module]))
+    q = result.graph
+    promoted = result.precision["promoted_layers"]
     assert promoted and all(n.module_path == module or n.module_path.startswith(module + ".")
                             for n in q.nodes if n.name in promoted)
-    assert set(promoted) <= set(q.meta["precision"]["int16_layers"])   # + the consumers reading int16
+    assert set(promoted) <= set(result.precision["int16_layers"])   # + the consumers reading int16
     with pytest.raises(EdgeqError, match="layers that can be int16"):
         quantized_graph(g, x, method="minmax", options=FAST, precision=PrecisionRequest("int8", layers=["no.such.module"]))
 

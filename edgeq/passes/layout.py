@@ -37,7 +37,7 @@ def to_nhwc(graph: Graph, input_layout: str = "nhwc") -> Graph:
     g.layout = "nhwc"
     if input_layout == "nchw":
         _keep_nchw_inputs(g, was4d)
-    g.meta["input_layout"] = input_layout
+    g.input_layout = input_layout
     g.prune()
     return g
 

@@ -10,8 +10,9 @@ a float graph in which every node has one activation type:
 * where an int8 node meets an int16 tensor, or a 16x8 node meets an int8 one, a ``requantize``
   node converts (TFLite QUANTIZE between integer types; the identity in float).
 
-The result's ``meta['int16']`` lists the int16 activations and ``meta['range_of']`` maps each
-inserted tensor to the one whose calibrated range it shares; ``edgeq.quantize`` reads both.
+In the result, int16 activations have ``Tensor.int_type == "int16"`` and each inserted tensor
+names the one whose calibrated range it shares (``Tensor.range_of``); ``edgeq.quantize`` reads
+both.
 Only activations change type: weights stay int8 everywhere.
 """
 from __future__ import annotations
@@ -43,7 +44,6 @@ def promote(graph: Graph, tensors: set[str] | list[str]) -> Graph:
     for n in g.nodes:
         if n.name in wide_nodes:
             int16.update(n.outputs)
-    range_of: dict[str, str] = {}
     converted: dict[tuple[str, str], str] = {}
     new_nodes: list[Node] = []
     for node in g.nodes:
@@ -58,14 +58,14 @@ def promote(graph: Graph, tensors: set[str] | list[str]) -> Graph:
                 new_nodes.append(Node("requantize", [name], [out.name], {}, g.unique_name(f"{out.name}_q"),
                                       node.module_path))
                 converted[key] = out.name
-                range_of[out.name] = name
+                out.range_of = name
                 if want_wide:
                     int16.add(out.name)
             node.inputs[k] = converted[key]
         new_nodes.append(node)
     g.nodes = new_nodes
-    g.meta["int16"] = sorted(int16)
-    g.meta["range_of"] = range_of
+    for name in int16:
+        g.t(name).int_type = "int16"
     return g
 
 

@@ -4,7 +4,6 @@ not code). A target is a module ``edgeq/targets/<format>/__init__.py`` with ever
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import EdgeqError
+from ..files import atomic_write_bytes, atomic_write_text  # noqa: F401 - targets write through these
 from ..ir import Graph
 
 PROFILE_DIR = Path(os.environ.get("EDGEQ_TARGETS_DIR", Path(__file__).resolve().parents[2] / "targets"))
@@ -90,22 +90,3 @@ def load_profile(name: str) -> TargetProfile:
     return TargetProfile(name=name, format=t.get("format", name), description=t.get("description", ""),
                          quantizer=raw.get("quantizer", {}), ops=t.get("ops", []),
                          budget=raw.get("budget", {}), raw=raw)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it: never a half-written artifact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; artifacts are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))

@@ -14,7 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node
-from ..base import TargetProfile, atomic_write_bytes
+from ...files import atomic_write_bytes
+from ..base import TargetProfile
 
 DEFAULT_OPSET = 17
 INT16_OPSET = 21      # first opset whose QuantizeLinear / DequantizeLinear take int16

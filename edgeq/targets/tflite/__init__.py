@@ -10,9 +10,11 @@ import numpy as np
 from ... import interpreter, passes
 from ...ir import Graph
 from ...quant import quantize
-from ..base import RuntimeRun, TargetProfile, atomic_write_bytes
+from ...files import atomic_write_bytes
+from ..base import RuntimeRun, TargetProfile
 from . import runtimes
-from .lower import REFUSALS, build_model, check_supported, supported_ops
+from .lower import build_model, check_supported, supported_ops
+from .registry import REFUSALS
 from .schema import serialize
 
 input_rounding = "half_away"   # TFLite QUANTIZE: TfLiteRound(x / scale), half away from zero
@@ -61,7 +63,7 @@ def model_inputs(graph: Graph, int_inputs: list[np.ndarray], float_inputs: list[
         return [np.ascontiguousarray(x, dtype=graph.t(n).dtype) for n, x in zip(graph.inputs, int_inputs)]
     if float_inputs is None:   # only integers at hand: dequantize them (QUANTIZE gets them back)
         return [interpreter.dequantize(graph, n, x) for n, x in zip(graph.inputs, int_inputs)]
-    layout = options.get("input_layout", graph.meta.get("input_layout", "nhwc"))
+    layout = options.get("input_layout", graph.input_layout)
     out = []
     for x in float_inputs:   # torch layout; 4-D inputs of an NHWC-input model are transposed
         x = np.asarray(x, dtype=np.float32)

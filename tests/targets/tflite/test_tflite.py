@@ -19,7 +19,8 @@ from edgeq.targets import load_profile, target_module
 from edgeq.targets.tflite import lower as tfl_lower
 from edgeq.targets.tflite.schema import builtin_code, fb, read_model
 from examples.models import MODELS, synthetic_data
-from tests.ops.test_single_ops import Fn
+from tests.helpers import Fn
+from tests.op_cases import CASES as OP_CASES
 
 N_CAL, N_EVAL = 64, 32
 # The default run calibrates with min/max (the MSE search costs seconds per model and is not what
@@ -102,17 +103,9 @@ def test_model_bit_exact_in_tflm_and_litert_reference(name, tmp_path_factory, re
     assert b.runs[0].extra["arena_used_bytes"] > 0
 
 
-def _single_op_cases() -> dict:
-    try:
-        from tests.ops.test_single_ops import CASES
-    except ImportError:  # pragma: no cover - the op tests are another module's
-        return {}
-    return CASES
-
-
-@pytest.mark.parametrize("case", sorted(_single_op_cases()))
+@pytest.mark.parametrize("case", sorted(OP_CASES))
 def test_single_op_models_bit_exact(case, tmp_path):
-    model, shape = _single_op_cases()[case]
+    model, shape = OP_CASES[case]
     rng = np.random.default_rng(0)
     cal = rng.normal(0, 1, (48, *shape)).astype(np.float32)
     ev = rng.normal(0, 1.5, (24, *shape)).astype(np.float32)   # wider than calibration: saturation too
@@ -289,7 +282,7 @@ ISSUE7_VERSIONS = {
 @pytest.mark.parametrize("case", sorted(ISSUE7_VERSIONS))
 def test_issue7_operator_versions(case, tmp_path):
     from edgeq.targets.tflite.schema import OP_NAMES
-    model, shape = _single_op_cases()[case]
+    model, shape = OP_CASES[case]
     cal = np.random.default_rng(0).normal(0, 1, (16, *shape)).astype(np.float32)
     qgraph = quantized_graph(float_graph(model.eval(), [shape]), [cal], method="minmax", options=PROFILE.quantizer)
     m = read_model(T.emit(T.prepare(qgraph, PROFILE, {}), tmp_path, PROFILE, {})[0].read_bytes())

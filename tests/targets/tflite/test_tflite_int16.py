@@ -22,7 +22,7 @@ from edgeq.quantize import quantize
 from edgeq.targets import load_profile, target_module
 from edgeq.targets.tflite.schema import OP_NAMES, builtin_code, fb, read_model
 from examples.models import MODELS, synthetic_data
-from tests.ops.test_single_ops import Fn
+from tests.helpers import Fn
 
 PROFILE = load_profile("tflite")
 T = target_module(PROFILE)

@@ -1,0 +1,239 @@
+"""TFLite lowerings of pooling, reductions, softmax and data movement: pools, RESHAPE, TRANSPOSE,
+SOFTMAX / LOG_SOFTMAX, MEAN, ARG_MAX, CONCATENATION, PAD / PADV2, STRIDED_SLICE, resizes."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ...errors import UnsupportedOpError
+from ...ir import Node
+from .builder import BO, Act, ModelBuilder, limits, padding_plan, per_tensor, requantized_input
+from .registry import lowers
+from .schema import fb
+
+
+def _pool(b: ModelBuilder, node: Node, builtin: int) -> None:
+    x = node.inputs[0]
+    a = node.attrs
+    xs, ys = b.g.t(x).shape, b.g.t(node.outputs[0]).shape
+    kh, kw = (int(k) for k in a["kernel"])
+    mode, explicit = padding_plan((xs[1], xs[2]), (kh, kw), tuple(a["stride"]), (1, 1),
+                                  tuple(a["padding"]), (ys[1], ys[2]))
+    if explicit and builtin == BO.AVERAGE_POOL_2D:
+        raise UnsupportedOpError(
+            f"avg_pool2d at {node.where()} has padding {tuple(a['padding'])} (ceil_mode="
+            f"{a.get('ceil_mode', False)}) on a {xs[1]}x{xs[2]} input, which TFLite's SAME/VALID "
+            "padding cannot express (TFLite averages over the valid part of SAME windows only)")
+    dtype = b.g.t(x).dtype
+    x_idx = b.pad(x, explicit, limits(dtype)[0]) if explicit else b.tensor(x)
+    code, out, finish = b.output_with_activation(node)
+    opts = fb.Pool2DOptionsT()
+    opts.padding = mode
+    opts.strideH, opts.strideW = (int(s) for s in a["stride"])
+    opts.filterHeight, opts.filterWidth = kh, kw
+    opts.fusedActivationFunction = code
+    b.op(builtin, [x_idx], [out], fb.BuiltinOptions.Pool2DOptions, opts, version=3 if dtype == "int16" else 2)
+    finish()
+
+
+@lowers("max_pool2d")
+def _max_pool(b: ModelBuilder, node: Node) -> None:
+    _pool(b, node, BO.MAX_POOL_2D)
+
+
+@lowers("avg_pool2d")
+def _avg_pool(b: ModelBuilder, node: Node) -> None:
+    _pool(b, node, BO.AVERAGE_POOL_2D)
+
+
+@lowers("reshape")
+def _reshape(b: ModelBuilder, node: Node) -> None:
+    y = node.outputs[0]
+    b.reshape(b.tensor(node.inputs[0]), b.tensor(y), b.g.t(y).shape)
+
+
+@lowers("transpose")
+def _transpose(b: ModelBuilder, node: Node) -> None:
+    perm = np.asarray(node.attrs["perm"], dtype=np.int32)
+    p = b.const(f"{node.outputs[0]}_perm", perm)
+    version = 5 if b.g.t(node.inputs[0]).dtype == "int16" else 4 if perm.size > 4 else 2
+    b.op(BO.TRANSPOSE, [b.tensor(node.inputs[0]), p], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=version)
+
+
+def _transpose_op(b: ModelBuilder, src: int, dst: int, perm: list[int]) -> None:
+    pt = b.const(f"{b.tensors[dst].name}_perm", np.asarray(perm, dtype=np.int32))
+    b.op(BO.TRANSPOSE, [src, pt], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(),
+         version=4 if len(perm) > 4 else 2)
+
+
+def _on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None]) -> None:
+    """``emit(src, dst)`` writes an op that works on the last axis (SOFTMAX, LOG_SOFTMAX); another
+    axis is moved last by TRANSPOSE and back (the op is computed per row, so this is exact)."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape = b.g.t(x).shape
+    rank = len(shape)
+    axis = node.attrs["axis"] % rank
+    if axis == rank - 1:
+        emit(b.tensor(x), b.tensor(y))
+        return
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    inv = [perm.index(i) for i in range(rank)]
+    moved = tuple(shape[p] for p in perm)
+    xt = b.add_tensor(f"{x}_axis_last", moved, "int8", b.g.t(x).quant)
+    yt = b.add_tensor(f"{y}_axis_last", moved, "int8", b.g.t(y).quant)
+    _transpose_op(b, b.tensor(x), xt, perm)
+    emit(xt, yt)
+    _transpose_op(b, yt, b.tensor(y), inv)
+
+
+@lowers("softmax")
+def _softmax(b: ModelBuilder, node: Node) -> None:
+    opts = fb.SoftmaxOptionsT()
+    opts.beta = float(node.attrs.get("beta", 1.0))
+    _on_last_axis(b, node, lambda src, dst: b.op(BO.SOFTMAX, [src], [dst], fb.BuiltinOptions.SoftmaxOptions,
+                                                 opts, version=2))
+
+
+@lowers("log_softmax")
+def _log_softmax(b: ModelBuilder, node: Node) -> None:
+    """LOG_SOFTMAX (int8: output 16/256, zero point 127, TFLite's fixed-point log-softmax)."""
+    _on_last_axis(b, node, lambda src, dst: b.op(BO.LOG_SOFTMAX, [src], [dst], fb.BuiltinOptions.LogSoftmaxOptions,
+                                                 fb.LogSoftmaxOptionsT(), version=2))
+
+
+@lowers("mean")
+def _mean(b: ModelBuilder, node: Node) -> None:
+    """MEAN (int8: QuantizedMeanOrSum; the IR's output quantization always differs from the
+    input's, see ops/reduce.py). TFLite Micro resolves at most two reduced axes (a fixed-size
+    array), so a mean over more axes runs on a [kept..., reduced] view: TRANSPOSE (when the
+    reduced axes are not last) and RESHAPE around a one-axis MEAN (the same sum, so exact)."""
+    x, y = node.inputs[0], node.outputs[0]
+    xt, yt = b.g.t(x), b.g.t(y)
+    axes, rank = sorted(int(a) for a in node.attrs["axes"]), len(xt.shape)
+    if rank > 5:
+        raise UnsupportedOpError(f"mean of a rank-{rank} tensor at {node.where()}: TFLite Micro's MEAN takes "
+                                 "at most 5 dimensions (see `edgeq targets --ops`)")
+
+    def mean(src: int, dst: int, ax: list[int], keep: bool) -> None:
+        opts = fb.ReducerOptionsT()
+        opts.keepDims = keep
+        b.op(BO.MEAN, [src, b.const(f"{b.tensors[dst].name}_axes", np.asarray(ax, dtype=np.int32))], [dst],
+             fb.BuiltinOptions.ReducerOptions, opts, version=2)
+
+    if len(axes) <= 2:
+        mean(b.tensor(x), b.tensor(y), axes, bool(node.attrs["keepdim"]))
+        return
+    kept = [d for d in range(rank) if d not in axes]
+    src = b.tensor(x)
+    if kept + axes != list(range(rank)):
+        moved = b.add_tensor(f"{x}_reduced_last", tuple(xt.shape[d] for d in kept + axes), "int8", xt.quant)
+        _transpose_op(b, src, moved, kept + axes)
+        src = moved
+    flat_shape = (*(xt.shape[d] for d in kept), int(np.prod([xt.shape[d] for d in axes])))
+    flat = b.add_tensor(f"{x}_reduced_flat", flat_shape, "int8", xt.quant)
+    b.reshape(src, flat, flat_shape)
+    kept_shape = tuple(xt.shape[d] for d in kept)
+    if kept_shape == yt.shape:
+        mean(flat, b.tensor(y), [len(kept)], False)
+        return
+    out = b.add_tensor(f"{y}_reduced", kept_shape, "int8", yt.quant)
+    mean(flat, out, [len(kept)], False)
+    b.reshape(out, b.tensor(y), yt.shape)
+
+
+@lowers("argmax")
+def _argmax(b: ModelBuilder, node: Node) -> None:
+    """ARG_MAX with output_type int32 (first index on ties); keepdim adds a RESHAPE."""
+    x, y = node.inputs[0], node.outputs[0]
+    axis = int(node.attrs["axis"])
+    opts = fb.ArgMaxOptionsT()
+    opts.outputType = fb.TensorType.INT32
+    dst = b.tensor(y)
+    if node.attrs["keepdim"]:
+        squeezed = tuple(d for i, d in enumerate(b.g.t(x).shape) if i != axis)
+        dst = b.add_tensor(f"{y}_squeezed", squeezed, "int32")
+    b.op(BO.ARG_MAX, [b.tensor(x), b.const(f"{y}_axis", np.array([axis], dtype=np.int32))], [dst],
+         fb.BuiltinOptions.ArgMaxOptions, opts, version=2)
+    if node.attrs["keepdim"]:
+        b.reshape(dst, b.tensor(y), b.g.t(y).shape)
+
+
+@lowers("concat")
+def _concat(b: ModelBuilder, node: Node) -> None:
+    ins = [requantized_input(b, node, k, p) for k, p in enumerate(node.attrs["requant"])]
+    opts = fb.ConcatenationOptionsT()
+    opts.axis = int(node.attrs["axis"])
+    opts.fusedActivationFunction = Act.NONE
+    b.op(BO.CONCATENATION, ins, [b.tensor(node.outputs[0])], fb.BuiltinOptions.ConcatenationOptions,
+         opts, version=2)
+
+
+@lowers("pad")
+def _pad_op(b: ModelBuilder, node: Node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    t = b.g.t(x)
+    if len(t.shape) > 4:
+        raise UnsupportedOpError(f"pad of a rank-{len(t.shape)} tensor at {node.where()}: TFLite Micro's "
+                                 "PAD takes at most 4 dimensions (see `edgeq targets --ops`)")
+    paddings = b.const(f"{y}_paddings", np.asarray(node.attrs["pads"], dtype=np.int32))
+    value = node.attrs["pad_value"]
+    if value == int(t.quant.zero_point[0]):
+        b.op(BO.PAD, [b.tensor(x), paddings], [b.tensor(y)], fb.BuiltinOptions.PadOptions, fb.PadOptionsT(),
+             version=2)
+        return
+    v = b.const(f"{y}_pad_value", np.array([value], dtype=np.int8), per_tensor(t.quant))
+    b.op(BO.PADV2, [b.tensor(x), paddings, v], [b.tensor(y)], fb.BuiltinOptions.PadV2Options,
+         fb.PadV2OptionsT(), version=2)
+
+
+@lowers("slice")
+def _slice_op(b: ModelBuilder, node: Node) -> None:
+    a, y = node.attrs, node.outputs[0]
+    rank = len(a["begin"])
+    ins = [b.tensor(node.inputs[0])] + [b.const(f"{y}_{k}", np.asarray(a[k], dtype=np.int32))
+                                        for k in ("begin", "end", "strides")]
+    opts = fb.StridedSliceOptionsT()
+    b.op(BO.STRIDED_SLICE, ins, [b.tensor(y)], fb.BuiltinOptions.StridedSliceOptions, opts,
+         version=4 if rank > 4 else 2)
+
+
+def tflite_nearest_indices(in_size: int, out_size: int) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR's source indices (align_corners and half_pixel_centers off)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    idx = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.int64)
+    return np.minimum(idx, in_size - 1)
+
+
+@lowers("resize_nearest")
+def _resize_nearest(b: ModelBuilder, node: Node) -> None:
+    from ...ops import get_op
+    ih, iw = get_op("resize_nearest").indices(node, b.g)
+    xs = b.g.t(node.inputs[0]).shape
+    oh, ow = node.attrs["size"]
+    if not (np.array_equal(ih, tflite_nearest_indices(xs[1], oh))
+            and np.array_equal(iw, tflite_nearest_indices(xs[2], ow))):
+        raise UnsupportedOpError(
+            f"nearest resize at {node.where()} from {xs[1]}x{xs[2]} to {oh}x{ow}: torch's source pixels "
+            "differ from TFLite RESIZE_NEAREST_NEIGHBOR's (use an integer scale factor or a size "
+            "that is a multiple of the input; see `edgeq targets --ops`)")
+    size = b.const(f"{node.outputs[0]}_size", np.array([oh, ow], dtype=np.int32))
+    opts = fb.ResizeNearestNeighborOptionsT()
+    opts.alignCorners = False
+    opts.halfPixelCenters = False
+    b.op(BO.RESIZE_NEAREST_NEIGHBOR, [b.tensor(node.inputs[0]), size], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.ResizeNearestNeighborOptions, opts, version=2)
+
+
+@lowers("resize_bilinear")
+def _resize_bilinear(b: ModelBuilder, node: Node) -> None:
+    """RESIZE_BILINEAR (int8 reference: ResizeBilinearInteger, the IR's algorithm);
+    align_corners=False is TFLite's half_pixel_centers (version 3), align_corners version 2."""
+    oh, ow = node.attrs["size"]
+    size = b.const(f"{node.outputs[0]}_size", np.array([oh, ow], dtype=np.int32))
+    opts = fb.ResizeBilinearOptionsT()
+    opts.alignCorners = bool(node.attrs["align_corners"])
+    opts.halfPixelCenters = not opts.alignCorners
+    b.op(BO.RESIZE_BILINEAR, [b.tensor(node.inputs[0]), size], [b.tensor(node.outputs[0])],
+         fb.BuiltinOptions.ResizeBilinearOptions, opts, version=3 if opts.halfPixelCenters else 2)
