@@ -1,5 +1,6 @@
 /* edgeq kernel: int8 elementwise add of two same-shape tensors (TFLite ADD arithmetic). */
-#include "edgeq_kernels.h"
+#include "edgeq_add.h"
+#include "edgeq_support.h"
 
 void edgeq_add_s8(const edgeq_add_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output)

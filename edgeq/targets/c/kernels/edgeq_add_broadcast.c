@@ -1,9 +1,11 @@
 /* edgeq kernel: int8 add with numpy broadcasting (TFLite ADD arithmetic). */
-#include "edgeq_kernels.h"
+#include "edgeq_add.h"
+#include "edgeq_support.h"
 
 void edgeq_add_broadcast_s8(const edgeq_add_broadcast_params *p, const int8_t *input1,
                             const int8_t *input2, int8_t *output)
 {
+    const edgeq_broadcast_shape *shape = &p->shape;
     const edgeq_add_params *a = &p->add;
     const int32_t lo = a->act_min - a->output_offset;
     const int32_t hi = a->act_max - a->output_offset;
@@ -13,9 +15,9 @@ void edgeq_add_broadcast_s8(const edgeq_add_broadcast_params *p, const int8_t *i
     int32_t off2 = 0;
     int32_t d, i;
 
-    for (d = 0; d < p->dims; ++d) {
+    for (d = 0; d < shape->dims; ++d) {
         index[d] = 0;
-        total *= p->output_shape[d];
+        total *= shape->output_shape[d];
     }
     for (i = 0; i < total; ++i) {
         const int32_t x1 = ((int32_t)input1[off1] + a->input1_offset) * (1 << a->left_shift);
@@ -30,14 +32,14 @@ void edgeq_add_broadcast_s8(const edgeq_add_broadcast_params *p, const int8_t *i
         out = out > hi ? hi : out;
         output[i] = (int8_t)(out + a->output_offset);
         /* advance the multi-index (last dimension fastest) */
-        for (d = p->dims - 1; d >= 0; --d) {
-            off1 += p->input1_strides[d];
-            off2 += p->input2_strides[d];
-            if (++index[d] < p->output_shape[d]) {
+        for (d = shape->dims - 1; d >= 0; --d) {
+            off1 += shape->input1_strides[d];
+            off2 += shape->input2_strides[d];
+            if (++index[d] < shape->output_shape[d]) {
                 break;
             }
-            off1 -= p->input1_strides[d] * p->output_shape[d];
-            off2 -= p->input2_strides[d] * p->output_shape[d];
+            off1 -= shape->input1_strides[d] * shape->output_shape[d];
+            off2 -= shape->input2_strides[d] * shape->output_shape[d];
             index[d] = 0;
         }
     }

@@ -1,6 +1,7 @@
 /* edgeq kernel: int8 mean over any axes (TFLite MEAN: the int32 sum minus zp * n, requantized
  * with the multiplier rescaled by 1 / n). */
-#include "edgeq_kernels.h"
+#include "edgeq_mean.h"
+#include "edgeq_support.h"
 
 void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {

@@ -1,6 +1,7 @@
 /* edgeq kernel: int8 elementwise minimum with numpy broadcasting; both inputs are first
  * rescaled to the output quantization (TFLite MINIMUM needs one quantization). */
-#include "edgeq_kernels.h"
+#include "edgeq_minmax.h"
+#include "edgeq_support.h"
 
 void edgeq_minimum_s8(const edgeq_minmax_params *p, const int8_t *input1, const int8_t *input2,
                       int8_t *output)

@@ -1,5 +1,6 @@
 /* edgeq kernel: int8 elementwise multiply with numpy broadcasting (TFLite MUL arithmetic). */
-#include "edgeq_kernels.h"
+#include "edgeq_mul.h"
+#include "edgeq_support.h"
 
 void edgeq_mul_s8(const edgeq_mul_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output)

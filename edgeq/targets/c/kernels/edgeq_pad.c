@@ -1,5 +1,5 @@
 /* edgeq kernel: int8 constant padding of up to EDGEQ_MAX_DIMS dimensions. */
-#include "edgeq_kernels.h"
+#include "edgeq_pad.h"
 
 void edgeq_pad_s8(const edgeq_pad_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {

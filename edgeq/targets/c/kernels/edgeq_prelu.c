@@ -1,6 +1,7 @@
 /* edgeq kernel: int8 PReLU with a broadcast slope tensor (TFLite PRELU arithmetic).  Safe in
  * place. */
-#include "edgeq_kernels.h"
+#include "edgeq_prelu.h"
+#include "edgeq_support.h"
 
 void edgeq_prelu_s8(const edgeq_prelu_params *p, const int8_t *input, const int8_t *alpha,
                     int8_t *output)

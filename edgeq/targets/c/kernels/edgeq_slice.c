@@ -1,6 +1,6 @@
 /* edgeq kernel: int8 strided slice (begin / end / step per dimension).  Safe in place over the
  * start of the input: output element k reads input addresses >= k only. */
-#include "edgeq_kernels.h"
+#include "edgeq_slice.h"
 
 void edgeq_slice_s8(const edgeq_slice_params *p, const int8_t *input, int8_t *output)
 {

@@ -1,8 +1,9 @@
 /* edgeq kernel: int8 elementwise subtract with numpy broadcasting (TFLite ADD arithmetic with
  * the second operand negated before it is rescaled). */
-#include "edgeq_kernels.h"
+#include "edgeq_add.h"
+#include "edgeq_support.h"
 
-void edgeq_sub_s8(const edgeq_sub_params *p, const int8_t *input1, const int8_t *input2,
+void edgeq_sub_s8(const edgeq_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output)
 {
     const edgeq_add_params *a = &p->add;

@@ -1,5 +1,5 @@
 /* edgeq kernel: int8 transpose (any permutation of up to EDGEQ_MAX_DIMS dimensions). */
-#include "edgeq_kernels.h"
+#include "edgeq_transpose.h"
 
 void edgeq_transpose_s8(const edgeq_transpose_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {

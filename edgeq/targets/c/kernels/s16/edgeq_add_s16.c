@@ -1,6 +1,7 @@
 /* edgeq kernel: int16 elementwise add of two same-shape tensors (TFLite int16 ADD arithmetic,
  * left shift 15, zero points 0). */
-#include "edgeq_kernels.h"
+#include "edgeq_add.h"
+#include "edgeq_support.h"
 
 void edgeq_add_s16(const edgeq_add_params *p, const int16_t *input1, const int16_t *input2,
                    int16_t *output)

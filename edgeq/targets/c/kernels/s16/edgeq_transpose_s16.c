@@ -1,5 +1,5 @@
 /* edgeq kernel: int16 transpose (any permutation of up to EDGEQ_MAX_DIMS dimensions). */
-#include "edgeq_kernels.h"
+#include "edgeq_transpose.h"
 
 void edgeq_transpose_s16(const edgeq_transpose_params *p, const int16_t *input,
                          int16_t *EDGEQ_RESTRICT output)

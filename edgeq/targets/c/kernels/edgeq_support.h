@@ -1,0 +1,282 @@
+/*
+ * edgeq integer kernels: support functions every kernel may use.  The arithmetic mirrors
+ * edgeq/intmath.py bit for bit: TFLite's quantized multiplier (Q31 significand + power-of-two
+ * shift) with gemmlowp's double rounding (saturating rounding doubling high multiply, then
+ * rounding divide by a power of two); int64 requantization of the 16x8 kernels; dot products
+ * of the convolution and fully connected kernels; stepping through windows and broadcasts.
+ * Everything here is static inline: a kernel file includes what it uses.
+ */
+#ifndef EDGEQ_SUPPORT_H
+#define EDGEQ_SUPPORT_H
+
+#include "edgeq_types.h"
+
+/* ---------------------------------------------------------------- fixed-point helpers */
+
+/* (a * b * 2) >> 32, rounded to nearest (ties toward +infinity); only INT32_MIN * INT32_MIN
+ * saturates (to INT32_MAX).  gemmlowp SaturatingRoundingDoublingHighMul, which computes
+ * trunc((a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31): for every a*b that equals
+ * floor((a*b + 2^30) / 2^31), i.e. an add and an arithmetic shift. */
+static inline int32_t edgeq_srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 30)) >> 31);
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31].
+ * gemmlowp RoundingDivideByPOT. */
+static inline int32_t edgeq_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * multiplier * 2^(shift - 31) with TFLite's double rounding.  A positive shift shifts x
+ * left first (wrapping like int32 arithmetic), a negative one divides at the end.
+ * multiplier is a quantize_multiplier() significand, in [0, 2^31): never INT32_MIN, so the
+ * doubling high multiply cannot saturate and needs no check. */
+static inline int32_t edgeq_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                                             int32_t shift)
+{
+    int32_t right_shift = -shift;
+    int32_t high;
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+        right_shift = 0;
+    }
+    high = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+    return edgeq_rounding_divide_by_pot(high, right_shift);
+}
+
+/* Accumulator -> int8: requantize, add the output zero point, clamp to [act_min, act_max]. */
+static inline int8_t edgeq_requantize(int32_t acc, int32_t multiplier, int32_t shift,
+                                      int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    /* clamp(r + offset, lo, hi) == clamp(r, lo - offset, hi - offset) + offset, without the
+     * int32 overflow r + offset could have */
+    const int32_t lo = act_min - output_offset;
+    const int32_t hi = act_max - output_offset;
+    int32_t out = edgeq_multiply_by_quantized_multiplier(acc, multiplier, shift);
+    out = out < lo ? lo : out;
+    out = out > hi ? hi : out;
+    return (int8_t)(out + output_offset);
+}
+
+/* sum_i w[i] * (x[i] + input_offset), i < n */
+static inline int32_t edgeq_dot_s8(const int8_t *x, const int8_t *w, int32_t n,
+                                   int32_t input_offset)
+{
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += (int32_t)w[i] * ((int32_t)x[i] + input_offset);
+    }
+    return acc;
+}
+
+/* acc[k] += sum_i w[k * w_stride + i] * (x[i] + input_offset) for k = 0..3, i < n: four
+ * output channels share each input load. */
+static inline void edgeq_dot4_s8(const int8_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                 int32_t input_offset, int32_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + input_offset;
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Per output channel constants of a conv / fully connected layer, as the kernels read them. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int8_t *shift;
+    int32_t output_offset, act_min, act_max;
+} edgeq_requant_s8;
+
+/* out[k] = requantize(bias[o + k] + sum_i w[k * w_stride + i] * (x[i] + input_offset)) for
+ * k = 0..3: four output channels of one input row, sharing each input load.  `w` points at
+ * channel o's weights and `rq` at channel o's constants. */
+static inline void edgeq_row4_s8(const int8_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                 int32_t input_offset, const edgeq_requant_s8 *rq, int32_t o,
+                                 int8_t *EDGEQ_RESTRICT out)
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int32_t a0 = rq->bias[o], a1 = rq->bias[o + 1], a2 = rq->bias[o + 2], a3 = rq->bias[o + 3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = (int32_t)x[i] + input_offset;
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    out[0] = edgeq_requantize(a0, rq->multiplier[o], rq->shift[o], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[1] = edgeq_requantize(a1, rq->multiplier[o + 1], rq->shift[o + 1], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[2] = edgeq_requantize(a2, rq->multiplier[o + 2], rq->shift[o + 2], rq->output_offset,
+                              rq->act_min, rq->act_max);
+    out[3] = edgeq_requantize(a3, rq->multiplier[o + 3], rq->shift[o + 3], rq->output_offset,
+                              rq->act_min, rq->act_max);
+}
+
+/* One row of a matrix product: out[o] = requantize(bias[o] + sum_i w[o][i] * (x[i] +
+ * input_offset)) for o < out_n (fully connected layers and 1x1 convolutions). */
+static inline void edgeq_matrix_row_s8(const int8_t *x, const int8_t *weights, int32_t n,
+                                       int32_t out_n, int32_t input_offset,
+                                       const edgeq_requant_s8 *rq, int8_t *EDGEQ_RESTRICT out)
+{
+    int32_t o = 0;
+    for (; o + 4 <= out_n; o += 4) {
+        edgeq_row4_s8(x, weights + o * n, n, n, input_offset, rq, o, out + o);
+    }
+    for (; o < out_n; ++o) {
+        out[o] = edgeq_requantize(rq->bias[o] + edgeq_dot_s8(x, weights + o * n, n, input_offset),
+                                  rq->multiplier[o], rq->shift[o], rq->output_offset,
+                                  rq->act_min, rq->act_max);
+    }
+}
+
+/* ---------------------------------------------------------------- 16x8 (int16 activations) */
+
+/* x * multiplier * 2^(shift - 31) for an int64 accumulator, as TFLite's 16x8 kernels compute it
+ * (MultiplyByQuantizedMultiplier(int64_t, int32_t, int)): the Q31 multiplier is first rounded
+ * to Q15, then one rounding shift right by 15 - shift, ties toward +infinity; the result is
+ * cast to int32 (wrapping).  Mirrors intmath.multiply_by_quantized_multiplier_int64.
+ * x in [-2^47, 2^47), multiplier in [0, 2^31), shift <= 14 (the emitter checks it). */
+static inline int32_t edgeq_multiply_by_quantized_multiplier_int64(int64_t x, int32_t multiplier,
+                                                                   int32_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
+
+/* int64 accumulator -> int16: requantize and clamp to [act_min, act_max] (zero point 0). */
+static inline int16_t edgeq_requantize_s16(int64_t acc, int32_t multiplier, int32_t shift,
+                                           int32_t act_min, int32_t act_max)
+{
+    int32_t out = edgeq_multiply_by_quantized_multiplier_int64(acc, multiplier, shift);
+    out = out < act_min ? act_min : out;
+    out = out > act_max ? act_max : out;
+    return (int16_t)out;
+}
+
+/* sum_i w[i] * x[i], i < n, in 64 bits (each product fits in 32). */
+static inline int64_t edgeq_dot_s16(const int16_t *x, const int8_t *w, int32_t n)
+{
+    int64_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += (int32_t)w[i] * (int32_t)x[i];
+    }
+    return acc;
+}
+
+/* acc[k] += sum_i w[k * w_stride + i] * x[i] for k = 0..3, i < n: four output channels share
+ * each input load. */
+static inline void edgeq_dot4_s16(const int16_t *x, const int8_t *w, int32_t w_stride, int32_t n,
+                                  int64_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int64_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t xv = x[i];
+        a0 += (int32_t)w0[i] * xv;
+        a1 += (int32_t)w1[i] * xv;
+        a2 += (int32_t)w2[i] * xv;
+        a3 += (int32_t)w3[i] * xv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* ---------------------------------------------------------------- requantization */
+
+/* edgeq_requantize() of an int8 value to another quantization (edgeq_rescale_params). */
+static inline int32_t edgeq_rescale(const edgeq_rescale_params *r, int32_t x)
+{
+    if (!r->rescale) {
+        return x;
+    }
+    return edgeq_requantize(x + r->input_offset, r->multiplier, r->shift, r->output_offset,
+                            EDGEQ_INT8_MIN, EDGEQ_INT8_MAX);
+}
+
+/* ---------------------------------------------------------------- windows */
+
+/* First and one-past-last kernel tap (of `kernel` taps `dilation` apart, the first at input
+ * index `start`) whose input row/column lies inside [0, size). */
+static inline void edgeq_valid_taps(int32_t start, int32_t dilation, int32_t kernel,
+                                    int32_t size, int32_t *first, int32_t *end)
+{
+    int32_t k0 = 0;
+    int32_t k1 = kernel;
+    if (start < 0) {
+        k0 = (-start + dilation - 1) / dilation;
+    }
+    if (start + (kernel - 1) * dilation >= size) {
+        k1 = start >= size ? 0 : (size - start + dilation - 1) / dilation;
+    }
+    *first = k0;
+    *end = k1 > k0 ? k1 : k0;
+}
+
+/* ---------------------------------------------------------------- broadcasting */
+
+/* Rows of the last dimension in the output. */
+static inline int32_t edgeq_broadcast_rows(const edgeq_broadcast_shape *b)
+{
+    int32_t rows = 1;
+    int32_t d;
+    for (d = 0; d + 1 < b->dims; ++d) {
+        rows *= b->output_shape[d];
+    }
+    return rows;
+}
+
+/* Advances the multi-index of the outer dimensions (all but the last) to the next row and the
+ * two input offsets with it. */
+static inline void edgeq_broadcast_next_row(const edgeq_broadcast_shape *b, int32_t *index,
+                                            int32_t *offset1, int32_t *offset2)
+{
+    int32_t d;
+    for (d = b->dims - 2; d >= 0; --d) {
+        *offset1 += b->input1_strides[d];
+        *offset2 += b->input2_strides[d];
+        if (++index[d] < b->output_shape[d]) {
+            return;
+        }
+        *offset1 -= b->input1_strides[d] * b->output_shape[d];
+        *offset2 -= b->input2_strides[d] * b->output_shape[d];
+        index[d] = 0;
+    }
+}
+
+#endif /* EDGEQ_SUPPORT_H */
