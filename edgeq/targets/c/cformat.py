@@ -82,12 +82,12 @@ def is_struct_value(value: Any) -> bool:
 
 
 def initializer_lines(fields: list[Field], indent: str = "    ") -> list[str]:
-    """Designated initializers, one member a line, nested structs indented."""
-    width = max(len(name) for name, _ in fields)
+    """Designated initializers, one member a line (values aligned), nested structs indented."""
+    width = max((len(name) for name, value in fields if not is_struct_value(value)), default=0)
     lines = []
     for name, value in fields:
         if is_struct_value(value):
-            lines.append(f"{indent}.{name.ljust(width)} = {{")
+            lines.append(f"{indent}.{name} = {{")
             lines.extend(initializer_lines(value, indent + "    "))
             lines.append(f"{indent}}},")
             continue

@@ -22,7 +22,7 @@ KERNEL_DIR_S16 = KERNEL_DIR / "s16"
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _STRUCT = re.compile(r"typedef\s+struct\s*\{(?P<body>[^{}]*)\}\s*(?P<name>\w+)\s*;")
-_PROTOTYPE = re.compile(r"(?m)^(?P<returns>void|int)\s+(?P<name>edgeq_\w+)\s*\((?P<args>[^;{)]*)\)\s*;")
+_PROTOTYPE = re.compile(r"(?m)^(?P<returns>void|int)\s+(?P<name>\w+)\s*\((?P<args>[^;{)]*)\)\s*;")
 _DEFINE = re.compile(r"(?m)^\s*#\s*define\s+(\w+)\s+(\S[^\n]*?)\s*$")
 _INCLUDE = re.compile(r'(?m)^\s*#\s*include\s+"([^"]+)"')
 _DECLARATOR = re.compile(r"^(?P<pointer>\*?)\s*(?P<name>\w+)\s*(?:\[\s*(?P<size>\w+)\s*\])?$")
@@ -171,3 +171,36 @@ def max_dims() -> int:
     """How many dimensions the strided kernels take (EDGEQ_MAX_DIMS)."""
     return kernel_api().define("EDGEQ_MAX_DIMS")
 
+
+@dataclass(frozen=True)
+class Kernel:
+    """One C kernel function and the source files a build needs for it.
+
+    ``files`` may name several sources: a wrapper that picks a specialised path ships with the
+    files of its paths (a scratch-buffer size would be one more field here)."""
+    function: str
+    files: tuple[str, ...]
+
+    @property
+    def prototype(self) -> Prototype:
+        return kernel_api().prototype(self.function)
+
+    @property
+    def params(self) -> str | None:
+        """Its parameter struct type (None: it takes plain arguments)."""
+        return self.prototype.params
+
+    @property
+    def header(self) -> str:
+        """The API header that declares it (NAME.c includes it)."""
+        return self.prototype.header
+
+    @property
+    def returns_status(self) -> bool:
+        """Does it return non-zero on an input TFLite's kernel rejects?"""
+        return self.prototype.returns == "int"
+
+
+def kernel(function: str, *files: str) -> Kernel:
+    """The kernel ``function``, defined in ``files`` (kernel sources a build ships for it)."""
+    return Kernel(function, files)

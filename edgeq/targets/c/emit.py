@@ -78,7 +78,7 @@ def lower_layer(model: ModelCode, index: int) -> LayerCode:
         raise UnsupportedOpError(f"the C target has no kernel for op '{node.op}' at {node.where()} "
                                  f"(see `edgeq targets --ops` for every target's ops; C lowers: "
                                  f"{', '.join(supported_ops())})")
-    layer = LayerCode(model, index, node, entry)
+    layer = LayerCode(model, index, node, entry.all_kernels)
     entry.build(layer)
     return layer
 
@@ -116,9 +116,9 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
     model.copy_lines = output_copies(model)
 
     api = kernel_api()
-    kernel_files = model.kernel_files()
-    headers = api.headers_needed([*kernel_files, *model.api_headers()])
-    headers = sorted(set(headers) | set(model.api_headers()))
+    kernel_files, included = model.kernel_files(), model.api_headers()
+    # NAME.c's includes and everything they and the kernel sources include
+    headers = sorted(set(included) | set(api.headers_needed([*kernel_files, *included])))
     files = {
         f"{name}.h": render.header(model),
         f"{name}.c": render.source(model),

@@ -2,18 +2,13 @@
 (``ModelCode``), and one layer's comment, parameter structs, calls and arrays (``LayerCode``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node, Tensor
 from ...memory_plan import MemoryPlan
 from .cformat import CTYPE_BYTES, Field, Names, c_array, c_identifier, initializer_lines, shape_text
-from .cheaders import StructFieldError, kernel_api
-
-if TYPE_CHECKING:
-    from .lower.registry import Kernel, Lowering
+from .cheaders import Kernel, StructFieldError, kernel_api
 
 
 class ModelCode:
@@ -96,12 +91,13 @@ class ModelCode:
 class LayerCode:
     """One layer of NAME.c as its lowering writes it."""
 
-    def __init__(self, model: ModelCode, index: int, node: Node, lowering: Lowering) -> None:
+    def __init__(self, model: ModelCode, index: int, node: Node, kernels: tuple[Kernel, ...]) -> None:
+        """``kernels``: the kernels the op's lowering may call (its registry entry)."""
         self.model = model
         self.graph = model.graph
         self.index = index
         self.node = node
-        self.lowering = lowering
+        self.kernels = kernels
         ins = [shape_text(self.graph.t(n).shape) for n in node.inputs if not self.graph.t(n).is_constant]
         outs = [shape_text(self.graph.t(n).shape) for n in node.outputs]
         self.comment = (f"Layer {index}: {node.name} (torch module {node.module_path or '<top level>'})\n"
@@ -193,7 +189,7 @@ class LayerCode:
              suffix: str = "") -> None:
         """A call of ``kernel``: ``&params`` (from ``fields``) then ``args`` (default: the
         activation inputs, then the output); a status kernel returns early on failure."""
-        if not self.lowering.may_call(kernel):
+        if kernel not in self.kernels:
             raise StructFieldError(f"internal error: the {self.node.op} lowering calls {kernel.function}(), "
                                    f"which its registry entry does not name")
         self.model.use(kernel)

@@ -8,14 +8,6 @@ from ..cformat import Field, shape_text
 from ..layer import LayerCode
 from .registry import kernel, lowers
 
-CONV2D = kernel("edgeq_conv2d_s8", "edgeq_conv2d.c")
-CONV2D_S16 = kernel("edgeq_conv2d_s16", "edgeq_conv2d_s16.c")
-DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
-DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
-CONV_TRANSPOSE = kernel("edgeq_conv_transpose2d_s8", "edgeq_conv_transpose2d.c")
-FULLY_CONNECTED = kernel("edgeq_fully_connected_s8", "edgeq_fully_connected.c")
-FULLY_CONNECTED_S16 = kernel("edgeq_fully_connected_s16", "edgeq_fully_connected_s16.c")
-
 #: TFLite's 16x8 requantization takes shifts up to 14 (a Q15 multiplier, then 15 - shift)
 MAX_SHIFT_16X8 = 14
 
@@ -113,6 +105,10 @@ def weighted_fields(layer: LayerCode, weights_note: str, shape: list[Field]) -> 
     return [*shape, *zero_point_offsets(layer), ("weights", weights), ("bias", bias), ("requant", requant)]
 
 
+CONV2D = kernel("edgeq_conv2d_s8", "edgeq_conv2d.c")
+CONV2D_S16 = kernel("edgeq_conv2d_s16", "edgeq_conv2d_s16.c")
+
+
 @lowers("conv2d", kernels=(CONV2D,), int16=(CONV2D_S16,))
 def _conv2d(layer: LayerCode) -> None:
     check_precision(layer)
@@ -123,6 +119,10 @@ def _conv2d(layer: LayerCode) -> None:
     layer.call(layer.kernel_for(CONV2D, CONV2D_S16), fields)
 
 
+DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
+DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
+
+
 @lowers("depthwise_conv2d", kernels=(DEPTHWISE,), int16=(DEPTHWISE_S16,))
 def _depthwise_conv2d(layer: LayerCode) -> None:
     check_precision(layer)
@@ -131,6 +131,9 @@ def _depthwise_conv2d(layer: LayerCode) -> None:
                                                            ("depth_multiplier", multiplier)])
     layer.note(window_note(layer, groups=False))
     layer.call(layer.kernel_for(DEPTHWISE, DEPTHWISE_S16), fields)
+
+
+CONV_TRANSPOSE = kernel("edgeq_conv_transpose2d_s8", "edgeq_conv_transpose2d.c")
 
 
 @lowers("conv_transpose2d", kernels=(CONV_TRANSPOSE,))
@@ -144,6 +147,10 @@ def _conv_transpose2d(layer: LayerCode) -> None:
                                                            ("output_channels", oc), ("groups", a["groups"])])
     layer.note(window_note(layer))
     layer.call(CONV_TRANSPOSE, fields)
+
+
+FULLY_CONNECTED = kernel("edgeq_fully_connected_s8", "edgeq_fully_connected.c")
+FULLY_CONNECTED_S16 = kernel("edgeq_fully_connected_s16", "edgeq_fully_connected_s16.c")
 
 
 @lowers("linear", kernels=(FULLY_CONNECTED,), int16=(FULLY_CONNECTED_S16,))

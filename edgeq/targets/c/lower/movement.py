@@ -16,15 +16,6 @@ from .registry import kernel, lowers
 
 #: byte copy: also copies graph outputs stored elsewhere (emit), int16 tensors as bytes
 COPY = kernel("edgeq_copy_s8", "edgeq_copy.c")
-TRANSPOSE = kernel("edgeq_transpose_s8", "edgeq_transpose.c")
-TRANSPOSE_S16 = kernel("edgeq_transpose_s16", "edgeq_transpose_s16.c")
-CONCAT = kernel("edgeq_concat_s8", "edgeq_concat.c")
-PAD = kernel("edgeq_pad_s8", "edgeq_pad.c")
-SLICE = kernel("edgeq_slice_s8", "edgeq_slice.c")
-RESIZE_NEAREST = kernel("edgeq_resize_nearest_s8", "edgeq_resize_nearest.c")
-RESIZE_BILINEAR = kernel("edgeq_resize_bilinear_s8", "edgeq_resize_bilinear.c")
-REQUANTIZE_S8_S16 = kernel("edgeq_requantize_s8_s16", "edgeq_requantize.c")
-REQUANTIZE_S16_S8 = kernel("edgeq_requantize_s16_s8", "edgeq_requantize.c")
 
 #: the resize kernels' int16 source indices and fractions
 INT16_LIMIT = 1 << 15
@@ -46,6 +37,10 @@ def _reshape(layer: LayerCode) -> None:
     layer.call(COPY, args=[layer.ptr(src), layer.ptr(dst), str(layer.model.nbytes(dst))])
 
 
+TRANSPOSE = kernel("edgeq_transpose_s8", "edgeq_transpose.c")
+TRANSPOSE_S16 = kernel("edgeq_transpose_s16", "edgeq_transpose_s16.c")
+
+
 @lowers("transpose", kernels=(TRANSPOSE,), int16=(TRANSPOSE_S16,))
 def _transpose(layer: LayerCode) -> None:
     perm = list(layer.attrs["perm"])
@@ -58,6 +53,9 @@ def _transpose(layer: LayerCode) -> None:
     layer.call(layer.kernel_for(TRANSPOSE, TRANSPOSE_S16), [
         ("dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
         ("input_strides", padded(strides, n, 0))])
+
+
+CONCAT = kernel("edgeq_concat_s8", "edgeq_concat.c")
 
 
 @lowers("concat", kernels=(CONCAT,))
@@ -74,10 +72,11 @@ def _concat(layer: LayerCode) -> None:
         row = graph.t(name).shape[axis] * inner
         fields: list[Field] = [("outer", outer), ("input_row", row), ("output_row", so[axis] * inner),
                                ("output_start", start), ("rescale", rescale_fields(requant))]
-        # the struct first, then the operand: the order of the generated names
-        params = layer.params_struct(CONCAT, fields, suffix=f"_input{i}")
-        layer.call(CONCAT, args=[f"&{params}", layer.operand(i), out])
+        layer.call(CONCAT, fields, [layer.operand(i), out], suffix=f"_input{i}")
         start += row
+
+
+PAD = kernel("edgeq_pad_s8", "edgeq_pad.c")
 
 
 @lowers("pad", kernels=(PAD,))
@@ -97,6 +96,9 @@ def _pad(layer: LayerCode) -> None:
         ("pad_value", node.attrs["pad_value"])])
 
 
+SLICE = kernel("edgeq_slice_s8", "edgeq_slice.c")
+
+
 @lowers("slice", kernels=(SLICE,))
 def _slice(layer: LayerCode) -> None:
     a = layer.attrs
@@ -113,23 +115,28 @@ def _slice(layer: LayerCode) -> None:
         ("input_strides", padded(strides, n, 0)), ("input_start", start)])
 
 
-def resize_fields(layer: LayerCode) -> list[Field]:
-    _, _, iw, c = layer.input(0).shape
-    _, oh, ow, _ = layer.output.shape
-    return [("input_width", iw), ("channels", c), ("output_height", oh), ("output_width", ow)]
-
-
-def resize_note(layer: LayerCode) -> str:
+def resize_sizes(layer: LayerCode) -> tuple[int, int, int, int]:
+    """(input height, input width, output height, output width) of an NHWC resize."""
     _, ih, iw, _ = layer.input(0).shape
     _, oh, ow, _ = layer.output.shape
-    return f"{ih}x{iw} -> {oh}x{ow}"
+    return ih, iw, oh, ow
+
+
+def resize_fields(layer: LayerCode) -> list[Field]:
+    """The sizes both resize kernels take; notes them in the layer's comment."""
+    ih, iw, oh, ow = resize_sizes(layer)
+    layer.note(f"{ih}x{iw} -> {oh}x{ow}")
+    return [("input_width", iw), ("channels", layer.input(0).shape[3]), ("output_height", oh),
+            ("output_width", ow)]
+
+
+RESIZE_NEAREST = kernel("edgeq_resize_nearest_s8", "edgeq_resize_nearest.c")
 
 
 @lowers("resize_nearest", kernels=(RESIZE_NEAREST,))
 def _resize_nearest(layer: LayerCode) -> None:
     node = layer.node
-    _, ih, iw, _ = layer.input(0).shape
-    _, oh, ow, _ = layer.output.shape
+    ih, iw, oh, ow = resize_sizes(layer)
     rows, cols = get_op(node.op).indices(node, layer.graph)
     if rows.size != oh or cols.size != ow or rows.min() < 0 or rows.max() >= min(ih, INT16_LIMIT) \
             or cols.min() < 0 or cols.max() >= min(iw, INT16_LIMIT):
@@ -137,15 +144,16 @@ def _resize_nearest(layer: LayerCode) -> None:
     rsym = layer.const_array("rows", "int16_t", rows, node.name, 16, f"source row of each of the {oh} output rows")
     csym = layer.const_array("cols", "int16_t", cols, node.name, 16,
                              f"source column of each of the {ow} output columns")
-    layer.note(resize_note(layer))
     layer.call(RESIZE_NEAREST, [*resize_fields(layer), ("rows", rsym), ("cols", csym)])
+
+
+RESIZE_BILINEAR = kernel("edgeq_resize_bilinear_s8", "edgeq_resize_bilinear.c")
 
 
 @lowers("resize_bilinear", kernels=(RESIZE_BILINEAR,))
 def _resize_bilinear(layer: LayerCode) -> None:
     node = layer.node
-    _, ih, iw, _ = layer.input(0).shape
-    _, oh, ow, _ = layer.output.shape
+    ih, iw, oh, ow = resize_sizes(layer)
     align_corners = bool(node.attrs["align_corners"])
     arrays: list[Field] = []
     for axis, size, out in (("row", ih, oh), ("col", iw, ow)):
@@ -160,8 +168,13 @@ def _resize_bilinear(layer: LayerCode) -> None:
             sym = layer.const_array(f"{axis}_{part}", "int16_t", values, node.name, 16,
                                     f"{note} of each of the {out} output {what}s")
             arrays.append((f"{axis}_{part}", sym))
-    layer.note(resize_note(layer) + (", align_corners" if align_corners else ", half-pixel"))
-    layer.call(RESIZE_BILINEAR, resize_fields(layer) + arrays)
+    fields = resize_fields(layer)
+    layer.note("align_corners" if align_corners else "half-pixel")
+    layer.call(RESIZE_BILINEAR, fields + arrays)
+
+
+REQUANTIZE_S8_S16 = kernel("edgeq_requantize_s8_s16", "edgeq_requantize.c")
+REQUANTIZE_S16_S8 = kernel("edgeq_requantize_s16_s8", "edgeq_requantize.c")
 
 
 @lowers("requantize", int16=(REQUANTIZE_S8_S16, REQUANTIZE_S16_S8))

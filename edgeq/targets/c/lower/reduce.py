@@ -10,15 +10,6 @@ from ..layer import LayerCode
 from ..strides import collapse_dims, padded, row_major_strides
 from .registry import Kernel, kernel, lowers
 
-MAX_POOL = kernel("edgeq_max_pool2d_s8", "edgeq_max_pool2d.c")
-MAX_POOL_S16 = kernel("edgeq_max_pool2d_s16", "edgeq_max_pool2d_s16.c")
-AVG_POOL = kernel("edgeq_avg_pool2d_s8", "edgeq_avg_pool2d.c")
-AVG_POOL_S16 = kernel("edgeq_avg_pool2d_s16", "edgeq_avg_pool2d_s16.c")
-SOFTMAX = kernel("edgeq_softmax_s8", "edgeq_softmax.c")
-LOG_SOFTMAX = kernel("edgeq_log_softmax_s8", "edgeq_log_softmax.c")
-MEAN = kernel("edgeq_mean_s8", "edgeq_mean.c")
-ARGMAX = kernel("edgeq_argmax_s8", "edgeq_argmax.c")
-
 #: the int16 average pool sums a window in int32: fewer taps than this cannot overflow
 MAX_TAPS_S16 = 1 << 16
 
@@ -40,9 +31,17 @@ def _pool(layer: LayerCode, s8: Kernel, s16: Kernel) -> None:
                                            ("act_max", a["act_max"])])
 
 
+MAX_POOL = kernel("edgeq_max_pool2d_s8", "edgeq_max_pool2d.c")
+MAX_POOL_S16 = kernel("edgeq_max_pool2d_s16", "edgeq_max_pool2d_s16.c")
+
+
 @lowers("max_pool2d", kernels=(MAX_POOL,), int16=(MAX_POOL_S16,))
 def _max_pool2d(layer: LayerCode) -> None:
     _pool(layer, MAX_POOL, MAX_POOL_S16)
+
+
+AVG_POOL = kernel("edgeq_avg_pool2d_s8", "edgeq_avg_pool2d.c")
+AVG_POOL_S16 = kernel("edgeq_avg_pool2d_s16", "edgeq_avg_pool2d_s16.c")
 
 
 @lowers("avg_pool2d", kernels=(AVG_POOL,), int16=(AVG_POOL_S16,))
@@ -64,9 +63,15 @@ def softmax_fields(layer: LayerCode) -> list[Field]:
             ("input_left_shift", a["input_left_shift"]), ("diff_min", a["diff_min"])]
 
 
+SOFTMAX = kernel("edgeq_softmax_s8", "edgeq_softmax.c")
+
+
 @lowers("softmax", kernels=(SOFTMAX,))
 def _softmax(layer: LayerCode) -> None:
     layer.call(SOFTMAX, softmax_fields(layer))
+
+
+LOG_SOFTMAX = kernel("edgeq_log_softmax_s8", "edgeq_log_softmax.c")
 
 
 @lowers("log_softmax", kernels=(LOG_SOFTMAX,))
@@ -75,6 +80,9 @@ def _log_softmax(layer: LayerCode) -> None:
     layer.note(f"axis {a['axis']}")
     layer.call(LOG_SOFTMAX, [*softmax_fields(layer), ("reverse_scaling_divisor", a["reverse_scaling_divisor"]),
                              ("reverse_scaling_left_shift", a["reverse_scaling_left_shift"])])
+
+
+MEAN = kernel("edgeq_mean_s8", "edgeq_mean.c")
 
 
 @lowers("mean", kernels=(MEAN,))
@@ -101,6 +109,9 @@ def _mean(layer: LayerCode) -> None:
         ("reduce_strides", padded(red_strides, n, 0)),
         ("num_elements", a["num_elements"]), ("input_offset", -int(a["input_zero_point"])),
         ("multiplier", a["multiplier"]), ("shift", a["shift"]), ("output_offset", a["output_zero_point"])])
+
+
+ARGMAX = kernel("edgeq_argmax_s8", "edgeq_argmax.c")
 
 
 @lowers("argmax", kernels=(ARGMAX,))

@@ -1,49 +1,17 @@
 """The C target's lowering table: IR op -> the kernels it calls and the function that writes
 its layer (parameter struct fields and calls).  ``@lowers`` registers an entry, in the style of
 the ONNX and TFLite targets.  A kernel's parameter struct, header and return type are read from
-the kernel headers (``cheaders``), never restated here."""
+the kernel headers (``cheaders.Kernel``), never restated here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from ..cheaders import Prototype, kernel_api
+from ....ops import get_op
+from ..cheaders import Kernel, kernel  # noqa: F401  (the lowering modules import both from here)
 
 if TYPE_CHECKING:
     from ..layer import LayerCode
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """One C kernel function and the source files a build needs for it.
-
-    ``files`` may name several sources: a wrapper that picks a specialised path ships with the
-    files of its paths (a scratch-buffer size would be one more field here)."""
-    function: str
-    files: tuple[str, ...]
-
-    @property
-    def prototype(self) -> Prototype:
-        return kernel_api().prototype(self.function)
-
-    @property
-    def params(self) -> str | None:
-        """Its parameter struct type (None: it takes plain arguments)."""
-        return self.prototype.params
-
-    @property
-    def header(self) -> str:
-        """The API header that declares it (NAME.c includes it)."""
-        return self.prototype.header
-
-    @property
-    def returns_status(self) -> bool:
-        """Does it return non-zero on an input TFLite's kernel rejects?"""
-        return self.prototype.returns == "int"
-
-
-def kernel(function: str, *files: str) -> Kernel:
-    return Kernel(function, files)
 
 
 LowerFn = Callable[["LayerCode"], None]
@@ -65,8 +33,9 @@ class Lowering:
     def files(self, int16: bool = False) -> set[str]:
         return {f for k in (self.int16_kernels if int16 else self.kernels) for f in k.files}
 
-    def may_call(self, k: Kernel) -> bool:
-        return k in self.kernels or k in self.int16_kernels
+    @property
+    def all_kernels(self) -> tuple[Kernel, ...]:
+        return self.kernels + self.int16_kernels
 
 
 LOWERINGS: dict[str, Lowering] = {}
@@ -83,7 +52,6 @@ def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] 
 
 def supported_ops() -> list[str]:
     """Model ops the C target lowers (ops only passes insert, such as ``requantize``, not listed)."""
-    from ....ops import get_op
     return sorted(op for op in LOWERINGS if not get_op(op).internal)
 
 
