@@ -61,16 +61,12 @@ void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *
     }
 
     for (oy = 0; oy < geo->output_height; ++oy) {
-        const int32_t in_y0 = oy * geo->stride_height - geo->pad_top;
         int32_t ky0, ky1;
-        edgeq_valid_taps(in_y0, geo->dilation_height, geo->kernel_height, geo->input_height, &ky0,
-                         &ky1);
+        const int32_t in_y0 = edgeq_window_rows(geo, oy, &ky0, &ky1);
         for (ox = 0; ox < geo->output_width; ++ox) {
-            const int32_t in_x0 = ox * geo->stride_width - geo->pad_left;
             const int32_t dense = p->groups == 1 && geo->dilation_width == 1;
             int32_t kx0, kx1;
-            edgeq_valid_taps(in_x0, geo->dilation_width, geo->kernel_width, geo->input_width,
-                             &kx0, &kx1);
+            const int32_t in_x0 = edgeq_window_cols(geo, ox, &kx0, &kx1);
             if (dense && ky1 - ky0 == 1 && kx1 > kx0) {
                 /* a single valid kernel row: one contiguous run for every output channel */
                 const int32_t row = (in_y0 + ky0 * geo->dilation_height) * geo->input_width;

@@ -20,7 +20,7 @@ static int32_t source_index(int32_t o, int32_t pad, int32_t k, int32_t dilation,
 
 /* acc[k] += the taps of output pixel (oy, ox) for the `channels` (1 or 4) output channels
  * whose filters start at `filter` and whose group's input channels start at `input`. */
-static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv_transpose2d_params *p,
+static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv2d_params *p,
                                            const int8_t *input, const int8_t *filter,
                                            int32_t filter_size, int32_t channels, int32_t oy,
                                            int32_t ox, int32_t acc[4])
@@ -54,7 +54,7 @@ static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv_transpose2d_params *
     }
 }
 
-void edgeq_conv_transpose2d_s8(const edgeq_conv_transpose2d_params *p, const int8_t *input,
+void edgeq_conv_transpose2d_s8(const edgeq_conv2d_params *p, const int8_t *input,
                                int8_t *EDGEQ_RESTRICT output)
 {
     const edgeq_conv_geometry *geo = &p->geometry;

@@ -248,34 +248,137 @@ static inline void edgeq_valid_taps(int32_t start, int32_t dilation, int32_t ker
     *end = k1 > k0 ? k1 : k0;
 }
 
-/* ---------------------------------------------------------------- broadcasting */
-
-/* Rows of the last dimension in the output. */
-static inline int32_t edgeq_broadcast_rows(const edgeq_broadcast_shape *b)
+/* Output row oy of a convolution: returns the input row of its first tap (before clipping)
+ * and sets [*first, *end) to the kernel rows inside the input. */
+static inline int32_t edgeq_window_rows(const edgeq_conv_geometry *g, int32_t oy, int32_t *first,
+                                        int32_t *end)
 {
-    int32_t rows = 1;
-    int32_t d;
-    for (d = 0; d + 1 < b->dims; ++d) {
-        rows *= b->output_shape[d];
+    const int32_t in_y0 = oy * g->stride_height - g->pad_top;
+    edgeq_valid_taps(in_y0, g->dilation_height, g->kernel_height, g->input_height, first, end);
+    return in_y0;
+}
+
+/* The same for output column ox: the input column of its first tap and the valid kernel
+ * columns. */
+static inline int32_t edgeq_window_cols(const edgeq_conv_geometry *g, int32_t ox, int32_t *first,
+                                        int32_t *end)
+{
+    const int32_t in_x0 = ox * g->stride_width - g->pad_left;
+    edgeq_valid_taps(in_x0, g->dilation_width, g->kernel_width, g->input_width, first, end);
+    return in_x0;
+}
+
+/* ---------------------------------------------------------------- multi-indices */
+
+/* One step of the multi-index `index` over `shape`, dimension d fastest: index[d] advances,
+ * carrying into the dimensions before it.  Returns `offset` moved by the matching element
+ * strides. */
+static inline int32_t edgeq_next_index(int32_t d, const int32_t *shape, const int32_t *strides,
+                                       int32_t *index, int32_t offset)
+{
+    for (; d >= 0; --d) {
+        offset += strides[d];
+        if (++index[d] < shape[d]) {
+            break;
+        }
+        offset -= strides[d] * shape[d];
+        index[d] = 0;
     }
-    return rows;
+    return offset;
+}
+
+/* output[k] = input[start + sum_d i_d * strides[d]] for the multi-indices (i_0, i_1, ...) of
+ * `shape` in row-major order, the last dimension innermost: transpose and strided slice. */
+static inline void edgeq_gather_s8(int32_t dims, const int32_t *shape, const int32_t *strides,
+                                   int32_t start, const int8_t *input, int8_t *output)
+{
+    const int32_t last = dims - 1;
+    const int32_t inner = shape[last];
+    const int32_t step = strides[last];
+    int32_t index[EDGEQ_MAX_DIMS] = {0};
+    int32_t rows = 1;
+    int32_t offset = start;
+    int32_t d, r, i;
+
+    for (d = 0; d < last; ++d) {
+        rows *= shape[d];
+    }
+    for (r = 0; r < rows; ++r) {
+        const int8_t *x = input + offset;
+        for (i = 0; i < inner; ++i) {
+            output[i] = x[i * step];
+        }
+        output += inner;
+        offset = edgeq_next_index(last - 1, shape, strides, index, offset);
+    }
+}
+
+/* The same on int16 values. */
+static inline void edgeq_gather_s16(int32_t dims, const int32_t *shape, const int32_t *strides,
+                                    int32_t start, const int16_t *input, int16_t *output)
+{
+    const int32_t last = dims - 1;
+    const int32_t inner = shape[last];
+    const int32_t step = strides[last];
+    int32_t index[EDGEQ_MAX_DIMS] = {0};
+    int32_t rows = 1;
+    int32_t offset = start;
+    int32_t d, r, i;
+
+    for (d = 0; d < last; ++d) {
+        rows *= shape[d];
+    }
+    for (r = 0; r < rows; ++r) {
+        const int16_t *x = input + offset;
+        for (i = 0; i < inner; ++i) {
+            output[i] = x[i * step];
+        }
+        output += inner;
+        offset = edgeq_next_index(last - 1, shape, strides, index, offset);
+    }
+}
+
+/* A walk over the output of a broadcasting op one row (of its last dimension) at a time:
+ * the row's length, each input's stride along it, and where the current row starts. */
+typedef struct {
+    int32_t rows;                    /* rows of the last dimension */
+    int32_t inner;                   /* values a row */
+    int32_t stride1, stride2;        /* each input's element stride along a row */
+    int32_t offset1, offset2;        /* each input's offset at the start of the current row */
+    int32_t index[EDGEQ_MAX_DIMS];   /* multi-index of the current row (outer dimensions) */
+} edgeq_broadcast_walk;
+
+/* The walk at the first row. */
+static inline void edgeq_broadcast_start(const edgeq_broadcast_shape *b, edgeq_broadcast_walk *w)
+{
+    const int32_t last = b->dims - 1;
+    int32_t d;
+    w->rows = 1;
+    for (d = 0; d < last; ++d) {
+        w->rows *= b->output_shape[d];
+        w->index[d] = 0;
+    }
+    w->inner = b->output_shape[last];
+    w->stride1 = b->input1_strides[last];
+    w->stride2 = b->input2_strides[last];
+    w->offset1 = 0;
+    w->offset2 = 0;
 }
 
 /* Advances the multi-index of the outer dimensions (all but the last) to the next row and the
  * two input offsets with it. */
-static inline void edgeq_broadcast_next_row(const edgeq_broadcast_shape *b, int32_t *index,
-                                            int32_t *offset1, int32_t *offset2)
+static inline void edgeq_broadcast_next_row(const edgeq_broadcast_shape *b, edgeq_broadcast_walk *w)
 {
     int32_t d;
     for (d = b->dims - 2; d >= 0; --d) {
-        *offset1 += b->input1_strides[d];
-        *offset2 += b->input2_strides[d];
-        if (++index[d] < b->output_shape[d]) {
+        w->offset1 += b->input1_strides[d];
+        w->offset2 += b->input2_strides[d];
+        if (++w->index[d] < b->output_shape[d]) {
             return;
         }
-        *offset1 -= b->input1_strides[d] * b->output_shape[d];
-        *offset2 -= b->input2_strides[d] * b->output_shape[d];
-        index[d] = 0;
+        w->offset1 -= b->input1_strides[d] * b->output_shape[d];
+        w->offset2 -= b->input2_strides[d] * b->output_shape[d];
+        w->index[d] = 0;
     }
 }
 

@@ -12,18 +12,6 @@ from ..layer import LayerCode
 from ..strides import broadcast_strides, collapse_dims, padded
 from .registry import Kernel, kernel, lowers
 
-ADD = kernel("edgeq_add_s8", "edgeq_add.c")
-ADD_S16 = kernel("edgeq_add_s16", "edgeq_add_s16.c")
-ADD_BROADCAST = kernel("edgeq_add_broadcast_s8", "edgeq_add_broadcast.c")
-SUB = kernel("edgeq_sub_s8", "edgeq_sub.c")
-MUL = kernel("edgeq_mul_s8", "edgeq_mul.c")
-MAXIMUM = kernel("edgeq_maximum_s8", "edgeq_maximum.c")
-MINIMUM = kernel("edgeq_minimum_s8", "edgeq_minimum.c")
-CLAMP = kernel("edgeq_clamp_s8", "edgeq_clamp.c")
-LEAKY_RELU = kernel("edgeq_leaky_relu_s8", "edgeq_leaky_relu.c")
-PRELU = kernel("edgeq_prelu_s8", "edgeq_prelu.c")
-LOOKUP = kernel("edgeq_lookup_s8", "edgeq_lookup.c")
-
 TABLE_SIZE = 256
 
 
@@ -67,6 +55,18 @@ def binary_args(layer: LayerCode) -> list[str]:
     return [layer.operand(0), layer.operand(1), layer.ptr(layer.node.outputs[0])]
 
 
+def broadcasting_call(layer: LayerCode, k: Kernel, fields: list[Field]) -> None:
+    """A call of a binary kernel with numpy broadcasting: ``fields`` plus the ``shape``."""
+    args = binary_args(layer)
+    layer.call(k, [*fields, ("shape", broadcast_shape(layer))], args)
+
+
+ADD = kernel("edgeq_add_s8", "edgeq_add.c")
+ADD_S16 = kernel("edgeq_add_s16", "edgeq_add_s16.c")
+ADD_BROADCAST = kernel("edgeq_add_broadcast_s8", "edgeq_add_broadcast.c")
+SUB = kernel("edgeq_sub_s8", "edgeq_sub.c")
+
+
 @lowers("add", kernels=(ADD, ADD_BROADCAST), int16=(ADD_S16,))
 def _add(layer: LayerCode) -> None:
     node, graph = layer.node, layer.graph
@@ -80,35 +80,38 @@ def _add(layer: LayerCode) -> None:
                                      f"no constant operand)")
         layer.call(layer.kernel_for(ADD, ADD_S16), add_fields(node.attrs, size))
         return
-    args = binary_args(layer)
     if same_shape:
-        layer.call(ADD, add_fields(node.attrs, size), args)
+        layer.call(ADD, add_fields(node.attrs, size), binary_args(layer))
     else:
-        layer.call(ADD_BROADCAST, [("add", add_fields(node.attrs, 0)), ("shape", broadcast_shape(layer))], args)
+        broadcasting_call(layer, ADD_BROADCAST, [("add", add_fields(node.attrs, 0))])
 
 
 @lowers("sub", kernels=(SUB,))
 def _sub(layer: LayerCode) -> None:
-    args = binary_args(layer)
-    layer.call(SUB, [("add", add_fields(layer.attrs, 0)), ("shape", broadcast_shape(layer))], args)
+    broadcasting_call(layer, SUB, [("add", add_fields(layer.attrs, 0))])
+
+
+MUL = kernel("edgeq_mul_s8", "edgeq_mul.c")
 
 
 @lowers("mul", kernels=(MUL,))
 def _mul(layer: LayerCode) -> None:
     a = layer.attrs
-    args = binary_args(layer)
-    layer.call(MUL, [
+    broadcasting_call(layer, MUL, [
         ("input1_offset", -int(a["input1_zero_point"])), ("input2_offset", -int(a["input2_zero_point"])),
         ("output_offset", a["output_zero_point"]), ("multiplier", a["multiplier"]), ("shift", a["shift"]),
-        ("act_min", a["act_min"]), ("act_max", a["act_max"]), ("shape", broadcast_shape(layer))], args)
+        ("act_min", a["act_min"]), ("act_max", a["act_max"])])
+
+
+MAXIMUM = kernel("edgeq_maximum_s8", "edgeq_minmax.c")
+MINIMUM = kernel("edgeq_minimum_s8", "edgeq_minmax.c")
 
 
 def _min_max(layer: LayerCode, k: Kernel) -> None:
     a = layer.attrs
     r1, r2 = a["requant"]
-    args = binary_args(layer)
-    layer.call(k, [("input1", rescale_fields(r1)), ("input2", rescale_fields(r2)),
-                   ("act_min", a["act_min"]), ("act_max", a["act_max"]), ("shape", broadcast_shape(layer))], args)
+    broadcasting_call(layer, k, [("input1", rescale_fields(r1)), ("input2", rescale_fields(r2)),
+                                 ("act_min", a["act_min"]), ("act_max", a["act_max"])])
 
 
 @lowers("maximum", kernels=(MAXIMUM,))
@@ -121,6 +124,9 @@ def _minimum(layer: LayerCode) -> None:
     _min_max(layer, MINIMUM)
 
 
+CLAMP = kernel("edgeq_clamp_s8", "edgeq_clamp.c")
+
+
 @lowers("clamp", kernels=(CLAMP,))
 def _clamp(layer: LayerCode) -> None:
     a = layer.attrs
@@ -128,6 +134,9 @@ def _clamp(layer: LayerCode) -> None:
         ("size", layer.output.size), ("input_offset", -int(a["input_zero_point"])),
         ("multiplier", a["multiplier"]), ("shift", a["shift"]), ("output_offset", a["output_zero_point"]),
         ("act_min", a["act_min"]), ("act_max", a["act_max"])])
+
+
+LEAKY_RELU = kernel("edgeq_leaky_relu_s8", "edgeq_leaky_relu.c")
 
 
 @lowers("leaky_relu", kernels=(LEAKY_RELU,))
@@ -141,16 +150,20 @@ def _leaky_relu(layer: LayerCode) -> None:
         ("alpha_multiplier", a["multiplier_alpha"]), ("alpha_shift", a["shift_alpha"])])
 
 
+PRELU = kernel("edgeq_prelu_s8", "edgeq_prelu.c")
+
+
 @lowers("prelu", kernels=(PRELU,))
 def _prelu(layer: LayerCode) -> None:
     a = layer.attrs
-    args = binary_args(layer)
-    layer.call(PRELU, [
+    broadcasting_call(layer, PRELU, [
         ("input_offset", -int(a["input_zero_point"])), ("alpha_offset", -int(a["alpha_zero_point"])),
         ("output_offset", a["output_zero_point"]),
         ("identity_multiplier", a["multiplier_1"]), ("identity_shift", a["shift_1"]),
-        ("alpha_multiplier", a["multiplier_2"]), ("alpha_shift", a["shift_2"]),
-        ("shape", broadcast_shape(layer))], args)
+        ("alpha_multiplier", a["multiplier_2"]), ("alpha_shift", a["shift_2"])])
+
+
+LOOKUP = kernel("edgeq_lookup_s8", "edgeq_lookup.c")
 
 
 def _table(layer: LayerCode) -> None:

@@ -49,15 +49,11 @@ void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
     int32_t oy, ox, oc, k;
 
     for (oy = 0; oy < geo->output_height; ++oy) {
-        const int32_t in_y0 = oy * geo->stride_height - geo->pad_top;
         int32_t ky0, ky1;
-        edgeq_valid_taps(in_y0, geo->dilation_height, geo->kernel_height, geo->input_height, &ky0,
-                         &ky1);
+        const int32_t in_y0 = edgeq_window_rows(geo, oy, &ky0, &ky1);
         for (ox = 0; ox < geo->output_width; ++ox) {
-            const int32_t in_x0 = ox * geo->stride_width - geo->pad_left;
             int32_t kx0, kx1;
-            edgeq_valid_taps(in_x0, geo->dilation_width, geo->kernel_width, geo->input_width,
-                             &kx0, &kx1);
+            const int32_t in_x0 = edgeq_window_cols(geo, ox, &kx0, &kx1);
             for (oc = 0; oc < out_c;) {
                 /* four output channels at a time while they stay in one group */
                 const int16_t *group_input = input + (oc / group_out_c) * group_in_c;

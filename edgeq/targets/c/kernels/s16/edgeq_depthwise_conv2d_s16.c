@@ -20,10 +20,8 @@ void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, cons
     int32_t oy, ox, c, m, ky, kx;
 
     for (oy = 0; oy < geo->output_height; ++oy) {
-        const int32_t in_y0 = oy * geo->stride_height - geo->pad_top;
         int32_t ky0, ky1;
-        edgeq_valid_taps(in_y0, geo->dilation_height, geo->kernel_height, geo->input_height, &ky0,
-                         &ky1);
+        const int32_t in_y0 = edgeq_window_rows(geo, oy, &ky0, &ky1);
         for (ox = 0; ox < geo->output_width; ++ox) {
             const int32_t in_x0 = ox * geo->stride_width - geo->pad_left;
             /* first valid tap of this output pixel, for channel 0 */
