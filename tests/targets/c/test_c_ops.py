@@ -209,6 +209,27 @@ def test_kernels_cover_every_op_kind(tmp_path: Path) -> None:
     assert {p.name for p in KERNEL_DIR.glob("*.c")} == every
 
 
+def test_every_int8_lowering_is_checked_against_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation checks each parameter struct a lowering fills against the kernel headers
+    (missing or unknown members fail); the models of this module call every int8 kernel that
+    takes a struct, so every int8 entry of the lowering table passes that check here."""
+    from edgeq.targets.c.emit import generate
+    from edgeq.targets.c.layer import LayerCode
+    from edgeq.targets.c.lower import LOWERINGS
+    checked: set[str] = set()
+    params_struct = LayerCode.params_struct
+
+    def recording(self, kernel, fields, suffix=""):
+        name = params_struct(self, kernel, fields, suffix)
+        checked.add(kernel.function)
+        return name
+    monkeypatch.setattr(LayerCode, "params_struct", recording)
+    for name in CASES:
+        generate(_get(name).graph, name)
+    wanted = {k.function for e in LOWERINGS.values() for k in e.kernels if k.params}
+    assert wanted - checked == set(), "int8 kernels no model of this module fills a struct for"
+
+
 def test_every_kernel_compiles_strictly_on_both_compilers(tmp_path: Path) -> None:
     """Each kernel file alone, with the strict flags of the profiles (-Werror -pedantic)."""
     from edgeq.targets.c.cheaders import KERNEL_DIR
