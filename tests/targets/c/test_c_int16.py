@@ -89,7 +89,7 @@ HAND_CASES = [
 
 HAND_PROGRAM = """\
 #include <stdio.h>
-#include "edgeq_support.h"
+#include "edgeq_support_s16.h"
 
 static const int64_t xs[] = {%(xs)s};
 static const int32_t ms[] = {%(ms)s};
@@ -136,7 +136,7 @@ def test_int64_requantization_matches_the_reference_on_random_values(tmp_path: P
     want = intmath.multiply_by_quantized_multiplier_int64(xs, ms, ss)
     (tmp_path / "in.txt").write_text("\n".join(f"{x} {m} {s}" for x, m, s in zip(xs, ms, ss)) + "\n")
     src = tmp_path / "rand.c"
-    src.write_text('#include <stdio.h>\n#include "edgeq_support.h"\nint main(void) {\n'
+    src.write_text('#include <stdio.h>\n#include "edgeq_support_s16.h"\nint main(void) {\n'
                    "    long long x; long m, s;\n"
                    '    while (scanf("%lld %ld %ld", &x, &m, &s) == 3) {\n'
                    '        printf("%ld\\n", (long)edgeq_multiply_by_quantized_multiplier_int64((int64_t)x, '

@@ -1,7 +1,7 @@
 /* edgeq kernel: 16x8 2-D convolution (regular or grouped), int16 NHWC input, int8 OHWI weights,
  * int64 biases and accumulators. */
 #include "edgeq_conv2d.h"
-#include "edgeq_support.h"
+#include "edgeq_support_s16.h"
 
 /* acc[k] += the sum over the valid taps of one output pixel for output channel k of the
  * `channels` (1 or 4) channels whose weights start at `filter`.  A kernel row's valid taps are

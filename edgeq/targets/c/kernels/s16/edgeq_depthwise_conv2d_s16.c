@@ -1,7 +1,7 @@
 /* edgeq kernel: 16x8 depthwise 2-D convolution, int16 NHWC input, int8 1HWO weights, int64
  * biases and accumulators. */
 #include "edgeq_depthwise_conv2d.h"
-#include "edgeq_support.h"
+#include "edgeq_support_s16.h"
 
 void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, const int16_t *input,
                                 int16_t *EDGEQ_RESTRICT output)

@@ -1,7 +1,7 @@
 /* edgeq kernel: 16x8 fully connected layer, int16 input and output, int8 weights [out][in],
  * int64 biases and accumulators. */
 #include "edgeq_fully_connected.h"
-#include "edgeq_support.h"
+#include "edgeq_support_s16.h"
 
 void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *input,
                                int16_t *EDGEQ_RESTRICT output)
