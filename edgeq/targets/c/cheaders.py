@@ -28,8 +28,9 @@ _INCLUDE = re.compile(r'(?m)^\s*#\s*include\s+"([^"]+)"')
 _DECLARATOR = re.compile(r"^(?P<pointer>\*?)\s*(?P<name>\w+)\s*(?:\[\s*(?P<size>\w+)\s*\])?$")
 
 
-class StructFieldError(RuntimeError):
-    """An edgeq bug: a lowering's initializer does not fill its kernel header's struct."""
+class KernelInterfaceError(RuntimeError):
+    """An edgeq bug: a lowering disagrees with the kernel headers (a struct member missing or
+    unknown, a kernel nobody declares) or with its registry entry (a kernel it does not name)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class KernelApi:
         try:
             return self.prototypes[function]
         except KeyError:
-            raise StructFieldError(f"internal error: no kernel header declares {function}()") from None
+            raise KernelInterfaceError(f"internal error: no kernel header declares {function}()") from None
 
     def check_fields(self, struct: str, fields: list[Field], who: str) -> list[Field]:
         """``fields`` in the member order of ``struct``, after checking that they are exactly its
@@ -142,7 +143,7 @@ class KernelApi:
         missing = [m for m in s.names() if m not in given]
         unknown = [f for f in given if f not in s.names()]
         if missing or unknown or len(set(given)) != len(given):
-            raise StructFieldError(
+            raise KernelInterfaceError(
                 f"internal error: {who} fills {struct} ({s.header}) with other fields than it has: "
                 f"missing {missing}, unknown {unknown}" + (", some twice" if len(set(given)) != len(given) else ""))
         values = dict(fields)
@@ -151,11 +152,11 @@ class KernelApi:
             value = values[m.name]
             if m.ctype in self.structs:
                 if not is_struct_value(value):
-                    raise StructFieldError(f"internal error: {who}: {struct}.{m.name} is a {m.ctype}, "
+                    raise KernelInterfaceError(f"internal error: {who}: {struct}.{m.name} is a {m.ctype}, "
                                            f"given {value!r}")
                 value = self.check_fields(m.ctype, value, who)
             elif m.array is not None and (not isinstance(value, (list, tuple)) or len(value) != m.array):
-                raise StructFieldError(f"internal error: {who}: {struct}.{m.name} is an array of {m.array}, "
+                raise KernelInterfaceError(f"internal error: {who}: {struct}.{m.name} is an array of {m.array}, "
                                        f"given {value!r}")
             ordered.append((m.name, value))
         return ordered

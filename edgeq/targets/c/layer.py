@@ -8,7 +8,7 @@ from ...errors import UnsupportedOpError
 from ...ir import Graph, Node, Tensor
 from ...memory_plan import MemoryPlan
 from .cformat import CTYPE_BYTES, Field, Names, c_array, c_identifier, initializer_lines, shape_text
-from .cheaders import Kernel, StructFieldError, kernel_api
+from .cheaders import Kernel, KernelInterfaceError, kernel_api
 
 
 class ModelCode:
@@ -175,7 +175,7 @@ class LayerCode:
         be exactly the members of the struct in its header."""
         ctype = kernel.params
         if ctype is None:
-            raise StructFieldError(f"internal error: {kernel.function}() takes no parameter struct")
+            raise KernelInterfaceError(f"internal error: {kernel.function}() takes no parameter struct")
         who = f"the {self.node.op} lowering (layer {self.node.name}, {kernel.function})"
         ordered = kernel_api().check_fields(ctype, fields, who)
         base = c_identifier(self.node.name, "layer") + suffix
@@ -190,7 +190,7 @@ class LayerCode:
         """A call of ``kernel``: ``&params`` (from ``fields``) then ``args`` (default: the
         activation inputs, then the output); a status kernel returns early on failure."""
         if kernel not in self.kernels:
-            raise StructFieldError(f"internal error: the {self.node.op} lowering calls {kernel.function}(), "
+            raise KernelInterfaceError(f"internal error: the {self.node.op} lowering calls {kernel.function}(), "
                                    f"which its registry entry does not name")
         self.model.use(kernel)
         if args is None:

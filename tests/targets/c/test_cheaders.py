@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from c_target_helpers import require_host_cc
-from edgeq.targets.c.cheaders import KERNEL_DIR, KernelApi, Member, StructFieldError, kernel_api
+from edgeq.targets.c.cheaders import KERNEL_DIR, KernelApi, Member, KernelInterfaceError, kernel_api
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
@@ -64,7 +64,7 @@ def test_prototypes_name_their_struct_header_and_status(api: KernelApi) -> None:
     assert (kernel.returns, kernel.params, kernel.header) == ("void", "t_params", "t_api.h")
     assert api.prototype("t_status_s8").returns == "int"
     assert api.prototype("t_plain_s8").params is None
-    with pytest.raises(StructFieldError, match="no kernel header declares t_missing"):
+    with pytest.raises(KernelInterfaceError, match="no kernel header declares t_missing"):
         api.prototype("t_missing")
 
 
@@ -79,16 +79,16 @@ def test_fields_must_be_exactly_the_struct_members(api: KernelApi) -> None:
     ordered = api.check_fields("t_params", [("weights", "w"), ("shape", [1, 2, 3, 4]), ("window", window)], "test")
     assert [name for name, _ in ordered] == ["window", "shape", "weights"]        # the header's order
     assert [name for name, _ in ordered[0][1]] == ["height", "width", "rows", "cols"]
-    with pytest.raises(StructFieldError, match=r"the conv lowering fills t_params \(t_api.h\).*missing \['weights'\]"):
+    with pytest.raises(KernelInterfaceError, match=r"the conv lowering fills t_params \(t_api.h\).*missing \['weights'\]"):
         api.check_fields("t_params", [("window", window), ("shape", [1, 2, 3, 4])], "the conv lowering")
-    with pytest.raises(StructFieldError, match=r"t_window \(t_types.h\).*missing \['cols'\], unknown \['col'\]"):
+    with pytest.raises(KernelInterfaceError, match=r"t_window \(t_types.h\).*missing \['cols'\], unknown \['col'\]"):
         api.check_fields("t_params", [("window", [*window[:3], ("col", "c")]), ("shape", [1, 2, 3, 4]),
                                       ("weights", "w")], "test")
-    with pytest.raises(StructFieldError, match=r"t_params.shape is an array of 4"):
+    with pytest.raises(KernelInterfaceError, match=r"t_params.shape is an array of 4"):
         api.check_fields("t_params", [("window", window), ("shape", [1, 2]), ("weights", "w")], "test")
-    with pytest.raises(StructFieldError, match=r"t_params.window is a t_window"):
+    with pytest.raises(KernelInterfaceError, match=r"t_params.window is a t_window"):
         api.check_fields("t_params", [("window", 5), ("shape", [1, 2, 3, 4]), ("weights", "w")], "test")
-    with pytest.raises(StructFieldError, match="some twice"):
+    with pytest.raises(KernelInterfaceError, match="some twice"):
         api.check_fields("t_window", [*window, ("rows", "again")], "test")
 
 

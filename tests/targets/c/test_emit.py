@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from c_target_helpers import example, prepare_model
-from edgeq.targets.c.cheaders import StructFieldError, kernel_api
+from edgeq.targets.c.cheaders import KernelInterfaceError, kernel_api
 from edgeq.targets.c.emit import generate, write
 from edgeq.targets.c.lower import LOWERINGS, Lowering
 
@@ -69,7 +69,7 @@ def test_an_incomplete_lowering_fails_naming_struct_and_lowering(monkeypatch: py
 
     monkeypatch.setitem(LOWERINGS, "max_pool2d", Lowering("max_pool2d", without_act_max, entry.kernels,
                                                           entry.int16_kernels))
-    with pytest.raises(StructFieldError, match=r"the max_pool2d lowering .*edgeq_max_pool2d_s8.* fills "
+    with pytest.raises(KernelInterfaceError, match=r"the max_pool2d lowering .*edgeq_max_pool2d_s8.* fills "
                                                r"edgeq_pool2d_params \(edgeq_pool2d.h\).*missing \['act_max'\]"):
         generate(p.graph, "digits")
 
@@ -78,7 +78,7 @@ def test_a_lowering_calls_only_the_kernels_its_entry_names(monkeypatch: pytest.M
     p = example("lenet_digits")
     entry = LOWERINGS["max_pool2d"]
     monkeypatch.setitem(LOWERINGS, "max_pool2d", Lowering("max_pool2d", entry.build, ()))
-    with pytest.raises(StructFieldError, match="calls edgeq_max_pool2d_s8.*does not name"):
+    with pytest.raises(KernelInterfaceError, match="calls edgeq_max_pool2d_s8.*does not name"):
         generate(p.graph, "digits")
 
 
