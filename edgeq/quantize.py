@@ -1,7 +1,6 @@
 """Integer-only static quantization of a float graph, given calibrated activation ranges."""
 from __future__ import annotations
 
-import numpy as np
 
 from .errors import UnsupportedOpError
 from .ir import Graph, QuantParams, Tensor

@@ -18,6 +18,7 @@ from edgeq import interpreter, pipeline
 from edgeq.ir import Graph, Node, Tensor
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
+from tests.op_cases import CASES as OP_CASES
 
 
 class ConvPoolZoo(nn.Module):
@@ -421,10 +422,6 @@ def test_random_conv_transpose_configurations(seed: int, tmp_path: Path) -> None
 
 
 def _op_cases() -> dict:
-    try:
-        from tests.ops.test_single_ops import CASES as OP_CASES
-    except ImportError:  # pragma: no cover - the op tests belong to another module
-        return {}
     return OP_CASES
 
 
