@@ -29,7 +29,7 @@ from .errors import EdgeqError
 
 LABEL_KEYS = ("label", "labels", "target", "targets")
 NPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK"   # a local file header, or the end record of an empty archive
 CHUNK = 4096
 #: float32 data beyond this overflows inside any model that multiplies or adds it
 MAX_ABS_VALUE = 1e30
@@ -111,7 +111,8 @@ def _read_file(path: Path, what: str, inputs: Inputs) -> Samples:
     except EdgeqError:
         raise
     except (ValueError, OSError, EOFError) as e:
-        why = "it holds pickled Python objects, which edgeq does not load" if "pickle" in str(e) else str(e)
+        why = "it holds pickled Python objects, which edgeq does not load" if "pickle" in str(e) \
+            or "Python objects" in str(e) else str(e)
         raise EdgeqError(f"cannot read {what} data {path}: {why}; save plain numeric arrays with numpy.save / "
                          "numpy.savez") from None
 
