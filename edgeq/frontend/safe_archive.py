@@ -47,8 +47,18 @@ _MEMBER = re.compile(r"^(archive_format|archive_version|byteorder|\.data/version
                      r"models/[A-Za-z0-9_.-]+\.json|data/(weights|constants)/[A-Za-z0-9_.-]+|"
                      r"data/sample_inputs/[A-Za-z0-9_.-]+\.pt|extra/[^\x00]+)$")
 _OP_TARGET = re.compile(r"^torch\.ops\.(aten|prims)\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_SYM_EXPR = re.compile(r"^[A-Za-z0-9 +\-*/%()<>=!&|~^,]*$")
-_SYM_NAME = re.compile(r"^(?:[a-z]+[0-9]+|[A-Z][A-Za-z]*|[0-9]+)$")
+#: sympy constructors (torch serializes shapes in sympy's srepr form) and torch's sympy functions
+SYMPY_NAMES = frozenset("""
+Symbol Integer Rational Float Add Mul Pow Max Min Mod Abs Eq Ne Lt Le Gt Ge StrictLessThan StrictGreaterThan
+LessThan GreaterThan Equality Unequality And Or Not true false True False BooleanTrue BooleanFalse FloorDiv
+ModularIndexing Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv LShift RShift PowByNatural IntTrueDiv
+FloatTrueDiv TruncToInt RoundToInt ToFloat Identity floor ceiling
+""".split())
+#: assumptions in ``Symbol('s0', positive=True, integer=True)``
+SYMPY_KEYWORDS = frozenset({"positive", "negative", "nonnegative", "nonpositive", "integer", "real", "finite",
+                            "zero", "nonzero", "even", "odd", "rational", "commutative"})
+_TOKEN = re.compile(r"\s*(?:(?P<str>'[a-z]+[0-9]*')|(?P<num>[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)|"
+                    r"(?P<name>[A-Za-z][A-Za-z0-9]*)(?P<kw>\s*=(?!=))?|(?P<op>\*\*|//|==|!=|<=|>=|[-+*/%()<>,&|~^!]))")
 _TRUST = "pass --trust-model (API: trust_model=True) only if you trust whoever made the file"
 
 
@@ -221,25 +231,38 @@ def pickle_globals(data: bytes, where: str) -> Iterator[tuple[str, str]]:
     pickle is never loaded). Extension codes and globals whose names are computed are refused."""
     stack: list[Any] = []
     memo: dict[int, Any] = {}
+    protocol = 0
     try:
         for op, arg, _ in pickletools.genops(data):
             name = op.name
+            if name == "PROTO":
+                protocol = arg
             if name in ("EXT1", "EXT2", "EXT4"):
                 raise UnsafeModelError(f"{where} uses a pickle extension code (a global edgeq cannot see); refused; "
                                        f"{_TRUST}")
             if name in ("GLOBAL", "INST"):
                 module, _, attr = str(arg).partition(" ")
-                yield module, attr
+                yield _as_imported(module, attr, protocol)
             if name == "STACK_GLOBAL":
                 attr, module = stack.pop() if stack else None, stack.pop() if stack else None
                 if not (isinstance(module, str) and isinstance(attr, str)):
                     raise UnsafeModelError(f"{where} computes the name of a global it imports; refused; {_TRUST}")
-                yield module, attr
+                yield _as_imported(module, attr, protocol)
                 stack.append(None)
                 continue
             _simulate(op, arg, stack, memo)
     except ValueError as e:
         raise EdgeqError(f"{where} is not a valid pickle ({e}); export the model again") from None
+
+
+def _as_imported(module: str, name: str, protocol: int) -> tuple[str, str]:
+    """The global an unpickler imports: protocols 0-2 map Python 2 names (``__builtin__``)."""
+    import _compat_pickle
+    if protocol < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            return _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return module, name
 
 
 def _simulate(op: pickletools.OpcodeInfo, arg: Any, stack: list[Any], memo: dict[int, Any]) -> None:
@@ -308,9 +331,20 @@ def _safe_target(target: str) -> bool:
 
 
 def _safe_expression(expr: str) -> bool:
-    if not _SYM_EXPR.match(expr) or "__" in expr:
-        return False
-    return all(_SYM_NAME.match(tok) for tok in re.findall(r"[A-Za-z0-9]+", expr))
+    """Plain arithmetic on symbols: sympy constructor calls, symbol-name strings, numbers,
+    operators and assumption keywords; no attribute access, no other names or strings."""
+    pos = 0
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if m is None or m.end() == pos:
+            return expr[pos:].strip() == ""
+        name = m.group("name")
+        if name is not None:
+            allowed = SYMPY_KEYWORDS if m.group("kw") else SYMPY_NAMES
+            if name not in allowed and not (m.group("kw") is None and re.fullmatch(r"[a-z]+[0-9]+", name)):
+                return False
+        pos = m.end()
+    return True
 
 
 def _rewrite(members: dict[str, bytes]) -> bytes:
