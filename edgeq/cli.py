@@ -5,10 +5,12 @@ Exit codes: 0 success; 1 an artifact that must be bit-exact is not (the report i
 never a traceback; 130 interrupted (Ctrl-C). Shell completion: see the README."""
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 from click.core import ParameterSource
@@ -22,8 +24,9 @@ _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv[1:]); returns the exit code."""
-    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")   # torch.export noise
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminate_as_interrupt():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")   # torch.export noise
+        warnings.filterwarnings("ignore", module=r"(torch|onnx|onnxruntime)(\.|$)")   # their notices, not ours
         warnings.simplefilter("always", EdgeqNote)
         warnings.showwarning = _show_note
         try:
@@ -45,6 +48,22 @@ def main(argv: list[str] | None = None) -> int:
             print("edgeq: interrupted; nothing was written to the output directory", file=sys.stderr)
             return 130
     return result if isinstance(result, int) else 0
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM cleans up like Ctrl-C (the partial build and temporary files are removed)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:            # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(message: str) -> None:

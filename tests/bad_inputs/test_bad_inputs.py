@@ -284,9 +284,12 @@ def test_really_full_filesystem(work: Path, tmp_path: Path, capfd: pytest.Captur
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
-@pytest.mark.parametrize("moment", ["calibration", "compile"])
-def test_ctrl_c_leaves_no_output_and_no_temporary_files(moment: str, work: Path, tmp_path: Path) -> None:
-    """SIGINT during calibration, or once the build is being written (gcc runs then)."""
+@pytest.mark.parametrize("moment, signame", [("calibration", "SIGINT"), ("compile", "SIGINT"),
+                                             ("compile", "SIGTERM")])
+def test_ctrl_c_leaves_no_output_and_no_temporary_files(moment: str, signame: str, work: Path,
+                                                        tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) during calibration or once the build is being written (gcc runs then);
+    SIGTERM cleans up the same way."""
     import os
     import signal
     import subprocess
@@ -305,7 +308,7 @@ def test_ctrl_c_leaves_no_output_and_no_temporary_files(moment: str, work: Path,
     while not started() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted" in err
