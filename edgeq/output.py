@@ -26,11 +26,11 @@ def check_destination(out_dir: str | Path, force: bool = False) -> Path:
     if out_dir is None or not str(out_dir).strip():
         raise EdgeqError("the output directory (-o) is empty; name a directory for the build, e.g. -o build/model")
     out = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
-    cwd = Path.cwd().resolve()
-    real = out.resolve()
-    if real == Path(real.anchor) or real == Path.home().resolve() or real == cwd or real in cwd.parents:
-        raise EdgeqError(f"the output directory {out_dir} is {'the current directory or above it' if real != Path.home().resolve() else 'your home directory'}; "
-                         "a build replaces its output directory: name a new one, e.g. -o build/model")
+    cwd, real, home = Path.cwd().resolve(), out.resolve(), Path.home().resolve()
+    if real == home or real == Path(real.anchor) or real == cwd or real in cwd.parents:
+        what = "your home directory" if real == home else "the current directory or above it"
+        raise EdgeqError(f"the output directory {out_dir} is {what}; a build replaces its output directory: "
+                         "name a new one, e.g. -o build/model")
     if out.exists() and not out.is_dir():
         raise EdgeqError(f"the output directory {out} is a file; choose a directory path for -o")
     if out.is_dir() and any(out.iterdir()) and not force:
