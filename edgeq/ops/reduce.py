@@ -83,6 +83,20 @@ class Mean(OpDef):
 
 
 @register
+class Sum(OpDef):
+    """attrs['axes']: sorted non-negative axes; attrs['keepdim']."""
+    name = "sum"
+    attributes = (Attr("axes", "axes"), Attr("keepdim", "bool", False))
+
+    def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        return [reduced_shape(graph.t(node.inputs[0]).shape, node.attrs["axes"], node.attrs["keepdim"])]
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [xs[0].astype(np.float64).sum(axis=tuple(node.attrs["axes"]), keepdims=node.attrs["keepdim"])
+                .astype(np.float32)]
+
+
+@register
 class ArgMax(OpDef):
     """attrs['axis']: non-negative axis; attrs['keepdim']. Output int32 indices."""
     name = "argmax"
