@@ -32,7 +32,7 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
     for node in graph.nodes:
         op = get_op(node.op)
         args = [values[n] if n in values else graph.t(n).data for n in node.inputs]
-        outs = (op.run_int if graph.quantized else op.run_float)(node, graph, args)
+        outs = op.run(node, graph, args, on_tensor)
         for name, value in zip(node.outputs, outs):
             values[name] = value
             if on_tensor:

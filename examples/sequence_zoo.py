@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["SEQUENCE_ZOO", "sequence_data", "GruKeywordSpotter", "StreamingLstm", "KeywordTransformer",
-           "BertEncoder", "AudioCnnBnAfterRelu", "L2Embedding"]
+           "BertEncoder", "AudioCnnBnAfterRelu", "L2Embedding", "SpeakerLstm"]
 
 N_MFCC, FRAMES, KEYWORDS = 10, 49, 12
 
@@ -153,6 +153,20 @@ class AudioCnnBnAfterRelu(nn.Module):
         return self.head(self.body(x.transpose(1, 2)).mean(-1))
 
 
+class SpeakerLstm(nn.Module):
+    """A speaker-embedding model: a 3-layer LSTM over MFCC frames, the last output through a
+    linear layer and ReLU, L2-normalised (d-vector style)."""
+
+    def __init__(self, hidden: int = 96, dim: int = 64) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(N_MFCC, hidden, num_layers=3, batch_first=True)
+        self.proj = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return F.normalize(torch.relu(self.proj(out[:, -1])), dim=-1)
+
+
 class L2Embedding(nn.Module):
     """A speaker-embedding style model ending in an L2-normalised embedding."""
 
@@ -196,6 +210,7 @@ SEQUENCE_ZOO: dict[str, tuple[Callable[[], nn.Module], list[tuple[tuple[int, ...
     "bert_encoder": (_build(BertEncoder, 4), [((16,), "int64", "tokens"), ((16,), "int64", "mask")]),
     "audio_cnn_bn_after_relu": (_build(AudioCnnBnAfterRelu, 5), [FEATURES]),
     "l2_embedding": (_build(L2Embedding, 6), [FEATURES]),
+    "speaker_lstm": (_build(SpeakerLstm, 7), [FEATURES]),
 }
 
 

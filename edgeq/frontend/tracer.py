@@ -15,6 +15,7 @@ import torch
 from ..errors import EdgeqError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor
 from ..ops import get_op
+from ..ops.base import check_graph
 
 aten = torch.ops.aten
 Handler = Callable[["Tracer", torch.fx.Node], None]
@@ -48,8 +49,21 @@ def trace(model: torch.nn.Module | torch.export.ExportedProgram,
             raise EdgeqError(f"torch.export failed on the model: {type(e).__name__}: {e}".splitlines()[0]) from e
     else:
         ep = model
-    ep = ep.run_decompositions()
+    ep = ep.run_decompositions(_decompositions())
     return Tracer(ep).run()
+
+
+def _decompositions() -> Any:
+    """torch's core-aten table, keeping LSTM and GRU whole: the front end turns each layer into
+    one loop (``scan``) instead of a copy of the cell per time step."""
+    table = torch.export.default_decompositions()
+    for op in KEPT_WHOLE:
+        if op in table:
+            del table[op]
+    return table
+
+
+KEPT_WHOLE = (aten.lstm.input, aten.gru.input)
 
 
 #: ``Tracer.emit``'s default: the output's batch axis is its first activation input's
@@ -77,6 +91,7 @@ class Tracer:
         self.shared: dict[tuple, str] = {}     # constant contents -> IR tensor (``constant``)
         self.conditions: dict[str, torch.fx.Node] = {}  # comparisons awaiting a where()
         self.splits: dict[str, tuple] = {}  # split nodes: (source, dim, piece offsets)
+        self.tuples: dict[str, list[tuple[str, int | None]]] = {}  # multi-output ops: (IR tensor, batch axis)
         sig = ep.graph_signature
         self.param_of = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
                          **sig.inputs_to_lifted_tensor_constants}
@@ -263,8 +278,7 @@ class Tracer:
                         raise EdgeqError("a model output is a constant; edgeq needs outputs computed from inputs")
                     self.graph.outputs.append(self._output(fx, o))
         self.graph.prune()
-        for node in self.graph.nodes:
-            get_op(node.op).check_attrs(node)
+        check_graph(self.graph)
         return self.graph
 
     def _output(self, fx: torch.fx.Node, o: torch.fx.Node) -> str:

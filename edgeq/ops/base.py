@@ -28,7 +28,7 @@ class Padding(NamedTuple):
 #: Attribute kinds. The layout pass remaps ``axis`` / ``axes`` (axes of input 0) and permutes
 #: ``per_dim`` lists (one entry per dimension of input 0); ``padding`` is a ``Padding``.
 ATTR_KINDS = ("int", "float", "bool", "str", "pair", "padding", "axis", "axes", "per_dim", "perm",
-              "shape", "activation", "any")
+              "shape", "activation", "graph", "any")
 REQUIRED = object()
 
 
@@ -87,6 +87,8 @@ class OpDef:
     #: the output's shape: output element i is written after input element i is read) or
     #: "prefix" (a smaller output over the start of its input: element k reads addresses >= k)
     in_place: str | None = None
+    #: the integer kernel only moves values (reshape, slice, max pool): no rounding of its own
+    lossless: bool = False
     #: the output is the input's bytes under another shape (reshape): memory plans alias them
     aliases_input: bool = False
     #: the integer kernel is a 256-entry int8 lookup table in ``attrs['table']``
@@ -148,11 +150,35 @@ class OpDef:
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def run(self, node: Node, graph: Graph, xs: list[np.ndarray],
+            on_tensor: Callable[[str, np.ndarray], None] | None = None) -> list[np.ndarray]:
+        """The integer kernel in a quantized graph, the float reference otherwise (an op with a
+        body also shows ``on_tensor`` the body's tensors, for calibration)."""
+        return (self.run_int if graph.quantized else self.run_float)(node, graph, xs)
+
+    def bodies(self, node: Node) -> list[Graph]:
+        """Subgraphs the node runs (a scan's step); passes and targets recurse into them."""
+        return [v for a in self.attributes if a.kind == "graph" for v in [node.attrs.get(a.name)] if v is not None]
+
+    def tied_tensors(self, node: Node, graph: Graph) -> list[list[str]]:
+        """Groups of tensors (of the graph and the node's bodies) that must share one
+        quantization: a loop's carried state at its start, inside the step and at its end."""
+        return []
+
     def macs(self, node: Node, graph: Graph) -> int:
         return 0
 
 
 REGISTRY: dict[str, OpDef] = {}
+
+
+def check_graph(graph: Graph) -> None:
+    """Every node of ``graph`` (and of its nodes' bodies) within its op's attribute schema."""
+    for node in graph.nodes:
+        op = get_op(node.op)
+        op.check_attrs(node)
+        for body in op.bodies(node):
+            check_graph(body)
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
@@ -207,10 +233,10 @@ def quantize_constant_operand(graph: Graph, name: str) -> None:
     set_constant(t, *constant_params(data))
 
 
-def set_constant(t: Tensor, scale: float, zero_point: int) -> None:
-    """Quantize constant ``t`` (float data) to int8 with the given parameters, in place."""
-    t.data = quantize(t.data.astype(np.float64), scale, zero_point)
-    t.dtype = "int8"
+def set_constant(t: Tensor, scale: float, zero_point: int, dtype: str = "int8") -> None:
+    """Quantize constant ``t`` (float data) to ``dtype`` with the given parameters, in place."""
+    t.data = quantize(t.data.astype(np.float64), scale, zero_point, dtype)
+    t.dtype = dtype
     t.quant = QuantParams(scale, zero_point)
 
 

@@ -63,6 +63,7 @@ class Pad(OpDef):
     (attrs['value'], the float fill value), "reflect" (mirror without repeating the edge) or
     "replicate" (repeat the edge)."""
     name = "pad"
+    lossless = True
     attributes = (Attr("pads", "per_dim"), Attr("value", "float", 0.0), Attr("mode", "str", "constant"))
     same_quant_as_input = True
 
@@ -86,6 +87,7 @@ class Slice(OpDef):
     """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
     (0 <= begin < end <= size, stride >= 1)."""
     name = "slice"
+    lossless = True
     attributes = (Attr("begin", "per_dim"), Attr("end", "per_dim"), Attr("strides", "per_dim"))
     in_place = "prefix"
     same_quant_as_input = True
@@ -117,6 +119,7 @@ class ResizeNearest(OpDef):
     """torch's nearest upsampling of the spatial axes. attrs['size']: (OH, OW);
     attrs['scales']: torch's scale factors (or None when a size was given)."""
     name = "resize_nearest"
+    lossless = True
     attributes = (Attr("size", "pair"), Attr("scales", "any", None))
     same_quant_as_input = True
 

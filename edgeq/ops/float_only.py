@@ -30,6 +30,7 @@ class BatchNorm(OpDef):
 class Identity(OpDef):
     """clone / dropout / alias: removed by ``remove_identities``."""
     name = "identity"
+    lossless = True
     same_quant_as_input = True
     pointwise = True
 

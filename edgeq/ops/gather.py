@@ -12,6 +12,7 @@ from .base import Attr, OpDef, register
 class Gather(OpDef):
     """attrs['axis']; input 1: constant int64 indices (1-D, non-negative)."""
     name = "gather"
+    lossless = True
     attributes = (Attr("axis", "axis"),)
     same_quant_as_input = True
 

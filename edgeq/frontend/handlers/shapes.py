@@ -108,6 +108,10 @@ def _expand(t: Tracer, fx: torch.fx.Node) -> None:
 @handles(operator.getitem)
 def _getitem(t: Tracer, fx: torch.fx.Node) -> None:
     src, index = fx.args
+    if src.name in t.tuples:
+        name, batch = t.tuples[src.name][index]
+        t.alias_tensor(fx, name, batch)
+        return
     if src.name in t.splits:
         source, dim, offsets = t.splits[src.name]
         _emit_slice(t, fx, source, dim, offsets[index], offsets[index + 1], 1)

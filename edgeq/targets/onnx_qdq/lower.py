@@ -47,6 +47,8 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
         opset = max(opset, INT16_OPSET)
     b = _Builder(graph, opset)
     for name in graph.inputs:
+        if graph.t(name).quant is None:       # integer inputs (token ids) enter as they are
+            continue
         b.rename[name] = f"{name}_quantized"
         b.quantize_float(name, name)
     for node in graph.nodes:
@@ -65,7 +67,8 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
             continue
         b.node("DequantizeLinear", [b.ref(name), *b.qparams(name)], [out])
         outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, _batched(graph.t(name).shape)))
-    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, _batched(graph.t(n).shape)) for n in graph.inputs]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT if graph.t(n).quant is not None else TensorProto.INT32,
+                                            _batched(graph.t(n).shape)) for n in graph.inputs]
     g = helper.make_graph(b.nodes, "edgeq", inputs, outputs, b.initializers)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeq",
                               producer_version=version, doc_string=description)
@@ -200,7 +203,15 @@ def _conv_transpose(b: _Builder, node: Node) -> None:
 @lowers("linear")
 def _linear(b: _Builder, node: Node) -> None:
     x, w, bias = node.inputs
-    b.node("Gemm", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], transB=1)
+    if len(b.graph.t(x).shape) == 2:
+        b.node("Gemm", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], transB=1)
+    else:                              # x [N, ..., K]: Gemm takes matrices only
+        wt = f"{w}_dq_t"
+        if wt not in b._names:
+            b._names.add(wt)
+            b.node("Transpose", [b.dq(w)], [wt], perm=[1, 0])
+        b.node("MatMul", [b.dq(x), wt], [f"{node.outputs[0]}_matmul"])
+        b.node("Add", [f"{node.outputs[0]}_matmul", b.dq(bias)], [_float_out(node)])
     b.finish(node, _float_out(node))
 
 
@@ -392,3 +403,49 @@ def _resize_bilinear(b: _Builder, node: Node) -> None:
     b.node("Resize", [x, "", "", f"{y}_sizes"], [_float_out(node)], mode="linear",
            coordinate_transformation_mode=mode)
     b.finish(node, _float_out(node))
+
+
+_ONNX_TYPES = {"int8": TensorProto.INT8, "int16": TensorProto.INT16, "int32": TensorProto.INT32}
+
+
+@lowers("scan")
+def _scan(b: _Builder, node: Node) -> None:
+    """A recurrent layer as ONNX Scan: the body is lowered like any graph (QDQ around each op,
+    integers between them), the states first and the sequences scanned along axis 1."""
+    body, k = node.attrs["body"], node.attrs["sequences"]
+    sub = _Builder(body, b.opset)
+    for n in body.nodes:
+        LOWERINGS[n.op](sub, n)
+    stacked = [f"{body.outputs[i]}_step" for i in node.attrs["stacked"]]
+    for i, name in zip(node.attrs["stacked"], stacked):
+        sub.node("Identity", [sub.ref(body.outputs[i])], [name])
+
+    def info(name: str, tensor: str) -> onnx.ValueInfoProto:
+        t = body.t(tensor)
+        return helper.make_tensor_value_info(name, _ONNX_TYPES[t.dtype], ["N", *t.shape[1:]])
+
+    inputs = [info(sub.ref(n), n) for n in body.inputs[k:] + body.inputs[:k]]
+    outputs = [info(sub.ref(o), o) for o in body.outputs] + \
+              [info(name, body.outputs[i]) for i, name in zip(node.attrs["stacked"], stacked)]
+    graph = helper.make_graph(sub.nodes, f"{node.name}_body", inputs, outputs, sub.initializers)
+    sequences = [b.ref(n) for n in node.inputs[:k]]
+    states = [_batched_state(b, node, n, sequences[0]) for n in node.inputs[k:]]
+    b.node("Scan", [*states, *sequences], [b.ref(o) for o in node.outputs], body=graph, num_scan_inputs=k,
+           scan_input_axes=[1] * k, scan_output_axes=[1] * len(stacked),
+           **({"scan_input_directions": [1] * k, "scan_output_directions": [1] * len(stacked)}
+              if node.attrs.get("reverse") else {}))
+
+
+def _batched_state(b: _Builder, node: Node, state: str, sequence: str) -> str:
+    """An initial state with the sequence's batch size: a constant state (batch 1) expanded."""
+    t = b.graph.t(state)
+    if not t.is_constant:
+        return b.ref(state)
+    init = b.const(f"{state}_quantized", t.data)
+    shape = f"{state}_batch_shape"
+    if shape not in b._names:
+        b._names.add(shape)
+        b.node("Shape", [sequence], [f"{shape}_full"], start=0, end=1)
+        b.node("Concat", [f"{shape}_full", b.const(f"{state}_tail", np.array(t.shape[1:], np.int64))], [shape], axis=0)
+        b.node("Expand", [init, shape], [f"{state}_batched"])
+    return f"{state}_batched"

@@ -39,6 +39,24 @@ class ModelBuilder:
         self.opcodes: list[fb.OperatorCodeT] = []
         self.opcode_index: dict[tuple[int, int], int] = {}
         self.operators: list[fb.OperatorT] = []
+        #: further subgraphs (loop conditions and bodies), built by ``subgraph`` builders
+        self.subgraphs: list[fb.SubGraphT] = []
+
+    def subgraph(self, graph: Graph) -> "ModelBuilder":
+        """A builder for another subgraph of the same model (buffers and operator codes shared)."""
+        sub = ModelBuilder(graph, self.linear_op)
+        sub.buffers, sub.opcodes, sub.opcode_index, sub.subgraphs = \
+            self.buffers, self.opcodes, self.opcode_index, self.subgraphs
+        return sub
+
+    def add_subgraph(self, sub: "ModelBuilder", inputs: list[int], outputs: list[int], name: str) -> int:
+        """Append ``sub``'s tensors and operators as a subgraph; its index in the model."""
+        sg = fb.SubGraphT()
+        sg.tensors, sg.operators, sg.name = sub.tensors, sub.operators, name
+        sg.inputs = np.asarray(inputs, dtype=np.int32)
+        sg.outputs = np.asarray(outputs, dtype=np.int32)
+        self.subgraphs.append(sg)
+        return len(self.subgraphs)          # subgraph 0 is the main one
 
     # -- tensors ---------------------------------------------------------------------
     def tensor(self, name: str) -> int:
@@ -131,7 +149,7 @@ class ModelBuilder:
         m = fb.ModelT()
         m.version = SCHEMA_VERSION
         m.operatorCodes = self.opcodes
-        m.subgraphs = [sg]
+        m.subgraphs = [sg, *self.subgraphs]
         m.description = description or "edgeq int8 model"
         payload = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
         buf = AlignedBufferT()

@@ -41,7 +41,7 @@ from __future__ import annotations
 from ...errors import UnsupportedOpError
 from ...ir import Graph
 from ...ops import get_op
-from . import lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
+from . import lower_control, lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
 from .builder import BO, ModelBuilder
 from .registry import LOWERINGS, REFUSALS
 from .schema import fb
