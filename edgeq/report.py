@@ -166,6 +166,26 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _speed_section(d: dict[str, Any]) -> list[str]:
+    """Size and latency before (float) and after (the artifact) on this host."""
+    size, entries = d.get("size") or {}, d.get("latency") or []
+    if not size and not entries:
+        return []
+    lines = ["", "## Size and speed", ""]
+    if size:
+        lines.append(f"Float weights {size['float_bytes']:,} bytes; artifact {size['artifact_bytes']:,} bytes "
+                     f"({size['artifact_measure']}), {size['ratio']}x smaller.")
+    if entries:
+        lines += ["", "Latency of one inference (batch 1, one thread), median over repeated runs with the "
+                  "10th-90th percentile spread:", "",
+                  "| model | runtime | median ms | p10 ms | p90 ms | runs |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {e['model']} | {e['runtime']} | {e['median_ms']:.4f} | {e['p10_ms']:.4f} | {e['p90_ms']:.4f} | "
+                  f"{e['runs']} |" for e in entries]
+    if d.get("target_format") == "c":
+        lines += ["", "C targets: speed is the instruction count per inference under QEMU (the cortex-m4 profile)."]
+    return lines
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"# edgeq build report: {d['model']} -> {d['target']}", "",
              f"edgeq {d['edgeq_version']}, calibration `{d['calibration']['method']}` on "
@@ -196,6 +216,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += ["", "## Memory", ""]
         lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
                   if not isinstance(v, (list, dict))]
+    lines += _speed_section(d)
     lines += _precision_section(d.get("precision") or {})
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "

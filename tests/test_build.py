@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import edgeq
-from edgeq import interpreter
 from edgeq.pipeline import float_graph, quantized_graph
 from examples.models import MODELS, synthetic_data
 from tests.helpers import assert_each_layer_within_one_lsb

@@ -23,7 +23,8 @@ from ...ir import Graph
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
 from ...memory_plan import MemoryPlan, plan_memory
-from .emit import SUPPORTED_OPS, generate, model_name, write
+from .emit import generate, model_name, write
+from .lower import supported_ops as _lowered_ops
 
 __all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops", "refusals",
            "plan_memory",
@@ -34,6 +35,10 @@ input_rounding = "half_away"
 
 #: Harness instructions inside the measured region that are not the model's (see qemu.py).
 HARNESS_OVERHEAD_INSTRUCTIONS = 8
+
+
+#: The IR ops the C target lowers (its lowering table, ops internal to passes excluded).
+SUPPORTED_OPS = tuple(_lowered_ops())
 
 
 def supported_ops() -> list[str]:

@@ -24,7 +24,8 @@ from edgeq.passes.precision import int16_capable, promote
 from edgeq.quantize import quantize
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
-from edgeq.targets.c.emit import KERNEL_DIR, KERNEL_DIR_S16, KERNEL_FILES_S16
+from edgeq.targets.c.cheaders import KERNEL_DIR, KERNEL_DIR_S16
+from edgeq.targets.c.lower import kernel_files
 from examples.models import MODELS, synthetic_data
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -88,7 +89,7 @@ HAND_CASES = [
 
 HAND_PROGRAM = """\
 #include <stdio.h>
-#include "edgeq_kernels.h"
+#include "edgeq_support_s16.h"
 
 static const int64_t xs[] = {%(xs)s};
 static const int32_t ms[] = {%(ms)s};
@@ -135,7 +136,7 @@ def test_int64_requantization_matches_the_reference_on_random_values(tmp_path: P
     want = intmath.multiply_by_quantized_multiplier_int64(xs, ms, ss)
     (tmp_path / "in.txt").write_text("\n".join(f"{x} {m} {s}" for x, m, s in zip(xs, ms, ss)) + "\n")
     src = tmp_path / "rand.c"
-    src.write_text('#include <stdio.h>\n#include "edgeq_kernels.h"\nint main(void) {\n'
+    src.write_text('#include <stdio.h>\n#include "edgeq_support_s16.h"\nint main(void) {\n'
                    "    long long x; long m, s;\n"
                    '    while (scanf("%lld %ld %ld", &x, &m, &s) == 3) {\n'
                    '        printf("%ld\\n", (long)edgeq_multiply_by_quantized_multiplier_int64((int64_t)x, '
@@ -269,7 +270,7 @@ def test_int16_kernels_are_chosen_by_dtype(tmp_path: Path) -> None:
                 assert (f"{fn}_s16(" in src) == wide or (f"{fn}_s8(" in src)
                 if wide:
                     assert p.graph.t(node.inputs[2]).dtype == "int64"
-                    assert f"(int16_t *)(" in src
+                    assert "(int16_t *)(" in src
         if any(p.graph.t(n).dtype == "int64" for node in p.graph.nodes for n in node.inputs):
             assert "const int64_t" in weights
         kernels = {n.op for n in p.graph.nodes}
@@ -278,8 +279,29 @@ def test_int16_kernels_are_chosen_by_dtype(tmp_path: Path) -> None:
         if all(p.graph.t(n.outputs[0]).dtype == "int16" for n in p.graph.nodes if n.op == "conv2d"):
             assert "edgeq_conv2d.c" not in names                  # no int8 conv: no int8 kernel
     s16_files = {f.name for f in KERNEL_DIR_S16.glob("*.c")}
-    assert s16_files == set(KERNEL_FILES_S16.values()) - {"edgeq_copy.c"}
+    assert s16_files == kernel_files(int16=True) - {"edgeq_copy.c"}
     assert s16_files <= used, f"s16 kernels no test model runs: {sorted(s16_files - used)}"
+
+
+def test_every_int16_lowering_is_checked_against_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for the int8 kernels (test_c_ops): the 16x8 models here (and a mixed-precision one,
+    for int16 -> int8) fill the parameter struct of every 16x8 kernel, each checked against the
+    kernel headers at generation time."""
+    from edgeq.targets.c.emit import generate
+    from edgeq.targets.c.layer import LayerCode
+    from edgeq.targets.c.lower import LOWERINGS
+    checked: set[str] = set()
+    params_struct = LayerCode.params_struct
+
+    def recording(self, kernel, fields, suffix=""):
+        name = params_struct(self, kernel, fields, suffix)
+        checked.add(kernel.function)
+        return name
+    monkeypatch.setattr(LayerCode, "params_struct", recording)
+    for p in [*(zoo16(name) for name in sorted(ZOO16)), example16("resnet8", "every3rd")]:
+        generate(p.graph, p.name)
+    wanted = {k.function for e in LOWERINGS.values() for k in e.int16_kernels if k.params}
+    assert wanted - checked == set(), "16x8 kernels no model of this module fills a struct for"
 
 
 def test_int16_kernels_compile_strictly_on_both_compilers(tmp_path: Path) -> None:

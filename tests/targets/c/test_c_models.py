@@ -72,7 +72,8 @@ def test_emit_is_deterministic(name: str, tmp_path: Path) -> None:
     for x, y in zip(a, b):
         assert x.read_bytes() == y.read_bytes(), x.name
     names = {x.name for x in a}
-    assert {f"{name}.h", f"{name}.c", f"{name}_weights.c", "edgeq_kernels.h", "README.md"} <= names
+    assert {f"{name}.h", f"{name}.c", f"{name}_weights.c", "edgeq_types.h", "edgeq_support.h",
+            "README.md"} <= names
     # only the kernels the model uses
     used = {n.op for n in p.graph.nodes}
     if "softmax" not in used:

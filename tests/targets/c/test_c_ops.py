@@ -18,6 +18,7 @@ from edgeq import interpreter, pipeline
 from edgeq.ir import Graph, Node, Tensor
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
+from tests.op_cases import CASES as OP_CASES
 
 
 class ConvPoolZoo(nn.Module):
@@ -201,16 +202,38 @@ def test_kernels_cover_every_op_kind(tmp_path: Path) -> None:
     files = set()
     for name in CASES:
         files |= {a.name for a in emit(_get(name), tmp_path / name)}
-    from edgeq.targets.c.emit import KERNEL_DIR, KERNEL_FILES
-    every = set(KERNEL_FILES.values()) | {"edgeq_add_broadcast.c"}
+    from edgeq.targets.c.cheaders import KERNEL_DIR
+    from edgeq.targets.c.lower import kernel_files
+    every = kernel_files()              # edgeq_add_broadcast.c included
     # edgeq_copy.c: only a reshape that cannot alias (planner tests) or a duplicated output
     assert every - files == {"edgeq_copy.c"}, "kernels no model of this module runs"
     assert {p.name for p in KERNEL_DIR.glob("*.c")} == every
 
 
+def test_every_int8_lowering_is_checked_against_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation checks each parameter struct a lowering fills against the kernel headers
+    (missing or unknown members fail); the models of this module call every int8 kernel that
+    takes a struct, so every int8 entry of the lowering table passes that check here."""
+    from edgeq.targets.c.emit import generate
+    from edgeq.targets.c.layer import LayerCode
+    from edgeq.targets.c.lower import LOWERINGS
+    checked: set[str] = set()
+    params_struct = LayerCode.params_struct
+
+    def recording(self, kernel, fields, suffix=""):
+        name = params_struct(self, kernel, fields, suffix)
+        checked.add(kernel.function)
+        return name
+    monkeypatch.setattr(LayerCode, "params_struct", recording)
+    for name in CASES:
+        generate(_get(name).graph, name)
+    wanted = {k.function for e in LOWERINGS.values() for k in e.kernels if k.params}
+    assert wanted - checked == set(), "int8 kernels no model of this module fills a struct for"
+
+
 def test_every_kernel_compiles_strictly_on_both_compilers(tmp_path: Path) -> None:
     """Each kernel file alone, with the strict flags of the profiles (-Werror -pedantic)."""
-    from edgeq.targets.c.emit import KERNEL_DIR
+    from edgeq.targets.c.cheaders import KERNEL_DIR
     require_host_cc()
     compilers = [["gcc", *load_profile("host-c").raw["compiler"]["cflags"]]]
     if shutil.which("arm-none-eabi-gcc"):
@@ -224,23 +247,6 @@ def test_every_kernel_compiles_strictly_on_both_compilers(tmp_path: Path) -> Non
             proc = subprocess.run([*cc, "-Wshadow", "-Wconversion", f"-I{KERNEL_DIR}", "-c", str(src),
                                    "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
             assert proc.returncode == 0 and not proc.stderr, f"{cc[0]} {src.name}:\n{proc.stderr}"
-
-
-def test_collapse_dims_keeps_every_address() -> None:
-    from edgeq.targets.c.emit import collapse_dims
-    rng = np.random.default_rng(1)
-    for _ in range(200):
-        shape = [int(v) for v in rng.integers(1, 4, size=int(rng.integers(1, 6)))]
-        strides = [[int(v) * int(rng.integers(0, 2)) for v in np.cumprod([1] + shape[::-1])[:-1][::-1]]
-                   for _ in range(2)]
-        new_shape, new_strides = collapse_dims(shape, strides)
-        assert int(np.prod(new_shape)) == int(np.prod(shape))
-
-        def addresses(sh: list[int], st: list[int]) -> list[int]:
-            idx = np.indices(sh).reshape(len(sh), -1)
-            return (np.asarray(st)[:, None] * idx).sum(axis=0).tolist()
-        for old, new in zip(strides, new_strides):
-            assert addresses(shape, old) == addresses(new_shape, new)
 
 
 def test_multi_output_api(tmp_path: Path) -> None:
@@ -416,10 +422,6 @@ def test_random_conv_transpose_configurations(seed: int, tmp_path: Path) -> None
 
 
 def _op_cases() -> dict:
-    try:
-        from tests.ops.test_single_ops import CASES as OP_CASES
-    except ImportError:  # pragma: no cover - the op tests belong to another module
-        return {}
     return OP_CASES
 
 

@@ -1,5 +1,5 @@
 /* edgeq kernel: int8 elementwise add of two same-shape tensors (TFLite ADD arithmetic). */
-#include "edgeq_kernels.h"
+#include "edgeq_add_support.h"
 
 void edgeq_add_s8(const edgeq_add_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output)
@@ -9,16 +9,8 @@ void edgeq_add_s8(const edgeq_add_params *p, const int8_t *input1, const int8_t 
     int32_t i;
 
     for (i = 0; i < p->size; ++i) {
-        const int32_t x1 = ((int32_t)input1[i] + p->input1_offset) * (1 << p->left_shift);
-        const int32_t x2 = ((int32_t)input2[i] + p->input2_offset) * (1 << p->left_shift);
-        const int32_t s1 = edgeq_multiply_by_quantized_multiplier(x1, p->input1_multiplier,
-                                                                  p->input1_shift);
-        const int32_t s2 = edgeq_multiply_by_quantized_multiplier(x2, p->input2_multiplier,
-                                                                  p->input2_shift);
-        int32_t out = edgeq_multiply_by_quantized_multiplier(s1 + s2, p->output_multiplier,
-                                                             p->output_shift);
-        out = out < lo ? lo : out;
-        out = out > hi ? hi : out;
+        const int32_t out = edgeq_add_rescaled(p, (int32_t)input1[i] + p->input1_offset,
+                                               (int32_t)input2[i] + p->input2_offset, lo, hi);
         output[i] = (int8_t)(out + p->output_offset);
     }
 }

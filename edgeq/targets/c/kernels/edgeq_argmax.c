@@ -1,6 +1,6 @@
 /* edgeq kernel: argmax of int8 values along one axis; int32 indices (the first on ties), each
  * stored as 4 little-endian bytes. */
-#include "edgeq_kernels.h"
+#include "edgeq_argmax.h"
 
 void edgeq_argmax_s8(const edgeq_argmax_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {

@@ -1,5 +1,6 @@
 /* edgeq kernel: int8 clamp (ReLU, ReLU6, hardtanh) with requantization. */
-#include "edgeq_kernels.h"
+#include "edgeq_clamp.h"
+#include "edgeq_support.h"
 
 void edgeq_clamp_s8(const edgeq_clamp_params *p, const int8_t *input, int8_t *output)
 {

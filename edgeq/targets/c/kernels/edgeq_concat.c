@@ -1,5 +1,6 @@
 /* edgeq kernel: one input of an int8 concatenation, rescaled to the output quantization. */
-#include "edgeq_kernels.h"
+#include "edgeq_concat.h"
+#include "edgeq_support.h"
 
 void edgeq_concat_s8(const edgeq_concat_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {

@@ -1,40 +1,27 @@
 /* edgeq kernel: int8 2-D convolution (regular or grouped), NHWC input, OHWI weights. */
-#include "edgeq_kernels.h"
-
-/* First and one-past-last kernel tap whose input row/column lies inside [0, size). */
-static void valid_taps(int32_t start, int32_t dilation, int32_t kernel, int32_t size,
-                       int32_t *first, int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = kernel;
-    if (start < 0) {
-        k0 = (-start + dilation - 1) / dilation;
-    }
-    if (start + (kernel - 1) * dilation >= size) {
-        k1 = start >= size ? 0 : (size - start + dilation - 1) / dilation;
-    }
-    *first = k0;
-    *end = k1 > k0 ? k1 : k0;
-}
+#include "edgeq_conv2d.h"
+#include "edgeq_support.h"
 
 /* acc[k] += the sum over the valid taps of one output pixel for output channel k of the
  * `channels` (1 or 4) channels whose weights start at `filter`.  A kernel row's valid taps are
  * one contiguous run of input and weights when there is one group and no horizontal dilation. */
-static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                      int32_t filter_size, int32_t channels, int32_t in_y0, int32_t in_x0,
-                      int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t acc[4])
+static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t *input,
+                                     const int8_t *filter, int32_t filter_size, int32_t channels,
+                                     int32_t in_y0, int32_t in_x0, int32_t ky0, int32_t ky1,
+                                     int32_t kx0, int32_t kx1, int32_t acc[4])
 {
-    const int32_t in_w = p->input_width;
-    const int32_t in_c = p->input_channels;
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const int32_t in_w = geo->input_width;
+    const int32_t in_c = geo->input_channels;
     const int32_t group_in_c = in_c / p->groups;
-    const int32_t dense = p->groups == 1 && p->dilation_width == 1;
+    const int32_t dense = p->groups == 1 && geo->dilation_width == 1;
     int32_t ky, kx;
 
     for (ky = ky0; ky < ky1; ++ky) {
-        const int8_t *x_row = input + (in_y0 + ky * p->dilation_height) * in_w * in_c;
-        const int8_t *w_row = filter + ky * p->kernel_width * group_in_c;
+        const int8_t *x_row = input + (in_y0 + ky * geo->dilation_height) * in_w * in_c;
+        const int8_t *w_row = filter + ky * geo->kernel_width * group_in_c;
         for (kx = kx0; kx < kx1; ++kx) {
-            const int8_t *x = x_row + (in_x0 + kx * p->dilation_width) * in_c;
+            const int8_t *x = x_row + (in_x0 + kx * geo->dilation_width) * in_c;
             const int8_t *w = w_row + kx * group_in_c;
             const int32_t n = dense ? (kx1 - kx0) * in_c : group_in_c;
             if (channels == 4) {
@@ -51,50 +38,51 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t 
 
 void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const edgeq_channel_requant *requant = &p->requant;
     const int32_t out_c = p->output_channels;
-    const int32_t group_in_c = p->input_channels / p->groups;
+    const int32_t group_in_c = geo->input_channels / p->groups;
     const int32_t group_out_c = out_c / p->groups;
-    const int32_t filter_size = p->kernel_height * p->kernel_width * group_in_c;
-    const edgeq_requant_s8 rq = {p->bias, p->multiplier, p->shift, p->output_offset, p->act_min,
-                                 p->act_max};
+    const int32_t filter_size = geo->kernel_height * geo->kernel_width * group_in_c;
+    const edgeq_requant_s8 rq = {p->bias, requant->multiplier, requant->shift, p->output_offset,
+                                 requant->act_min, requant->act_max};
     int32_t oy, ox, oc;
 
-    if (p->kernel_height == 1 && p->kernel_width == 1 && p->groups == 1 && p->pad_top == 0
-        && p->pad_left == 0 && p->stride_height == 1 && p->stride_width == 1) {
+    if (geo->kernel_height == 1 && geo->kernel_width == 1 && p->groups == 1 && geo->pad_top == 0
+        && geo->pad_left == 0 && geo->stride_height == 1 && geo->stride_width == 1) {
         /* pointwise: a matrix product, one row per pixel */
-        const int32_t pixels = p->output_height * p->output_width;
+        const int32_t pixels = geo->output_height * geo->output_width;
         int32_t i;
         for (i = 0; i < pixels; ++i) {
-            edgeq_matrix_row_s8(input + i * p->input_channels, p->weights, p->input_channels,
+            edgeq_matrix_row_s8(input + i * geo->input_channels, p->weights, geo->input_channels,
                                 out_c, p->input_offset, &rq, output + i * out_c);
         }
         return;
     }
 
-    for (oy = 0; oy < p->output_height; ++oy) {
-        const int32_t in_y0 = oy * p->stride_height - p->pad_top;
+    for (oy = 0; oy < geo->output_height; ++oy) {
         int32_t ky0, ky1;
-        valid_taps(in_y0, p->dilation_height, p->kernel_height, p->input_height, &ky0, &ky1);
-        for (ox = 0; ox < p->output_width; ++ox) {
-            const int32_t in_x0 = ox * p->stride_width - p->pad_left;
-            const int32_t dense = p->groups == 1 && p->dilation_width == 1;
+        const int32_t in_y0 = edgeq_window_rows(geo, oy, &ky0, &ky1);
+        for (ox = 0; ox < geo->output_width; ++ox) {
+            const int32_t dense = p->groups == 1 && geo->dilation_width == 1;
             int32_t kx0, kx1;
-            valid_taps(in_x0, p->dilation_width, p->kernel_width, p->input_width, &kx0, &kx1);
+            const int32_t in_x0 = edgeq_window_cols(geo, ox, &kx0, &kx1);
             if (dense && ky1 - ky0 == 1 && kx1 > kx0) {
                 /* a single valid kernel row: one contiguous run for every output channel */
-                const int32_t row = (in_y0 + ky0 * p->dilation_height) * p->input_width;
-                const int32_t n = (kx1 - kx0) * p->input_channels;
-                const int32_t w_skip = (ky0 * p->kernel_width + kx0) * p->input_channels;
-                const int8_t *x = input + (row + in_x0 + kx0) * p->input_channels;
+                const int32_t row = (in_y0 + ky0 * geo->dilation_height) * geo->input_width;
+                const int32_t n = (kx1 - kx0) * geo->input_channels;
+                const int32_t w_skip = (ky0 * geo->kernel_width + kx0) * geo->input_channels;
+                const int8_t *x = input + (row + in_x0 + kx0) * geo->input_channels;
                 for (oc = 0; oc + 4 <= out_c; oc += 4) {
                     edgeq_row4_s8(x, p->weights + oc * filter_size + w_skip, filter_size, n,
                                   p->input_offset, &rq, oc, output + oc);
                 }
                 for (; oc < out_c; ++oc) {
-                    output[oc] = edgeq_requantize(
-                        p->bias[oc] + edgeq_dot_s8(x, p->weights + oc * filter_size + w_skip, n,
-                                                   p->input_offset),
-                        p->multiplier[oc], p->shift[oc], p->output_offset, p->act_min, p->act_max);
+                    output[oc] = edgeq_requantize( p->bias[oc] + edgeq_dot_s8(x,
+                                                  p->weights + oc * filter_size + w_skip, n,
+                                                  p->input_offset), requant->multiplier[oc],
+                                                  requant->shift[oc], p->output_offset,
+                                                  requant->act_min, requant->act_max);
                 }
                 output += out_c;
                 continue;
@@ -110,21 +98,26 @@ void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *
                     acc[3] = p->bias[oc + 3];
                     conv_taps(p, group_input, p->weights + oc * filter_size, filter_size, 4,
                               in_y0, in_x0, ky0, ky1, kx0, kx1, acc);
-                    output[0] = edgeq_requantize(acc[0], p->multiplier[oc], p->shift[oc],
-                                                 p->output_offset, p->act_min, p->act_max);
-                    output[1] = edgeq_requantize(acc[1], p->multiplier[oc + 1], p->shift[oc + 1],
-                                                 p->output_offset, p->act_min, p->act_max);
-                    output[2] = edgeq_requantize(acc[2], p->multiplier[oc + 2], p->shift[oc + 2],
-                                                 p->output_offset, p->act_min, p->act_max);
-                    output[3] = edgeq_requantize(acc[3], p->multiplier[oc + 3], p->shift[oc + 3],
-                                                 p->output_offset, p->act_min, p->act_max);
+                    output[0] = edgeq_requantize(acc[0], requant->multiplier[oc],
+                                                 requant->shift[oc], p->output_offset,
+                                                 requant->act_min, requant->act_max);
+                    output[1] = edgeq_requantize(acc[1], requant->multiplier[oc + 1],
+                                                 requant->shift[oc + 1], p->output_offset,
+                                                 requant->act_min, requant->act_max);
+                    output[2] = edgeq_requantize(acc[2], requant->multiplier[oc + 2],
+                                                 requant->shift[oc + 2], p->output_offset,
+                                                 requant->act_min, requant->act_max);
+                    output[3] = edgeq_requantize(acc[3], requant->multiplier[oc + 3],
+                                                 requant->shift[oc + 3], p->output_offset,
+                                                 requant->act_min, requant->act_max);
                     output += 4;
                     oc += 4;
                 } else {
                     conv_taps(p, group_input, p->weights + oc * filter_size, filter_size, 1,
                               in_y0, in_x0, ky0, ky1, kx0, kx1, acc);
-                    *output++ = edgeq_requantize(acc[0], p->multiplier[oc], p->shift[oc],
-                                                 p->output_offset, p->act_min, p->act_max);
+                    *output++ = edgeq_requantize(acc[0], requant->multiplier[oc],
+                                                 requant->shift[oc], p->output_offset,
+                                                 requant->act_min, requant->act_max);
                     ++oc;
                 }
             }

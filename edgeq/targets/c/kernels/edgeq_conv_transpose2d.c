@@ -2,7 +2,8 @@
  * TRANSPOSE_CONV arithmetic).  Computed as a gather: output pixel (oy, ox) sums the taps
  * (ky, kx) whose input position iy = (oy + pad_top - ky * dilation) / stride is a whole
  * number inside the input; the int32 sums equal TFLite's scatter into its accumulator. */
-#include "edgeq_kernels.h"
+#include "edgeq_conv_transpose2d.h"
+#include "edgeq_support.h"
 
 /* Input index reached by kernel tap k from output index o, or -1. */
 static int32_t source_index(int32_t o, int32_t pad, int32_t k, int32_t dilation, int32_t stride,
@@ -19,30 +20,31 @@ static int32_t source_index(int32_t o, int32_t pad, int32_t k, int32_t dilation,
 
 /* acc[k] += the taps of output pixel (oy, ox) for the `channels` (1 or 4) output channels
  * whose filters start at `filter` and whose group's input channels start at `input`. */
-static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv_transpose2d_params *p,
+static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv2d_params *p,
                                            const int8_t *input, const int8_t *filter,
                                            int32_t filter_size, int32_t channels, int32_t oy,
                                            int32_t ox, int32_t acc[4])
 {
-    const int32_t group_in_c = p->input_channels / p->groups;
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const int32_t group_in_c = geo->input_channels / p->groups;
     int32_t ky, kx;
 
-    for (ky = 0; ky < p->kernel_height; ++ky) {
-        const int32_t iy = source_index(oy, p->pad_top, ky, p->dilation_height, p->stride_height,
-                                        p->input_height);
+    for (ky = 0; ky < geo->kernel_height; ++ky) {
+        const int32_t iy = source_index(oy, geo->pad_top, ky, geo->dilation_height,
+                                        geo->stride_height, geo->input_height);
         if (iy < 0) {
             continue;
         }
-        for (kx = 0; kx < p->kernel_width; ++kx) {
-            const int32_t ix = source_index(ox, p->pad_left, kx, p->dilation_width,
-                                            p->stride_width, p->input_width);
+        for (kx = 0; kx < geo->kernel_width; ++kx) {
+            const int32_t ix = source_index(ox, geo->pad_left, kx, geo->dilation_width,
+                                            geo->stride_width, geo->input_width);
             const int8_t *x;
             const int8_t *w;
             if (ix < 0) {
                 continue;
             }
-            x = input + (iy * p->input_width + ix) * p->input_channels;
-            w = filter + (ky * p->kernel_width + kx) * group_in_c;
+            x = input + (iy * geo->input_width + ix) * geo->input_channels;
+            w = filter + (ky * geo->kernel_width + kx) * group_in_c;
             if (channels == 4) {
                 edgeq_dot4_s8(x, w, filter_size, group_in_c, p->input_offset, acc);
             } else {
@@ -52,17 +54,19 @@ static EDGEQ_NOINLINE void transposed_taps(const edgeq_conv_transpose2d_params *
     }
 }
 
-void edgeq_conv_transpose2d_s8(const edgeq_conv_transpose2d_params *p, const int8_t *input,
+void edgeq_conv_transpose2d_s8(const edgeq_conv2d_params *p, const int8_t *input,
                                int8_t *EDGEQ_RESTRICT output)
 {
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const edgeq_channel_requant *requant = &p->requant;
     const int32_t out_c = p->output_channels;
-    const int32_t group_in_c = p->input_channels / p->groups;
+    const int32_t group_in_c = geo->input_channels / p->groups;
     const int32_t group_out_c = out_c / p->groups;
-    const int32_t filter_size = p->kernel_height * p->kernel_width * group_in_c;
+    const int32_t filter_size = geo->kernel_height * geo->kernel_width * group_in_c;
     int32_t oy, ox, oc;
 
-    for (oy = 0; oy < p->output_height; ++oy) {
-        for (ox = 0; ox < p->output_width; ++ox) {
+    for (oy = 0; oy < geo->output_height; ++oy) {
+        for (ox = 0; ox < geo->output_width; ++ox) {
             for (oc = 0; oc < out_c;) {
                 const int8_t *group_input = input + (oc / group_out_c) * group_in_c;
                 int32_t acc[4];
@@ -75,16 +79,18 @@ void edgeq_conv_transpose2d_s8(const edgeq_conv_transpose2d_params *p, const int
                     transposed_taps(p, group_input, p->weights + oc * filter_size, filter_size, 4,
                                     oy, ox, acc);
                     for (k = 0; k < 4; ++k) {
-                        output[k] = edgeq_requantize(acc[k], p->multiplier[oc + k], p->shift[oc + k],
-                                                     p->output_offset, p->act_min, p->act_max);
+                        output[k] = edgeq_requantize(acc[k], requant->multiplier[oc + k],
+                                                     requant->shift[oc + k], p->output_offset,
+                                                     requant->act_min, requant->act_max);
                     }
                     output += 4;
                     oc += 4;
                 } else {
                     transposed_taps(p, group_input, p->weights + oc * filter_size, filter_size, 1,
                                     oy, ox, acc);
-                    *output++ = edgeq_requantize(acc[0], p->multiplier[oc], p->shift[oc],
-                                                 p->output_offset, p->act_min, p->act_max);
+                    *output++ = edgeq_requantize(acc[0], requant->multiplier[oc],
+                                                 requant->shift[oc], p->output_offset,
+                                                 requant->act_min, requant->act_max);
                     ++oc;
                 }
             }

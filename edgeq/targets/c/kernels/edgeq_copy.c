@@ -1,5 +1,5 @@
 /* edgeq kernel: int8 copy (a reshape whose output cannot share its input's memory). */
-#include "edgeq_kernels.h"
+#include "edgeq_copy.h"
 
 void edgeq_copy_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size)
 {

@@ -1,16 +1,19 @@
 /* edgeq kernel: int8 fully connected layer, weights [out][in]. */
-#include "edgeq_kernels.h"
+#include "edgeq_fully_connected.h"
+#include "edgeq_support.h"
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
                               int8_t *EDGEQ_RESTRICT output)
 {
-    const edgeq_requant_s8 rq = {p->bias, p->multiplier, p->shift, p->output_offset, p->act_min,
-                                 p->act_max};
+    const edgeq_channel_requant *requant = &p->requant;
+    const edgeq_fc_shape *shape = &p->shape;
+    const edgeq_requant_s8 rq = {p->bias, requant->multiplier, requant->shift, p->output_offset,
+                                 requant->act_min, requant->act_max};
     int32_t r;
 
-    for (r = 0; r < p->rows; ++r) {
-        edgeq_matrix_row_s8(input + r * p->input_features, p->weights, p->input_features,
-                            p->output_features, p->input_offset, &rq,
-                            output + r * p->output_features);
+    for (r = 0; r < shape->rows; ++r) {
+        edgeq_matrix_row_s8(input + r * shape->input_features, p->weights, shape->input_features,
+                            shape->output_features, p->input_offset, &rq,
+                            output + r * shape->output_features);
     }
 }

@@ -1,6 +1,7 @@
 /* edgeq kernel: int8 leaky ReLU (TFLite LEAKY_RELU: two requantization branches).  Safe in
  * place. */
-#include "edgeq_kernels.h"
+#include "edgeq_leaky_relu.h"
+#include "edgeq_support.h"
 
 void edgeq_leaky_relu_s8(const edgeq_leaky_relu_params *p, const int8_t *input, int8_t *output)
 {

@@ -3,7 +3,8 @@
  * zero point 127): gemmlowp's fixed-point exp, TFLite's log_x_for_x_greater_than_or_equal_to_1.
  * Mirrors edgeq/intmath_softmax.py (log_softmax_int8).
  */
-#include "edgeq_kernels.h"
+#include "edgeq_softmax.h"
+#include "edgeq_softmax_support.h"
 
 #define EDGEQ_LOG_SOFTMAX_OUTPUT_INTEGER_BITS 4
 #define EDGEQ_LOG_ACCUM_INTEGER_BITS (EDGEQ_SOFTMAX_DIFF_INTEGER_BITS + 1)

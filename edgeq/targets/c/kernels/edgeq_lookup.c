@@ -1,6 +1,6 @@
 /* edgeq kernel: int8 -> int8 table lookup (sigmoid, tanh, hardswish, gelu: the 256-entry
  * table is computed by edgeq from the op's integer definition).  Safe in place. */
-#include "edgeq_kernels.h"
+#include "edgeq_lookup.h"
 
 void edgeq_lookup_s8(const int8_t *table, const int8_t *input, int8_t *output, int32_t size)
 {

@@ -1,6 +1,7 @@
 /* edgeq kernel: int8 mean over any axes (TFLite MEAN: the int32 sum minus zp * n, requantized
  * with the multiplier rescaled by 1 / n). */
-#include "edgeq_kernels.h"
+#include "edgeq_mean.h"
+#include "edgeq_support.h"
 
 void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {
@@ -30,25 +31,11 @@ void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGE
                 sum += x[i * step];
             }
             /* next row of the reduced dimensions */
-            for (d = last - 1; d >= 0; --d) {
-                offset += p->reduce_strides[d];
-                if (++red_index[d] < p->reduce_shape[d]) {
-                    break;
-                }
-                offset -= p->reduce_strides[d] * p->reduce_shape[d];
-                red_index[d] = 0;
-            }
+            offset = edgeq_next_index(last - 1, p->reduce_shape, p->reduce_strides, red_index, offset);
         }
         output[k] = edgeq_requantize(sum + offset_sum, p->multiplier, p->shift, p->output_offset,
                                      EDGEQ_INT8_MIN, EDGEQ_INT8_MAX);
         /* next output: advance the multi-index of the kept dimensions */
-        for (d = p->output_dims - 1; d >= 0; --d) {
-            base += p->output_strides[d];
-            if (++out_index[d] < p->output_shape[d]) {
-                break;
-            }
-            base -= p->output_strides[d] * p->output_shape[d];
-            out_index[d] = 0;
-        }
+        base = edgeq_next_index(p->output_dims - 1, p->output_shape, p->output_strides, out_index, base);
     }
 }

@@ -1,5 +1,6 @@
 /* edgeq kernel: int8 constant padding of up to EDGEQ_MAX_DIMS dimensions. */
-#include "edgeq_kernels.h"
+#include "edgeq_pad.h"
+#include "edgeq_support.h"
 
 void edgeq_pad_s8(const edgeq_pad_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
 {
@@ -24,13 +25,6 @@ void edgeq_pad_s8(const edgeq_pad_params *p, const int8_t *input, int8_t *EDGEQ_
         }
         input += inner;
         /* next input row: advance the multi-index of the outer dimensions */
-        for (d = last - 1; d >= 0; --d) {
-            offset += p->output_strides[d];
-            if (++index[d] < p->input_shape[d]) {
-                break;
-            }
-            offset -= p->output_strides[d] * p->input_shape[d];
-            index[d] = 0;
-        }
+        offset = edgeq_next_index(last - 1, p->input_shape, p->output_strides, index, offset);
     }
 }

@@ -1,6 +1,6 @@
 /* edgeq kernel: int8 bilinear resize, NHWC (TFLite RESIZE_BILINEAR integer arithmetic: source
  * positions in 1/1024 pixel, the four raw neighbours weighted, weights summing to 2^20). */
-#include "edgeq_kernels.h"
+#include "edgeq_resize.h"
 
 void edgeq_resize_bilinear_s8(const edgeq_resize_bilinear_params *p, const int8_t *input,
                               int8_t *EDGEQ_RESTRICT output)

@@ -1,5 +1,5 @@
 /* edgeq kernel: int8 nearest-neighbour resize, NHWC, with precomputed source rows and columns. */
-#include "edgeq_kernels.h"
+#include "edgeq_resize.h"
 
 void edgeq_resize_nearest_s8(const edgeq_resize_nearest_params *p, const int8_t *input,
                              int8_t *EDGEQ_RESTRICT output)

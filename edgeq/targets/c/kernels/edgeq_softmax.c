@@ -4,7 +4,8 @@
  * edgeq/intmath_softmax.py: Q5.26 scaled differences, Q0.31 exps, a Q12.19 sum with
  * wrapping int32 adds.
  */
-#include "edgeq_kernels.h"
+#include "edgeq_softmax.h"
+#include "edgeq_softmax_support.h"
 
 /* exp(x - max) in Q0.31 for a valid difference (diff >= diff_min). */
 static int32_t softmax_exp(const edgeq_softmax_params *p, int32_t diff)

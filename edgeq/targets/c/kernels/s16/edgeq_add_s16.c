@@ -1,6 +1,6 @@
 /* edgeq kernel: int16 elementwise add of two same-shape tensors (TFLite int16 ADD arithmetic,
  * left shift 15, zero points 0). */
-#include "edgeq_kernels.h"
+#include "edgeq_add_support.h"
 
 void edgeq_add_s16(const edgeq_add_params *p, const int16_t *input1, const int16_t *input2,
                    int16_t *output)
@@ -11,16 +11,8 @@ void edgeq_add_s16(const edgeq_add_params *p, const int16_t *input1, const int16
 
     for (i = 0; i < p->size; ++i) {
         /* |x + offset| <= 2^15 (zero points are 0), so the shifted value fits in int32 */
-        const int32_t x1 = ((int32_t)input1[i] + p->input1_offset) * (1 << p->left_shift);
-        const int32_t x2 = ((int32_t)input2[i] + p->input2_offset) * (1 << p->left_shift);
-        const int32_t s1 = edgeq_multiply_by_quantized_multiplier(x1, p->input1_multiplier,
-                                                                  p->input1_shift);
-        const int32_t s2 = edgeq_multiply_by_quantized_multiplier(x2, p->input2_multiplier,
-                                                                  p->input2_shift);
-        int32_t out = edgeq_multiply_by_quantized_multiplier(s1 + s2, p->output_multiplier,
-                                                             p->output_shift);
-        out = out < lo ? lo : out;
-        out = out > hi ? hi : out;
+        const int32_t out = edgeq_add_rescaled(p, (int32_t)input1[i] + p->input1_offset,
+                                               (int32_t)input2[i] + p->input2_offset, lo, hi);
         output[i] = (int16_t)(out + p->output_offset);
     }
 }

@@ -1,22 +1,7 @@
 /* edgeq kernel: 16x8 2-D convolution (regular or grouped), int16 NHWC input, int8 OHWI weights,
  * int64 biases and accumulators. */
-#include "edgeq_kernels.h"
-
-/* First and one-past-last kernel tap whose input row/column lies inside [0, size). */
-static void valid_taps(int32_t start, int32_t dilation, int32_t kernel, int32_t size,
-                       int32_t *first, int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = kernel;
-    if (start < 0) {
-        k0 = (-start + dilation - 1) / dilation;
-    }
-    if (start + (kernel - 1) * dilation >= size) {
-        k1 = start >= size ? 0 : (size - start + dilation - 1) / dilation;
-    }
-    *first = k0;
-    *end = k1 > k0 ? k1 : k0;
-}
+#include "edgeq_conv2d.h"
+#include "edgeq_support_s16.h"
 
 /* acc[k] += the sum over the valid taps of one output pixel for output channel k of the
  * `channels` (1 or 4) channels whose weights start at `filter`.  A kernel row's valid taps are
@@ -26,17 +11,18 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_s16_params *p, const int
                                      int32_t in_y0, int32_t in_x0, int32_t ky0, int32_t ky1,
                                      int32_t kx0, int32_t kx1, int64_t acc[4])
 {
-    const int32_t in_w = p->input_width;
-    const int32_t in_c = p->input_channels;
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const int32_t in_w = geo->input_width;
+    const int32_t in_c = geo->input_channels;
     const int32_t group_in_c = in_c / p->groups;
-    const int32_t dense = p->groups == 1 && p->dilation_width == 1;
+    const int32_t dense = p->groups == 1 && geo->dilation_width == 1;
     int32_t ky, kx;
 
     for (ky = ky0; ky < ky1; ++ky) {
-        const int16_t *x_row = input + (in_y0 + ky * p->dilation_height) * in_w * in_c;
-        const int8_t *w_row = filter + ky * p->kernel_width * group_in_c;
+        const int16_t *x_row = input + (in_y0 + ky * geo->dilation_height) * in_w * in_c;
+        const int8_t *w_row = filter + ky * geo->kernel_width * group_in_c;
         for (kx = kx0; kx < kx1; ++kx) {
-            const int16_t *x = x_row + (in_x0 + kx * p->dilation_width) * in_c;
+            const int16_t *x = x_row + (in_x0 + kx * geo->dilation_width) * in_c;
             const int8_t *w = w_row + kx * group_in_c;
             const int32_t n = dense ? (kx1 - kx0) * in_c : group_in_c;
             if (channels == 4) {
@@ -54,20 +40,20 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_s16_params *p, const int
 void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
                       int16_t *EDGEQ_RESTRICT output)
 {
+    const edgeq_conv_geometry *geo = &p->geometry;
+    const edgeq_channel_requant *requant = &p->requant;
     const int32_t out_c = p->output_channels;
-    const int32_t group_in_c = p->input_channels / p->groups;
+    const int32_t group_in_c = geo->input_channels / p->groups;
     const int32_t group_out_c = out_c / p->groups;
-    const int32_t filter_size = p->kernel_height * p->kernel_width * group_in_c;
+    const int32_t filter_size = geo->kernel_height * geo->kernel_width * group_in_c;
     int32_t oy, ox, oc, k;
 
-    for (oy = 0; oy < p->output_height; ++oy) {
-        const int32_t in_y0 = oy * p->stride_height - p->pad_top;
+    for (oy = 0; oy < geo->output_height; ++oy) {
         int32_t ky0, ky1;
-        valid_taps(in_y0, p->dilation_height, p->kernel_height, p->input_height, &ky0, &ky1);
-        for (ox = 0; ox < p->output_width; ++ox) {
-            const int32_t in_x0 = ox * p->stride_width - p->pad_left;
+        const int32_t in_y0 = edgeq_window_rows(geo, oy, &ky0, &ky1);
+        for (ox = 0; ox < geo->output_width; ++ox) {
             int32_t kx0, kx1;
-            valid_taps(in_x0, p->dilation_width, p->kernel_width, p->input_width, &kx0, &kx1);
+            const int32_t in_x0 = edgeq_window_cols(geo, ox, &kx0, &kx1);
             for (oc = 0; oc < out_c;) {
                 /* four output channels at a time while they stay in one group */
                 const int16_t *group_input = input + (oc / group_out_c) * group_in_c;
@@ -79,8 +65,9 @@ void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
                 conv_taps(p, group_input, p->weights + oc * filter_size, filter_size, channels,
                           in_y0, in_x0, ky0, ky1, kx0, kx1, acc);
                 for (k = 0; k < channels; ++k) {
-                    *output++ = edgeq_requantize_s16(acc[k], p->multiplier[oc + k],
-                                                     p->shift[oc + k], p->act_min, p->act_max);
+                    *output++ = edgeq_requantize_s16(acc[k], requant->multiplier[oc + k],
+                                                     requant->shift[oc + k], requant->act_min,
+                                                     requant->act_max);
                 }
                 oc += channels;
             }

@@ -1,6 +1,7 @@
 /* edgeq kernel: change of integer type between int8 and int16 regions of a mixed-precision
  * model (TFLite QUANTIZE from an integer tensor), saturating to the output type. */
-#include "edgeq_kernels.h"
+#include "edgeq_requantize.h"
+#include "edgeq_support.h"
 
 /* multiply_by_quantized_multiplier(x + input_offset) + output_offset, clamped to [lo, hi]. */
 static int32_t requantize_one(const edgeq_requantize_params *p, int32_t x, int32_t lo, int32_t hi)

@@ -1,0 +1,46 @@
+/* edgeq kernels: 2-D convolution, int8 and 16x8. */
+#ifndef EDGEQ_CONV2D_H
+#define EDGEQ_CONV2D_H
+
+#include "edgeq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Regular or grouped 2-D convolution.  input [H][W][C], weights OHWI with I = C / groups,
+ * output [OH][OW][O]; acc = bias + sum w * (x + input_offset) over the taps inside the input,
+ * requantized per output channel. */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t output_channels;
+    int32_t groups;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t output_offset;           /* output zero point */
+    const int8_t *weights;
+    const int32_t *bias;             /* [O] */
+    edgeq_channel_requant requant;
+} edgeq_conv2d_params;
+
+void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* 16x8 2-D convolution (regular or grouped): int16 input [H][W][C], int8 weights OHWI with
+ * I = C / groups, int16 output [OH][OW][O]; int64 acc = bias + sum w * x over the taps inside
+ * the input (zero points are 0), requantized by edgeq_requantize_s16. */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t output_channels;
+    int32_t groups;
+    const int8_t *weights;
+    const int64_t *bias;             /* [O] */
+    edgeq_channel_requant requant;
+} edgeq_conv2d_s16_params;
+
+void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
+                      int16_t *EDGEQ_RESTRICT output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_CONV2D_H */

@@ -1,0 +1,42 @@
+/* edgeq kernels: depthwise 2-D convolution, int8 and 16x8. */
+#ifndef EDGEQ_DEPTHWISE_CONV2D_H
+#define EDGEQ_DEPTHWISE_CONV2D_H
+
+#include "edgeq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Depthwise 2-D convolution: output channel c * depth_multiplier + m reads input channel c.
+ * weights 1HWO (O = C * depth_multiplier). */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t depth_multiplier;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t output_offset;           /* output zero point */
+    const int8_t *weights;
+    const int32_t *bias;             /* [O] */
+    edgeq_channel_requant requant;
+} edgeq_depthwise_conv2d_params;
+
+void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
+                               int8_t *EDGEQ_RESTRICT output);
+
+/* 16x8 depthwise 2-D convolution: int16 input and output, int8 weights 1HWO, int64 biases. */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t depth_multiplier;
+    const int8_t *weights;
+    const int64_t *bias;             /* [O] */
+    edgeq_channel_requant requant;
+} edgeq_depthwise_conv2d_s16_params;
+
+void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, const int16_t *input,
+                                int16_t *EDGEQ_RESTRICT output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_DEPTHWISE_CONV2D_H */

@@ -1,0 +1,40 @@
+/* edgeq kernels: fully connected layers, int8 and 16x8. */
+#ifndef EDGEQ_FULLY_CONNECTED_H
+#define EDGEQ_FULLY_CONNECTED_H
+
+#include "edgeq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[r][o] = requantize(sum_i w[o][i] * (x[r][i] + input_offset) + bias[o]) for each row r. */
+typedef struct {
+    edgeq_fc_shape shape;
+    int32_t input_offset;            /* -(input zero point) */
+    int32_t output_offset;           /* output zero point */
+    const int8_t *weights;           /* [output_features][input_features] */
+    const int32_t *bias;             /* [output_features] */
+    edgeq_channel_requant requant;
+} edgeq_fully_connected_params;
+
+void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
+                              int8_t *EDGEQ_RESTRICT output);
+
+/* 16x8 fully connected: y[r][o] = requantize_s16(bias[o] + sum_i w[o][i] * x[r][i]), int16
+ * input and output, int64 biases and accumulators. */
+typedef struct {
+    edgeq_fc_shape shape;
+    const int8_t *weights;           /* [output_features][input_features] */
+    const int64_t *bias;             /* [output_features] */
+    edgeq_channel_requant requant;
+} edgeq_fully_connected_s16_params;
+
+void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *input,
+                               int16_t *EDGEQ_RESTRICT output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_FULLY_CONNECTED_H */

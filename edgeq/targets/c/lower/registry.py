@@ -1,0 +1,65 @@
+"""The C target's lowering table: IR op -> the kernels it calls and the function that writes
+its layer (parameter struct fields and calls).  ``@lowers`` registers an entry, in the style of
+the ONNX and TFLite targets.  A kernel's parameter struct, header and return type are read from
+the kernel headers (``cheaders.Kernel``), never restated here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from ....ops import get_op
+from ..cheaders import Kernel, kernel  # noqa: F401  (the lowering modules import both from here)
+
+if TYPE_CHECKING:
+    from ..layer import LayerCode
+
+
+LowerFn = Callable[["LayerCode"], None]
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """How one IR op becomes C: ``build`` writes the layer, calling only ``kernels`` (int8
+    layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel)."""
+    op: str
+    build: LowerFn
+    kernels: tuple[Kernel, ...]
+    int16_kernels: tuple[Kernel, ...] = ()
+
+    @property
+    def int16(self) -> bool:
+        return bool(self.int16_kernels)
+
+    def files(self, int16: bool = False) -> set[str]:
+        return {f for k in (self.int16_kernels if int16 else self.kernels) for f in k.files}
+
+    @property
+    def all_kernels(self) -> tuple[Kernel, ...]:
+        return self.kernels + self.int16_kernels
+
+
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = ()) -> Callable[[LowerFn], LowerFn]:
+    """Register ``fn`` as the lowering of ``op``, which calls ``kernels`` (and ``int16`` in
+    16x8 layers)."""
+    def deco(fn: LowerFn) -> LowerFn:
+        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16))
+        return fn
+    return deco
+
+
+def supported_ops() -> list[str]:
+    """Model ops the C target lowers (ops only passes insert, such as ``requantize``, not listed)."""
+    return sorted(op for op in LOWERINGS if not get_op(op).internal)
+
+
+def int16_ops() -> list[str]:
+    """Ops the C target runs with int16 activations (the int8 <-> int16 ``requantize`` included)."""
+    return sorted(op for op, entry in LOWERINGS.items() if entry.int16)
+
+
+def kernel_files(int16: bool = False) -> set[str]:
+    """Every kernel source of the int8 (or 16x8) kernels the table names."""
+    return {f for entry in LOWERINGS.values() for f in entry.files(int16)}
