@@ -70,7 +70,7 @@ def test_batch_dimension_rules():
         trace(Fn(lambda s, x: x + 1).eval())
 
 
-def _float_matches_torch(model: nn.Module, *inputs: torch.Tensor) -> "Graph":
+def _float_matches_torch(model: nn.Module, *inputs: torch.Tensor):  # noqa: ANN201 - the traced Graph
     from edgeq import interpreter
     g = trace(model.eval(), [tuple(x.shape[1:]) for x in inputs])
     batch = [torch.cat([x, x * 0.5 + 0.1, -x]) for x in inputs]      # three samples
