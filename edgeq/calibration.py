@@ -72,10 +72,15 @@ def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
             fn: Callable[[str, np.ndarray], None], progress: Callable[[int], None] | None) -> None:
     n = inputs[0].shape[0]
     for start in range(0, n, batch_size):
-        chunk = [np.array(x[start:start + batch_size], dtype=np.float32) for x in inputs]
+        chunk = [np.array(x[start:start + batch_size], dtype=_input_dtype(graph, k)) for k, x in enumerate(inputs)]
         interpreter.run(graph, chunk, on_tensor=fn)
         if progress:
             progress(len(chunk[0]))
+
+
+def _input_dtype(graph: Graph, k: int) -> type:
+    """float32 for real-valued inputs; integer inputs (token ids, masks) keep their type."""
+    return np.int64 if graph.t(graph.inputs[k]).dtype in ("int32", "int64") else np.float32
 
 
 def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
