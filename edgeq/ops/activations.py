@@ -13,10 +13,10 @@ import math
 import numpy as np
 
 from .. import intmath_activations as ia
-from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node
 from ..quant import constant_params
-from .base import Attr, OpDef, act_quant, register, set_constant
+from .base import Attr, OpDef, act_quant, is_int16, register, set_constant
 from .elementwise import float32_agreeing_scale
 
 
@@ -47,14 +47,29 @@ class _FixedPointTable(_Table):
     kernel builds a float table instead; when one entry differs at the input scale, the input
     is relabelled with the nearest scale where they agree whose int8 -> int8 requantization is
     the identity (attrs['input_scale']; the tflite target writes it as a QUANTIZE), so both
-    runtimes compute the IR's table."""
+    runtimes compute the IR's table.
+
+    16x8: TFLite's int16 LOGISTIC / TANH (the same code in TFLite Micro and LiteRT's reference
+    kernels): an interpolated 256-entry sigmoid table (``intmath_activations.logistic_int16`` /
+    ``tanh_int16``), output 2^-15, zero point 0, for any int16 input scale."""
+    supports_int16 = True
+    fixed_output_quant_int16 = ia.INT16_OUTPUT_QUANT
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         s, zp = act_quant(graph, node.inputs[0])
+        if is_int16(graph, node.inputs[0]):
+            node.attrs.update(ia.int16_lut_params(self.name, s))
+            return
         s2 = ia.agreeing_input_scale(self.name, s, zp)
         node.attrs["input_scale"] = s2 if np.float32(s2) != np.float32(s) else None
         fixed = ia.logistic_table if self.name == "sigmoid" else ia.tanh_table
         node.attrs["table"] = fixed(s2, zp)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        if xs[0].dtype == np.int16:
+            kernel = ia.logistic_int16 if self.name == "sigmoid" else ia.tanh_int16
+            return [kernel(xs[0], node.attrs["input_multiplier"], node.attrs["input_left_shift"])]
+        return super().run_int(node, graph, xs)
 
 
 @register
@@ -124,13 +139,9 @@ class Gelu(_Table):
         return gelu_float(x, node.attrs.get("approximate", "none"))
 
     def _table(self, node, graph):
-        s_in, zp_in = act_quant(graph, node.inputs[0])
-        s_out, zp_out = act_quant(graph, node.outputs[0])
-        x = np.float32(s_in) * (ia.INT8_VALUES - zp_in).astype(np.float32)
-        y = gelu_float(x.astype(np.float64), node.attrs.get("approximate", "none")).astype(np.float32)
-        r = y * (np.float32(1.0) / np.float32(s_out))
-        q = round_half_away(r) + zp_out
-        return np.clip(q, -128, 127).astype(np.int8)
+        approximate = node.attrs.get("approximate", "none")
+        return ia.float_lut_int8(lambda x: gelu_float(x, approximate), *act_quant(graph, node.inputs[0]),
+                                 *act_quant(graph, node.outputs[0]))
 
 
 @register

@@ -6,11 +6,14 @@ time). Integer algorithms are TFLite's int8 reference kernels:
 * ``mul``: ``MultiplyByQuantizedMultiplier((x1 - zp1) * (x2 - zp2), M(s1 s2 / s_out)) + zp_out``.
   TFLite Micro derives M in double, LiteRT in float; ``adjust_output_quant`` nudges the output
   scale by a few float32 ulps to one where both derivations give the same (M, shift), so the
-  op is bit-exact in both runtimes.
+  op is bit-exact in both runtimes. 16x8: the same algorithm on int16 values (zero points 0,
+  TFLite's int16 MUL); a constant operand is then int16 symmetric.
 * ``sub``: the ADD algorithm (both inputs << 20, rescaled to 2 * max input scale, summed,
   requantized) with the second input negated. TFLite's own SUB derives its multipliers in
   float in TFLite Micro and in double in LiteRT, so the tflite target lowers sub as an exact
-  negation (MUL by -1 into a tensor with zero point -zp-1) followed by ADD.
+  negation (MUL by -1 into a tensor with zero point -zp-1) followed by ADD. 16x8: int16 zero
+  points must be 0, so the negation saturates (-(-32768) is 32767, as TFLite's int16 MUL by -1
+  gives), then int16 ADD (left shift 15).
 * ``maximum`` / ``minimum``: each input is requantized to the output quantization (TFLite's
   int8 -> int8 QUANTIZE, skipped when it already has it), then compared; TFLite's
   MAXIMUM/MINIMUM need one quantization on all operands.
@@ -23,7 +26,7 @@ from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node
 from .add import add_int, binary_affine, set_add_params
 from .base import (ACTIVATION, OpDef, act_quant, activation_range, apply_float_activation, quantize_constant_operand, register,
-                   set_constant)
+                   runs_wide, set_constant)
 from .requantize import requantize_int, rescale_params
 
 
@@ -83,6 +86,7 @@ class _Binary(OpDef):
 class Mul(_Binary):
     name = "mul"
     fusable_activation = True
+    supports_int16 = True
 
     def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
         return binary_affine(graph, node, scale=True)
@@ -92,7 +96,7 @@ class Mul(_Binary):
 
     def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
         for n in node.inputs:
-            quantize_constant_operand(graph, n)
+            quantize_constant_operand(graph, n, wide=runs_wide(graph, node))
         s1 = np.float32(operand_quant(graph, node.inputs[0])[0])
         s2 = np.float32(operand_quant(graph, node.inputs[1])[0])
 
@@ -113,7 +117,7 @@ class Mul(_Binary):
         a = node.attrs
         prod = (xs[0].astype(np.int64) - a["input1_zero_point"]) * (xs[1].astype(np.int64) - a["input2_zero_point"])
         out = multiply_by_quantized_multiplier(prod, a["multiplier"], a["shift"]) + a["output_zero_point"]
-        return [np.clip(out, a["act_min"], a["act_max"]).astype(np.int8)]
+        return [np.clip(out, a["act_min"], a["act_max"]).astype(graph.t(node.outputs[0]).dtype)]
 
     def macs(self, node: Node, graph: Graph) -> int:
         return graph.t(node.outputs[0]).size
@@ -123,6 +127,12 @@ class Mul(_Binary):
 class Sub(_Binary):
     name = "sub"
     fusable_activation = True
+    supports_int16 = True
+
+    def int16_capable(self, node: Node, graph: Graph) -> bool:
+        """16x8 for two activations of one shape, as ADD (which the negation feeds)."""
+        a, b = (graph.t(n) for n in node.inputs)
+        return not a.is_constant and not b.is_constant and a.shape == b.shape
 
     def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
         return binary_affine(graph, node, shift_sign=-1.0)
@@ -136,6 +146,8 @@ class Sub(_Binary):
         set_add_params(node, graph)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        if xs[1].dtype == np.int16:      # saturating negation, then int16 ADD
+            return [add_int(node.attrs, xs[0], np.clip(-xs[1].astype(np.int64), -32768, 32767).astype(np.int16))]
         return [add_int(node.attrs, xs[0], xs[1], sign2=-1)]
 
 
