@@ -88,12 +88,13 @@ class Pad(OpDef):
 @register
 class Slice(OpDef):
     """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
-    (0 <= begin < end <= size, stride >= 1)."""
+    (0 <= begin < end <= size, stride >= 1). Copies values, so int16 too (an LSTM's gates)."""
     name = "slice"
     attributes = (Attr("begin", "per_dim"), Attr("end", "per_dim"), Attr("strides", "per_dim"))
     in_place = "prefix"
     same_quant_as_input = True
     layout_only = True
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a = node.attrs

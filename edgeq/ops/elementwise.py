@@ -130,9 +130,10 @@ class Sub(_Binary):
     supports_int16 = True
 
     def int16_capable(self, node: Node, graph: Graph) -> bool:
-        """16x8 for two activations of one shape, as ADD (which the negation feeds)."""
+        """16x8 for two activations (broadcasting allowed: TFLite Micro's and LiteRT's int16
+        ADD broadcast exactly alike, measured); a constant operand stays int8."""
         a, b = (graph.t(n) for n in node.inputs)
-        return not a.is_constant and not b.is_constant and a.shape == b.shape
+        return not a.is_constant and not b.is_constant
 
     def as_affine(self, node: Node, graph: Graph) -> tuple[str, np.ndarray | None, np.ndarray | None] | None:
         return binary_affine(graph, node, shift_sign=-1.0)

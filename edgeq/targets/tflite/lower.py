@@ -41,7 +41,7 @@ from __future__ import annotations
 from ...errors import UnsupportedOpError
 from ...ir import Graph
 from ...ops import get_op
-from . import lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
+from . import lower_arithmetic, lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
 from .builder import BO, ModelBuilder
 from .registry import LOWERINGS, REFUSALS
 from .schema import fb
@@ -84,7 +84,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
     b = ModelBuilder(graph, linear_op)
     model_inputs = []
     for name in graph.inputs:
-        if io == "float":
+        if io == "float" and graph.t(name).quant is not None:     # integer inputs (ids) stay int32
             t = graph.t(name)
             f = b.add_tensor(f"{name}_float", t.shape, "float32")
             b.op(BO.QUANTIZE, [f], [b.tensor(name)], version=2 if t.dtype == "int16" else 1)
