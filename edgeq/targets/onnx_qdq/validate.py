@@ -28,7 +28,9 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
         chunks: list[list[np.ndarray]] = [[] for _ in graph.outputs]
         n = float_inputs[0].shape[0]
         for s in range(0, n, BATCH):
-            feed = {k: np.ascontiguousarray(x[s:s + BATCH], dtype=np.float32) for k, x in zip(names, float_inputs)}
+            feed = {k: np.ascontiguousarray(x[s:s + BATCH], dtype=np.float32 if graph.t(g).quant is not None
+                                            else graph.t(g).dtype)
+                    for k, g, x in zip(names, graph.inputs, float_inputs)}
             for i, y in enumerate(sess.run(None, feed)):
                 chunks[i].append(y)
         outs = [_to_lsb(graph, name, np.concatenate(c)) for name, c in zip(graph.outputs, chunks)]
