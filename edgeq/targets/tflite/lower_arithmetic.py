@@ -4,7 +4,7 @@ CAST of integer inputs, L2_NORMALIZATION, and sqrt / gelu as an int8 lookup tabl
 (CAST + ADD + GATHER, see ``ModelBuilder.table_lookup``).
 
 Versions (LiteRT ``op_version.cc``): ABS 2 (int8) / 3 (quantized int16), RSQRT 2,
-SQUARED_DIFFERENCE 2, DIV 1, EQUAL 2, SELECT_V2 1, CAST 3 (an int8 end), MAXIMUM / MINIMUM 1 on
+SQUARED_DIFFERENCE 2, DIV 1, EQUAL 1 (int32), SELECT_V2 1, CAST 3 (an int8 end), MAXIMUM / MINIMUM 1 on
 int32 and 2 on int8, L2_NORMALIZATION 2, GATHER 2, ADD 1 (int32)."""
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ def _squared_difference(b: ModelBuilder, node: Node) -> None:
 def _div(b: ModelBuilder, node: Node) -> None:
     """DIV between a guard and a select: where the denominator is its zero point (DIV fails in
     LiteRT and is undefined in TFLite Micro there) it is replaced by a neighbour for DIV and the
-    result by the output zero point (the IR's 0), with EQUAL and two SELECT_V2."""
+    result by the output zero point (the IR's 0), with EQUAL and two SELECT_V2. The test is on
+    the int32 values (CAST): TFLite Micro's int8 EQUAL rescales by the input scale and aborts
+    when it is not below 1."""
     a, x1, x2, y = node.attrs, node.inputs[0], node.inputs[1], node.outputs[0]
     if a["max_right_shift"] > 31:
         raise UnsupportedOpError(
@@ -75,9 +77,11 @@ def _div(b: ModelBuilder, node: Node) -> None:
     t2, ty = b.g.t(x2), b.g.t(y)
     zp2 = a["input2_zero_point"]
     q2 = per_tensor(t2.quant)
+    raw = b.add_tensor(f"{x2}_int32", t2.shape, "int32")
+    b.op(BO.CAST, [b.tensor(x2)], [raw], version=3)
     is_zero = b.add_tensor(f"{x2}_is_zero", t2.shape, "bool")
-    b.op(BO.EQUAL, [b.tensor(x2), b.const(f"{x2}_zero", np.array([zp2], np.int8), q2)], [is_zero],
-         fb.BuiltinOptions.EqualOptions, fb.EqualOptionsT(), version=2)
+    b.op(BO.EQUAL, [raw, b.const(f"{x2}_zero", np.array([zp2], np.int32))], [is_zero],
+         fb.BuiltinOptions.EqualOptions, fb.EqualOptionsT(), version=1)
     guarded = b.like(x2, "nonzero")
     neighbour = zp2 + 1 if zp2 < 127 else zp2 - 1
     b.op(BO.SELECT_V2, [is_zero, b.const(f"{x2}_neighbour", np.array([neighbour], np.int8), q2), b.tensor(x2)],
