@@ -172,27 +172,41 @@ def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: fl
 
 # --- LiteRT's int8 LOGISTIC / TANH tables ------------------------------------------------
 
-def litert_float_table(kind: str, input_scale: float, input_zero_point: int) -> np.ndarray:
+#: how far (in output steps) every entry of LiteRT's float table must be from a rounding tie
+#: for numpy's float32 exp / tanh to stand for the C library's: they may differ by an ulp, and
+#: an entry 4e-6 from a tie (seen in a GRU's tanh) then rounds the other way in LiteRT
+FLOAT_TABLE_MARGIN = 1e-4
+
+
+def litert_float_table(kind: str, input_scale: float, input_zero_point: int,
+                       with_margin: bool = False) -> np.ndarray | tuple[np.ndarray, float]:
     """LiteRT's reference int8 LOGISTIC / TANH: a table built in float32 at prepare time
     (dequantize, std::exp / std::tanh, scale by the fixed output scale, round half away,
     saturate). TFLite Micro runs the fixed-point kernel instead; the two tables agree for
     almost every input scale (an entry can differ when the float value sits on a rounding
-    boundary)."""
+    boundary). ``with_margin``: also the least distance of an unsaturated entry from a tie."""
     x = np.float32(input_scale) * (INT8_VALUES - input_zero_point).astype(np.float32)
     if kind == "sigmoid":
         y = (np.float32(1) / (np.float32(1) + np.exp(-x, dtype=np.float32))).astype(np.float32)
         r, zp = y * np.float32(256.0), -128
     else:
         r, zp = np.tanh(x, dtype=np.float32) * np.float32(128.0), 0
-    q = np.sign(r) * np.floor(np.abs(r).astype(np.float64) + 0.5) + zp
-    return np.clip(q, -128, 127).astype(np.int8)
+    a = np.abs(r).astype(np.float64)
+    q = np.sign(r) * np.floor(a + 0.5) + zp
+    table = np.clip(q, -128, 127).astype(np.int8)
+    if not with_margin:
+        return table
+    inside = (q > -128) & (q < 127)
+    margin = float(np.abs(a - np.floor(a) - 0.5)[inside].min(initial=0.5))
+    return table, margin
 
 
 def agreeing_input_scale(kind: str, input_scale: float, input_zero_point: int,
                          max_steps: int = 4096) -> float:
     """The float32 scale nearest ``input_scale`` at which TFLite Micro's fixed-point table and
-    LiteRT's float table agree, among scales the int8 -> int8 requantization from
-    ``input_scale`` maps identically (so relabelling the input loses nothing)."""
+    LiteRT's float table agree, with no entry of the float table near a tie (``FLOAT_TABLE_MARGIN``),
+    among scales the int8 -> int8 requantization from ``input_scale`` maps identically (so
+    relabelling the input loses nothing)."""
     fixed = logistic_table if kind == "sigmoid" else tanh_table
     base = np.float32(input_scale).view(np.int32)
     for k in range(max_steps + 1):
@@ -203,7 +217,8 @@ def agreeing_input_scale(kind: str, input_scale: float, input_zero_point: int,
                 x = INT8_VALUES - input_zero_point
                 if not np.array_equal(multiply_by_quantized_multiplier(x, m, sh), x):
                     continue
-            if np.array_equal(fixed(s, input_zero_point), litert_float_table(kind, s, input_zero_point)):
+            table, margin = litert_float_table(kind, s, input_zero_point, with_margin=True)
+            if margin >= FLOAT_TABLE_MARGIN and np.array_equal(fixed(s, input_zero_point), table):
                 return s
     raise ValueError(f"no input scale near {input_scale} where TFLite Micro's and LiteRT's int8 "
                      f"{kind} tables agree")

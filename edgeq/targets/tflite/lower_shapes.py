@@ -55,11 +55,29 @@ def _reshape(b: ModelBuilder, node: Node) -> None:
 
 @lowers("transpose")
 def _transpose(b: ModelBuilder, node: Node) -> None:
-    perm = np.asarray(node.attrs["perm"], dtype=np.int32)
-    p = b.const(f"{node.outputs[0]}_perm", perm)
-    version = 5 if b.g.t(node.inputs[0]).dtype == "int16" else 4 if perm.size > 4 else 2
-    b.op(BO.TRANSPOSE, [b.tensor(node.inputs[0]), p], [b.tensor(node.outputs[0])],
-         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=version)
+    """TRANSPOSE. Past 5 dimensions (TFLite Micro's limit; attention reshapes make 6-D ones
+    with unit dimensions) the unit dimensions are dropped by RESHAPEs around it: the same
+    element order."""
+    x, y = node.inputs[0], node.outputs[0]
+    perm = [int(p) for p in node.attrs["perm"]]
+    shape = b.g.t(x).shape
+    if len(perm) <= 5:
+        _transpose_op(b, b.tensor(x), b.tensor(y), perm)
+        return
+    kept = [d for d in range(len(perm)) if shape[d] != 1]
+    inner = [kept.index(p) for p in perm if p in kept]
+    if len(inner) > 5:
+        raise UnsupportedOpError(f"transpose of {len(inner)} non-unit dimensions at {node.where()}: TFLite Micro's "
+                                 "TRANSPOSE takes at most 5 (see `edgeq targets --ops`)")
+    t = b.g.t(x)
+    squeezed = b.add_tensor(f"{x}_unit_dims_dropped", tuple(shape[d] for d in kept), t.dtype, t.quant)
+    b.reshape(b.tensor(x), squeezed, b.info[squeezed][0])
+    if inner == sorted(inner):
+        b.reshape(squeezed, b.tensor(y), b.g.t(y).shape)
+        return
+    moved = b.add_tensor(f"{y}_unit_dims_dropped", tuple(shape[kept[i]] for i in inner), t.dtype, t.quant)
+    _transpose_op(b, squeezed, moved, inner)
+    b.reshape(moved, b.tensor(y), b.g.t(y).shape)
 
 
 def _transpose_op(b: ModelBuilder, src: int, dst: int, perm: list[int]) -> None:
@@ -182,14 +200,35 @@ def _argmax(b: ModelBuilder, node: Node) -> None:
         b.reshape(dst, b.tensor(y), b.g.t(y).shape)
 
 
+CONCAT_MAX_INPUTS = 10    # TFLite Micro's kMaxInputNum
+
+
 @lowers("concat")
 def _concat(b: ModelBuilder, node: Node) -> None:
+    """CONCATENATION (inputs requantized to the output first); more than TFLite Micro's 10
+    inputs (an unrolled RNN's outputs) are joined in groups of 10, then the groups."""
     ins = [requantized_input(b, node, k, p) for k, p in enumerate(node.attrs["requant"])]
+    axis = int(node.attrs["axis"])
+    y = b.tensor(node.outputs[0])
+    level = 0
+    while len(ins) > CONCAT_MAX_INPUTS:
+        groups = [ins[i:i + CONCAT_MAX_INPUTS] for i in range(0, len(ins), CONCAT_MAX_INPUTS)]
+        ins = [_concat_op(b, g, axis, level, k) if len(g) > 1 else g[0] for k, g in enumerate(groups)]
+        level += 1
+    _concat_op(b, ins, axis, dst=y)
+
+
+def _concat_op(b: ModelBuilder, ins: list[int], axis: int, level: int = 0, k: int = 0, dst: int | None = None) -> int:
+    if dst is None:
+        shape = list(b.info[ins[0]][0])
+        shape[axis] = sum(b.info[i][0][axis] for i in ins)
+        _, dtype, quant = b.info[ins[0]]
+        dst = b.add_tensor(f"{b.tensors[ins[0]].name}_concat_{level}_{k}", tuple(shape), dtype, quant)
     opts = fb.ConcatenationOptionsT()
-    opts.axis = int(node.attrs["axis"])
+    opts.axis = axis
     opts.fusedActivationFunction = Act.NONE
-    b.op(BO.CONCATENATION, ins, [b.tensor(node.outputs[0])], fb.BuiltinOptions.ConcatenationOptions,
-         opts, version=2)
+    b.op(BO.CONCATENATION, ins, [dst], fb.BuiltinOptions.ConcatenationOptions, opts, version=2)
+    return dst
 
 
 @lowers("pad")
@@ -256,14 +295,29 @@ def _embedding(b: ModelBuilder, node: Node) -> None:
 
 @lowers("slice")
 def _slice_op(b: ModelBuilder, node: Node) -> None:
-    a, y = node.attrs, node.outputs[0]
-    rank = len(a["begin"])
-    ins = [b.tensor(node.inputs[0])] + [b.const(f"{y}_{k}", np.asarray(a[k], dtype=np.int32))
-                                        for k in ("begin", "end", "strides")]
+    """STRIDED_SLICE; past 4 dimensions (TFLite Micro's limit) the unit dimensions of the input
+    are dropped by RESHAPEs around it."""
+    a, x, y = node.attrs, node.inputs[0], node.outputs[0]
+    shape = b.g.t(x).shape
+    dims = list(range(len(shape)))
+    src, dst = b.tensor(x), b.tensor(y)
+    if len(shape) > 4:
+        dims = [d for d in dims if shape[d] != 1]
+        if len(dims) > 4:
+            raise UnsupportedOpError(f"slice of {len(dims)} non-unit dimensions at {node.where()}: TFLite Micro's "
+                                     "STRIDED_SLICE takes at most 4 (see `edgeq targets --ops`)")
+        t, ty = b.g.t(x), b.g.t(y)
+        src = b.add_tensor(f"{x}_unit_dims_dropped", tuple(shape[d] for d in dims), t.dtype, t.quant)
+        b.reshape(b.tensor(x), src, b.info[src][0])
+        dst = b.add_tensor(f"{y}_unit_dims_dropped", tuple(ty.shape[d] for d in dims), ty.dtype, ty.quant)
+    ins = [src] + [b.const(f"{y}_{k}", np.asarray([a[k][d] for d in dims], dtype=np.int32))
+                   for k in ("begin", "end", "strides")]
     opts = fb.StridedSliceOptionsT()
     int8 = b.g.t(y).dtype == "int8"      # op_version.cc: 2 for int8, 1 for int16 (4 past 4 dimensions)
-    b.op(BO.STRIDED_SLICE, ins, [b.tensor(y)], fb.BuiltinOptions.StridedSliceOptions, opts,
-         version=4 if rank > 4 else 2 if int8 else 1)
+    b.op(BO.STRIDED_SLICE, ins, [dst], fb.BuiltinOptions.StridedSliceOptions, opts,
+         version=4 if len(dims) > 4 else 2 if int8 else 1)
+    if dst != b.tensor(y):
+        b.reshape(dst, b.tensor(y), b.g.t(y).shape)
 
 
 def tflite_nearest_indices(in_size: int, out_size: int) -> np.ndarray:

@@ -270,3 +270,38 @@ def test_int8_constant_quantization_of_the_embedding_table():
     assert t.dtype == "int8" and t.quant.scalar() == g.t("y").quant.scalar()
     assert t.data.min() == -128 and t.data.max() == 127
     np.testing.assert_array_equal(t.data, quantize(table, *t.quant.scalar()))
+
+
+# --- glue past TFLite Micro's limits (attention and unrolled RNNs make these) -----------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_transpose_slice_concat_past_tflm_limits(seed, tmp_path):
+    """A 6-D TRANSPOSE with unit dimensions (MultiheadAttention's), a 5-D STRIDED_SLICE and a
+    CONCATENATION of 23 inputs (a GRU's outputs) lower exactly."""
+    rng = np.random.default_rng(seed)
+    q = (_scale(rng), _zp(rng, "int8"))
+    g = OneOp("transpose", [((1, 1, 5, 1, 3, 4), "int8", *q)], {"perm": [0, 4, 2, 3, 1, 5]})
+    assert g.run(rng, tmp_path / "t") == {"RESHAPE": 1, "TRANSPOSE": 2}
+    g = OneOp("slice", [((1, 3, 1, 6, 5), "int8", *q)], {"begin": [0, 1, 0, 0, 1], "end": [1, 3, 1, 6, 5],
+                                                        "strides": [1, 1, 1, 2, 1]})
+    assert g.run(rng, tmp_path / "s") == {"RESHAPE": 1, "STRIDED_SLICE": 2}
+    g = OneOp("concat", [((1, 1, 4), "int8", *q)] * 23, {"axis": 1}, out=q)
+    assert g.run(rng, tmp_path / "c") == {"CONCATENATION": 2}
+    model = read_model(T.model_bytes(T.prepare(g.qgraph, PROFILE, {}), {}))
+    sizes = [len(o.inputs) for o in model.subgraphs[0].operators]
+    assert max(sizes) <= 10 and len(sizes) == 4
+
+
+def test_int8_tanh_scale_avoids_float_table_ties():
+    """The relabelled input scale of an int8 TANH is one where LiteRT's float table has no entry
+    near a rounding tie (numpy's float32 tanh may differ from the C library's by an ulp): the
+    GRU keyword spotter's tanh had an entry 4e-6 from a tie and was 1 LSB off in LiteRT."""
+    from edgeq import intmath_activations as ia
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        s, zp = _scale(rng, -3, -1), _zp(rng, "int8")
+        for kind in ("sigmoid", "tanh"):
+            s2 = ia.agreeing_input_scale(kind, s, zp)
+            table, margin = ia.litert_float_table(kind, s2, zp, with_margin=True)
+            fixed = ia.logistic_table if kind == "sigmoid" else ia.tanh_table
+            assert margin >= ia.FLOAT_TABLE_MARGIN and np.array_equal(table, fixed(s2, zp))
