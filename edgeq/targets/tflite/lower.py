@@ -30,6 +30,13 @@ in int16 (PADV2 fills max pools with -32768, MAXIMUM / MINIMUM clamp with int16 
 LiteRT's reference kernels both compute these exactly as the reference (LiteRT's reference
 int16 FULLY_CONNECTED excepted: it requantizes in double, like its int8 one).
 
+Real-model ops (``lower_arithmetic``, ``lower_shapes``, ``lower_layers``): int8 tables TFLite has
+no exact operator for (sqrt, gelu) are looked up with CAST + ADD + GATHER; DIV is guarded
+against zero denominators; sum is a relabelled MEAN (LiteRT's reference SUM reads int8 as
+uint8); embedding ids are clamped before GATHER; 16x8 adds MUL, LOGISTIC, TANH, MEAN, ABS,
+BATCH_MATMUL, STRIDED_SLICE in int16 and sub as int16 MUL by -1 + ADD. TRANSPOSE / STRIDED_SLICE
+past TFLite Micro's ranks drop unit dimensions, CONCATENATION joins at most 10 inputs at a time.
+
 Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands, and
 for int16 ones: CONV_2D 4, DEPTHWISE_CONV_2D 5, FULLY_CONNECTED 7, ADD 3 (general scale),
 pools 3, QUANTIZE 2 (int16 output), DEQUANTIZE 3, MAXIMUM / MINIMUM 4, TRANSPOSE 5.
