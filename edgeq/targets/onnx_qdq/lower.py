@@ -360,7 +360,22 @@ def _gelu(b: _Builder, node: Node) -> None:
 
 @lowers("concat")
 def _concat(b: _Builder, node: Node) -> None:
-    b.node("Concat", [b.dq(i) for i in node.inputs], [_float_out(node)], axis=int(node.attrs["axis"]))
+    """Concat; a constant part (a class token, batch 1) is expanded to the activations' batch
+    first, as the IR repeats it."""
+    y = node.outputs[0]
+    act = next((i for i in node.inputs if not b.graph.t(i).is_constant), None)
+    parts = []
+    for i in node.inputs:
+        t = b.graph.t(i)
+        if not t.is_constant or act is None:
+            parts.append(b.dq(i))
+            continue
+        b.node("Shape", [b.dq(act)], [f"{y}_{i}_act_shape"], start=0, end=1)
+        b.node("Concat", [f"{y}_{i}_act_shape", b.const(f"{y}_{i}_rest", np.array(t.shape[1:], np.int64))],
+               [f"{y}_{i}_batch_shape"], axis=0)
+        b.node("Expand", [b.dq(i), f"{y}_{i}_batch_shape"], [f"{y}_{i}_batched"])
+        parts.append(f"{y}_{i}_batched")
+    b.node("Concat", parts, [_float_out(node)], axis=int(node.attrs["axis"]))
     b.finish(node, _float_out(node))
 
 
