@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import intmath_elementwise as ie
-from ..intmath import quantize_multiplier
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..intmath_activations import float_lut_int8
 from ..ir import Graph, Node
 from ..quant import dtype_range
@@ -105,7 +105,6 @@ class Abs(_Unary):
         a["input_zero_point"], a["output_zero_point"] = zp_in, zp_out
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        from ..intmath import multiply_by_quantized_multiplier
         a = node.attrs
         v = np.abs(xs[0].astype(np.int64) - a["input_zero_point"])
         if a["needs_rescale"]:
