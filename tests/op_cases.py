@@ -106,7 +106,7 @@ CASES = {
     "abs": (Fn(lambda s, x: torch.abs(s.c(x)), c=nn.Conv2d(3, 4, 1)), (3, 5, 5)),
     "sqrt_frame_energy": (Fn(lambda s, x: torch.sqrt((x ** 2).mean(-1) + 1e-6)), (4, 16)),
     "vector_norm_sqrt": (Fn(lambda s, x: torch.linalg.vector_norm(s.l(x), dim=-1, keepdim=True) * s.l(x), l=nn.Linear(8, 6)), (8,)),
-    "rsqrt_of_square": (Fn(lambda s, x: torch.rsqrt(x * x + 0.1)), (12,)),
+    "rsqrt_of_square": (Fn(lambda s, x: torch.rsqrt(x * x + 1.0)), (12,)),
     "layer_norm": (Fn(lambda s, x: s.n(s.l(x)), l=nn.Linear(12, 16), n=nn.LayerNorm(16)), (6, 12)),
     "layer_norm_4d_channels_last": (Fn(lambda s, x: s.n(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), n=nn.LayerNorm(5)), (5, 3, 4)),
     "masked_mean_div": (Fn(lambda s, x: (x * torch.sigmoid(s.g(x))).sum(1) / torch.sigmoid(s.g(x)).sum(1).clamp(min=1e-9),
