@@ -8,6 +8,10 @@ from .ops import REGISTRY, get_op
 from .ops.base import OpDef
 from .quant import int16_scale, scale_zero_point
 
+#: integer graph inputs (token ids, attention masks) as the front end types them; they are
+#: int32 in the quantized graph and in every artifact (TFLite's integer index type)
+INTEGER_INPUTS = ("int32", "int64")
+
 
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict | None = None,
              observed: dict[str, tuple[float, float]] | None = None,
@@ -45,27 +49,28 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
     for name in g.inputs:
         if name in tied:
             _set_act(g, name, *tied[name])
-        elif g.t(name).dtype == "float32":
-            _set_act(g, name, *act_params(name))
-        else:                          # integer inputs (token ids) stay integers: int32 in every artifact
+        elif g.t(name).dtype in INTEGER_INPUTS:     # token ids, masks: int32 integers, no scale
             g.t(name).dtype, g.t(name).quant = "int32", None
+        else:
+            _set_act(g, name, *act_params(name))
     for node in g.nodes:
         op = get_op(node.op)
         for out in node.outputs:
             if op.output_dtype is not None:      # an index output (argmax): integers, no quantization
                 g.t(out).dtype, g.t(out).quant = op.output_dtype, None
+            elif out in int16 and op.fixed_output_quant_int16 is not None:
+                _set_act(g, out, *op.fixed_output_quant_int16, "int16")
             elif op.fixed_output_quant is not None:
                 _set_act(g, out, *op.fixed_output_quant)
+            elif op.same_quant_as_input and g.t(node.inputs[0]).quant is None:   # moves integers (a mask)
+                g.t(out).dtype, g.t(out).quant = g.t(node.inputs[0]).dtype, None
             elif op.same_quant_as_input:
                 src = g.t(node.inputs[0])
-                if src.quant is None:      # moving integers (a reshaped mask): they stay integers
-                    g.t(out).dtype, g.t(out).quant = src.dtype, None
-                else:
-                    _set_act(g, out, float(src.quant.scale[0]), int(src.quant.zero_point[0]), src.dtype)
+                _set_act(g, out, float(src.quant.scale[0]), int(src.quant.zero_point[0]), src.dtype)
             elif out in tied:
                 _set_act(g, out, *tied[out])
-            elif out in int16:
-                _set_act(g, out, *act_params(out), "int16")
+            elif out in int16:     # adjusted like int8 outputs (MUL's float/double agreement)
+                _set_act(g, out, *op.adjust_output_quant(node, g, *act_params(out)), "int16")
             else:
                 _set_act(g, out, *op.adjust_output_quant(node, g, *act_params(out)))
     for node in g.nodes:

@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams, Tensor
-from ..quant import constant_params, quantize, quantize_value
+from ..quant import constant_params, int16_scale, quantize, quantize_value
 
 
 class Padding(NamedTuple):
@@ -59,6 +59,8 @@ class OpDef:
     same_quant_as_input: bool = False
     #: fixed output quantization (scale, zero_point), e.g. softmax's 1/256, -128
     fixed_output_quant: tuple[float, int] | None = None
+    #: the fixed output quantization of the op's 16x8 form (TFLite's int16 LOGISTIC / TANH: 2^-15, 0)
+    fixed_output_quant_int16: tuple[float, int] | None = None
     #: True for ops that only move data (the quantizer and interpreter treat them as copies)
     layout_only: bool = False
     #: set for ops whose output is an integer index tensor (argmax: "int32"), not quantized
@@ -224,13 +226,17 @@ def apply_float_activation(node: Node, y: np.ndarray) -> np.ndarray:
     return np.clip(y, lo, hi).astype(np.float32)
 
 
-def quantize_constant_operand(graph: Graph, name: str) -> None:
-    """A float constant read by an activation op -> int8 per tensor over its own range."""
+def quantize_constant_operand(graph: Graph, name: str, wide: bool = False) -> None:
+    """A float constant read by an activation op -> int8 per tensor over its own range, or
+    (``wide``: an operand of a 16x8 node) int16 symmetric, zero point 0."""
     t = graph.t(name)
     if not t.is_constant or t.quant is not None:
         return
     data = t.data.astype(np.float64)
-    set_constant(t, *constant_params(data))
+    if wide:
+        set_constant(t, int16_scale(float(data.min()), float(data.max())), 0, "int16")
+    else:
+        set_constant(t, *constant_params(data))
 
 
 def set_constant(t: Tensor, scale: float, zero_point: int, dtype: str = "int8") -> None:
@@ -238,6 +244,13 @@ def set_constant(t: Tensor, scale: float, zero_point: int, dtype: str = "int8") 
     t.data = quantize(t.data.astype(np.float64), scale, zero_point, dtype)
     t.dtype = dtype
     t.quant = QuantParams(scale, zero_point)
+
+
+def runs_wide(graph: Graph, node: Node) -> bool:
+    """Is ``node`` a 16x8 node (int16 output)? Valid from the precision pass on, before and
+    after its output is quantized."""
+    t = graph.t(node.outputs[0])
+    return t.dtype == "int16" or t.int_type == "int16"
 
 
 def is_int16(graph: Graph, name: str) -> bool:

@@ -15,7 +15,7 @@ import torch
 
 from ..ir import Graph, Node
 from ..quant import quantize_value
-from .base import Attr, OpDef, act_quant, from_nchw, register, to_nchw
+from .base import Attr, OpDef, act_quant, from_nchw, register, set_constant, to_nchw
 from .elementwise import apply_requant, requant_params
 
 
@@ -36,6 +36,10 @@ class Concat(OpDef):
         return [np.concatenate(_same_batch(xs), axis=node.attrs["axis"]).astype(np.float32)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        for n in node.inputs:          # a constant part (a class token) is stored at the output's quantization
+            t = graph.t(n)
+            if t.is_constant and t.quant is None:
+                set_constant(t, *act_quant(graph, node.outputs[0]))
         node.attrs["requant"] = [requant_params(graph, n, node.outputs[0]) for n in node.inputs]
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,13 +89,14 @@ class Pad(OpDef):
 @register
 class Slice(OpDef):
     """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
-    (0 <= begin < end <= size, stride >= 1)."""
+    (0 <= begin < end <= size, stride >= 1). Copies values, so int16 too (an LSTM's gates)."""
     name = "slice"
     lossless = True
     attributes = (Attr("begin", "per_dim"), Attr("end", "per_dim"), Attr("strides", "per_dim"))
     in_place = "prefix"
     same_quant_as_input = True
     layout_only = True
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a = node.attrs

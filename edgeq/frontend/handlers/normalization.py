@@ -18,20 +18,21 @@ def _layer_norm(t: Tracer, fx: torch.fx.Node) -> None:
     rank, dims = len(t.shape(x)), len(normalized_shape)
     axes = sorted(t.ir_dim(fx, x, d) for d in range(rank - dims, rank))
     xin = t.tensor(x)
-    stat = (*t.ir_shape(x)[:-dims], *([1] * dims))
+    full = t.ir_shape(x)        # fx's own batch axis is not known yet: shapes come from x
+    stat = (*full[:-dims], *([1] * dims))
     mean = t.intermediate(fx, "mean", [xin], "mean", {"axes": axes, "keepdim": True}, shape=stat)
-    sqd = t.intermediate(fx, "squared_difference", [xin, mean], "squared_difference")
+    sqd = t.intermediate(fx, "squared_difference", [xin, mean], "squared_difference", shape=full)
     var = t.intermediate(fx, "mean", [sqd], "variance", {"axes": axes, "keepdim": True}, shape=stat)
     eps_c = t.constant(f"{fx.name}_eps", np.full((1,) * len(stat), float(eps), np.float32))
     var_eps = t.intermediate(fx, "add", [var, eps_c], "variance_eps", shape=stat)
     rstd = t.intermediate(fx, "rsqrt", [var_eps], "rstd", shape=stat)
-    centered = t.intermediate(fx, "sub", [xin, mean], "centered")
-    y = t.intermediate(fx, "mul", [centered, rstd], "normalized")
+    centered = t.intermediate(fx, "sub", [xin, mean], "centered", shape=full)
+    y = t.intermediate(fx, "mul", [centered, rstd], "normalized", shape=full)
     out_batch = t.batch_axis(x)
     param_shape = (1, *([1] * (len(stat) - 1 - dims)), *t.shape(x)[rank - dims:])
     if weight is not None:
         y = t.intermediate(fx, "mul", [y, t.constant(f"{fx.name}_gamma", t.const_array(weight).reshape(param_shape))],
-                           "scaled")
+                           "scaled", shape=full)
     if bias is None:
         t.alias_tensor(fx, y, out_batch)
         return
