@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Graph
+from .ir import Graph, Node
 from .ops import get_op
 
 #: Offsets and the arena size are multiples of this many bytes.
@@ -147,13 +147,27 @@ def _greedy(buffers: list[dict], order: list[int]) -> list[int]:
     return offsets
 
 
+def workspace_name(node_name: str) -> str:
+    """The plan's name of the working memory a node with a body (a scan's step) needs."""
+    return f"{node_name}/workspace"
+
+
+def workspace_bytes(node: Node) -> int:
+    """Bytes a node's bodies need while it runs: each body's own arena, then its outputs."""
+    return sum(_align(p.arena_size) + _align(p.output_size)
+               for p in (plan_memory(b) for b in get_op(node.op).bodies(node)))
+
+
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
-    """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes)."""
+    """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes).
+    A node with a body also has a workspace that lives during its own step."""
     end = len(graph.nodes)
     life: dict[str, list[int]] = {n: [-1, -1] for n in graph.inputs}
     for i, node in enumerate(graph.nodes):
         for o in node.outputs:
             life[o] = [i, i]
+        if get_op(node.op).bodies(node):
+            life[workspace_name(node.name)] = [i, i]
     for i, node in enumerate(graph.nodes):
         for x in node.inputs:
             if x in life:
@@ -179,7 +193,8 @@ def plan_memory(graph: Graph) -> MemoryPlan:
 def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
     life = lifetimes(graph)
     names = list(life)
-    size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names}
+    size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n in graph.tensors}
+    size.update({workspace_name(n.name): workspace_bytes(n) for n in graph.nodes if get_op(n.op).bodies(n)})
     uf = _UnionFind(names)
 
     # external homes: (region, offset) per graph input / first occurrence of each graph output

@@ -107,7 +107,7 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
     check_activation_types(graph)
     plan = plan_memory(graph)
     for n, t in plan.tensors.items():
-        if graph.t(n).dtype == "int16" and t.offset % 2:
+        if n in graph.tensors and graph.t(n).dtype == "int16" and t.offset % 2:
             raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
                                      f"buffer; put the int16 outputs first")
     model = ModelCode(graph, name, plan, trace)
