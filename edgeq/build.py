@@ -329,12 +329,21 @@ def _torch_outputs(model: torch.nn.Module | torch.export.ExportedProgram, ev: li
             try:
                 y = module(*xs)
             except Exception:
-                ys = [module(*[x[i:i + 1] for x in xs]) for i in range(xs[0].shape[0])]
-                y = _concat_outputs(ys)
+                y = _one_at_a_time(module, xs)
             outs = list(y) if isinstance(y, (tuple, list)) else [y]
             chunks.append([o.detach().numpy() if not o.is_floating_point() else   # argmax: keep indices
                            o.detach().numpy().astype(np.float32) for o in outs])
     return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+
+
+def _one_at_a_time(module: Any, xs: list[torch.Tensor]) -> Any:
+    """A batch through a module specialised to batch 1: vectorised over the samples by vmap
+    (a batch-1 call per sample, one pass of the graph), or a loop where vmap cannot run an op."""
+    try:
+        y = torch.vmap(lambda *a: module(*[x.unsqueeze(0) for x in a]))(*xs)
+        return tuple(o.squeeze(1) for o in y) if isinstance(y, (tuple, list)) else y.squeeze(1)
+    except Exception:   # noqa: BLE001 - data-dependent or unbatchable ops: the plain loop
+        return _concat_outputs([module(*[x[i:i + 1] for x in xs]) for i in range(xs[0].shape[0])])
 
 
 def _concat_outputs(ys: list[Any]) -> Any:
