@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import intmath_softmax
 from ..ir import Graph, Node
 from .base import Attr, OpDef, act_quant, register
 
@@ -36,12 +37,10 @@ class Softmax(OpDef):
         return [(e / e.sum(axis=node.attrs["axis"], keepdims=True)).astype(np.float32)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        from .. import intmath_softmax
         s_in, _ = act_quant(graph, node.inputs[0])
         node.attrs.update(intmath_softmax.softmax_params(s_in, node.attrs.get("beta", 1.0)))
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        from .. import intmath_softmax
         x = np.moveaxis(xs[0], node.attrs["axis"], -1)
         y = intmath_softmax.softmax_int8(x, node.attrs["input_multiplier"], node.attrs["input_left_shift"],
                                          node.attrs["diff_min"])
@@ -67,11 +66,9 @@ class LogSoftmax(OpDef):
         return [(z - np.log(np.exp(z).sum(axis=node.attrs["axis"], keepdims=True))).astype(np.float32)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        from .. import intmath_softmax
         node.attrs.update(intmath_softmax.log_softmax_params(act_quant(graph, node.inputs[0])[0]))
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        from .. import intmath_softmax
         a = node.attrs
         x = np.moveaxis(xs[0], a["axis"], -1)
         y = intmath_softmax.log_softmax_int8(x, a["input_multiplier"], a["input_left_shift"], a["diff_min"],

@@ -20,6 +20,7 @@ import numpy as np
 from ... import passes
 from ...errors import EdgeqError
 from ...ir import Graph
+from ...ops import get_op
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
 from ...memory_plan import MemoryPlan, plan_memory
@@ -196,7 +197,6 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
 
 
 def model_macs(graph: Graph) -> int:
-    from ...ops import get_op
     return int(sum(get_op(n.op).macs(n, graph) for n in graph.nodes))
 
 

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node
+from ...ops import get_op
 from ...files import atomic_write_bytes
 from ..base import TargetProfile
 
@@ -411,7 +412,6 @@ def _slice(b: _Builder, node: Node) -> None:
 @lowers("resize_nearest")
 def _resize_nearest(b: _Builder, node: Node) -> None:
     """Nearest upsampling as two Gathers with torch's own source indices (exact for any size)."""
-    from ...ops import get_op
     ih, iw = get_op("resize_nearest").indices(node, b.graph)
     y = node.outputs[0]
     b.node("Gather", [b.dq(node.inputs[0]), b.const(f"{y}_rows", ih.astype(np.int64))], [f"{y}_rows_g"], axis=2)

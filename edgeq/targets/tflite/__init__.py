@@ -15,6 +15,7 @@ from ..base import RuntimeRun, TargetProfile
 from . import runtimes
 from .lower import build_model, check_supported, supported_ops
 from .registry import REFUSALS
+from .schema import read_model
 from .schema import serialize
 
 input_rounding = "half_away"   # TFLite QUANTIZE: TfLiteRound(x / scale), half away from zero
@@ -109,7 +110,6 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
 
 def intermediates(graph: Graph, data: bytes, sample: list[np.ndarray], runtime: str) -> dict[str, np.ndarray]:
     """Every IR tensor's value on one sample in ``runtime`` ("litert_ref" or "tflm")."""
-    from .schema import read_model
     names = {t.name.decode() if isinstance(t.name, bytes) else t.name: i
              for i, t in enumerate(read_model(data).subgraphs[0].tensors)}
     wanted = {n: names[n] for n in graph.activations() if n in names}

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...errors import UnsupportedOpError
 from ...ir import Node, QuantParams
+from ...ops import get_op
 from .builder import BO, Act, ModelBuilder, limits, padding_plan, per_tensor, requantized_input
 from .registry import lowers
 from .schema import fb
@@ -329,7 +330,6 @@ def tflite_nearest_indices(in_size: int, out_size: int) -> np.ndarray:
 
 @lowers("resize_nearest")
 def _resize_nearest(b: ModelBuilder, node: Node) -> None:
-    from ...ops import get_op
     ih, iw = get_op("resize_nearest").indices(node, b.g)
     xs = b.g.t(node.inputs[0]).shape
     oh, ow = node.attrs["size"]

@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import EdgeqError
+from .schema import read_model
 
 ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
 DEFAULT_ARENA = 8 << 20
@@ -66,7 +67,6 @@ def tflm_arena_bytes(interp) -> int:  # noqa: ANN001
 
 def run_tflm(model_bytes: bytes, inputs: list[np.ndarray], arena_size: int) -> tuple[list[np.ndarray], int]:
     """Outputs (stacked over samples) and the arena bytes TFLite Micro used."""
-    from .schema import read_model
     n_out = len(read_model(model_bytes).subgraphs[0].outputs)
     interp = tflm_interpreter(model_bytes, arena_size)
     chunks: list[list[np.ndarray]] = [[] for _ in range(n_out)]
