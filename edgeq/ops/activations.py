@@ -17,7 +17,7 @@ from .. import intmath_activations as ia
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..ir import Graph, Node, Tensor
 from ..quant import constant_params
-from .base import Attr, OpDef, act_quant, is_int16, register, set_constant
+from .base import Attr, OpDef, TableLookup, act_quant, is_int16, register, set_constant
 from .elementwise import float32_agreeing_scale
 
 
@@ -32,15 +32,8 @@ class _Unary(OpDef):
         return [self._f(node, xs[0].astype(np.float64)).astype(np.float32)]
 
 
-class _Table(_Unary):
-    def _table(self, node: Node, graph: Graph) -> np.ndarray:
-        raise NotImplementedError
-
-    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        node.attrs["table"] = self._table(node, graph)
-
-    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        return [node.attrs["table"][xs[0].astype(np.int64) + 128]]
+class _Table(TableLookup, _Unary):
+    pass
 
 
 class _FixedPointTable(_Table):

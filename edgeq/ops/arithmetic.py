@@ -28,7 +28,7 @@ from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
 from ..intmath_activations import float_lut_int8
 from ..ir import Graph, Node
 from ..quant import dtype_range
-from .base import OpDef, act_quant, quantize_constant_operand, register
+from .base import OpDef, TableLookup, act_quant, quantize_constant_operand, register
 
 
 class _Unary(OpDef):
@@ -46,18 +46,8 @@ class _Unary(OpDef):
             return [self._f(xs[0].astype(np.float64)).astype(np.float32)]
 
 
-class _UnaryTable(_Unary):
-    """An int8 -> int8 op computed as a 256-entry table (``attrs['table']``, by input + 128)."""
-    table = True
-
-    def _table(self, node: Node, graph: Graph) -> np.ndarray:
-        raise NotImplementedError
-
-    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        node.attrs["table"] = self._table(node, graph)
-
-    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        return [node.attrs["table"][xs[0].astype(np.int64) + 128]]
+class _UnaryTable(TableLookup, _Unary):
+    """An int8 -> int8 op computed as a 256-entry table."""
 
 
 @register

@@ -180,6 +180,21 @@ class OpDef:
 REGISTRY: dict[str, OpDef] = {}
 
 
+class TableLookup:
+    """Mixin of the int8 -> int8 ops computed as a 256-entry table (``attrs['table']``, indexed
+    by input + 128): the subclass builds the table in ``_table``; the kernel is a lookup."""
+    table = True
+
+    def _table(self, node: Node, graph: Graph) -> np.ndarray:
+        raise NotImplementedError
+
+    def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        node.attrs["table"] = self._table(node, graph)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [node.attrs["table"][xs[0].astype(np.int64) + 128]]
+
+
 def check_graph(graph: Graph) -> None:
     """Every node of ``graph`` (and of its nodes' bodies) within its op's attribute schema."""
     for node in graph.nodes:

@@ -97,15 +97,7 @@ class _ConvBase(OpDef):
         return [apply_float_activation(node, from_nchw(y.numpy(), graph))]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        x, w, b = (graph.t(n) for n in node.inputs)
-        y = graph.t(node.outputs[0])
-        s_in, zp_in = act_quant(graph, x.name)
-        s_out, zp_out = act_quant(graph, y.name)
-        w.data, w.quant = symmetric_weight_quant(w.data, self.filter_axis)
-        w.dtype = "int8"
-        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
-        b.dtype = str(b.data.dtype)
-        set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
+        quantize_filter_and_bias(node, graph, self.filter_axis)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         x, w, b = xs
@@ -119,6 +111,19 @@ class _ConvBase(OpDef):
         y = graph.t(node.outputs[0])
         w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
         return int(y.size * w.shape[1] * w.shape[2] * w.shape[3])
+
+
+def quantize_filter_and_bias(node: Node, graph: Graph, axis: int | None) -> None:
+    """A filtering op's int8 weights (per channel along ``axis``, or per tensor), its int32 (or
+    int64, for int16 inputs) bias, and the requantization from its input to its output."""
+    x, w, b = (graph.t(n) for n in node.inputs)
+    s_in, zp_in = act_quant(graph, x.name)
+    s_out, zp_out = act_quant(graph, node.outputs[0])
+    w.data, w.quant = symmetric_weight_quant(w.data, axis)
+    w.dtype = "int8"
+    b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
+    b.dtype = str(b.data.dtype)
+    set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
 
 
 def set_requant_params(node: Node, graph: Graph, s_in: float, weight_scales: np.ndarray,

@@ -9,9 +9,8 @@ import numpy as np
 
 from ..intmath import requantize, requantize_int64
 from ..ir import Graph, Node
-from ..quant import quantize_bias, symmetric_weight_quant
-from .base import ACTIVATION, OpDef, act_quant, apply_float_activation, is_int16, register
-from .conv2d import set_requant_params
+from .base import ACTIVATION, OpDef, apply_float_activation, register
+from .conv2d import quantize_filter_and_bias
 
 
 def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point: int,
@@ -51,15 +50,7 @@ class Linear(OpDef):
         return [apply_float_activation(node, y)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
-        x, w, b = (graph.t(n) for n in node.inputs)
-        s_in, zp_in = act_quant(graph, x.name)
-        s_out, zp_out = act_quant(graph, node.outputs[0])
-        axis = 0 if options.get("linear_per_channel", True) else None
-        w.data, w.quant = symmetric_weight_quant(w.data, axis)
-        w.dtype = "int8"
-        b.data, b.quant = quantize_bias(b.data, s_in, w.quant.scale, wide=is_int16(graph, x.name))
-        b.dtype = str(b.data.dtype)
-        set_requant_params(node, graph, s_in, w.quant.scale, s_out, zp_in, zp_out)
+        quantize_filter_and_bias(node, graph, 0 if options.get("linear_per_channel", True) else None)
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         x, w, b = xs
