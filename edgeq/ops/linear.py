@@ -12,6 +12,7 @@ from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
 from .base import ACTIVATION, OpDef, act_quant, apply_float_activation, is_int16, register
 from .conv2d import set_requant_params
+from .traversal import Traversal, row_traversal
 
 
 def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point: int,
@@ -66,6 +67,12 @@ class Linear(OpDef):
         a = node.attrs
         return [linear_int(x, w, b, a["input_zero_point"], a["multiplier"], a["shift"],
                            a["output_zero_point"], a["act_min"], a["act_max"])]
+
+    def traversal(self, node: Node, graph: Graph) -> Traversal | None:
+        """Rows in order: row r reads input row r and writes output row r."""
+        if len(node.inputs) < 2:
+            return None
+        return row_traversal(node, graph, graph.t(node.inputs[1]).shape[1])
 
     def macs(self, node: Node, graph: Graph) -> int:
         return int(np.prod(graph.t(node.inputs[1]).shape))

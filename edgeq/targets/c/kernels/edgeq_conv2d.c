@@ -36,7 +36,7 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t 
     }
 }
 
-void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;

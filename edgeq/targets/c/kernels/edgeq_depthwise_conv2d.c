@@ -32,7 +32,7 @@ static EDGEQ_NOINLINE void taps4(const int8_t *x_row, const int8_t *w_row, int32
 }
 
 void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
-                               int8_t *EDGEQ_RESTRICT output)
+                               int8_t *output)
 {
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;

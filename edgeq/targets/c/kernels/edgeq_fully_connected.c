@@ -3,7 +3,7 @@
 #include "edgeq_support.h"
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
-                              int8_t *EDGEQ_RESTRICT output)
+                              int8_t *output)
 {
     const edgeq_channel_requant *requant = &p->requant;
     const edgeq_fc_shape *shape = &p->shape;

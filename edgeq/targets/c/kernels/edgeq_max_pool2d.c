@@ -1,7 +1,7 @@
 /* edgeq kernel: int8 max pooling, NHWC. */
 #include "edgeq_pool2d.h"
 
-void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+void edgeq_max_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *output)
 {
     const edgeq_pool_window *window = &p->window;
     const int32_t in_h = window->input_height;

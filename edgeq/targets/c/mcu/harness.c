@@ -55,7 +55,13 @@ void bench_stop(void)
     __asm__ volatile("" ::: "memory");
 }
 
+#ifdef MODEL_INPUT_BUFFER
+/* the model keeps its input in its arena: read each sample there, run with MODEL_RUN */
+#define EDGEQ_INPUT (MODEL_INPUT_BUFFER())
+#else
 static int8_t edgeq_input[MODEL_INPUT_SIZE] __attribute__((aligned(16)));
+#define EDGEQ_INPUT edgeq_input
+#endif
 static int8_t edgeq_output[MODEL_OUTPUT_SIZE] __attribute__((aligned(16)));
 
 /* Decimal digits of value at dst, then "\n" and NUL (dst needs 12 bytes). */
@@ -106,13 +112,17 @@ int main(void)
 
     for (i = 0; i < n_samples; ++i) {
         int rc;
-        if (semihost_read(in_fd, edgeq_input, in_size) != (long)in_size) {
+        if (semihost_read(in_fd, EDGEQ_INPUT, in_size) != (long)in_size) {
             semihost_write0("edgeq: short read from input file\n");
             return EDGEQ_EXIT_IO;
         }
 
         bench_start();
+#ifdef MODEL_INPUT_BUFFER
+        rc = MODEL_RUN(edgeq_output);
+#else
         rc = MODEL_INVOKE(edgeq_input, edgeq_output);
+#endif
         bench_stop();
 
         if (rc != 0) {
