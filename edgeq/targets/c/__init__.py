@@ -264,7 +264,9 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
     ``flash_bytes`` = text + data of NAME.o, NAME_weights.o and the kernel objects (code,
     weights and constants); ``ram_bytes`` = data + bss (the arena: the generated code has no
     other writable data).  Input and output buffers belong to the caller (``input_bytes``,
-    ``output_bytes``).  Over the profile's [budget] -> EdgeqError naming both numbers."""
+    ``output_bytes``), unless the input lives in the arena (``input_in_arena``); the memory
+    timeline per layer is in ``timeline``; ``options['compare_tflm']`` adds TFLite Micro's arena
+    for our own .tflite of the model (``tflm_compare``).  Over the profile's [budget] -> EdgeqError naming both numbers."""
     c_dir, name, sources = _sources(artifacts)
     plan = model_plan(graph, bool(options.get("input_in_arena")))
     classic = plan if not plan.input_in_arena else model_plan(graph, False)
@@ -310,6 +312,9 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
         "toolchain": toolchain.compiler_version(prof["cc"]),
         "objects_for": "target" if cross else "host (sizes of host objects, not a microcontroller)",
     })
+    if options.get("compare_tflm"):
+        from .tflm_compare import tflm_arena
+        result.update(tflm_arena(graph, options))
     budget = profile.budget or {}
     part = profile.raw.get("target", {}).get("part", profile.name)
     result["budget"] = dict(budget)
