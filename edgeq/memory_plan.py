@@ -26,8 +26,8 @@ fully connected rows) may write its output over the input it consumes when that 
 the op: the traversal gives the least distance ``lead`` by which the output's start must lie
 below the input's start so that no write reaches an input byte still to be read
 (``ops.traversal``), and the two buffers may then overlap (``MemoryPlan.overlaps``).  A target
-may refuse it per node (``kernel_allows``: the C target refuses kernels whose output pointer is
-``restrict``).  A step body (a scan's) is planned without overlaps.
+may refuse it per node (``kernel_allows``: the C target refuses kernels with a ``restrict``
+pointer).  A step body (a scan's) is planned without overlaps.
 
 ``input_in_arena``: the graph inputs live in the arena (one block, at ``input_arena_offset``;
 the caller fills it through the model's API before running it) instead of in the caller's

@@ -9,6 +9,9 @@
  *   -DMODEL_HEADER='"NAME.h"' -DMODEL_INVOKE=NAME_invoke
  *   -DMODEL_INPUT_SIZE=NAME_INPUT_SIZE -DMODEL_OUTPUT_SIZE=NAME_OUTPUT_SIZE
  *   -DEDGEQ_INPUT_PATH='"/abs/in.bin"' -DEDGEQ_OUTPUT_PATH='"/abs/out.bin"'
+ *   and, for a model built with its input in its arena (NAME_INPUT_IN_ARENA),
+ *   -DMODEL_INPUT_BUFFER=NAME_input -DMODEL_RUN=NAME_run: samples are read
+ *   into the arena and the measured call is MODEL_RUN(output).
  *
  * The input file holds N * MODEL_INPUT_SIZE int8 bytes (N from its length);
  * the output file receives N * MODEL_OUTPUT_SIZE int8 bytes.  Each inference
