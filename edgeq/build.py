@@ -152,6 +152,7 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
                                      None if labels is None else labels[:MAX_SQNR_SAMPLES])
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)
+        plots += report.memory_plots(memory, out)
     with clock.stage("latency"):
         speed = latency.measure(model, profile.format, artifacts, ev, lambda: _artifact_inputs(
             tgraph, [x[:1] for x in int_inputs], [x[:1] for x in ev], target_options, profile.format))
@@ -231,6 +232,7 @@ def _target_options(opts: BuildOptions, profile: TargetProfile, label: str) -> d
     The description written into artifacts names the model by ``label``, never by a path."""
     return {**profile.quantizer, "equalization": opts.equalization, "bias_correction": opts.bias_correction,
             "io": opts.io, "input_layout": opts.input_layout, "name": opts.name, "edgeq_version": __version__,
+            "input_in_arena": opts.input_in_arena, "compare_tflm": True,
             "description": f"{label} quantized by edgeq for {profile.name}"}
 
 

@@ -123,6 +123,9 @@ _TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
               show_default=True, help="TFLite/C layout of 4-D inputs")
 @click.option("--name", default=_DEFAULTS.name, show_default=True,
               help="C symbol prefix and file name (C targets): a C identifier")
+@click.option("--input-in-arena", is_flag=True,
+              help="C targets: keep the input in the model's arena (NAME_input() returns the buffer to fill, "
+                   "NAME_run() runs; the first layers may then write over it)")
 @click.option("--max-eval-samples", type=int, metavar="N", help="validate on at most N samples")
 @click.option("--max-calibration-samples", type=int, metavar="N", help="calibrate on at most N samples")
 @click.option("--no-equalization", is_flag=True, help="never apply cross-layer equalization")

@@ -21,17 +21,31 @@ Steps are node indices in execution order.  A tensor is live from the step that 
   is in the arena; one with ``in_place == "prefix"`` (slice) writes over the start of such an
   input.
 
+An op whose kernels keep a read/write order (``OpDef.traversal``: window ops in raster order,
+fully connected rows) may write its output over the input it consumes when that input dies at
+the op: the traversal gives the least distance ``lead`` by which the output's start must lie
+below the input's start so that no write reaches an input byte still to be read
+(``ops.traversal``), and the two buffers may then overlap (``MemoryPlan.overlaps``).  A target
+may refuse it per node (``kernel_allows``: the C target refuses kernels with a ``restrict``
+pointer).  A step body (a scan's) is planned without overlaps.
+
+``input_in_arena``: the graph inputs live in the arena (one block, at ``input_arena_offset``;
+the caller fills it through the model's API before running it) instead of in the caller's
+buffer; the block is free once its last reader has run, and the first layer may write over it.
+
 Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
 it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
 Micro's GreedyMemoryPlanner; we also try a few other orders (and seeded shuffles) and keep the
-smallest arena, so the result is deterministic and never larger than largest-first.  The lower
-bound reported beside the arena size is the largest sum, over arena buffers, of the bytes of
-their members live at one step: no placement of these buffers can use less.
+smallest arena, so the result is deterministic and never larger than largest-first (overlaps
+aside).  The lower bound reported beside the arena size is the largest sum, over arena buffers,
+of the bytes of their members live at one step: no placement of these buffers without overlaps
+can use less (``lower_bound``); ``overlap_bound`` is the same with each step's overlapping pair
+counted by the least span the pair can take.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -72,6 +86,12 @@ class MemoryPlan:
     output_copies: list[tuple[str, int]] = field(default_factory=list)  # (tensor, output slot)
     input_size: int = 0
     output_size: int = 0
+    overlaps: dict[str, tuple[str, int]] = field(default_factory=dict)  # node -> (input, lead bytes)
+    input_in_arena: bool = False
+    input_arena_offset: int = -1     # where the input block starts in the arena (input_in_arena)
+    overlap_bound: int = 0
+    live_bytes: list[int] = field(default_factory=list)   # per step -1..len(nodes): sum of live arena bytes
+    used_bytes: list[int] = field(default_factory=list)   # per step: arena bytes holding live data
 
     def buffer_lifetimes(self) -> dict[int, tuple[int, int, int, str, int]]:
         """buffer id -> (first, last, size, region, offset)."""
@@ -88,12 +108,18 @@ class MemoryPlan:
         return {
             "arena_bytes": self.arena_size,
             "arena_lower_bound_bytes": self.lower_bound,
+            "arena_overlap_bound_bytes": self.overlap_bound,
+            "input_in_arena": self.input_in_arena,
+            "input_arena_offset": self.input_arena_offset,
             "alignment": ALIGNMENT,
             "input_bytes": self.input_size,
             "output_bytes": self.output_size,
             "tensors": {n: t.to_dict() for n, t in self.tensors.items()},
             "aliased_reshapes": sorted(self.alias_nodes),
             "in_place": dict(sorted(self.inplace_nodes.items())),
+            "overlaps": {n: {"input": x, "lead_bytes": d} for n, (x, d) in sorted(self.overlaps.items())},
+            "live_bytes_per_step": list(self.live_bytes),
+            "used_bytes_per_step": list(self.used_bytes),
         }
 
 
@@ -118,31 +144,46 @@ def _align(n: int) -> int:
 
 
 #: Placement orders tried (the smallest arena wins): largest first as TFLite Micro does, then
-#: largest area (size x lifetime), then longest-lived, then first-defined; then RANDOM_ORDERS
-#: seeded shuffles.
+#: largest area (size x lifetime), then longest-lived, then first-defined, then last-defined
+#: (an output is placed before the input it overlaps, which then goes above it); then
+#: RANDOM_ORDERS seeded shuffles.
 _ORDERS = (
     lambda b, i: (-b["size"], b["first"], i),
     lambda b, i: (-b["size"] * (b["last"] - b["first"] + 1), b["first"], i),
     lambda b, i: (-(b["last"] - b["first"]), -b["size"], i),
     lambda b, i: (b["first"], -b["size"], i),
+    lambda b, i: (-b["first"], -b["size"], i),
 )
 
+#: (output buffer, input buffer) -> lead: the output may start ``lead`` bytes below the input or lower
+Leads = dict[tuple[int, int], int]
 
-def _greedy(buffers: list[dict], order: list[int]) -> list[int]:
+
+def _forbidden(buffers: list[dict], offsets: list[int], i: int, j: int, leads: Leads) -> tuple[int, int]:
+    """The open interval of start offsets of buffer ``i`` that placed buffer ``j`` (alive at the
+    same time) forbids: their bytes may not meet, except that an output may start ``lead`` below
+    the input it overlaps."""
+    size_i, size_j, off_j = buffers[i]["size"], buffers[j]["size"], offsets[j]
+    if (i, j) in leads:          # i writes over j
+        return off_j - min(leads[(i, j)], size_i), off_j + size_j
+    if (j, i) in leads:          # j writes over i
+        return off_j - size_i, off_j + min(leads[(j, i)], size_j)
+    return off_j - size_i, off_j + size_j
+
+
+def _greedy(buffers: list[dict], order: list[int], leads: Leads | None = None) -> list[int]:
     """Offsets: each buffer in ``order`` at the lowest aligned offset free during its lifetime."""
+    leads = leads or {}
     offsets = [0] * len(buffers)
     placed: list[int] = []
     for i in order:
         b = buffers[i]
-        conflicts = sorted((j for j in placed
-                            if buffers[j]["first"] <= b["last"] and b["first"] <= buffers[j]["last"]),
-                           key=lambda j: offsets[j])
-        offset = 0
-        for j in conflicts:
-            if offset + b["size"] <= offsets[j]:
-                break
-            offset = max(offset, _align(offsets[j] + buffers[j]["size"]))
-        offsets[i] = offset
+        forbidden = [f for f in (_forbidden(buffers, offsets, i, j, leads) for j in placed
+                                 if buffers[j]["first"] <= b["last"] and b["first"] <= buffers[j]["last"])
+                     if f[0] < f[1]]
+        # the lowest free start is 0 or the (aligned) end of a forbidden interval
+        candidates = sorted({0, *(_align(hi) for _, hi in forbidden if hi > 0)})
+        offsets[i] = next(s for s in candidates if all(s <= lo or s >= hi for lo, hi in forbidden))
         placed.append(i)
     return offsets
 
@@ -152,10 +193,15 @@ def workspace_name(node_name: str) -> str:
     return f"{node_name}/workspace"
 
 
+def body_plan(body: Graph) -> MemoryPlan:
+    """The plan of a step body (a scan's), inside its node's workspace: no overlaps."""
+    return plan_memory(body, overlap=False)
+
+
 def workspace_bytes(node: Node) -> int:
     """Bytes a node's bodies need while it runs: each body's own arena, then its outputs."""
     return sum(_align(p.arena_size) + _align(p.output_size)
-               for p in (plan_memory(b) for b in get_op(node.op).bodies(node)))
+               for p in (body_plan(b) for b in get_op(node.op).bodies(node)))
 
 
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -177,20 +223,27 @@ def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
     return {n: (a, b) for n, (a, b) in life.items()}
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations).
+def plan_memory(graph: Graph, input_in_arena: bool = False, overlap: bool = True,
+                kernel_allows: Callable[[Node], bool] | None = None) -> MemoryPlan:
+    """Plan every activation of ``graph`` (quantized, NHWC, int8 / int16 activations).
+
+    ``input_in_arena``: graph inputs in the arena (see the module's docstring); ``overlap``:
+    outputs may overlap the inputs their ops consume (``OpDef.traversal``), where
+    ``kernel_allows(node)`` (default: always) agrees.
 
     A slice in place keeps its input's whole buffer for as long as the slice lives, which can
     cost more than it saves: the graph is planned with and without it and the smaller arena
     is kept (without, on a tie)."""
-    without = _plan(graph, prefix_in_place=False)
+    allows = kernel_allows if overlap else (lambda node: False)
+    without = _plan(graph, False, input_in_arena and bool(graph.inputs), allows)
     if not any(get_op(n.op).in_place == "prefix" for n in graph.nodes):
         return without
-    with_prefix = _plan(graph, prefix_in_place=True)
+    with_prefix = _plan(graph, True, input_in_arena and bool(graph.inputs), allows)
     return with_prefix if with_prefix.arena_size < without.arena_size else without
 
 
-def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
+def _plan(graph: Graph, prefix_in_place: bool, input_in_arena: bool = False,
+          allows: Callable[[Node], bool] | None = None) -> MemoryPlan:
     life = lifetimes(graph)
     names = list(life)
     size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n in graph.tensors}
@@ -272,14 +325,20 @@ def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
         buffers.append({"root": r, "first": min(life[n][0] for n in members),
                         "last": max(life[n][1] for n in members),
                         "size": max(size[n] for n in members), "home": group_home(r)})
-
     arena = [b for b in buffers if b["home"] is None]
+    if input_in_arena:   # the caller's input block, one arena buffer until its last reader
+        arena.append({"root": None, "first": -1, "size": input_size, "home": None,
+                      "last": max(b["last"] for b in buffers if b["home"] is not None and b["home"][0] == "input")})
+    index = {b["root"]: k for k, b in enumerate(arena) if b["root"] is not None}
+
+    leads, overlaps, pair = _overlaps(graph, arena, index, uf, group_home, alias_nodes, inplace, input_in_arena,
+                                      allows)
     best: tuple[int, list[int]] | None = None
     orders = [sorted(range(len(arena)), key=lambda i: key(arena[i], i)) for key in _ORDERS]
     rng = np.random.default_rng(0)   # a few seeded shuffles: deterministic, often a bit tighter
     orders += [list(rng.permutation(len(arena))) for _ in range(RANDOM_ORDERS)]
     for order in orders:
-        offsets = _greedy(arena, [int(i) for i in order])
+        offsets = _greedy(arena, [int(i) for i in order], leads)
         total = _align(max((arena[i]["size"] + offsets[i] for i in range(len(arena))), default=0))
         if best is None or total < best[0]:
             best = (total, offsets)
@@ -287,20 +346,91 @@ def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
     for b, off in zip(arena, offsets):
         b["offset"] = off
 
-    # per step and arena buffer, the largest member live then (a buffer's members share its start)
+    # per step: the bytes of every live arena buffer (its largest member live then: a buffer's
+    # members share its start), their sum, the bytes they cover, and the overlapping pair's saving
     steps = range(-1, len(graph.nodes) + 1)
-    arena_roots = {b["root"] for b in arena}
-    live_bytes = [0] * len(steps)
-    for root in arena_roots:
-        members = group_members(root)
-        for k, step in enumerate(steps):
-            live_bytes[k] += max((size[n] for n in members if life[n][0] <= step <= life[n][1]), default=0)
+    members_of = {b["root"]: group_members(b["root"]) for b in arena if b["root"] is not None}
+    live_bytes, used_bytes, with_overlap = [], [], []
+    for step in steps:
+        live: dict[int, int] = {}
+        for k, b in enumerate(arena):
+            if b["root"] is None:
+                n_bytes = b["size"] if b["first"] <= step <= b["last"] else 0
+            else:
+                n_bytes = max((size[n] for n in members_of[b["root"]] if life[n][0] <= step <= life[n][1]),
+                              default=0)
+            if n_bytes:
+                live[k] = n_bytes
+        total = sum(live.values())
+        live_bytes.append(total)
+        used_bytes.append(_covered([(arena[k]["offset"], arena[k]["offset"] + n) for k, n in live.items()]))
+        saving = 0
+        if step in pair:
+            y, x = pair[step]
+            saving = live[x] + live[y] - _least_span(live[x], live[y], leads[(y, x)])
+        with_overlap.append(total - saving)
     lower = max(live_bytes, default=0)
 
     tensors: dict[str, TensorPlacement] = {}
     for n in names:
         b = buffers[buf_id[uf.find(n)]]
-        region, offset = b["home"] if b["home"] is not None else ("arena", b["offset"])
+        region, offset = b["home"] if b["home"] is not None else ("arena", arena[index[b["root"]]]["offset"])
         tensors[n] = TensorPlacement(n, size[n], region, offset, life[n][0], life[n][1], buf_id[uf.find(n)])
     return MemoryPlan(arena_size, lower, tensors, alias_nodes, inplace, input_offsets, output_offsets,
-                      output_copies, input_size, output_size)
+                      output_copies, input_size, output_size, overlaps, input_in_arena,
+                      arena[-1]["offset"] if input_in_arena else -1, max(with_overlap, default=0),
+                      live_bytes, used_bytes)
+
+
+def _covered(spans: list[tuple[int, int]]) -> int:
+    """Bytes in the union of the half-open ranges ``spans``."""
+    covered, end = 0, 0
+    for a, b in sorted(spans):
+        covered += max(0, b - max(a, end))
+        end = max(end, b)
+    return covered
+
+
+def _least_span(x: int, y: int, lead: int) -> int:
+    """The fewest bytes an input of ``x`` bytes and an output of ``y`` bytes that may start
+    ``lead`` bytes below it can span together."""
+    if lead <= 0:
+        return max(x, y)
+    return max(x + lead, y) if lead < y else x + y
+
+
+def _overlaps(graph: Graph, arena: list[dict], index: dict[str, int], uf: _UnionFind,
+              group_home: Callable[[str], tuple[str, int] | None], alias_nodes: set[str], inplace: dict[str, str],
+              input_in_arena: bool, allows: Callable[[Node], bool] | None
+              ) -> tuple[Leads, dict[str, tuple[str, int]], dict[int, tuple[int, int]]]:
+    """The output-over-input overlaps the ops' traversals allow: a node's output buffer, born at
+    its step, over the buffer of the input it traverses, which dies at that step and holds no
+    other input of the node (the input block when that input is the one graph input)."""
+    leads: Leads = {}
+    overlaps: dict[str, tuple[str, int]] = {}
+    pairs: dict[int, tuple[int, int]] = {}   # step -> (output buffer, input buffer)
+    for step, node in enumerate(graph.nodes):
+        if len(node.outputs) != 1 or node.name in inplace or node.name in alias_nodes:
+            continue
+        trav = get_op(node.op).traversal(node, graph)
+        if trav is None or (allows is not None and not allows(node)):
+            continue
+        x, y = node.inputs[trav.input], node.outputs[0]
+        if uf.find(y) not in index:
+            continue
+        iy = index[uf.find(y)]
+        lead = trav.lead()
+        if uf.find(x) in index:
+            ix = index[uf.find(x)]
+        elif input_in_arena and len(graph.inputs) == 1 and (group_home(uf.find(x)) or ("",))[0] == "input":
+            ix = len(arena) - 1
+        else:
+            continue
+        others = [n for n in node.inputs if n != x and not graph.t(n).is_constant]
+        if (arena[ix]["last"] != step or arena[iy]["first"] != step or lead >= arena[iy]["size"]
+                or any(uf.find(n) == uf.find(x) for n in others)):
+            continue
+        leads[(iy, ix)] = lead
+        overlaps[node.name] = (x, lead)
+        pairs[step] = (iy, ix)
+    return leads, overlaps, pairs

@@ -24,6 +24,9 @@ class BuildOptions:
     input_layout: str = "nhwc"
     #: C symbol prefix (C targets)
     name: str = "model"
+    #: C targets: the input lives in the model's arena (``NAME_input()`` returns the buffer the
+    #: caller fills, ``NAME_run(output)`` runs the model; ``NAME_invoke`` still works, copying)
+    input_in_arena: bool = False
     #: validate on at most this many eval samples (None: all)
     max_eval_samples: int | None = None
     #: calibrate on at most this many samples (None: all; a DataLoader is read only that far)
@@ -76,6 +79,8 @@ class BuildOptions:
             out.append(f"--io applies to the tflite target; ignored for the {target_format} target")
         if "input_layout" in given and target_format == "onnx":
             out.append("--input-layout applies to the tflite and C targets; the onnx target keeps torch's NCHW")
+        if "input_in_arena" in given and target_format != "c":
+            out.append(f"--input-in-arena applies to the C targets; ignored for the {target_format} target")
         if "name" in given and target_format != "c":
             out.append(f"--name applies to the C targets; ignored for the {target_format} target")
         for opt in ("target_sqnr", "max_accuracy_drop"):

@@ -1,5 +1,5 @@
-"""Report plots (PNG, matplotlib's Agg backend): per-layer SQNR, and a tensor's histogram with
-its chosen clipping range."""
+"""Report plots (PNG, matplotlib's Agg backend): per-layer SQNR, a tensor's histogram with
+its chosen clipping range, and the C arena's memory timeline."""
 from __future__ import annotations
 
 import io
@@ -60,6 +60,37 @@ def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: 
     ax.set_xlabel("float value")
     ax.set_ylabel("count (log)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def memory_timeline(timeline: dict, path: Path, tflm_arena: int | None = None) -> Path:
+    """Bytes of the live arena tensors per layer (their sum: what a plan without overlaps needs
+    at least) and the arena bytes they cover in the plan, with the plan's peak, the bound
+    without overlaps and (when measured) TFLite Micro's arena for the same model."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = timeline["steps"]
+    x = np.arange(len(steps))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.22 * len(steps) + 3), 4.2))
+    ax.bar(x, timeline["live_bytes"], 0.8, color="#bbccee", label="bytes live (sum of live tensors)")
+    ax.step(x, timeline["used_bytes"], where="mid", color="#4477aa", label="arena bytes in use (this plan)")
+    ax.axhline(timeline["arena_bytes"], color="#228833", label=f"arena (plan peak) {timeline['arena_bytes']:,} B")
+    ax.axhline(timeline["bound_without_overlap_bytes"], color="#ccbb44", linestyle="--",
+               label=f"bound without overlaps {timeline['bound_without_overlap_bytes']:,} B")
+    if tflm_arena is not None:
+        ax.axhline(tflm_arena, color="#ee6677", linestyle=":",
+                   label=f"TFLite Micro arena (our .tflite, input/output in it) {tflm_arena:,} B")
+    ticks = x if len(steps) <= 40 else x[:: max(1, len(steps) // 40)]
+    ax.set_xticks(ticks, [steps[i] for i in ticks], rotation=70, ha="right", fontsize=6)
+    ax.set_ylabel("bytes")
+    ax.set_title("Memory timeline of the C arena, layer by layer")
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = _save(fig, path)
     plt.close(fig)

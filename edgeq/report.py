@@ -117,6 +117,35 @@ def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: li
     return [str(p.relative_to(out)) for p in paths]
 
 
+def memory_plots(memory: dict, out: Path) -> list[str]:
+    """The memory timeline of a C build (the plan per layer beside TFLite Micro's arena)."""
+    if not memory.get("timeline"):
+        return []
+    path = plots.memory_timeline(memory["timeline"], out / "plots" / "memory_timeline.png",
+                                 memory.get("tflm_arena_bytes"))
+    return [str(path.relative_to(out))]
+
+
+def _memory_section(m: dict[str, Any]) -> list[str]:
+    lines = ["", "## Memory", ""]
+    if "c_api" in m:
+        ram = m["ram_model_bytes"]
+        lines += [f"C API: {m['c_api']}. Model RAM {ram:,} bytes: arena {m['arena_bytes']:,}"
+                  + ("" if m["input_in_arena"] else f" + input {m['input_bytes']:,}")
+                  + f" + output {m['output_bytes']:,} (the classic API would need {m['ram_model_bytes_classic_api']:,}). "
+                  f"Outputs overlap the inputs they consume in {m['overlapping_layers']} layers; bound without "
+                  f"overlaps {m['arena_lower_bound_bytes']:,} bytes, with them {m['arena_overlap_bound_bytes']:,}."]
+        if m.get("tflm_arena_bytes"):
+            lines.append(f"TFLite Micro's arena for our .tflite of the same model: {m['tflm_arena_bytes']:,} bytes "
+                         f"(input and output inside): edgeq needs {ram / m['tflm_arena_bytes']:.2f}x.")
+        elif "tflm_arena_note" in m:
+            lines.append(f"TFLite Micro's arena: {m['tflm_arena_note']}.")
+        lines.append("")
+    lines += [f"- {k}: {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"- {k}: {v}"
+              for k, v in m.items() if not isinstance(v, (list, dict))]
+    return lines
+
+
 def accuracy_section(float_out: list[np.ndarray], ref_out: list[np.ndarray], runs: list,
                      labels: np.ndarray | None) -> dict:
     if labels is None:
@@ -213,9 +242,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["", "Output SQNR of the int8 reference against torch float: "
               + ", ".join(_db(s) for s in d["output_sqnr_db"]) + "."]
     if d.get("memory"):
-        lines += ["", "## Memory", ""]
-        lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
-                  if not isinstance(v, (list, dict))]
+        lines += _memory_section(d["memory"])
     lines += _speed_section(d)
     lines += _precision_section(d.get("precision") or {})
     lines += ["", "## Per-layer quantization", "",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams, Tensor
 from ..quant import constant_params, int16_scale, quantize, quantize_value
+
+if TYPE_CHECKING:
+    from .traversal import Traversal
 
 
 class Padding(NamedTuple):
@@ -167,6 +170,13 @@ class OpDef:
     def bodies(self, node: Node) -> list[Graph]:
         """Subgraphs the node runs (a scan's step); passes and targets recurse into them."""
         return [v for a in self.attributes if a.kind == "graph" for v in [node.attrs.get(a.name)] if v is not None]
+
+    def traversal(self, node: Node, graph: Graph) -> "Traversal | None":
+        """The order in which every kernel of the op reads one input while it writes its output
+        (``ops.traversal``: the contract the kernels keep), from which the memory planner lets the
+        output overlap that input where it dies; None: the output never overlaps an input
+        (exact in-place of ``in_place`` ops is planned separately)."""
+        return None
 
     def tied_tensors(self, node: Node, graph: Graph) -> list[list[str]]:
         """Groups of tensors (of the graph and the node's bodies) that must share one

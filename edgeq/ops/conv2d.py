@@ -17,6 +17,7 @@ import torch
 from ..intmath import quantize_multiplier, requantize, requantize_int64
 from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
+from .traversal import Traversal, window_traversal
 from .base import (ACTIVATION, Attr, OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
                    from_nchw, is_int16, register, to_nchw)
 
@@ -106,6 +107,13 @@ class _ConvBase(OpDef):
                        a["dilation"], groups_of(node, graph), a["input_zero_point"], a["multiplier"],
                        a["shift"], a["output_zero_point"], a["act_min"], a["act_max"])
         return [from_nchw(y, graph)]
+
+    def traversal(self, node: Node, graph: Graph) -> Traversal | None:
+        """Output pixels in raster order, each reading its window (NHWC graphs only)."""
+        if graph.layout != "nhwc":
+            return None
+        w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
+        return window_traversal(node, graph, (w.shape[2], w.shape[3]), tuple(node.attrs["dilation"]))
 
     def macs(self, node: Node, graph: Graph) -> int:
         y = graph.t(node.outputs[0])

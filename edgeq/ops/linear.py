@@ -11,6 +11,7 @@ from ..intmath import requantize, requantize_int64
 from ..ir import Graph, Node
 from .base import ACTIVATION, OpDef, apply_float_activation, register
 from .conv2d import quantize_filter_and_bias
+from .traversal import Traversal, row_traversal
 
 
 def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point: int,
@@ -57,6 +58,12 @@ class Linear(OpDef):
         a = node.attrs
         return [linear_int(x, w, b, a["input_zero_point"], a["multiplier"], a["shift"],
                            a["output_zero_point"], a["act_min"], a["act_max"])]
+
+    def traversal(self, node: Node, graph: Graph) -> Traversal | None:
+        """Rows in order: row r reads input row r and writes output row r."""
+        if len(node.inputs) < 2:
+            return None
+        return row_traversal(node, graph, graph.t(node.inputs[1]).shape[1])
 
     def macs(self, node: Node, graph: Graph) -> int:
         return int(np.prod(graph.t(node.inputs[1]).shape))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..ir import Graph, Node
+from .traversal import Traversal, window_traversal
 from .base import ACTIVATION, Attr, OpDef, Padding, activation_range, apply_float_activation, conv_out_size, from_nchw, register, to_nchw
 
 
@@ -54,6 +55,12 @@ class _Pool(OpDef):
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         node.attrs["act_min"], node.attrs["act_max"] = activation_range(node, graph, node.outputs[0])
+
+    def traversal(self, node: Node, graph: Graph) -> Traversal | None:
+        """Output pixels in raster order, each reading its window (NHWC graphs only)."""
+        if graph.layout != "nhwc":
+            return None
+        return window_traversal(node, graph, tuple(node.attrs["kernel"]), (1, 1))
 
 
 @register

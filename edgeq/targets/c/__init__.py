@@ -24,7 +24,7 @@ from ...ops import get_op
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
 from ...memory_plan import MemoryPlan, plan_memory
-from .emit import generate, model_name, write
+from .emit import generate, model_name, model_plan, write
 from .lower import supported_ops as _lowered_ops
 
 __all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops", "refusals",
@@ -59,8 +59,9 @@ def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
 
 
 def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:
-    """Write the C sources to ``out_dir/c/``; returns the written paths."""
-    model = generate(graph, model_name(options))
+    """Write the C sources to ``out_dir/c/``; returns the written paths.  ``options['input_in_arena']``:
+    the input lives in the arena (``NAME_input()`` / ``NAME_run()``) instead of the caller's buffer."""
+    model = generate(graph, model_name(options), input_in_arena=bool(options.get("input_in_arena")))
     return write(model, Path(out_dir) / "c")
 
 
@@ -196,6 +197,17 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
                        _split_outputs(graph, y), True, extra)]
 
 
+def timeline(graph: Graph, plan: MemoryPlan) -> dict[str, Any]:
+    """The memory timeline of the report: per step (before the first layer, each layer, after
+    the last) the bytes of the live arena tensors (their sum: the plan without overlaps would
+    need at least this) and the arena bytes they cover in this plan; the plan's peak; the bound
+    without overlaps."""
+    return {"steps": ["(input)", *[n.name for n in graph.nodes], "(output)"],
+            "live_bytes": list(plan.live_bytes), "used_bytes": list(plan.used_bytes),
+            "arena_bytes": plan.arena_size, "bound_without_overlap_bytes": plan.lower_bound,
+            "bound_with_overlap_bytes": plan.overlap_bound}
+
+
 def model_macs(graph: Graph) -> int:
     return int(sum(get_op(n.op).macs(n, graph) for n in graph.nodes))
 
@@ -208,7 +220,7 @@ def first_mismatch(graph: Graph, artifacts: list[Path], profile: TargetProfile, 
     not touched); the arithmetic is the same C, so a difference seen only on the target shows up
     here as "no layer differs on the host"."""
     _, name, _ = _sources(artifacts)
-    model = generate(graph, name, trace=True)
+    model = generate(graph, name, trace=True, input_in_arena=bool(options.get("input_in_arena")))
     prof = toolchain.compiler_profile({"compiler": {"cc": "gcc", "cflags": ["-O2", "-std=c99"]}})
     with tempfile.TemporaryDirectory(prefix="edgeq_c_trace_") as tmp:
         tdir = Path(tmp)
@@ -252,18 +264,31 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
     ``flash_bytes`` = text + data of NAME.o, NAME_weights.o and the kernel objects (code,
     weights and constants); ``ram_bytes`` = data + bss (the arena: the generated code has no
     other writable data).  Input and output buffers belong to the caller (``input_bytes``,
-    ``output_bytes``).  Over the profile's [budget] -> EdgeqError naming both numbers."""
+    ``output_bytes``), unless the input lives in the arena (``input_in_arena``); the memory
+    timeline per layer is in ``timeline``; ``options['compare_tflm']`` adds TFLite Micro's arena
+    for our own .tflite of the model (``tflm_compare``).  Over the profile's [budget] -> EdgeqError naming both numbers."""
     c_dir, name, sources = _sources(artifacts)
-    plan = plan_memory(graph)
+    plan = model_plan(graph, bool(options.get("input_in_arena")))
+    classic = plan if not plan.input_in_arena else model_plan(graph, False)
     prof = toolchain.compiler_profile(profile.raw)
     cross = _is_cross(profile)
+    caller_input = 0 if plan.input_in_arena else plan.input_size
     result: dict[str, Any] = {
+        "c_api": (f"input in the arena: {name}_input() returns the buffer the caller fills, {name}_run(output)"
+                  if plan.input_in_arena else f"classic: {name}_invoke(input, output), the input in the caller's buffer"),
+        "input_in_arena": plan.input_in_arena,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound_bytes": plan.lower_bound,
+        "arena_overlap_bound_bytes": plan.overlap_bound,
         "input_bytes": plan.input_size,
         "output_bytes": plan.output_size,
+        "ram_model_bytes": plan.arena_size + caller_input + plan.output_size,
+        "ram_model_bytes_classic_api": classic.arena_size + classic.input_size + classic.output_size,
+        "overlapping_layers": len(plan.overlaps),
+        "timeline": timeline(graph, plan),
         "plan": plan.to_dict()["tensors"],
         "in_place": plan.to_dict()["in_place"],
+        "overlaps": plan.to_dict()["overlaps"],
         "aliased_reshapes": plan.to_dict()["aliased_reshapes"],
     }
     with _BuildDir(options, f"{profile.name}-objects") as bdir:
@@ -281,12 +306,15 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
         "weights_bytes": weights,
         "code_bytes": flash - weights,
         "ram_bytes": ram,
-        "ram_with_io_bytes": ram + plan.input_size + plan.output_size,
+        "ram_with_io_bytes": ram + caller_input + plan.output_size,
         "stack_bytes": stack_bytes,
         "objects": sizes,
         "toolchain": toolchain.compiler_version(prof["cc"]),
         "objects_for": "target" if cross else "host (sizes of host objects, not a microcontroller)",
     })
+    if options.get("compare_tflm"):
+        from .tflm_compare import tflm_arena
+        result.update(tflm_arena(graph, options))
     budget = profile.budget or {}
     part = profile.raw.get("target", {}).get("part", profile.name)
     result["budget"] = dict(budget)
@@ -294,9 +322,9 @@ def memory(graph: Graph, artifacts: list[Path], profile: TargetProfile, options:
         if "flash_bytes" in budget and flash > int(budget["flash_bytes"]):
             raise EdgeqError(f"model '{name}' needs {flash} bytes of flash (code + weights), over the "
                              f"{budget['flash_bytes']}-byte flash budget of target '{profile.name}' ({part})")
-        if "ram_bytes" in budget and ram + plan.input_size + plan.output_size > int(budget["ram_bytes"]):
-            total = ram + plan.input_size + plan.output_size
+        if "ram_bytes" in budget and ram + caller_input + plan.output_size > int(budget["ram_bytes"]):
+            total = ram + caller_input + plan.output_size
             raise EdgeqError(f"model '{name}' needs {total} bytes of RAM (arena {ram} + input "
-                             f"{plan.input_size} + output {plan.output_size}), over the "
+                             f"{caller_input} + output {plan.output_size}), over the "
                              f"{budget['ram_bytes']}-byte RAM budget of target '{profile.name}' ({part})")
     return result

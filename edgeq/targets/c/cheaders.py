@@ -57,6 +57,7 @@ class Prototype:
     returns: str               # "void", or "int" for a kernel that returns a status
     params: str | None         # the type of its parameter struct, None if it takes none
     header: str                # the API header that declares it
+    restrict: bool = False     # a pointer parameter is restrict-qualified (no overlap of its buffers)
 
 
 def strip_comments(text: str) -> str:
@@ -102,7 +103,8 @@ class KernelApi:
                 first = m.group("args").split(",")[0]
                 p = re.match(r"\s*const\s+(\w+)\s*\*", first)
                 params = p.group(1) if p and p.group(1) in self.structs else None
-                self.prototypes[m.group("name")] = Prototype(m.group("name"), m.group("returns"), params, header)
+                self.prototypes[m.group("name")] = Prototype(m.group("name"), m.group("returns"), params, header,
+                                                             "EDGEQ_RESTRICT" in m.group("args"))
 
     # -- files ----------------------------------------------------------------------------
     def path(self, file: str) -> Path:
@@ -195,6 +197,12 @@ class Kernel:
     def header(self) -> str:
         """The API header that declares it (NAME.c includes it)."""
         return self.prototype.header
+
+    @property
+    def overlap_safe(self) -> bool:
+        """May its output overlap its input (no pointer parameter is ``restrict``)?  The kernel
+        then keeps its op's traversal order (``OpDef.traversal``)."""
+        return not self.prototype.restrict
 
     @property
     def returns_status(self) -> bool:

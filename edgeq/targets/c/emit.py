@@ -24,7 +24,7 @@ from . import render
 from .cformat import c_identifier, comment, model_name
 from .cheaders import kernel_api
 from .layer import LayerCode, ModelCode
-from .lower import LOWERINGS, int16_ops, supported_ops
+from .lower import LOWERINGS, allows_overlap, int16_ops, supported_ops
 from .lower.movement import COPY
 from .readme import readme
 
@@ -96,15 +96,23 @@ def output_copies(model: ModelCode) -> list[str]:
     return lines
 
 
-def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
+def model_plan(graph: Graph, input_in_arena: bool = False) -> MemoryPlan:
+    """The C target's memory plan: outputs over consumed inputs where the kernels allow it;
+    ``input_in_arena``: the input API of ``NAME_input()`` / ``NAME_run()`` (input in the arena)."""
+    return plan_memory(graph, input_in_arena=input_in_arena, kernel_allows=lambda node: allows_overlap(node, graph))
+
+
+def generate(graph: Graph, name: str, trace: bool = False, input_in_arena: bool = False) -> CModel:
     """Plan memory and generate every file text for ``graph`` (quantized, NHWC).
 
     ``trace``: a debug variant whose ``NAME_invoke`` calls ``edgeq_trace(layer, data, size)``
-    after every layer (used to locate the first differing layer; never shipped)."""
+    after every layer (used to locate the first differing layer; never shipped).
+    ``input_in_arena``: the input lives in the arena (``NAME_input()``, ``NAME_run()``; the
+    classic ``NAME_invoke`` copies its input there)."""
     if not graph.quantized or graph.layout != "nhwc":
         raise UnsupportedOpError("the C target needs a quantized NHWC graph (call prepare() first)")
     check_activation_types(graph)
-    plan = plan_memory(graph)
+    plan = model_plan(graph, input_in_arena)
     for n, t in plan.tensors.items():
         if n in graph.tensors and graph.t(n).dtype == "int16" and t.offset % 2:
             raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
@@ -113,6 +121,8 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
     for i in range(len(graph.nodes)):
         model.layers.append(lower_layer(model, i))
     model.copy_lines = output_copies(model)
+    if plan.input_in_arena:
+        model.use(COPY)          # NAME_invoke copies its input into the arena
 
     api = kernel_api()
     kernel_files, included = model.kernel_files(), model.api_headers()

@@ -22,7 +22,8 @@ class ModelCode:
         self.plan = plan
         self.trace = trace
         # one namespace for every file-scope identifier of NAME.c
-        self.ids = Names({"arena", "input", "output", "status", f"{name}_arena", f"{name}_invoke"})
+        self.ids = Names({"arena", "input", "output", "status", f"{name}_arena", f"{name}_invoke",
+                          f"{name}_input", f"{name}_run"})
         self.used_regions: set[str] = set()
         self.offset_const: dict[int, str] = {}          # arena buffer id -> enum name
         self.weight_symbol: dict[tuple[str, str], str] = {}
@@ -46,6 +47,11 @@ class ModelCode:
                 base = "OFFSET_" + c_identifier(tensor, "tensor").upper()
                 self.offset_const[t.buffer] = self.ids.get(base)
             return f"arena + {self.offset_const[t.buffer]}"
+        if t.region == "input" and self.plan.input_in_arena:
+            base = f"arena + {self.input_const()}"
+            if t.offset == 0:
+                return base
+            return f"{base} + {self.upper}_INPUT{self.plan.input_offsets.index(t.offset)}_OFFSET"
         if t.region == "input":
             if not self.multi_in or t.offset == 0:
                 return "input" if t.offset == 0 else f"input + {t.offset}"
@@ -55,6 +61,12 @@ class ModelCode:
             return "output" if t.offset == 0 else f"output + {t.offset}"
         idx = self.plan.output_offsets.index(t.offset)
         return f"output + {self.upper}_OUTPUT{idx}_OFFSET"
+
+    def input_const(self) -> str:
+        """The enum name of the input block's offset in the arena (input in the arena)."""
+        if -1 not in self.offset_const:
+            self.offset_const[-1] = self.ids.get("OFFSET_INPUT")
+        return self.offset_const[-1]
 
     def tptr(self, tensor: str, const: bool = False) -> str:
         """Pointer expression of an activation with its element type: ``ptr`` (bytes) for int8
@@ -137,6 +149,12 @@ class LayerCode:
 
     def ptr(self, tensor: str) -> str:
         return self.model.ptr(tensor)
+
+    def input_const(self) -> str:
+        """The enum name of the input block's offset in the arena (input in the arena)."""
+        if -1 not in self.offset_const:
+            self.offset_const[-1] = self.ids.get("OFFSET_INPUT")
+        return self.offset_const[-1]
 
     def tptr(self, tensor: str, const: bool = False) -> str:
         return self.model.tptr(tensor, const)

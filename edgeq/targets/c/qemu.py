@@ -263,6 +263,10 @@ def _config_header(model_name: str, input_path: Path, output_path: Path) -> str:
         "#define EDGEQ_HARNESS_CONFIG_H",
         f'#include "{model_name}.h"',
         f"#define MODEL_INVOKE {model_name}_invoke",
+        f"#ifdef {upper}_INPUT_IN_ARENA",
+        f"#define MODEL_INPUT_BUFFER {model_name}_input",
+        f"#define MODEL_RUN {model_name}_run",
+        "#endif",
     ]
     for kind in ("INPUT", "OUTPUT"):
         names = [f"{model_name}_{kind}_SIZE"]

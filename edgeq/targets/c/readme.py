@@ -50,20 +50,29 @@ def readme(m: ModelCode, headers: list[str]) -> str:
         "```c",
         f'#include "{name}.h"',
         "",
-        f"static int8_t in[{up}_INPUT_SIZE], out[{up}_OUTPUT_SIZE];",
-        "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
-        f"if ({name}_invoke(in, out) != 0) {{ /* error */ }}",
+        *([f"static int8_t out[{up}_OUTPUT_SIZE];",
+           f"int8_t *in = {name}_input();   /* the input lives in the arena */",
+           "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
+           f"if ({name}_run(out) != 0) {{ /* error */ }}   /* overwrites `in` */"] if plan.input_in_arena else
+          [f"static int8_t in[{up}_INPUT_SIZE], out[{up}_OUTPUT_SIZE];",
+           "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
+           f"if ({name}_invoke(in, out) != 0) {{ /* error */ }}"]),
         output_use,
         "```",
         "",
         "Layout: the input is NHWC (channels last) with batch 1, flattened; " + layout,
         "",
         "## Memory",
-        f"- Arena: {plan.arena_size} bytes (lower bound for this plan: {plan.lower_bound}), a static "
+        f"- Arena: {plan.arena_size} bytes (without overlapping buffers at least {plan.lower_bound}; "
+        f"{len(plan.overlaps)} layers write their output over the part of their input they have read), a static "
         f"array in `{name}.c`. Place it in a section with "
         f"`-D'{up}_ARENA_ATTRIBUTE=__attribute__((section(\".my_ram\")))'`.",
-        f"- Input ({plan.input_size} bytes) and output ({plan.output_size} bytes) are your buffers; "
-        "the output buffer is written as working memory of the output tensors, the input is only read.",
+        (f"- Input ({plan.input_size} bytes): inside the arena (`{name}_input()`), overwritten by the run; "
+         f"output ({plan.output_size} bytes): your buffer, written as working memory of the output tensors. "
+         f"`{name}_invoke(input, output)` also works: it copies the input into the arena first."
+         if plan.input_in_arena else
+         f"- Input ({plan.input_size} bytes) and output ({plan.output_size} bytes) are your buffers; "
+         "the output buffer is written as working memory of the output tensors, the input is only read."),
         "- Stack: a few hundred bytes (kernel locals only).",
         "",
         "## Several models in one firmware",

@@ -46,7 +46,9 @@ def header(m: ModelCode) -> str:
         f"/* Output: {outs} ({out_types}). */",
         "/* Sizes are in bytes. */",
         *_io_lines(m, "OUTPUT", g.outputs, m.plan.output_offsets),
-        f"/* Bytes of the static activation arena inside {name}.c (input and output excluded). */",
+        (f"/* Bytes of the static activation arena inside {name}.c (the input inside it, the output "
+         "excluded). */" if m.plan.input_in_arena else
+         f"/* Bytes of the static activation arena inside {name}.c (input and output excluded). */"),
         f"#define {up}_ARENA_SIZE {m.plan.arena_size}",
         "",
         "/* real value = scale * (q - zero_point); inputs are quantized as",
@@ -69,14 +71,25 @@ def header(m: ModelCode) -> str:
     if wide_out:
         multi += ("\n * int16 outputs (16x8 layers, zero point 0) are int16_t values in native (little-endian)"
                   "\n * order: `output` must be aligned for int16_t.")
+    if m.plan.input_in_arena:
+        lines += [
+            "",
+            f"/* The input lives in the arena: {name}_input() returns the {up}_INPUT_SIZE bytes the",
+            f" * caller fills (aligned for int16_t), then {name}_run() runs the model on them and writes",
+            f" * {up}_OUTPUT_SIZE bytes to `output` (returns 0 on success).  The input is overwritten",
+            f" * by the run: fill it again before the next one.{multi.replace('in `input`', f'in {name}_input()')}",
+            " * Not re-entrant for the same model (one static arena). */",
+            f"#define {up}_INPUT_IN_ARENA 1",
+            f"int8_t *{name}_input(void);",
+            f"int {name}_run(int8_t *output);",
+            "",
+            f"/* The classic call: copies {up}_INPUT_SIZE bytes from `input` into {name}_input() (unless",
+            f" * it is that buffer) and runs the model. */",
+            f"int {name}_invoke(const int8_t *input, int8_t *output);",
+        ]
+    else:
+        lines += _classic_api(m, multi)
     lines += [
-        "",
-        f"/* Run the model on {up}_INPUT_SIZE int8 values at `input`, write {up}_OUTPUT_SIZE bytes",
-        " * to `output`.  Returns 0 on success.  `input` and `output` must not overlap;",
-        f" * `output` is also used as working memory for the output tensors.{multi}",
-        " * Not re-entrant for the same model (one static arena); different models are",
-        " * independent. */",
-        f"int {name}_invoke(const int8_t *input, int8_t *output);",
         "",
         "#ifdef __cplusplus",
         "}",
@@ -88,6 +101,19 @@ def header(m: ModelCode) -> str:
     return "\n".join(lines)
 
 
+def _classic_api(m: ModelCode, multi: str) -> list[str]:
+    up, name = m.upper, m.name
+    return [
+        "",
+        f"/* Run the model on {up}_INPUT_SIZE int8 values at `input`, write {up}_OUTPUT_SIZE bytes",
+        " * to `output`.  Returns 0 on success.  `input` and `output` must not overlap;",
+        f" * `output` is also used as working memory for the output tensors.{multi}",
+        " * Not re-entrant for the same model (one static arena); different models are",
+        " * independent. */",
+        f"int {name}_invoke(const int8_t *input, int8_t *output);",
+    ]
+
+
 def _invoke_body(m: ModelCode) -> list[str]:
     """The statements of NAME_invoke: each layer's comment and calls, then the output copies."""
     body: list[str] = []
@@ -97,6 +123,10 @@ def _invoke_body(m: ModelCode) -> list[str]:
         if layer.node.name in m.plan.inplace_nodes:
             body.append(f"    /* in place: overwrites {comment(m.plan.inplace_nodes[layer.node.name])}, "
                         f"which is not used afterwards */")
+        if layer.node.name in m.plan.overlaps:
+            x, lead = m.plan.overlaps[layer.node.name]
+            body.append(f"    /* overlaps {comment(x)}, which is not used afterwards: writes only over the part "
+                        f"already read (lead {lead} bytes) */")
         body.extend("    " + line for line in layer.calls)
         if m.trace:
             out = layer.node.outputs[0]
@@ -126,11 +156,17 @@ def _arena(m: ModelCode) -> list[str]:
     up, plan = m.upper, m.plan
     lines = [
         "/* Memory plan: activation -> byte offset in the arena (size; live from layer to layer).",
-        f" * Lower bound (largest sum of live activations at one layer): {plan.lower_bound} bytes. */",
+        f" * Bound without overlaps (largest sum of live activations at one layer): {plan.lower_bound} bytes"
+        + (f";\n * outputs overlap consumed inputs in {len(plan.overlaps)} layers (bound with them: "
+           f"{plan.overlap_bound} bytes). */" if plan.overlaps else ". */"),
         "enum {",
     ]
     seen: set[int] = set()
     entries = []
+    if -1 in m.offset_const:
+        entries.append((plan.input_arena_offset, m.offset_const[-1],
+                        f"/* the input ({plan.input_size} B), filled by the caller: layers -1-"
+                        f"{max(t.last for t in plan.tensors.values() if t.region == 'input')} */"))
     for t in plan.tensors.values():
         if t.region != "arena" or t.buffer in seen or t.buffer not in m.offset_const:
             continue
@@ -165,6 +201,8 @@ def source(m: ModelCode) -> str:
     """NAME.c: one kernel call per layer with its constants, the memory plan, NAME_invoke."""
     g, name, plan = m.graph, m.name, m.plan
     body = _invoke_body(m)          # first: it allocates the offset names
+    if plan.input_in_arena:
+        m.input_const()
     lines = [
         f"/* Generated by edgeq: {m.kind} model '{name}', {len(g.nodes)} layers.  Do not edit.",
         f" * See README.md; kernels declared in edgeq_*.h, weights in {name}_weights.c. */",
@@ -190,18 +228,30 @@ def source(m: ModelCode) -> str:
     lines.append("")
     if plan.arena_size > 0:
         lines += _arena(m)
-    lines += [f"int {name}_invoke(const int8_t *input, int8_t *output)", "{"]
+    if plan.input_in_arena:
+        lines += [f"int8_t *{name}_input(void)", "{", f"    return {name}_arena.bytes + {m.input_const()};", "}", "",
+                  f"int {name}_run(int8_t *output)", "{"]
+        regions: tuple[str, ...] = ("output",)
+    else:
+        lines += [f"int {name}_invoke(const int8_t *input, int8_t *output)", "{"]
+        regions = ("input", "output")
     if plan.arena_size > 0:
         lines.append(f"    int8_t *const arena = {name}_arena.bytes;")
     if m.uses_status():
         lines.append("    int status;")
-    for region in ("input", "output"):
+    for region in regions:
         if region not in m.used_regions:
             lines.append(f"    (void){region};")
     if lines[-1] != "{":
         lines.append("")
     lines.extend(body)
     lines += ["    return 0;", "}", ""]
+    if plan.input_in_arena:
+        copy = next(k for k in m.kernels if k.function == "edgeq_copy_s8")
+        lines += [f"int {name}_invoke(const int8_t *input, int8_t *output)", "{",
+                  f"    if (input != {name}_input()) {{",
+                  f"        {copy.function}(input, {name}_input(), {m.upper}_INPUT_SIZE);", "    }",
+                  f"    return {name}_run(output);", "}", ""]
     return "\n".join(lines)
 
 

@@ -50,7 +50,11 @@ int main(int argc, char **argv)
         if (x == NULL || y == NULL) {{
             return 2;
         }}
+#ifdef {upper}_INPUT_IN_ARENA
+        got = fread({name}_input(), 1, {upper}_INPUT_SIZE, in);   /* the input lives in the arena */
+#else
         got = fread(x, 1, {upper}_INPUT_SIZE, in);
+#endif
         if (got != (size_t){upper}_INPUT_SIZE) {{
             free(x);
             free(y);
@@ -60,7 +64,11 @@ int main(int argc, char **argv)
             }}
             break;
         }}
+#ifdef {upper}_INPUT_IN_ARENA
+        rc = {name}_run(y);
+#else
         rc = {name}_invoke(x, y);
+#endif
         if (rc != 0) {{
             fprintf(stderr, "{name}_invoke failed with %d on sample %ld\\n", rc, n);
             return 3;

@@ -94,7 +94,9 @@ def test_memory_report_within_cortex_m4_budget(name: str, tmp_path: Path) -> Non
     arts = emit(p, tmp_path)
     profile = load_profile("cortex-m4")
     mem = c_target.memory(p.graph, arts, profile, {})
-    assert mem["arena_lower_bound_bytes"] <= mem["arena_bytes"]
+    # with outputs over consumed inputs the arena may beat the bound without overlaps, never the one with them
+    assert mem["arena_overlap_bound_bytes"] <= mem["arena_bytes"]
+    assert mem["arena_overlap_bound_bytes"] <= mem["arena_lower_bound_bytes"]
     assert mem["ram_bytes"] == mem["arena_bytes"]          # the arena is the only writable data
     assert mem["weights_bytes"] > 0 and mem["code_bytes"] > 0
     assert mem["flash_bytes"] == mem["weights_bytes"] + mem["code_bytes"]

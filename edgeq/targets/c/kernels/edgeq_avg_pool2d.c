@@ -1,8 +1,12 @@
 /* edgeq kernel: int8 average pooling over the valid part of each window, NHWC. */
 #include "edgeq_pool2d.h"
 
-void edgeq_avg_pool2d_s8(const edgeq_pool2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+void edgeq_avg_pool2d_s8(const edgeq_pool2d_params *params, const int8_t *input, int8_t *output)
 {
+    /* a local copy: the output may overlap the input (no restrict), so stores through it
+     * could otherwise change the parameters as far as the compiler knows */
+    const edgeq_pool2d_params local = *params;
+    const edgeq_pool2d_params *const p = &local;
     const edgeq_pool_window *window = &p->window;
     const int32_t in_h = window->input_height;
     const int32_t in_w = window->input_width;

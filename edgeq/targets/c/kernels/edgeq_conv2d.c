@@ -36,8 +36,12 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_params *p, const int8_t 
     }
 }
 
-void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output)
+void edgeq_conv2d_s8(const edgeq_conv2d_params *params, const int8_t *input, int8_t *output)
 {
+    /* a local copy: the output may overlap the input (no restrict), so stores through it
+     * could otherwise change the parameters as far as the compiler knows */
+    const edgeq_conv2d_params local = *params;
+    const edgeq_conv2d_params *const p = &local;
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;
     const int32_t out_c = p->output_channels;

@@ -22,7 +22,10 @@ typedef struct {
     edgeq_channel_requant requant;
 } edgeq_conv2d_params;
 
-void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+/* Traversal contract (edgeq's memory plan overlaps output and input on it; edgeq/ops/traversal.py):
+ * output pixels in raster order; no read for a pixel after a write of a later pixel.  Hence
+ * no restrict on the pointers: the output may overlap the input it has consumed. */
+void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *output);
 
 /* 16x8 2-D convolution (regular or grouped): int16 input [H][W][C], int8 weights OHWI with
  * I = C / groups, int16 output [OH][OW][O]; int64 acc = bias + sum w * x over the taps inside
@@ -37,7 +40,7 @@ typedef struct {
 } edgeq_conv2d_s16_params;
 
 void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
-                      int16_t *EDGEQ_RESTRICT output);
+                      int16_t *output);
 
 #ifdef __cplusplus
 }

@@ -31,9 +31,13 @@ static EDGEQ_NOINLINE void taps4(const int8_t *x_row, const int8_t *w_row, int32
     acc[3] = a3;
 }
 
-void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
-                               int8_t *EDGEQ_RESTRICT output)
+void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *params, const int8_t *input,
+                               int8_t *output)
 {
+    /* a local copy: the output may overlap the input (no restrict), so stores through it
+     * could otherwise change the parameters as far as the compiler knows */
+    const edgeq_depthwise_conv2d_params local = *params;
+    const edgeq_depthwise_conv2d_params *const p = &local;
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;
     const int32_t in_w = geo->input_width;

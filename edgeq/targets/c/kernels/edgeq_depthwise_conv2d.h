@@ -20,8 +20,11 @@ typedef struct {
     edgeq_channel_requant requant;
 } edgeq_depthwise_conv2d_params;
 
+/* Traversal contract (edgeq's memory plan overlaps output and input on it; edgeq/ops/traversal.py):
+ * output pixels in raster order; no read for a pixel after a write of a later pixel.  Hence
+ * no restrict on the pointers: the output may overlap the input it has consumed. */
 void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
-                               int8_t *EDGEQ_RESTRICT output);
+                               int8_t *output);
 
 /* 16x8 depthwise 2-D convolution: int16 input and output, int8 weights 1HWO, int64 biases. */
 typedef struct {
@@ -33,7 +36,7 @@ typedef struct {
 } edgeq_depthwise_conv2d_s16_params;
 
 void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, const int16_t *input,
-                                int16_t *EDGEQ_RESTRICT output);
+                                int16_t *output);
 
 #ifdef __cplusplus
 }

@@ -18,8 +18,11 @@ typedef struct {
     edgeq_channel_requant requant;
 } edgeq_fully_connected_params;
 
+/* Traversal contract (edgeq's memory plan overlaps output and input on it; edgeq/ops/traversal.py):
+ * rows in order; no read of a row after a write of a later row.  Hence no restrict on the
+ * pointers: the output may overlap the input rows it has consumed. */
 void edgeq_fully_connected_s8(const edgeq_fully_connected_params *p, const int8_t *input,
-                              int8_t *EDGEQ_RESTRICT output);
+                              int8_t *output);
 
 /* 16x8 fully connected: y[r][o] = requantize_s16(bias[o] + sum_i w[o][i] * x[r][i]), int16
  * input and output, int64 biases and accumulators. */
@@ -31,7 +34,7 @@ typedef struct {
 } edgeq_fully_connected_s16_params;
 
 void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *input,
-                               int16_t *EDGEQ_RESTRICT output);
+                               int16_t *output);
 
 #ifdef __cplusplus
 }

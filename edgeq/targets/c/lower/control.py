@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....memory_plan import MemoryPlan, plan_memory, workspace_name
+from ....memory_plan import MemoryPlan, body_plan, workspace_name
 from ..layer import LayerCode, ModelCode
 from .movement import COPY
 from .registry import LOWERINGS, lowers
@@ -55,7 +55,7 @@ def _scan(layer: LayerCode) -> None:
     body, k, steps = layer.attrs["body"], layer.attrs["sequences"], int(layer.attrs["steps"])
     n_states = len(body.outputs)
     stacked = list(layer.attrs["stacked"])
-    plan = plan_memory(body)
+    plan = body_plan(body)
     pointers = {x_t: f"{model.ptr(seq)} + t * {_row_bytes(model.graph, seq)}"
                 for x_t, seq in zip(body.inputs[:k], node.inputs[:k])}
     states = [model.ptr(o) for o in node.outputs[:n_states]]

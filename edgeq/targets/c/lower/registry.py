@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from ....ir import Graph, Node
 from ....ops import get_op
 from ..cheaders import Kernel, kernel  # noqa: F401  (the lowering modules import both from here)
 
@@ -48,6 +49,18 @@ def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] 
         LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16))
         return fn
     return deco
+
+
+def allows_overlap(node: Node, graph: Graph) -> bool:
+    """May the memory plan overlap this node's output with the input its op traverses
+    (``OpDef.traversal``)?  Only when every kernel its lowering may call for the node's precision
+    declares no ``restrict`` pointer (C's rules forbid a restrict output over a read input)."""
+    entry = LOWERINGS.get(node.op)
+    if entry is None:
+        return False
+    int16 = any(graph.t(n).dtype == "int16" for n in [*node.inputs, *node.outputs] if not graph.t(n).is_constant)
+    kernels = entry.int16_kernels if int16 else entry.kernels
+    return bool(kernels) and all(k.overlap_safe for k in kernels)
 
 
 def supported_ops() -> list[str]:

@@ -9,6 +9,9 @@
  *   -DMODEL_HEADER='"NAME.h"' -DMODEL_INVOKE=NAME_invoke
  *   -DMODEL_INPUT_SIZE=NAME_INPUT_SIZE -DMODEL_OUTPUT_SIZE=NAME_OUTPUT_SIZE
  *   -DEDGEQ_INPUT_PATH='"/abs/in.bin"' -DEDGEQ_OUTPUT_PATH='"/abs/out.bin"'
+ *   and, for a model built with its input in its arena (NAME_INPUT_IN_ARENA),
+ *   -DMODEL_INPUT_BUFFER=NAME_input -DMODEL_RUN=NAME_run: samples are read
+ *   into the arena and the measured call is MODEL_RUN(output).
  *
  * The input file holds N * MODEL_INPUT_SIZE int8 bytes (N from its length);
  * the output file receives N * MODEL_OUTPUT_SIZE int8 bytes.  Each inference
@@ -55,7 +58,13 @@ void bench_stop(void)
     __asm__ volatile("" ::: "memory");
 }
 
+#ifdef MODEL_INPUT_BUFFER
+/* the model keeps its input in its arena: read each sample there, run with MODEL_RUN */
+#define EDGEQ_INPUT (MODEL_INPUT_BUFFER())
+#else
 static int8_t edgeq_input[MODEL_INPUT_SIZE] __attribute__((aligned(16)));
+#define EDGEQ_INPUT edgeq_input
+#endif
 static int8_t edgeq_output[MODEL_OUTPUT_SIZE] __attribute__((aligned(16)));
 
 /* Decimal digits of value at dst, then "\n" and NUL (dst needs 12 bytes). */
@@ -106,13 +115,17 @@ int main(void)
 
     for (i = 0; i < n_samples; ++i) {
         int rc;
-        if (semihost_read(in_fd, edgeq_input, in_size) != (long)in_size) {
+        if (semihost_read(in_fd, EDGEQ_INPUT, in_size) != (long)in_size) {
             semihost_write0("edgeq: short read from input file\n");
             return EDGEQ_EXIT_IO;
         }
 
         bench_start();
+#ifdef MODEL_INPUT_BUFFER
+        rc = MODEL_RUN(edgeq_output);
+#else
         rc = MODEL_INVOKE(edgeq_input, edgeq_output);
+#endif
         bench_stop();
 
         if (rc != 0) {

@@ -38,7 +38,7 @@ static EDGEQ_NOINLINE void conv_taps(const edgeq_conv2d_s16_params *p, const int
 }
 
 void edgeq_conv2d_s16(const edgeq_conv2d_s16_params *p, const int16_t *input,
-                      int16_t *EDGEQ_RESTRICT output)
+                      int16_t *output)
 {
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;

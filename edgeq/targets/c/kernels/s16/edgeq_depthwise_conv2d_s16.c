@@ -4,7 +4,7 @@
 #include "edgeq_support_s16.h"
 
 void edgeq_depthwise_conv2d_s16(const edgeq_depthwise_conv2d_s16_params *p, const int16_t *input,
-                                int16_t *EDGEQ_RESTRICT output)
+                                int16_t *output)
 {
     const edgeq_conv_geometry *geo = &p->geometry;
     const edgeq_channel_requant *requant = &p->requant;

@@ -4,7 +4,7 @@
 #include "edgeq_support_s16.h"
 
 void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *input,
-                               int16_t *EDGEQ_RESTRICT output)
+                               int16_t *output)
 {
     const edgeq_channel_requant *requant = &p->requant;
     const edgeq_fc_shape *shape = &p->shape;

@@ -2,7 +2,7 @@
 #include "edgeq_pool2d.h"
 
 void edgeq_max_pool2d_s16(const edgeq_pool2d_params *p, const int16_t *input,
-                          int16_t *EDGEQ_RESTRICT output)
+                          int16_t *output)
 {
     const edgeq_pool_window *window = &p->window;
     const int32_t in_h = window->input_height;
