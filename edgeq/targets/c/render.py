@@ -84,7 +84,7 @@ def header(m: ModelCode) -> str:
             f"int {name}_run(int8_t *output);",
             "",
             f"/* The classic call: copies {up}_INPUT_SIZE bytes from `input` into {name}_input() (unless",
-            f" * it is that buffer) and runs the model. */",
+            " * it is that buffer) and runs the model. */",
             f"int {name}_invoke(const int8_t *input, int8_t *output);",
         ]
     else:
