@@ -27,7 +27,7 @@ def check_dims(layer: LayerCode, dims: int, what: str) -> None:
                                  f"kernel takes at most {max_dims()} (see `edgeq targets --ops`)")
 
 
-@lowers("reshape", kernels=(COPY,), int16=(COPY,))
+@lowers("reshape", kernels=(COPY,), int16=(COPY,), int32_inputs=True)
 def _reshape(layer: LayerCode) -> None:
     node = layer.node
     src, dst = node.inputs[0], node.outputs[0]
