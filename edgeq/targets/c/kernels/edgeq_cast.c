@@ -3,8 +3,6 @@
 #include "edgeq_arithmetic.h"
 #include "edgeq_index_support.h"
 
-#define EDGEQ_INT32_BYTES 4
-
 void edgeq_cast_s32_s8(const int8_t *input, int8_t *EDGEQ_RESTRICT output, int32_t size)
 {
     int32_t i;

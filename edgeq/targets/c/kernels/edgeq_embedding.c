@@ -2,8 +2,6 @@
 #include "edgeq_gather.h"
 #include "edgeq_index_support.h"
 
-#define EDGEQ_INT32_BYTES 4
-
 void edgeq_embedding_s8(const edgeq_embedding_params *p, const int8_t *table, const int8_t *ids,
                         int8_t *EDGEQ_RESTRICT output)
 {

@@ -8,6 +8,9 @@
 
 #include "edgeq_types.h"
 
+/* bytes of one int32 activation value */
+#define EDGEQ_INT32_BYTES 4
+
 /* The int32 value whose 4 little-endian bytes start at `bytes`. */
 static inline int32_t edgeq_load_int32_le(const int8_t *bytes)
 {

@@ -29,8 +29,8 @@ static inline int32_t edgeq_sigmoid_table_input(const edgeq_sigmoid_params *p, i
 
 /* table[|v| >> step] interpolated by the low `step` bits of |v|, in 0.16 << step fixed point;
  * `saturated` past the table's end. */
-static inline int32_t edgeq_sigmoid_interpolate(const uint16_t *table, int32_t magnitude, int32_t step,
-                                                int32_t saturated)
+static inline int32_t edgeq_sigmoid_interpolate(const uint16_t *table, int32_t magnitude,
+                                                int32_t step, int32_t saturated)
 {
     const int32_t index = magnitude >> step;
     const int32_t fraction = magnitude & ((1 << step) - 1);
@@ -39,7 +39,8 @@ static inline int32_t edgeq_sigmoid_interpolate(const uint16_t *table, int32_t m
         return saturated;
     }
     start = index < EDGEQ_SIGMOID_TABLE_LAST_START ? index : EDGEQ_SIGMOID_TABLE_LAST_START;
-    return ((int32_t)table[start] << step) + fraction * ((int32_t)table[start + 1] - (int32_t)table[start]);
+    return ((int32_t)table[start] << step)
+           + fraction * ((int32_t)table[start + 1] - (int32_t)table[start]);
 }
 
 #endif /* EDGEQ_SIGMOID_SUPPORT_H */

@@ -133,7 +133,8 @@ static inline int32_t edgeq_count_leading_zeros(uint32_t x)
 /* TFLite GetReciprocal of a positive value with `integer_digits` integer bits: Q0.31
  * reciprocal and num_bits_over_unit.  (A zero x is undefined in TFLite: the shift by 32 is
  * masked to 0 here, as x86 does.) */
-static inline int32_t edgeq_get_reciprocal_q(int32_t x, int32_t integer_digits, int32_t *num_bits_over_unit)
+static inline int32_t edgeq_get_reciprocal_q(int32_t x, int32_t integer_digits,
+                                             int32_t *num_bits_over_unit)
 {
     const int32_t headroom_plus_one = edgeq_count_leading_zeros((uint32_t)x);
     const uint32_t shifted = (uint32_t)x << (headroom_plus_one & 31);

@@ -24,8 +24,11 @@ void edgeq_squared_difference_s8(const edgeq_squared_difference_params *p, const
             const int32_t x2 = (int32_t)input2[walk.offset2 + i * walk.stride2] + p->input2_offset;
             /* each rescaled input is at most 255 * 2^left_shift / 2 in magnitude: the square
              * of their difference fits in int32 */
-            const int32_t diff = edgeq_scaled_input(x1, p->left_shift, p->input1_multiplier, p->input1_shift)
-                                 - edgeq_scaled_input(x2, p->left_shift, p->input2_multiplier, p->input2_shift);
+            const int32_t s1 = edgeq_scaled_input(x1, p->left_shift, p->input1_multiplier,
+                                                  p->input1_shift);
+            const int32_t s2 = edgeq_scaled_input(x2, p->left_shift, p->input2_multiplier,
+                                                  p->input2_shift);
+            const int32_t diff = s1 - s2;
             output[i] = edgeq_requantize(diff * diff, p->output_multiplier, p->output_shift,
                                          p->output_offset, EDGEQ_INT8_MIN, EDGEQ_INT8_MAX);
         }

@@ -11,7 +11,8 @@ include, the status return and the files to ship are read from the headers and t
 """
 from __future__ import annotations
 
-from . import arithmetic, control, conv, elementwise, gather, matmul, movement, reduce  # noqa: F401  (each registers its ops)
+# each module registers its ops
+from . import arithmetic, control, conv, elementwise, gather, matmul, movement, reduce  # noqa: F401
 from .registry import (LOWERINGS, Kernel, Lowering, int16_ops, int32_input_ops, kernel, kernel_files, lowers,
                        supported_ops)
 

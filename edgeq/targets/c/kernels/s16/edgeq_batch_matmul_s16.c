@@ -23,7 +23,8 @@ void edgeq_batch_matmul_s16(const edgeq_batch_matmul_params *p, const int16_t *i
                 int64_t acc = 0;
                 for (k = 0; k < p->depth; ++k) {
                     /* each product of two int16 values fits in int32 */
-                    acc += (int32_t)row[k * p->input1_depth_stride] * (int32_t)col[k * p->input2_depth_stride];
+                    acc += (int32_t)row[k * p->input1_depth_stride]
+                           * (int32_t)col[k * p->input2_depth_stride];
                 }
                 out[c * p->output_col_stride] = edgeq_requantize_s16(acc, p->multiplier, p->shift,
                                                                      EDGEQ_INT16_MIN, EDGEQ_INT16_MAX);

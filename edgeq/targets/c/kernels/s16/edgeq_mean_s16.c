@@ -24,7 +24,7 @@ void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *E
     for (k = 0; k < outputs; ++k) {
         int32_t red_index[EDGEQ_MAX_DIMS] = {0};
         int32_t offset = base;
-        int32_t sum = 0;
+        int32_t sum = 0;             /* at most 2^15 * num_elements: the lowering keeps it in int32 */
         int32_t out;
         for (r = 0; r < rows; ++r) {
             const int16_t *x = input + offset;
@@ -34,7 +34,6 @@ void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *E
             /* next row of the reduced dimensions */
             offset = edgeq_next_index(last - 1, p->reduce_shape, p->reduce_strides, red_index, offset);
         }
-        /* at most 2^15 * num_elements in magnitude: the lowering keeps it within int32 */
         out = edgeq_multiply_by_quantized_multiplier(sum + offset_sum, p->multiplier, p->shift)
               + p->output_offset;
         out = out < EDGEQ_INT16_MIN ? EDGEQ_INT16_MIN : out;
