@@ -200,7 +200,7 @@ def _trace_with_data(model: Any, calibration: Any, opts: BuildOptions, tmp: Path
     cal = read_samples(calibration, "calibration", known, tmp / "data", opts.max_calibration_samples)
     if isinstance(model, torch.nn.Module):
         shapes = [tuple(opts.input_shape)] if opts.input_shape else [tuple(a.shape[1:]) for a in cal.arrays]
-        fgraph = float_graph(model, shapes)
+        fgraph = float_graph(model, shapes, [a.dtype.kind in "iu" for a in cal.arrays])
     else:
         fgraph = float_graph(model, None)
     check_inputs(cal, _graph_shapes(fgraph), fgraph.inputs, _graph_dtypes(fgraph), "calibration")

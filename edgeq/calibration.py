@@ -80,13 +80,15 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
     if method not in METHODS:
         raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
     lo, hi = _observe_minmax(graph, inputs, batch_size, progress)
+    floors = input_floors(graph, hi)
+    lo.update({k: max(lo[k], f) for k, f in floors.items()})
     observed = {k: (lo[k], hi[k]) for k in lo}
     result = Ranges(observed)
     result.observed = observed
     if method == "minmax":
         return result
     edges = {k: (min(lo[k], 0.0), max(hi[k], 0.0)) for k in lo}
-    hists = _observe_histograms(graph, inputs, batch_size, edges, progress)
+    hists = _observe_histograms(graph, inputs, batch_size, edges, floors, progress)
 
     def choose(name: str, how: str) -> tuple[float, float]:
         a, b = edges[name]
@@ -103,6 +105,21 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
         result = Ranges(choose_by_layer_output_error(graph, sample, candidates, time_budget_s))
     result.observed = observed
     return result
+
+
+def input_floors(graph: Graph, hi: dict[str, float]) -> dict[str, float]:
+    """{tensor: value below which none of its consumers' outputs change} (``OpDef.input_floor``),
+    for the activations every consumer of which has such a floor."""
+    floors = {}
+    for name in hi:
+        users = graph.consumers(name)
+        if not users or name in graph.outputs:
+            continue
+        found = [get_op(n.op).input_floor(n, i, hi[name]) for n in users
+                 for i, x in enumerate(n.inputs) if x == name]
+        if found and all(f is not None for f in found):
+            floors[name] = min(found)
+    return floors
 
 
 def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
@@ -136,7 +153,7 @@ def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
 
 
 def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,
-                        edges: dict[str, tuple[float, float]],
+                        edges: dict[str, tuple[float, float]], floors: dict[str, float],
                         progress: Callable[[int], None] | None) -> dict[str, "Histogram"]:
     hists = {k: np.zeros(BINS, dtype=np.int64) for k in edges}
     exact_zeros = {k: 0 for k in edges}
@@ -144,6 +161,8 @@ def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,
     def record(name: str, x: np.ndarray) -> None:
         a, b = edges[name]
         if b > a:
+            if name in floors:         # values below the floor count where they saturate
+                x = np.maximum(x, np.float32(floors[name]))
             hists[name] += np.histogram(x, bins=BINS, range=(a, b))[0]
             exact_zeros[name] += int(np.count_nonzero(x == 0))
 

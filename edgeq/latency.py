@@ -78,6 +78,10 @@ def _ort_label() -> str:
     return f"onnxruntime {ort.__version__} (ORT_ENABLE_ALL)"
 
 
+#: ONNX Runtime's input type names -> numpy (token ids enter as integers)
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
 def _ort_timing(model: str | bytes, inputs: list[np.ndarray]) -> dict:
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -85,7 +89,8 @@ def _ort_timing(model: str | bytes, inputs: list[np.ndarray]) -> dict:
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-    feed = {i.name: np.ascontiguousarray(x, dtype=np.float32) for i, x in zip(sess.get_inputs(), inputs)}
+    feed = {i.name: np.ascontiguousarray(x, dtype=_ORT_TYPES.get(i.type, np.float32))
+            for i, x in zip(sess.get_inputs(), inputs)}
     return timed(lambda: sess.run(None, feed))
 
 

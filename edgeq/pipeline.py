@@ -44,9 +44,10 @@ class Quantization:
 
 
 def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
-                input_shapes: list[tuple[int, ...]] | None = None) -> Graph:
+                input_shapes: list[tuple[int, ...]] | None = None,
+                integer_inputs: list[bool] | None = None) -> Graph:
     """Trace and run the float passes (NCHW, batch norm folded, activations fused)."""
-    return prepare_float_graph(trace(model, input_shapes))
+    return prepare_float_graph(trace(model, input_shapes, integer_inputs))
 
 
 def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "mse",

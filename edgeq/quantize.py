@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import UnsupportedOpError
 from .ir import Graph, QuantParams, Tensor
-from .ops import REGISTRY, get_op
+from .ops import get_op
 from .ops.base import OpDef
 from .quant import int16_scale, scale_zero_point
 
@@ -42,9 +42,8 @@ def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], options: dict
 
     for node in g.nodes:
         if type(get_op(node.op)).run_int is OpDef.run_int:
-            supported = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int)
-            raise UnsupportedOpError(f"op '{node.op}' at {node.where()} has no integer kernel; "
-                                     f"quantizable ops: {', '.join(supported)}")
+            raise UnsupportedOpError(f"op '{node.op}' at {node.where()} has no integer kernel yet; "
+                                     f"`edgeq targets --ops` lists the ops every target quantizes")
     _unshare_constants(g)
     for name in g.inputs:
         if name in tied:

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["SEQUENCE_ZOO", "sequence_data", "GruKeywordSpotter", "StreamingLstm", "KeywordTransformer",
-           "BertEncoder", "AudioCnnBnAfterRelu", "L2Embedding", "SpeakerLstm"]
+           "BertEncoder", "AudioCnnBnAfterRelu", "L2Embedding", "SpeakerLstm", "token_data"]
 
 N_MFCC, FRAMES, KEYWORDS = 10, 49, 12
 
@@ -249,6 +249,17 @@ def sequence_data(name: str, n: int, seed: int = 0, vocab: int = 1000) -> list[n
         elif kind == "mask":
             arrays.append((np.arange(shape[0])[None, :] < lengths[:, None]).astype(dtype))
     return arrays
+
+
+def token_data(n: int, tokens: int, vocab: int, seed: int = 0) -> list[np.ndarray]:
+    """[ids, mask] for an encoder of any size: n sentences of 4..tokens ids below ``vocab``
+    (int64), padded with id 0, and their 0/1 masks."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(4, tokens + 1, n)
+    ids = rng.integers(1, vocab, (n, tokens))
+    pad = np.arange(tokens)[None, :] >= lengths[:, None]
+    ids[pad] = 0
+    return [ids.astype(np.int64), (~pad).astype(np.int64)]
 
 
 if __name__ == "__main__":

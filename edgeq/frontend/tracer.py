@@ -35,14 +35,18 @@ def supported_aten_ops() -> list[str]:
 
 
 def trace(model: torch.nn.Module | torch.export.ExportedProgram,
-          input_shapes: list[tuple[int, ...]] | None = None) -> Graph:
+          input_shapes: list[tuple[int, ...]] | None = None,
+          integer_inputs: list[bool] | None = None) -> Graph:
     """Export ``model`` (if not already exported) and convert it to a float edgeq Graph.
 
-    ``input_shapes`` are per-input shapes without the batch dimension (batch 1 is used)."""
+    ``input_shapes`` are per-input shapes without the batch dimension (batch 1 is used);
+    ``integer_inputs`` marks the inputs traced as int64 (token ids, masks), the rest float32."""
     if isinstance(model, torch.nn.Module):
         if input_shapes is None:
             raise EdgeqError("an nn.Module needs input shapes: pass calibration data or --input-shape")
-        example = tuple(torch.zeros((1, *s)) for s in input_shapes)
+        integer = integer_inputs or [False] * len(input_shapes)
+        example = tuple(torch.zeros((1, *s), dtype=torch.int64 if i else torch.float32)
+                        for s, i in zip(input_shapes, integer))
         try:
             ep = torch.export.export(model.eval(), example)
         except Exception as e:

@@ -139,6 +139,12 @@ class OpDef:
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def input_floor(self, node: Node, index: int, hi: float) -> float | None:
+        """A value below which input ``index`` no longer changes the output, given the input's
+        largest value ``hi`` (None: every value matters). Calibration need not reach below it:
+        an attention mask's -10000 would otherwise take the whole int8 range."""
+        return None
+
     def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
         """The output quantization to use given the calibrated one (inputs are quantized already).
 

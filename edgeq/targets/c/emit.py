@@ -85,9 +85,8 @@ def lower_layer(model: ModelCode, index: int) -> LayerCode:
     node = model.graph.nodes[index]
     entry = LOWERINGS.get(node.op)
     if entry is None:
-        raise UnsupportedOpError(f"the C target has no kernel for op '{node.op}' at {node.where()} "
-                                 f"(see `edgeq targets --ops` for every target's ops; C lowers: "
-                                 f"{', '.join(supported_ops())})")
+        raise UnsupportedOpError(f"the C target has no kernel for op '{node.op}' at {node.where()}; "
+                                 f"`edgeq targets --ops` lists what each target runs")
     layer = LayerCode(model, index, node, entry.all_kernels)
     entry.build(layer)
     return layer
