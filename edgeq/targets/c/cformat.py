@@ -15,7 +15,7 @@ C_KEYWORDS = frozenset({
 })
 
 #: Bytes of each element type the generated arrays use.
-CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
 
 #: A designated initializer: (member, value); a value is an int, a C expression (str), a list
 #: of numbers (an array member) or a list of Fields (a nested struct member).

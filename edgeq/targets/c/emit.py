@@ -24,7 +24,7 @@ from . import render
 from .cformat import c_identifier, comment, model_name
 from .cheaders import kernel_api
 from .layer import LayerCode, ModelCode
-from .lower import LOWERINGS, allows_overlap, int16_ops, supported_ops
+from .lower import LOWERINGS, allows_overlap, int16_ops, int32_input_ops, supported_ops
 from .lower.movement import COPY
 from .readme import readme
 
@@ -46,22 +46,32 @@ class CModel:
 
 def check_activation_types(graph: Graph) -> None:
     """int8 activations; int16 ones inside the model (each op checks it has a 16x8 kernel);
-    int32 only as index outputs (``OpDef.output_dtype``) that are graph outputs."""
+    int32 as index outputs (``OpDef.output_dtype``) that are graph outputs, and as ids (token
+    ids, masks) that only ops reading int32 activations consume."""
     producer = {o: node for node in graph.nodes for o in node.outputs}
-    consumers = {x: node for node in graph.nodes for x in node.inputs}
+    consumers: dict[str, list] = {}
+    for node in graph.nodes:
+        for x in node.inputs:
+            consumers.setdefault(x, []).append(node)
     index_ops = [op for op in supported_ops() if get_op(op).output_dtype == "int32"]
+    id_ops = int32_input_ops()
     for n in graph.activations():
         t = graph.t(n)
         node = producer.get(n)
+        users = consumers.get(n, [])
         if t.dtype == "int8" or (t.dtype == "int16" and node is not None):
             continue
-        if t.dtype == "int32" and node is not None and node.op in index_ops and n not in consumers:
+        if t.dtype == "int32" and node is not None and node.op in index_ops and not users:
+            continue
+        if t.dtype == "int32" and (node is None or node.op in id_ops) and users \
+                and all(u.op in id_ops for u in users):
             continue
         where = f" (made by {node.op} at {node.where()})" if node is not None else ""
+        bad = [u for u in users if u.op not in id_ops] or users
         raise UnsupportedOpError(f"the C target supports int8 activations, int16 activations inside the model "
-                                 f"(16x8 layers), and int32 {'/'.join(index_ops)} "
-                                 f"indices at the model's outputs only; {n}{where} is {t.dtype}"
-                                 + (f" and feeds {consumers[n].op} at {consumers[n].where()}" if n in consumers else "")
+                                 f"(16x8 layers), int32 {'/'.join(index_ops)} indices at the model's outputs "
+                                 f"and int32 ids read by {'/'.join(id_ops)}; {n}{where} is {t.dtype}"
+                                 + (f" and feeds {bad[0].op} at {bad[0].where()}" if bad else "")
                                  + " (see `edgeq targets --ops`)")
     for node in graph.nodes:
         entry = LOWERINGS.get(node.op)

@@ -176,15 +176,17 @@ class LayerCode:
         return sym
 
     def operand(self, index: int) -> str:
-        """Pointer expression of input ``index``: an activation, or a constant int8 array."""
+        """Pointer expression of input ``index``: an activation (``tptr``), or a constant int8
+        array (int16 in a 16x8 layer)."""
         name = self.node.inputs[index]
         t = self.graph.t(name)
         if not t.is_constant:
-            return self.ptr(name)
-        if t.dtype != "int8" or t.data is None:
+            return self.tptr(name, const=True)
+        ctypes = {"int8": "int8_t", "int16": "int16_t"}
+        if t.dtype not in ctypes or t.data is None:
             raise UnsupportedOpError(f"{self.node.op} at {self.node.where()}: constant operand {name} is {t.dtype}; "
-                                     f"the C target takes int8 constant operands only")
-        return self.const_array(f"operand{index + 1}", "int8_t", t.data.astype(np.int64), name, 16,
+                                     f"the C target takes int8 (and in 16x8 layers int16) constant operands only")
+        return self.const_array(f"operand{index + 1}", ctypes[t.dtype], t.data.astype(np.int64), name, 16,
                                 f"constant operand {index + 1}, {shape_text(t.shape)}")
 
     # -- kernel calls -------------------------------------------------------------------------

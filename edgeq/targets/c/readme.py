@@ -17,6 +17,11 @@ def readme(m: ModelCode, headers: list[str]) -> str:
     output_use = (f"/* y = {up}_OUTPUT_SCALE * (out[i] - {up}_OUTPUT_ZERO_POINT) */"
                   if not any(g.t(n).dtype == "int16" for n in g.outputs) else
                   f"/* int16 output (align `out` for int16_t): y = {up}_OUTPUT_SCALE * ((const int16_t *)out)[i] */")
+    ids = [n for n in g.inputs if g.t(n).dtype == "int32"]
+    fill = ("/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */"
+            if not ids else f"/* fill `in`: int32 ids ({', '.join(ids)}) as 4 little-endian bytes each"
+            + ("; real-valued inputs q = round(x / scale) + zero point, clamped to int8" if len(ids) < len(g.inputs)
+               else "") + " */")
     layout = ("several inputs/outputs are concatenated in graph order (`*_OFFSET`, `*_SIZE` macros)."
               if len(g.inputs) > 1 or len(g.outputs) > 1 else "one input, one output.")
     return "\n".join([
@@ -52,10 +57,10 @@ def readme(m: ModelCode, headers: list[str]) -> str:
         "",
         *([f"static int8_t out[{up}_OUTPUT_SIZE];",
            f"int8_t *in = {name}_input();   /* the input lives in the arena */",
-           "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
+           fill,
            f"if ({name}_run(out) != 0) {{ /* error */ }}   /* overwrites `in` */"] if plan.input_in_arena else
           [f"static int8_t in[{up}_INPUT_SIZE], out[{up}_OUTPUT_SIZE];",
-           "/* fill `in`: q = round(x / " + f"{up}_INPUT_SCALE) + {up}_INPUT_ZERO_POINT, clamped to int8 */",
+           fill,
            f"if ({name}_invoke(in, out) != 0) {{ /* error */ }}"]),
         output_use,
         "```",

@@ -12,7 +12,8 @@ def _io_lines(m: ModelCode, kind: str, names: list[str], offsets: list[int]) -> 
     lines = [f"#define {up}_{kind}_SIZE {total}"]
     if len(names) > 1:
         for i, (n, off) in enumerate(zip(names, offsets)):
-            index = ", int32 indices, scale 1, zero point 0" if g.t(n).dtype == "int32" else ""
+            what = "ids" if kind == "INPUT" else "indices"
+            index = f", int32 {what}, scale 1, zero point 0" if g.t(n).dtype == "int32" else ""
             lines.append(f"#define {up}_{kind}{i}_SIZE {m.nbytes(n)}    "
                          f"/* {comment(n)}: {shape_text(g.t(n).shape)}{index} */")
             lines.append(f"#define {up}_{kind}{i}_OFFSET {off}")
@@ -22,7 +23,11 @@ def _io_lines(m: ModelCode, kind: str, names: list[str], offsets: list[int]) -> 
 def header(m: ModelCode) -> str:
     """NAME.h: sizes, quantization of inputs and outputs, ``NAME_invoke``."""
     g, up, name = m.graph, m.upper, m.name
-    ins = ", ".join(f"{comment(n)} {shape_text(g.t(n).shape)}" for n in g.inputs)
+    ins = ", ".join(f"{comment(n)} {shape_text(g.t(n).shape)}" + (" int32 ids" if g.t(n).dtype == "int32" else "")
+                    for n in g.inputs)
+    in_types = ", ".join(t for t, present in (
+        ("int8", any(g.t(n).dtype != "int32" for n in g.inputs)),
+        ("int32 ids as 4 little-endian bytes each", any(g.t(n).dtype == "int32" for n in g.inputs))) if present)
     outs = ", ".join(f"{comment(n)} {shape_text(g.t(n).shape)}"
                      + (" int32 indices" if g.t(n).dtype == "int32" else "")
                      + (" int16" if g.t(n).dtype == "int16" else "") for n in g.outputs)
@@ -41,7 +46,7 @@ def header(m: ModelCode) -> str:
         'extern "C" {',
         "#endif",
         "",
-        f"/* Input: {ins} (int8, NHWC, batch 1). */",
+        f"/* Input: {ins} ({in_types}, NHWC, batch 1). */",
         *_io_lines(m, "INPUT", g.inputs, m.plan.input_offsets),
         f"/* Output: {outs} ({out_types}). */",
         "/* Sizes are in bytes. */",

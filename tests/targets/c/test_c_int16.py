@@ -27,6 +27,8 @@ from edgeq.targets import c as c_target
 from edgeq.targets.c.cheaders import KERNEL_DIR, KERNEL_DIR_S16
 from edgeq.targets.c.lower import kernel_files
 from examples.models import MODELS, synthetic_data
+from tests.op_cases import CASES as OP_CASES
+from tests.op_cases import INT16_CASES
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
@@ -216,7 +218,24 @@ class Pools16(nn.Module):
         return F.adaptive_avg_pool2d(F.max_pool2d(y, 2), 1)
 
 
+class Sequence16(nn.Module):
+    """The 16x8 sequence-model kernels: an LSTM-style gate (slices, sigmoid, tanh, a product),
+    a product of two activations, a broadcast subtraction of a mean, abs and a sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)                                                  # 6 x 16
+        g = torch.sigmoid(y[:, :, :8]) * torch.tanh(y[:, :, 8:])        # 6 x 8
+        a = g @ g.transpose(-1, -2)                                     # 6 x 6
+        d = a - a.mean(-1, keepdim=True)
+        return torch.abs(d).sum(1)
+
+
 ZOO16 = {
+    "sequence16": (Sequence16, [(6, 8)]),
     "conv_pool16": (ConvPool16, [(4, 9, 11)]),
     "padding16": (Padding16, [(3, 5, 7)]),
     "residual16": (Residual16, [(3, 4, 6)]),
@@ -334,6 +353,47 @@ def test_int16_output_api_and_memory_plan(tmp_path: Path) -> None:
         assert t.size == p.graph.t(n).size * item
         if item == 2:
             assert t.offset % 2 == 0
+
+
+# --------------------------------------------------------------------------- single-op models
+
+@functools.lru_cache(maxsize=None)
+def op16(case: str) -> Prepared:
+    """The op test model of ``case`` with every capable layer 16x8 (precision 16x8), quantized
+    as the op tests do (min/max calibration)."""
+    from edgeq.mixed_precision import PrecisionRequest
+    model, shape = OP_CASES[case]
+    rng = np.random.default_rng(0)
+    cal = [rng.normal(0, 1, (48, *shape)).astype(np.float32)]
+    ev = [rng.normal(0, 1.5, (24, *shape)).astype(np.float32)]       # wider: saturation too
+    fg = pipeline.float_graph(model.eval(), [shape])
+    q = pipeline.quantized_graph(fg, cal, method="minmax", precision=PrecisionRequest("16x8"))
+    g = c_target.prepare(q, load_profile("host-c"), {})
+    ints = [interpreter.quantize_input(g, i, to_graph_layout(g, i, x), c_target.input_rounding)
+            for i, x in enumerate(ev)]
+    ref = interpreter.run(g, ints)
+    return Prepared(f"op16_{case}", g, ints, [ref[o] for o in g.outputs])
+
+
+@pytest.mark.parametrize("case", INT16_CASES)
+def test_single_op_models_16x8_bit_exact_on_host(case: str, tmp_path: Path) -> None:
+    """Every 16x8 op test model (INT16_CASES: mul, sub, sigmoid, tanh, mean, sum, abs,
+    batch_matmul, slice in an LSTM cell, ...): its int16 layers run their _s16 kernels, bit-exact
+    with the integer reference on host gcc, plain and under ASan + UBSan, layer by layer."""
+    require_host_cc()
+    p = op16(case)
+    wide = {n.op for n in p.graph.nodes if p.graph.t(n.outputs[0]).dtype == "int16"}
+    assert wide, "nothing was promoted"
+    arts = emit(p, tmp_path)
+    src = (tmp_path / "c" / f"{p.name}.c").read_text()
+    assert "_s16(" in src
+    profile = load_profile("host-c")
+    for opts in ({}, {"sanitize": True}):
+        runs = c_target.run(p.graph, arts, profile, p.inputs, None, opts)
+        assert_bit_exact(p, runs[0].outputs, where=f"(16x8 op model {case}, {opts or 'plain -O2'})")
+    sample = [x[:1] for x in p.inputs]
+    ref = interpreter.run(p.graph, sample, keep=True)
+    assert "no layer differs" in c_target.first_mismatch(p.graph, arts, profile, sample, ref, {})
 
 
 # --------------------------------------------------------------------------- example models

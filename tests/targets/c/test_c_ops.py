@@ -1,6 +1,7 @@
 """C kernels beyond the example models: grouped/dilated conv, depthwise multiplier, padded and
 ceil-mode pooling, standalone clamp, transpose, softmax on a strided axis, broadcast add,
-several inputs and outputs; plus two models linked into one program."""
+several inputs and outputs, the sequence-model ops (layer norm, attention products, gathers,
+masked means, L2 normalization, token ids); plus two models linked into one program."""
 from __future__ import annotations
 
 import shutil
@@ -130,7 +131,44 @@ class HeadsZoo(nn.Module):
                 corners.mean(1, keepdim=True), torch.relu(self.up(y)))
 
 
+class SequenceOpsZoo(nn.Module):
+    """LayerNorm (squared difference, rsqrt), attention products of two activations (3-D, and
+    4-D per head: NHWC-stored operands read through strides), reflect padding (a gather), a
+    masked mean (sum, div), abs, an L2-normalised output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(8)
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.gate = nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.norm(x)                                                       # 6 x 8
+        q, k, v = self.q(y), self.k(y), self.v(y)
+        a = torch.softmax(q @ k.transpose(-1, -2) * 0.35, -1) @ v              # 6 x 8
+        heads = q.view(-1, 6, 2, 4).transpose(1, 2) @ k.view(-1, 6, 2, 4).permute(0, 2, 3, 1)  # 2 x 6 x 6
+        padded = F.pad(a.transpose(1, 2), (2, 3), mode="reflect")              # 8 x 11
+        w = torch.sigmoid(self.gate(a))                                        # 6 x 1
+        mean = (a * w).sum(1) / w.sum(1).clamp(min=1e-9)                      # 8
+        return F.normalize(torch.abs(mean - 0.1), dim=-1), heads, padded
+
+
+class TokenZoo(nn.Module):
+    """int64 token ids (an embedding, ids out of range clamped) and an int64 mask (a cast) in
+    a masked mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.out = nn.Linear(8, 4)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(torch.float32)
+        return self.out((self.emb(ids) * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
 ZOO = {
+    "sequence_ops_zoo": (SequenceOpsZoo, [(6, 8)]),
     "heads_zoo": (HeadsZoo, [(3, 5, 7)]),
     "elementwise_zoo": (ElementwiseZoo, [(3, 5, 6)]),
     "movement_zoo": (MovementZoo, [(3, 7, 9)]),
@@ -181,11 +219,37 @@ def broadcast_add() -> Prepared:
     return _CACHE["broadcast_add"]
 
 
+def token_zoo() -> Prepared:
+    """TokenZoo on 6 token ids (int64, some outside the vocabulary of 20 in the evaluation
+    samples) and a 0/1 mask with ones first, exported with int64 inputs."""
+    if "token_zoo" in _CACHE:
+        return _CACHE["token_zoo"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = TokenZoo().eval()
+    example = (torch.zeros((1, 6), dtype=torch.int64), torch.ones((1, 6), dtype=torch.int64))
+    ep = torch.export.export(model, example)
+    rng = np.random.default_rng(4)
+
+    def data(n: int, low: int, high: int) -> list[np.ndarray]:
+        ids = rng.integers(low, high, (n, 6)).astype(np.int64)
+        lengths = rng.integers(1, 7, n)
+        mask = (np.arange(6)[None, :] < lengths[:, None]).astype(np.int64)
+        return [ids, mask]
+    qg = pipeline.quantized_graph(pipeline.float_graph(ep), data(48, 0, 20))
+    g = c_target.prepare(qg, load_profile("host-c"), {})
+    ev = data(24, -3, 24)
+    ints = [interpreter.quantize_input(g, i, x, c_target.input_rounding) for i, x in enumerate(ev)]
+    ref = interpreter.run(g, ints)
+    _CACHE["token_zoo"] = Prepared("token_zoo", g, ints, [ref[o] for o in g.outputs])
+    return _CACHE["token_zoo"]
+
+
 def _get(name: str) -> Prepared:
-    return broadcast_add() if name == "broadcast_add" else zoo(name)
+    return {"broadcast_add": broadcast_add, "token_zoo": token_zoo}.get(name, lambda: zoo(name))()
 
 
-CASES = [*ZOO, "broadcast_add"]
+CASES = [*ZOO, "broadcast_add", "token_zoo"]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -41,6 +41,12 @@ void edgeq_add_broadcast_s8(const edgeq_add_broadcast_params *p, const int8_t *i
 void edgeq_sub_s8(const edgeq_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output);
 
+/* TFLite int16 SUB as edgeq computes it (16x8 mode, zero points 0): the second operand negated
+ * with saturation (-(-32768) is 32767, TFLite's int16 MUL by -1), then int16 ADD (left shift
+ * 15), numpy broadcasting.  Safe in place. */
+void edgeq_sub_s16(const edgeq_add_broadcast_params *p, const int16_t *input1,
+                   const int16_t *input2, int16_t *output);
+
 #ifdef __cplusplus
 }
 #endif

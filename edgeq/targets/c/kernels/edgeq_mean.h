@@ -1,4 +1,4 @@
-/* edgeq kernels: mean over axes, int8. */
+/* edgeq kernels: mean over axes, int8 and 16x8 (also the sum: a mean at a finer scale). */
 #ifndef EDGEQ_MEAN_H
 #define EDGEQ_MEAN_H
 
@@ -26,6 +26,9 @@ typedef struct {
 } edgeq_mean_params;
 
 void edgeq_mean_s8(const edgeq_mean_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);
+
+/* int16 MEAN (16x8 mode): the same with int16 values, zero offsets, saturated to int16. */
+void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *EDGEQ_RESTRICT output);
 
 #ifdef __cplusplus
 }

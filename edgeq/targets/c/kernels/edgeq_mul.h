@@ -1,4 +1,4 @@
-/* edgeq kernels: elementwise multiply, int8. */
+/* edgeq kernels: elementwise multiply, int8 and 16x8. */
 #ifndef EDGEQ_MUL_H
 #define EDGEQ_MUL_H
 
@@ -20,6 +20,11 @@ typedef struct {
 
 void edgeq_mul_s8(const edgeq_mul_params *p, const int8_t *input1, const int8_t *input2,
                   int8_t *output);
+
+/* TFLite int16 MUL (16x8 mode): the same arithmetic on int16 values with zero offsets, clamped
+ * to [act_min, act_max] in int16.  Safe in place. */
+void edgeq_mul_s16(const edgeq_mul_params *p, const int16_t *input1, const int16_t *input2,
+                   int16_t *output);
 
 #ifdef __cplusplus
 }

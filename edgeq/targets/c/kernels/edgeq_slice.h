@@ -1,4 +1,4 @@
-/* edgeq kernels: strided slice, int8. */
+/* edgeq kernels: strided slice, int8 and int16. */
 #ifndef EDGEQ_SLICE_H
 #define EDGEQ_SLICE_H
 
@@ -20,6 +20,9 @@ typedef struct {
 } edgeq_slice_params;
 
 void edgeq_slice_s8(const edgeq_slice_params *p, const int8_t *input, int8_t *output);
+
+/* The same on int16 values (16x8 layers: an LSTM's gates); strides in elements. */
+void edgeq_slice_s16(const edgeq_slice_params *p, const int16_t *input, int16_t *output);
 
 #ifdef __cplusplus
 }

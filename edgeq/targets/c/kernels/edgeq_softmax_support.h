@@ -1,6 +1,6 @@
 /*
- * edgeq integer kernels: gemmlowp's fixed-point exp and reciprocal, shared by the softmax and
- * log-softmax kernels only; mirrors edgeq/intmath_softmax.py.
+ * edgeq integer kernels: gemmlowp's fixed-point exp and reciprocal, shared by the softmax,
+ * log-softmax, division and L2 normalization kernels; mirrors edgeq/intmath_softmax.py.
  */
 #ifndef EDGEQ_SOFTMAX_SUPPORT_H
 #define EDGEQ_SOFTMAX_SUPPORT_H
@@ -130,13 +130,22 @@ static inline int32_t edgeq_count_leading_zeros(uint32_t x)
     return n;
 }
 
-/* TFLite GetReciprocal on a Q12.19 sum: Q0.31 reciprocal and num_bits_over_unit. */
-static inline int32_t edgeq_get_reciprocal(int32_t x, int32_t *num_bits_over_unit)
+/* TFLite GetReciprocal of a positive value with `integer_digits` integer bits: Q0.31
+ * reciprocal and num_bits_over_unit.  (A zero x is undefined in TFLite: the shift by 32 is
+ * masked to 0 here, as x86 does.) */
+static inline int32_t edgeq_get_reciprocal_q(int32_t x, int32_t integer_digits,
+                                             int32_t *num_bits_over_unit)
 {
     const int32_t headroom_plus_one = edgeq_count_leading_zeros((uint32_t)x);
     const uint32_t shifted = (uint32_t)x << (headroom_plus_one & 31);
-    *num_bits_over_unit = EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS - headroom_plus_one;
+    *num_bits_over_unit = integer_digits - headroom_plus_one;
     return edgeq_one_over_one_plus_x_for_x_in_0_1((int32_t)(shifted - 0x80000000u));
+}
+
+/* TFLite GetReciprocal on a Q12.19 sum (softmax): Q0.31 reciprocal and num_bits_over_unit. */
+static inline int32_t edgeq_get_reciprocal(int32_t x, int32_t *num_bits_over_unit)
+{
+    return edgeq_get_reciprocal_q(x, EDGEQ_SOFTMAX_ACCUM_INTEGER_BITS, num_bits_over_unit);
 }
 
 #endif /* EDGEQ_SOFTMAX_SUPPORT_H */

@@ -11,8 +11,10 @@ include, the status return and the files to ship are read from the headers and t
 """
 from __future__ import annotations
 
-from . import control, conv, elementwise, movement, reduce  # noqa: F401  (each registers its ops)
-from .registry import (LOWERINGS, Kernel, Lowering, allows_overlap, int16_ops, kernel, kernel_files, lowers,
-                       supported_ops)
+# each module registers its ops
+from . import arithmetic, control, conv, elementwise, gather, matmul, movement, reduce  # noqa: F401
+from .registry import (LOWERINGS, Kernel, Lowering, allows_overlap, int16_ops, int32_input_ops, kernel, kernel_files,
+                       lowers, supported_ops)
 
-__all__ = ["LOWERINGS", "Kernel", "Lowering", "allows_overlap", "int16_ops", "kernel", "kernel_files", "lowers", "supported_ops"]
+__all__ = ["LOWERINGS", "Kernel", "Lowering", "allows_overlap", "int16_ops", "int32_input_ops", "kernel",
+           "kernel_files", "lowers", "supported_ops"]

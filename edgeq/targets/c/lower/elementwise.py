@@ -1,10 +1,12 @@
 """Lowerings of the elementwise ops: add, sub, mul, maximum, minimum (numpy broadcasting,
-constant operands), clamp, leaky_relu, prelu, and the 256-entry table activations."""
+constant operands; add, sub and mul also 16x8), clamp, leaky_relu, prelu, the 256-entry table
+activations, and sigmoid / tanh in 16x8 (TFLite's interpolated int16 kernels)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ....errors import UnsupportedOpError
+from ....intmath_activations import sigmoid_table_u16
 from ....ops import REGISTRY
 from ..cformat import Field
 from ..cheaders import max_dims
@@ -52,7 +54,7 @@ def rescale_fields(requant: dict | None) -> list[Field]:
 
 def binary_args(layer: LayerCode) -> list[str]:
     """Both operands (activations or constant arrays), then the output."""
-    return [layer.operand(0), layer.operand(1), layer.ptr(layer.node.outputs[0])]
+    return [layer.operand(0), layer.operand(1), layer.tptr(layer.node.outputs[0])]
 
 
 def broadcasting_call(layer: LayerCode, k: Kernel, fields: list[Field]) -> None:
@@ -65,6 +67,7 @@ ADD = kernel("edgeq_add_s8", "edgeq_add.c")
 ADD_S16 = kernel("edgeq_add_s16", "edgeq_add_s16.c")
 ADD_BROADCAST = kernel("edgeq_add_broadcast_s8", "edgeq_add_broadcast.c")
 SUB = kernel("edgeq_sub_s8", "edgeq_sub.c")
+SUB_S16 = kernel("edgeq_sub_s16", "edgeq_sub_s16.c")
 
 
 @lowers("add", kernels=(ADD, ADD_BROADCAST), int16=(ADD_S16,))
@@ -86,18 +89,31 @@ def _add(layer: LayerCode) -> None:
         broadcasting_call(layer, ADD_BROADCAST, [("add", add_fields(node.attrs, 0))])
 
 
-@lowers("sub", kernels=(SUB,))
+@lowers("sub", kernels=(SUB,), int16=(SUB_S16,))
 def _sub(layer: LayerCode) -> None:
-    broadcasting_call(layer, SUB, [("add", add_fields(layer.attrs, 0))])
+    if layer.int16:
+        _check_int16_operands(layer)
+    broadcasting_call(layer, layer.kernel_for(SUB, SUB_S16), [("add", add_fields(layer.attrs, 0))])
+
+
+def _check_int16_operands(layer: LayerCode) -> None:
+    """A 16x8 binary layer: every operand int16 (an int8 one would need a requantize first)."""
+    node, graph = layer.node, layer.graph
+    if any(graph.t(n).dtype != "int16" for n in [*node.inputs, *node.outputs]):
+        raise UnsupportedOpError(f"{node.op} at {node.where()}: the C target's 16x8 {node.op} takes int16 "
+                                 f"operands only ({', '.join(graph.t(n).dtype for n in node.inputs)} given)")
 
 
 MUL = kernel("edgeq_mul_s8", "edgeq_mul.c")
+MUL_S16 = kernel("edgeq_mul_s16", "edgeq_mul_s16.c")
 
 
-@lowers("mul", kernels=(MUL,))
+@lowers("mul", kernels=(MUL,), int16=(MUL_S16,))
 def _mul(layer: LayerCode) -> None:
     a = layer.attrs
-    broadcasting_call(layer, MUL, [
+    if layer.int16:
+        _check_int16_operands(layer)
+    broadcasting_call(layer, layer.kernel_for(MUL, MUL_S16), [
         ("input1_offset", -int(a["input1_zero_point"])), ("input2_offset", -int(a["input2_zero_point"])),
         ("output_offset", a["output_zero_point"]), ("multiplier", a["multiplier"]), ("shift", a["shift"]),
         ("act_min", a["act_min"]), ("act_max", a["act_max"])])
@@ -177,6 +193,29 @@ def _table(layer: LayerCode) -> None:
     layer.call(LOOKUP, args=[sym, layer.ptr(node.inputs[0]), layer.ptr(node.outputs[0]), str(layer.output.size)])
 
 
+SIGMOID_S16 = kernel("edgeq_sigmoid_s16", "edgeq_sigmoid_s16.c")
+TANH_S16 = kernel("edgeq_tanh_s16", "edgeq_tanh_s16.c")
+#: the 16x8 kernels of the table ops that have one (TFLite's int16 LOGISTIC and TANH)
+TABLE_OPS_S16 = {"sigmoid": SIGMOID_S16, "tanh": TANH_S16}
+
+
+def _table_or_s16(layer: LayerCode) -> None:
+    """An int8 table op, or in a 16x8 layer TFLite's int16 LOGISTIC / TANH, whose sigmoid table
+    (0.16 fixed point, shared by every such layer of the model) goes into the weights."""
+    if not layer.int16:
+        _table(layer)
+        return
+    node, a = layer.node, layer.attrs
+    table = np.asarray(sigmoid_table_u16(), dtype=np.int64)
+    sym = layer.const_array("sigmoid_table", "uint16_t", table, "edgeq.sigmoid_table_u16", 16,
+                            "TFLite's int16 sigmoid table: sigmoid(k / 24), 0.16 fixed point")
+    layer.call(layer.kernel_for(LOOKUP, TABLE_OPS_S16[node.op]), [
+        ("size", layer.output.size), ("input_multiplier", a["input_multiplier"]),
+        ("input_left_shift", a["input_left_shift"]), ("table", sym)])
+
+
 for _name, _op in sorted(REGISTRY.items()):
-    if _op.table:
+    if _op.table and _name in TABLE_OPS_S16:
+        lowers(_name, kernels=(LOOKUP,), int16=(TABLE_OPS_S16[_name],))(_table_or_s16)
+    elif _op.table:
         lowers(_name, kernels=(LOOKUP,))(_table)

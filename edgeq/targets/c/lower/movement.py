@@ -27,7 +27,7 @@ def check_dims(layer: LayerCode, dims: int, what: str) -> None:
                                  f"kernel takes at most {max_dims()} (see `edgeq targets --ops`)")
 
 
-@lowers("reshape", kernels=(COPY,), int16=(COPY,))
+@lowers("reshape", kernels=(COPY,), int16=(COPY,), int32_inputs=True)
 def _reshape(layer: LayerCode) -> None:
     node = layer.node
     src, dst = node.inputs[0], node.outputs[0]
@@ -97,9 +97,10 @@ def _pad(layer: LayerCode) -> None:
 
 
 SLICE = kernel("edgeq_slice_s8", "edgeq_slice.c")
+SLICE_S16 = kernel("edgeq_slice_s16", "edgeq_slice_s16.c")
 
 
-@lowers("slice", kernels=(SLICE,))
+@lowers("slice", kernels=(SLICE,), int16=(SLICE_S16,))
 def _slice(layer: LayerCode) -> None:
     a = layer.attrs
     si, so = list(layer.input(0).shape), list(layer.output.shape)
@@ -110,7 +111,7 @@ def _slice(layer: LayerCode) -> None:
     check_dims(layer, len(shape), "slice")
     layer.note(f"begin {list(a['begin'][1:])} end {list(a['end'][1:])} step {list(a['strides'][1:])}")
     n = max_dims()
-    layer.call(SLICE, [
+    layer.call(layer.kernel_for(SLICE, SLICE_S16), [
         ("dims", len(shape)), ("output_shape", padded(shape, n, 1)),
         ("input_strides", padded(strides, n, 0)), ("input_start", start)])
 

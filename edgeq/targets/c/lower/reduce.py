@@ -1,4 +1,5 @@
-"""Lowerings of the reductions: max / average pooling, softmax, log_softmax, mean, argmax."""
+"""Lowerings of the reductions: max / average pooling, softmax, log_softmax, mean and sum (int8
+and 16x8), argmax, L2 normalization."""
 from __future__ import annotations
 
 import numpy as np
@@ -83,10 +84,14 @@ def _log_softmax(layer: LayerCode) -> None:
 
 
 MEAN = kernel("edgeq_mean_s8", "edgeq_mean.c")
+MEAN_S16 = kernel("edgeq_mean_s16", "edgeq_mean_s16.c")
+#: the int16 mean sums in int32: fewer values than this cannot overflow
+MAX_ELEMENTS_S16 = 1 << 16
 
 
-@lowers("mean", kernels=(MEAN,))
 def _mean(layer: LayerCode) -> None:
+    """TFLite MEAN (QuantizedMeanOrSum); a sum is the same kernel computing a mean at the scale
+    s_out / n (``ops.reduce.Sum``), so both lower here."""
     node, a = layer.node, layer.attrs
     shape = list(layer.input(0).shape)
     axes = sorted({int(v) % len(shape) for v in a["axes"]})
@@ -96,19 +101,26 @@ def _mean(layer: LayerCode) -> None:
     red_shape, (red_strides,) = collapse_dims([shape[d] for d in axes], [[strides[d] for d in axes]])
     n = max_dims()
     if max(len(out_shape), len(red_shape)) > n:
-        raise UnsupportedOpError(f"mean over {len(shape)} dimensions at {node.where()}; the C kernel "
+        raise UnsupportedOpError(f"{node.op} over {len(shape)} dimensions at {node.where()}; the C kernel "
                                  f"takes at most {n} (see `edgeq targets --ops`)")
     if int(np.prod(red_shape)) != int(a["num_elements"]):
-        raise UnsupportedOpError(f"mean at {node.where()}: {a['num_elements']} elements per mean, "
+        raise UnsupportedOpError(f"{node.op} at {node.where()}: {a['num_elements']} elements per mean, "
                                  f"the axes {axes} hold {int(np.prod(red_shape))}")
-    layer.note(f"axes {axes}")
-    layer.call(MEAN, [
+    if layer.int16 and int(a["num_elements"]) >= MAX_ELEMENTS_S16:
+        raise UnsupportedOpError(f"{node.op} at {node.where()}: an int16 mean of {a['num_elements']} values; "
+                                 f"the C kernel sums fewer than {MAX_ELEMENTS_S16} (int32)")
+    layer.note(f"axes {axes}" + (", a sum: the mean at scale s_out / n" if node.op == "sum" else ""))
+    layer.call(layer.kernel_for(MEAN, MEAN_S16), [
         ("output_dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
         ("output_strides", padded(out_strides, n, 0)),
         ("reduce_dims", len(red_shape)), ("reduce_shape", padded(red_shape, n, 1)),
         ("reduce_strides", padded(red_strides, n, 0)),
         ("num_elements", a["num_elements"]), ("input_offset", -int(a["input_zero_point"])),
         ("multiplier", a["multiplier"]), ("shift", a["shift"]), ("output_offset", a["output_zero_point"])])
+
+
+lowers("mean", kernels=(MEAN,), int16=(MEAN_S16,))(_mean)
+lowers("sum", kernels=(MEAN,), int16=(MEAN_S16,))(_mean)
 
 
 ARGMAX = kernel("edgeq_argmax_s8", "edgeq_argmax.c")
@@ -118,3 +130,13 @@ ARGMAX = kernel("edgeq_argmax_s8", "edgeq_argmax.c")
 def _argmax(layer: LayerCode) -> None:
     layer.note(f"axis {layer.attrs['axis']}; int32 indices, 4 little-endian bytes each")
     layer.call(ARGMAX, axis_rows(layer, layer.attrs["axis"]))
+
+
+L2_NORMALIZE = kernel("edgeq_l2_normalize_s8", "edgeq_l2_normalize.c")
+
+
+@lowers("l2_normalize", kernels=(L2_NORMALIZE,))
+def _l2_normalize(layer: LayerCode) -> None:
+    axis = int(layer.attrs["axis"]) % len(layer.input(0).shape)
+    layer.note(f"axis {axis}; output scale 1/128, zero point 0")
+    layer.call(L2_NORMALIZE, [*axis_rows(layer, axis), ("input_offset", -int(layer.attrs["input_zero_point"]))])

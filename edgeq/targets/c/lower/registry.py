@@ -21,11 +21,13 @@ LowerFn = Callable[["LayerCode"], None]
 @dataclass(frozen=True)
 class Lowering:
     """How one IR op becomes C: ``build`` writes the layer, calling only ``kernels`` (int8
-    layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel)."""
+    layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel);
+    ``int32_inputs``: it reads int32 activations (token ids, masks) as 4 little-endian bytes."""
     op: str
     build: LowerFn
     kernels: tuple[Kernel, ...]
     int16_kernels: tuple[Kernel, ...] = ()
+    int32_inputs: bool = False
 
     @property
     def int16(self) -> bool:
@@ -42,11 +44,12 @@ class Lowering:
 LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = ()) -> Callable[[LowerFn], LowerFn]:
+def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = (),
+           int32_inputs: bool = False) -> Callable[[LowerFn], LowerFn]:
     """Register ``fn`` as the lowering of ``op``, which calls ``kernels`` (and ``int16`` in
-    16x8 layers)."""
+    16x8 layers); ``int32_inputs``: its kernels take int32 activations (ids)."""
     def deco(fn: LowerFn) -> LowerFn:
-        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16))
+        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16), int32_inputs)
         return fn
     return deco
 
@@ -71,6 +74,11 @@ def supported_ops() -> list[str]:
 def int16_ops() -> list[str]:
     """Ops the C target runs with int16 activations (the int8 <-> int16 ``requantize`` included)."""
     return sorted(op for op, entry in LOWERINGS.items() if entry.int16)
+
+
+def int32_input_ops() -> list[str]:
+    """Ops whose C kernels read int32 activations (token ids, masks)."""
+    return sorted(op for op, entry in LOWERINGS.items() if entry.int32_inputs)
 
 
 def kernel_files(int16: bool = False) -> set[str]:

@@ -1,0 +1,44 @@
+/* edgeq kernel: int16 mean over any axes (TFLite's int16 MEAN, zero points 0: the int32 sum,
+ * requantized with the multiplier rescaled by 1 / n, saturated to int16).  Also the 16x8 sum. */
+#include "edgeq_mean.h"
+#include "edgeq_support.h"
+
+void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *EDGEQ_RESTRICT output)
+{
+    const int32_t last = p->reduce_dims - 1;
+    const int32_t inner = p->reduce_shape[last];
+    const int32_t step = p->reduce_strides[last];
+    const int32_t offset_sum = p->input_offset * p->num_elements;
+    int32_t out_index[EDGEQ_MAX_DIMS] = {0};
+    int32_t outputs = 1;
+    int32_t rows = 1;
+    int32_t base = 0;
+    int32_t d, k, r, i;
+
+    for (d = 0; d < p->output_dims; ++d) {
+        outputs *= p->output_shape[d];
+    }
+    for (d = 0; d < last; ++d) {
+        rows *= p->reduce_shape[d];
+    }
+    for (k = 0; k < outputs; ++k) {
+        int32_t red_index[EDGEQ_MAX_DIMS] = {0};
+        int32_t offset = base;
+        int32_t sum = 0;             /* at most 2^15 * num_elements: the lowering keeps it in int32 */
+        int32_t out;
+        for (r = 0; r < rows; ++r) {
+            const int16_t *x = input + offset;
+            for (i = 0; i < inner; ++i) {
+                sum += x[i * step];
+            }
+            /* next row of the reduced dimensions */
+            offset = edgeq_next_index(last - 1, p->reduce_shape, p->reduce_strides, red_index, offset);
+        }
+        out = edgeq_multiply_by_quantized_multiplier(sum + offset_sum, p->multiplier, p->shift)
+              + p->output_offset;
+        out = out < EDGEQ_INT16_MIN ? EDGEQ_INT16_MIN : out;
+        output[k] = (int16_t)(out > EDGEQ_INT16_MAX ? EDGEQ_INT16_MAX : out);
+        /* next output: advance the multi-index of the kept dimensions */
+        base = edgeq_next_index(p->output_dims - 1, p->output_shape, p->output_strides, out_index, base);
+    }
+}
