@@ -109,14 +109,15 @@ def test_cli_builds_demo(tmp_path):
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "report.json").is_file()
 
 
-def test_cli_unsupported_op_names_op_module_and_supported(tmp_path):
+def test_cli_unsupported_op_names_op_module_and_where_to_look(tmp_path):
     model = tmp_path / "m.py"
     model.write_text("import torch\nclass Sig(torch.nn.Module):\n    def forward(self, x):\n        return torch.exp(x)\n"
                      "class M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.head = Sig()\n"
                      "    def forward(self, x):\n        return self.head(x)\ndef make():\n    return M()\n")
     np.save(tmp_path / "cal.npy", np.ones((4, 6), np.float32))
     res = _cli("build", f"{model}:make", "--target", "onnx", "--calibration", tmp_path / "cal.npy", "-o", tmp_path / "out")
-    _assert_user_error(res, "exp", "'head'", "convolution")
+    _assert_user_error(res, "exp", "'head'", "edgeq targets --ops")
+    assert "convolution" not in res.stderr       # not the whole supported-op list on one line
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
