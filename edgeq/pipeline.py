@@ -43,6 +43,21 @@ class Quantization:
         return {"equalization": self.equalized, "bias_correction": self.bias_corrected, **self.scores}
 
 
+@dataclass
+class Prequantized:
+    """What a model that brings its own quantization (``edgeq.qat``'s module) hands
+    ``edgeq.build``, which then neither traces nor quantizes: the quantization, the traced float
+    graph (input checks), the label written into artifacts, a float module (the report's float
+    outputs and latency), the quantizer options it was made with, and its own integer outputs
+    for input integers (NCHW), which the build checks against the reference interpreter."""
+    quantization: Quantization
+    float_graph: Graph
+    label: str
+    float_model: torch.nn.Module
+    options: dict
+    integer_outputs: Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
 def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
                 input_shapes: list[tuple[int, ...]] | None = None) -> Graph:
     """Trace and run the float passes (NCHW, batch norm folded, activations fused)."""

@@ -1,0 +1,229 @@
+"""QAT kernels of the elementwise ops: add, sub, mul, maximum, minimum, clamp, abs, leaky_relu,
+requantize, and the table ops (a 256-entry lookup built by the op's ``quantize()`` from the
+current scales). Each integer forward restates its op's ``run_int`` in torch."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..ir import Graph, Node
+from . import tintmath as tm
+from .kernel import QatKernel, float_activation, long, out_dtype, qat_kernel, saturate
+
+
+def _add(a: dict, x1: torch.Tensor, x2: torch.Tensor, sign2: int = 1) -> torch.Tensor:
+    """``ops.add.add_int``."""
+    v1 = (x1 - a["input1_zero_point"]) << a["left_shift"]
+    v2 = ((x2 - a["input2_zero_point"]) * sign2) << a["left_shift"]
+    s1 = tm.multiply_by_quantized_multiplier(v1, a["input1_multiplier"], a["input1_shift"])
+    s2 = tm.multiply_by_quantized_multiplier(v2, a["input2_multiplier"], a["input2_shift"])
+    out = tm.multiply_by_quantized_multiplier(s1 + s2, a["output_multiplier"], a["output_shift"])
+    return (out + a["output_zero_point"]).clamp(a["act_min"], a["act_max"])
+
+
+@qat_kernel
+class Add(QatKernel):
+    op = "add"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return _add(node.attrs, xs[0], xs[1])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return float_activation(node, xs[0] + xs[1])
+
+
+@qat_kernel
+class Sub(QatKernel):
+    op = "sub"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        if graph.t(node.inputs[1]).dtype == "int16":      # saturating negation, then int16 ADD
+            return _add(node.attrs, xs[0], (-xs[1]).clamp(-32768, 32767))
+        return _add(node.attrs, xs[0], xs[1], sign2=-1)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return float_activation(node, xs[0] - xs[1])
+
+
+@qat_kernel
+class Mul(QatKernel):
+    op = "mul"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        prod = (xs[0] - a["input1_zero_point"]) * (xs[1] - a["input2_zero_point"])
+        out = tm.multiply_by_quantized_multiplier(prod, a["multiplier"], a["shift"]) + a["output_zero_point"]
+        return out.clamp(a["act_min"], a["act_max"])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return float_activation(node, xs[0] * xs[1])
+
+
+def requant(x: torch.Tensor, p: dict | None, dtype: str = "int8") -> torch.Tensor:
+    """``ops.elementwise.apply_requant``: TFLite's saturating QUANTIZE, or the values as they are."""
+    if p is None:
+        return x
+    y = tm.multiply_by_quantized_multiplier(x - p["input_zero_point"], p["multiplier"], p["shift"])
+    return saturate(y + p["output_zero_point"], dtype)
+
+
+class _MinMax(QatKernel):
+    fn = staticmethod(torch.maximum)
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a, b = (requant(x, p) for x, p in zip(xs, node.attrs["requant"]))
+        return self.fn(a, b).clamp(node.attrs["act_min"], node.attrs["act_max"])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return float_activation(node, self.fn(xs[0], xs[1]))
+
+
+@qat_kernel
+class Maximum(_MinMax):
+    op = "maximum"
+
+
+@qat_kernel
+class Minimum(_MinMax):
+    op = "minimum"
+    fn = staticmethod(torch.minimum)
+
+
+@qat_kernel
+class Clamp(QatKernel):
+    op = "clamp"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        y = tm.multiply_by_quantized_multiplier(xs[0] - a["input_zero_point"], a["multiplier"], a["shift"])
+        return (y + a["output_zero_point"]).clamp(a["act_min"], a["act_max"])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return float_activation(node, xs[0])
+
+
+@qat_kernel
+class Requantize(QatKernel):
+    op = "requantize"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return requant(xs[0], node.attrs, out_dtype(node, graph))
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return xs[0]
+
+
+@qat_kernel
+class Abs(QatKernel):
+    op = "abs"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        v = (xs[0] - a["input_zero_point"]).abs()
+        if a["needs_rescale"]:
+            v = tm.multiply_by_quantized_multiplier(v, a["multiplier"], a["shift"])
+        return saturate(v + a["output_zero_point"], out_dtype(node, graph))
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return xs[0].abs()
+
+
+@qat_kernel
+class LeakyRelu(QatKernel):
+    op = "leaky_relu"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        x = xs[0] - a["input_zero_point"]
+        pos = tm.multiply_by_quantized_multiplier(x, a["multiplier_identity"], a["shift_identity"])
+        neg = tm.multiply_by_quantized_multiplier(x, a["multiplier_alpha"], a["shift_alpha"])
+        return (torch.where(x >= 0, pos, neg) + a["output_zero_point"]).clamp(-128, 127)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return F.leaky_relu(xs[0], node.attrs["alpha"])
+
+
+@qat_kernel
+class Prelu(QatKernel):
+    op = "prelu"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        x = xs[0] - a["input_zero_point"]
+        al = xs[1] - a["alpha_zero_point"]
+        pos = tm.multiply_by_quantized_multiplier(x, a["multiplier_1"], a["shift_1"])
+        neg = tm.multiply_by_quantized_multiplier(x * al, a["multiplier_2"], a["shift_2"])
+        return (torch.where(x >= 0, pos, neg) + a["output_zero_point"]).clamp(-128, 127)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.where(xs[0] >= 0, xs[0], xs[1] * xs[0])
+
+
+class _Table(QatKernel):
+    """An int8 lookup table (``attrs['table']``, indexed by input + 128) rebuilt by the op's
+    ``quantize()`` whenever the scales it depends on change; ``fn`` is the float surrogate."""
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def unsupported(self, node: Node, graph: Graph) -> str | None:
+        if graph.t(node.inputs[0]).dtype != "int8":
+            return "only its int8 (lookup table) form; keep the layer int8 (--precision)"
+        return None
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return long(node.attrs["table"])[xs[0] + 128]
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.fn(node, xs[0])
+
+
+@qat_kernel
+class Sigmoid(_Table):
+    op = "sigmoid"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x)
+
+
+@qat_kernel
+class Tanh(_Table):
+    op = "tanh"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x)
+
+
+@qat_kernel
+class HardSwish(_Table):
+    op = "hardswish"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return F.hardswish(x)
+
+
+@qat_kernel
+class Gelu(_Table):
+    op = "gelu"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x, approximate=node.attrs.get("approximate", "none"))
+
+
+@qat_kernel
+class Sqrt(_Table):
+    op = "sqrt"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x.clamp(min=1e-12))
+
+
+@qat_kernel
+class Rsqrt(_Table):
+    op = "rsqrt"
+
+    def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
+        return torch.rsqrt(x.clamp(min=math.sqrt(float(torch.finfo(torch.float32).tiny))))
+
