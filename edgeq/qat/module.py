@@ -44,6 +44,7 @@ class QATModule(nn.Module):
         self.input_rounding = input_rounding
         self.label = label
         self.graph = _unshared(result.graph)
+        self._shared = {n.name: list(n.inputs) for n in result.graph.nodes}
         self._check_inputs()
         self._kernels: dict[str, QatKernel] = {n.name: get_kernel(n, self.graph) for n in self.graph.nodes}
         self.weights = nn.ParameterList()
@@ -101,7 +102,11 @@ class QATModule(nn.Module):
         """The quantized graph of the current parameters (what a build emits)."""
         self.sync()
         g = self.graph.copy()
-        g.share_identical_constants()
+        for node in g.nodes:       # the pipeline's tensor sharing, where the integers still agree
+            for k, name in enumerate(self._shared[node.name]):
+                if node.inputs[k] != name and _same_constant(g.t(node.inputs[k]), g.t(name)):
+                    node.inputs[k] = name
+        g.prune()
         return g
 
     def quantization(self) -> Quantization:
@@ -249,6 +254,11 @@ def _unshared(graph: Graph) -> Graph:
                 node.inputs[k] = copy.name
             seen.add(name)
     return g
+
+
+def _same_constant(t: Tensor, u: Tensor) -> bool:
+    return t.dtype == u.dtype and t.shape == u.shape and np.array_equal(t.data, u.data) and \
+        (t.quant is None) == (u.quant is None) and (t.quant is None or t.quant.to_dict() == u.quant.to_dict())
 
 
 def _same_graph(a: Graph, b: Graph) -> bool:
