@@ -19,7 +19,8 @@ def _artifacts(report):
 @pytest.mark.parametrize("name,target,options", [
     ("add_relu", "onnx", {}),
     ("conv1d_bn_relu_pool_stack", "tflite", {}),
-    ("vector_norm_sqrt", "host-c", {}),                  # a layer called twice, bias-corrected
+    ("vector_norm_sqrt", "onnx", {}),                    # a layer called twice, bias-corrected
+    ("conv_transpose_bn_relu6", "host-c", {}),
     ("conv_pools_16x8", "tflite", {"precision": "16x8"}),
 ])
 def test_untrained_module_builds_the_models_artifacts(tmp_path, name, target, options):
