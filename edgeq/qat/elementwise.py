@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import intmath_softmax as ims
+from ..intmath import saturating_rounding_doubling_high_mul, wrap_int32
 from ..ir import Graph, Node
 from . import tintmath as tm
 from .kernel import QatKernel, float_activation, long, out_dtype, qat_kernel, saturate
@@ -227,3 +230,39 @@ class Rsqrt(_Table):
     def fn(self, node: Node, x: torch.Tensor) -> torch.Tensor:
         return torch.rsqrt(x.clamp(min=math.sqrt(float(torch.finfo(torch.float32).tiny))))
 
+
+
+@qat_kernel
+class Softmax(QatKernel):
+    """TFLite's int8 softmax (``intmath_softmax.softmax_int8``): exp of each difference to the
+    row maximum (a function of the difference alone: tabulated over -255..0 by the numpy
+    kernel's own steps), the row's int32 sum, its fixed-point reciprocal (per row, by
+    ``intmath_softmax.get_reciprocal``), one rounding multiply per element."""
+    op = "softmax"
+
+    def unsupported(self, node: Node, graph: Graph) -> str | None:
+        return None if graph.t(node.inputs[0]).dtype == "int8" else "only its int8 form"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        x = xs[0].movedim(a["axis"], -1)
+        diff = x - x.max(dim=-1, keepdim=True).values
+        d = np.arange(-255, 1, dtype=np.int64)
+        scaled = saturating_rounding_doubling_high_mul(
+            wrap_int32(d * (np.int64(1) << a["input_left_shift"])), a["input_multiplier"])
+        exp_q0 = ims.exp_on_negative_values(scaled, ims.SCALED_DIFF_INTEGER_BITS)
+        exp_acc = ims.rescale(exp_q0, 0, ims.ACCUMULATION_INTEGER_BITS)
+        exp_q0_t, exp_acc_t = long(exp_q0)[diff + 255], long(exp_acc)[diff + 255]
+        valid = diff >= a["diff_min"]
+        total = tm.wrap_int32(torch.where(valid, exp_acc_t, torch.zeros_like(exp_acc_t)).sum(-1, keepdim=True))
+        shifted_scale, bits = ims.get_reciprocal(total.numpy(), ims.ACCUMULATION_INTEGER_BITS)
+        exponent = long(bits) + 31 - 8
+        if bool(((exponent < 0) | (exponent > 31)).any()):
+            raise ValueError("softmax: sum of exps >= 512 in a row (TFLite's int8 softmax aborts on this input)")
+        unsat = tm.rounding_divide_by_pot(tm.saturating_rounding_doubling_high_mul(long(shifted_scale), exp_q0_t),
+                                          exponent)
+        out = torch.where(valid, (unsat - 128).clamp(-128, 127), torch.tensor(-128))
+        return out.movedim(-1, a["axis"])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.softmax(xs[0], dim=node.attrs["axis"])

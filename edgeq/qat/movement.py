@@ -190,3 +190,18 @@ class ArgMax(QatKernel):
 
     def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
         return self.int_forward(node, graph, xs).to(torch.float32)
+
+
+@qat_kernel
+class Gather(_Move):
+    op = "gather"
+
+    def move(self, node: Node, graph: Graph, x: torch.Tensor) -> torch.Tensor:
+        idx = torch.from_numpy(np.asarray(graph.t(node.inputs[1]).data, dtype=np.int64).reshape(-1))
+        return x.index_select(node.attrs["axis"], idx)
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.move(node, graph, xs[0])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.move(node, graph, xs[0])

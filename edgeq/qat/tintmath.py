@@ -20,11 +20,12 @@ def wrap_int32(x: torch.Tensor) -> torch.Tensor:
 
 def saturating_rounding_doubling_high_mul(a: torch.Tensor, b: torch.Tensor | int) -> torch.Tensor:
     b = as_long(b)
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
     ab = a * b
-    nudge = torch.where(ab >= 0, torch.tensor(1 << 30), torch.tensor(1 - (1 << 30)))
-    high = torch.div(ab + nudge, 1 << 31, rounding_mode="trunc")
-    return torch.where(overflow, torch.tensor(INT32_MAX), high)
+    v = ab + torch.where(ab >= 0, torch.tensor(1 << 30), torch.tensor(1 - (1 << 30)))
+    high = (v + ((v >> 63) & ((1 << 31) - 1))) >> 31          # v / 2^31 rounded toward zero
+    if bool((b == INT32_MIN).any()):       # b is a multiplier: never INT32_MIN in practice
+        high = torch.where((a == INT32_MIN) & (b == INT32_MIN), torch.tensor(INT32_MAX), high)
+    return high
 
 
 def rounding_divide_by_pot(x: torch.Tensor, exponent: torch.Tensor | int) -> torch.Tensor:
@@ -43,7 +44,11 @@ def multiply_by_quantized_multiplier(x: torch.Tensor, multiplier: torch.Tensor |
     shift = as_long(shift)
     left = shift.clamp(min=0)
     right = (-shift).clamp(min=0)
-    shifted = wrap_int32(x * torch.bitwise_left_shift(torch.ones_like(left), left))
+    if bool((left == 0).all()):
+        lo, hi = torch.aminmax(x) if x.numel() else (x.new_zeros(()), x.new_zeros(()))
+        shifted = x if INT32_MIN <= int(lo) and int(hi) <= INT32_MAX else wrap_int32(x)
+    else:
+        shifted = wrap_int32(x * torch.bitwise_left_shift(torch.ones_like(left), left))
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
