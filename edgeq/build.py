@@ -212,8 +212,8 @@ def _check_qat_outputs(pre: Prequantized, qgraph: Graph, tgraph: Graph, rounding
     if labels is not None:
         entry["accuracy"] = metrics.accuracy(outs[0], labels)
     if entry["exact_fraction"] < 1.0:
-        return entry, f"the QAT module's outputs differ from the integer reference on {1 - entry['exact_fraction']:.1%} " \
-                      "of the eval samples"
+        share = 1 - entry["exact_fraction"]
+        return entry, f"the QAT module's outputs differ from the integer reference on {share:.1%} of the eval samples"
     return entry, None
 
 

@@ -8,8 +8,6 @@ Kernels read the node's integer parameters from ``node.attrs``, as computed by t
 rule is restated here: only the integer arithmetic of ``run_int`` is."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -86,7 +84,7 @@ def float_activation(node: Node, y: torch.Tensor) -> torch.Tensor:
     return y.clamp(min=act["min"], max=act["max"])
 
 
-def index_pad(x: torch.Tensor, pads: list[tuple[int, int]], mode: str, fill: float | int | None = None) -> torch.Tensor:
+def index_pad(x: torch.Tensor, pads: list[tuple[int, int]], mode: str, fill: float | None = None) -> torch.Tensor:
     """numpy's pad (constant / reflect / edge) of every dimension, by gathering indices: the
     same for integer and float tensors, differentiable for the latter."""
     np_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[mode]
@@ -107,5 +105,3 @@ def index_pad(x: torch.Tensor, pads: list[tuple[int, int]], mode: str, fill: flo
         x = picked
     return x
 
-
-UnaryFn = Callable[[torch.Tensor], torch.Tensor]

@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ..errors import EdgeqError
 from ..ir import Graph, Node, Tensor
 from ..ops import get_op
 from ..pipeline import Prequantized, Quantization
 from ..quant import dequantize_constant, dtype_range, quantize_bias
-from . import tintmath as tm
 from . import elementwise, movement, weighted  # noqa: F401  (fill the kernel registry)
+from . import tintmath as tm
 from .kernel import QatKernel, get_kernel, long
 
 

@@ -95,7 +95,7 @@ class Concat(QatKernel):
         return torch.cat(_batch(xs), node.attrs["axis"])
 
 
-def _padded(node: Node, x: torch.Tensor, fill: float) -> torch.Tensor:
+def _padded(node: Node, x: torch.Tensor, fill: float) -> tuple[torch.Tensor, int, int]:
     """The NCHW input padded as ``ops.pool._windows`` pads it (ceil-mode windows kept inside)."""
     kh, kw = node.attrs["kernel"]
     sh, sw = node.attrs["stride"]
