@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import intmath_elementwise as ie
 from .. import intmath_softmax as ims
 from ..intmath import saturating_rounding_doubling_high_mul, wrap_int32
 from ..ir import Graph, Node
@@ -266,3 +267,75 @@ class Softmax(QatKernel):
 
     def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
         return torch.softmax(xs[0], dim=node.attrs["axis"])
+
+
+@qat_kernel
+class SquaredDifference(QatKernel):
+    """TFLite's SQUARED_DIFFERENCE (``intmath_elementwise.squared_difference_int``)."""
+    op = "squared_difference"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+
+        def scaled(x: torch.Tensor, zp: int, m: int, sh: int) -> torch.Tensor:
+            return tm.rounding_divide_by_pot(tm.saturating_rounding_doubling_high_mul((x - zp) << a["left_shift"], m),
+                                             -sh)
+        diff = scaled(xs[0], a["input1_zero_point"], a["input1_multiplier"], a["input1_shift"]) - \
+            scaled(xs[1], a["input2_zero_point"], a["input2_multiplier"], a["input2_shift"])
+        out = tm.multiply_by_quantized_multiplier(tm.wrap_int32(diff * diff), a["output_multiplier"], a["output_shift"])
+        return (out + a["output_zero_point"]).clamp(-128, 127)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return (xs[0] - xs[1]) ** 2
+
+
+@qat_kernel
+class BatchMatmul(QatKernel):
+    """TFLite's BATCH_MATMUL (``ops.matmul``): the product of centred integers in float64 (exact),
+    wrapped to int32 for int8, requantized; int64 requantization for 16x8."""
+    op = "batch_matmul"
+
+    def unsupported(self, node: Node, graph: Graph) -> str | None:
+        return None if graph.layout == "nchw" else "QAT runs the NCHW quantized graph"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        x1 = (xs[0] - a["input1_zero_point"]).to(torch.float64)
+        x2 = (xs[1] - a["input2_zero_point"]).to(torch.float64)
+        acc = tm.exact_int(torch.matmul(x1, x2))
+        dtype = out_dtype(node, graph)
+        if dtype == "int16":
+            y = tm.multiply_by_quantized_multiplier_int64(acc, a["multiplier"], a["shift"])
+        else:
+            y = tm.multiply_by_quantized_multiplier(tm.wrap_int32(acc), a["multiplier"], a["shift"])
+        return saturate(y + a["output_zero_point"], dtype)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.matmul(xs[0], xs[1])
+
+
+@qat_kernel
+class Div(QatKernel):
+    """TFLite's int8 DIV: its result depends on the two int8 operands alone, so the numpy kernel
+    (``intmath_elementwise.div_int8``) is evaluated once on all 256 x 256 pairs for the node's
+    current parameters and looked up."""
+    op = "div"
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple, torch.Tensor] = {}
+
+    def _table(self, a: dict) -> torch.Tensor:
+        key = tuple(int(a[k]) for k in ("input1_zero_point", "input2_zero_point", "output_zero_point",
+                                        "multiplier", "shift"))
+        if key not in self._tables:
+            v = np.arange(-128, 128, dtype=np.int64)
+            self._tables[key] = long(ie.div_int8(v[:, None], v[None, :], *key[:3], *key[3:], -128, 127))
+        return self._tables[key]
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        x1, x2 = torch.broadcast_tensors(xs[0], xs[1])
+        return self._table(node.attrs)[x1 + 128, x2 + 128]
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        den = xs[1]
+        return torch.where(den != 0, xs[0] / torch.where(den != 0, den, torch.ones_like(den)), torch.zeros_like(den))

@@ -215,14 +215,14 @@ class QATModule(nn.Module):
 
 class _FloatView(nn.Module):
     """The QAT module's float graph (current weights, no quantization) as a module: the float
-    reference of a build from a QAT module."""
+    reference of a build from a QAT module (its state is the module's float weights)."""
 
     def __init__(self, qm: QATModule) -> None:
         super().__init__()
-        self.qm = [qm]
+        self.qm = qm
 
     def forward(self, *xs: torch.Tensor) -> Any:
-        return self.qm[0].forward_float(*xs)
+        return self.qm.forward_float(*xs)
 
 
 def _weight_scales(node: Node, graph: Graph, w: np.ndarray, options: dict) -> np.ndarray:
