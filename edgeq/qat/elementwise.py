@@ -1,6 +1,9 @@
 """QAT kernels of the elementwise ops: add, sub, mul, maximum, minimum, clamp, abs, leaky_relu,
-requantize, and the table ops (a 256-entry lookup built by the op's ``quantize()`` from the
-current scales). Each integer forward restates its op's ``run_int`` in torch."""
+prelu, requantize, squared_difference, batch_matmul, div, softmax, log_softmax, and the table
+ops (a 256-entry lookup built by the op's ``quantize()`` from the current scales). Each integer
+forward restates its op's ``run_int`` in torch; where the numpy kernel's result depends on a
+small set of integer inputs alone (softmax's exp of a difference, div's operand pair), that set
+is tabulated by the numpy kernel's own steps."""
 from __future__ import annotations
 
 import math
@@ -11,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import intmath_elementwise as ie
 from .. import intmath_softmax as ims
-from ..intmath import saturating_rounding_doubling_high_mul, wrap_int32
+from ..intmath import INT32_MIN, multiply_by_quantized_multiplier, saturating_rounding_doubling_high_mul, wrap_int32
 from ..ir import Graph, Node
 from . import tintmath as tm
 from .kernel import QatKernel, float_activation, long, out_dtype, qat_kernel, saturate
@@ -339,3 +342,34 @@ class Div(QatKernel):
     def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
         den = xs[1]
         return torch.where(den != 0, xs[0] / torch.where(den != 0, den, torch.ones_like(den)), torch.zeros_like(den))
+
+
+@qat_kernel
+class LogSoftmax(QatKernel):
+    """TFLite's int8 log-softmax (``intmath_softmax.log_softmax_int8``): the per-difference terms
+    tabulated over -255..0 by the numpy kernel's steps, the per-row log of the sum by
+    ``intmath_softmax``, the per-element tail in torch."""
+    op = "log_softmax"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        a = node.attrs
+        x = xs[0].movedim(a["axis"], -1)
+        diff = x - x.max(dim=-1, keepdim=True).values
+        d = np.arange(-255, 1, dtype=np.int64)
+        q5 = multiply_by_quantized_multiplier(d, a["input_multiplier"], a["input_left_shift"])
+        q12 = ims.rescale(ims.exp_on_negative_values(q5, ims.SCALED_DIFF_INTEGER_BITS), 0,
+                          ims.ACCUMULATION_INTEGER_BITS)
+        diff_q5, exp_q12 = long(q5)[diff + 255], long(q12)[diff + 255]
+        valid = diff >= a["diff_min"]
+        total = tm.wrap_int32(torch.where(valid, exp_q12, torch.zeros_like(exp_q12)).sum(-1, keepdim=True)).numpy()
+        log_sum = ims.log_x_for_x_greater_than_or_equal_to_1(total, ims.ACCUMULATION_INTEGER_BITS,
+                                                             ims.SCALED_DIFF_INTEGER_BITS)
+        adjusted = np.maximum(a["diff_min"] - 1, multiply_by_quantized_multiplier(
+            wrap_int32(log_sum + INT32_MIN), a["reverse_scaling_divisor"], a["reverse_scaling_left_shift"]))
+        out = tm.rounding_divide_by_pot(tm.wrap_int32(diff_q5 - long(log_sum)),
+                                        31 - ims.SCALED_DIFF_INTEGER_BITS - ims.LOG_SOFTMAX_OUTPUT_INTEGER_BITS) + 127
+        out = torch.where(diff > long(adjusted), out.clamp(-128, 127), torch.tensor(-128))
+        return out.movedim(-1, a["axis"])
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.log_softmax(xs[0], dim=node.attrs["axis"])

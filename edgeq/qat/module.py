@@ -127,7 +127,8 @@ class QATModule(nn.Module):
     def forward(self, *xs: torch.Tensor) -> Any:
         self.sync()
         ints = [self._quantize_input(i, x) for i, x in enumerate(xs)]
-        floats = [x.float() + (self._dequantize(n, q) - x.float()).detach() for n, q, x in zip(self.graph.inputs, ints, xs)]
+        floats = [x.float() + (self._dequantize(n, q) - x.float()).detach()
+                  for n, q, x in zip(self.graph.inputs, ints, xs)]
         ints_out, floats_out = self._run(ints, floats, exact=True)
         outs = [q if self.graph.t(n).quant is None else f for n, q, f in zip(self.graph.outputs, ints_out, floats_out)]
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -159,7 +160,8 @@ class QATModule(nn.Module):
             out = node.outputs[0]
             if ints is not None:
                 with torch.no_grad():
-                    iv[out] = kernel.int_forward(node, g, [iv[n] if n in iv else self._const_int(n) for n in node.inputs])
+                    args = [iv[n] if n in iv else self._const_int(n) for n in node.inputs]
+                    iv[out] = kernel.int_forward(node, g, args)
             if floats is None:
                 continue
             args = [fv[n] if n in fv else self._const_float(node, k, exact) for k, n in enumerate(node.inputs)]

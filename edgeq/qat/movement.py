@@ -1,7 +1,7 @@
 """QAT kernels of the ops that move, pool or reduce values: reshape, transpose, slice, concat,
-pad, resize_nearest, max_pool2d, avg_pool2d, mean, sum, argmax. The same indexing runs on the
-int64 tensor (integer forward) and the float one (surrogate); pooling sums run in float64, where
-they are exact."""
+pad, gather, resize_nearest, resize_bilinear, max_pool2d, avg_pool2d, mean, sum, argmax. The
+same indexing runs on the int64 tensor (integer forward) and the float one (surrogate); pooling
+sums run in float64, where they are exact."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..ir import Graph, Node
 from ..ops import get_op
 from ..ops.base import conv_out_size
+from ..ops.data_movement import bilinear_source
 from . import tintmath as tm
 from .elementwise import requant
 from .kernel import QatKernel, index_pad, out_dtype, qat_kernel, saturate
@@ -205,3 +206,26 @@ class Gather(_Move):
 
     def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
         return self.move(node, graph, xs[0])
+
+
+@qat_kernel
+class ResizeBilinear(QatKernel):
+    """TFLite's integer RESIZE_BILINEAR (``ops.data_movement``): source positions in 1/1024 pixel
+    (``bilinear_source``), the four neighbours weighted in int64, rounded half away from zero."""
+    op = "resize_bilinear"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        x = xs[0]
+        (oh, ow), ac = node.attrs["size"], bool(node.attrs["align_corners"])
+        y0, y1, fy = (torch.from_numpy(v) for v in bilinear_source(x.shape[2], oh, ac))
+        x0, x1, fx = (torch.from_numpy(v) for v in bilinear_source(x.shape[3], ow, ac))
+        fy, fx = fy[:, None], fx[None, :]
+        rows0, rows1 = x[:, :, y0], x[:, :, y1]
+        acc = (rows0[..., x0] * ((1024 - fy) * (1024 - fx)) + rows1[..., x0] * (fy * (1024 - fx))
+               + rows0[..., x1] * ((1024 - fy) * fx) + rows1[..., x1] * (fy * fx))
+        acc = acc + torch.where(acc > 0, torch.tensor(1 << 19), torch.tensor(-(1 << 19)))
+        return torch.where(acc < 0, -((-acc) >> 20), acc >> 20)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return F.interpolate(xs[0], size=tuple(node.attrs["size"]), mode="bilinear",
+                             align_corners=bool(node.attrs["align_corners"]))
