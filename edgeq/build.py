@@ -32,6 +32,10 @@ from .targets import TargetProfile, load_profile, target_module
 from .version import __version__
 
 MAX_SQNR_SAMPLES = 64
+#: options that decide the quantization (a QAT module brings its own: they are ignored for it)
+QUANTIZATION_OPTIONS = frozenset({"method", "percentile", "precision", "int16_layers", "target_sqnr",
+                                  "max_accuracy_drop", "equalization", "bias_correction",
+                                  "max_calibration_samples"})
 
 
 @dataclass
@@ -89,6 +93,11 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibrati
                      None if eval_labels is None else np.zeros(0)).check()
     dest = output.check_destination(out_dir, opts.force)
     pre = prequantized(model)
+    given = set(kwargs) | (options.given() if options is not None else set())
+    if pre is not None and given & QUANTIZATION_OPTIONS:
+        warnings.warn(f"--{', --'.join(sorted(o.replace('_', '-') for o in given & QUANTIZATION_OPTIONS))}: "
+                      "ignored, a QAT module carries its quantization (give them to edgeq.qat.prepare)",
+                      EdgeqNote, stacklevel=2)
     label = pre.label if pre is not None else model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import edgeq
-from edgeq.errors import EdgeqError
+from edgeq.errors import EdgeqError, EdgeqNote
 from tests.helpers import data
 from tests.op_cases import CASES
 
@@ -61,3 +61,12 @@ def test_module_refuses_other_quantizer_settings(tmp_path):
     qm.options["linear_per_channel"] = False      # as if prepared for a per-tensor target
     with pytest.raises(EdgeqError, match="prepared with quantizer settings linear_per_channel=False"):
         edgeq.build(qm, x, "onnx", tmp_path / "out")
+
+
+def test_quantization_options_given_to_the_build_of_a_module_are_noted(tmp_path):
+    model, shape = CASES["linear_relu"]
+    x = data(shape, 16)
+    qm = edgeq.qat.prepare(model, x, "onnx")
+    with pytest.warns(EdgeqNote, match="--method: ignored, a QAT module carries its quantization"):
+        rep = edgeq.build(qm, x, "onnx", tmp_path / "out", method="minmax")
+    assert rep["qat"]["exact_fraction"] == 1.0
