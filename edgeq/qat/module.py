@@ -36,8 +36,7 @@ from .kernel import QatKernel, get_kernel, long
 class QATModule(nn.Module):
     """See the module docstring. Built by ``edgeq.qat.prepare``; build it with ``edgeq.build``."""
 
-    def __init__(self, result: Quantization, options: dict, input_rounding: str, label: str,
-                 ) -> None:
+    def __init__(self, result: Quantization, options: dict, input_rounding: str, label: str) -> None:
         super().__init__()
         self.result = result
         self.options = dict(options)
@@ -109,8 +108,19 @@ class QATModule(nn.Module):
         g.prune()
         return g
 
+    def float_graph(self) -> Graph:
+        """The float graph the integers come from, with the current weights (the report's
+        per-layer comparison; a weight two nodes shared takes the later node's)."""
+        g = self.result.quantized_float_graph.copy()
+        for node in g.nodes:
+            if node.name in self._slot:
+                for name, p in zip(node.inputs[1:3], self.parameters_of(node.name)):
+                    g.t(name).data = p.detach().numpy().astype(np.float32).copy()
+        return g
+
     def quantization(self) -> Quantization:
-        return dataclasses.replace(self.result, graph=self.quantized_graph())
+        """The pipeline's result with the current integer graph and float weights."""
+        return dataclasses.replace(self.result, graph=self.quantized_graph(), quantized_float_graph=self.float_graph())
 
     def edgeq_prequantized(self) -> Prequantized:
         """What ``edgeq.build`` takes from a QAT module instead of tracing and quantizing."""
