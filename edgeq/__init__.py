@@ -8,5 +8,6 @@ from .interpreter import run as run_reference  # noqa: E402
 from .options import BuildOptions  # noqa: E402
 from .quantize import quantize  # noqa: E402
 from .version import __version__  # noqa: E402
+from . import qat  # noqa: E402
 
-__all__ = ["__version__", "build", "BuildOptions", "Report", "trace", "quantize", "load_model", "run_reference"]
+__all__ = ["__version__", "build", "BuildOptions", "Report", "trace", "quantize", "load_model", "run_reference", "qat"]

@@ -27,11 +27,15 @@ from .ir import Graph
 from .mixed_precision import PrecisionRequest
 from .ops import get_op
 from .options import BuildOptions
-from .pipeline import Quantization, float_graph, quantize_model
+from .pipeline import Prequantized, Quantization, float_graph, quantize_model
 from .targets import TargetProfile, load_profile, target_module
 from .version import __version__
 
 MAX_SQNR_SAMPLES = 64
+#: options that decide the quantization (a QAT module brings its own: they are ignored for it)
+QUANTIZATION_OPTIONS = frozenset({"method", "percentile", "precision", "int16_layers", "target_sqnr",
+                                  "max_accuracy_drop", "equalization", "bias_correction",
+                                  "max_calibration_samples"})
 
 
 @dataclass
@@ -88,38 +92,49 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibrati
     PrecisionRequest(opts.precision, [], opts.target_sqnr, opts.max_accuracy_drop, None,
                      None if eval_labels is None else np.zeros(0)).check()
     dest = output.check_destination(out_dir, opts.force)
-    label = model_label(model)
+    pre = prequantized(model)
+    given = set(kwargs) | (options.given() if options is not None else set())
+    if pre is not None and given & QUANTIZATION_OPTIONS:
+        warnings.warn(f"--{', --'.join(sorted(o.replace('_', '-') for o in given & QUANTIZATION_OPTIONS))}: "
+                      "ignored, a QAT module carries its quantization (give them to edgeq.qat.prepare)",
+                      EdgeqNote, stacklevel=2)
+    label = pre.label if pre is not None else model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)
-    with _private_tmp() as tmp:
-        return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp)
+    with private_tmp() as tmp:
+        return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp, pre)
+
+
+def prequantized(model: Any) -> Prequantized | None:
+    """A model that brings its own quantization (``edgeq.qat.prepare``'s module), or None."""
+    hook = getattr(model, "edgeq_prequantized", None)
+    return hook() if isinstance(model, torch.nn.Module) and callable(hook) else None
 
 
 def _build(model: torch.nn.Module | torch.export.ExportedProgram, label: str, calibration: Any,
            profile: TargetProfile, dest: Path, eval_data: Any, eval_labels: Any, opts: BuildOptions,
-           tmp: Path) -> Report:
+           tmp: Path, pre: Prequantized | None = None) -> Report:
     clock = _Clock()
     tmod = target_module(profile)
     with clock.stage("trace"):
-        fgraph, cal = _trace_with_data(model, calibration, opts, tmp)
-    ev, labels = _eval_set(eval_data, eval_labels, cal, fgraph, opts, tmp)
+        fgraph, cal = trace_with_data(model, calibration, opts, tmp, pre.float_graph if pre else None)
+    ev, labels = eval_set(eval_data, eval_labels, cal, fgraph, opts, tmp)
     request = PrecisionRequest(opts.precision, list(opts.int16_layers), opts.target_sqnr, opts.max_accuracy_drop,
                                ev, labels)
     request.check()
-    target_options = _target_options(opts, profile, label)
-    with clock.stage("calibrate_quantize"):
-        bar = _progress(opts.progress, "calibrate", None)   # passes over the set depend on method and candidates
-        result = quantize_model(fgraph, cal.arrays, method=opts.method, options=target_options,
-                                percentile=opts.percentile, progress=bar.update if bar is not None else None,
-                                precision=request)
-        if bar is not None:
-            bar.close()
+    target_opts = target_options(opts, profile, label)
+    if pre is not None:
+        _check_prequantized(pre, target_opts, profile)
+        result = pre.quantization
+        model = pre.float_model
+    else:
+        result = _quantize(fgraph, cal, opts, target_opts, request, clock)
     _check_histogram_tensor(result.graph, opts.histogram_tensor)
     staging = output.Staging(dest)
     try:
         with staging as stage:
-            data = _emit_and_validate(model, label, profile, tmod, opts, cal, ev, labels, result, target_options,
-                                      stage, clock)
+            data = _emit_and_validate(model, label, profile, tmod, opts, cal, ev, labels, result, target_opts,
+                                      stage, clock, pre)
             staging.commit()
     except OSError as e:
         raise output.write_error(e, dest) from None
@@ -129,9 +144,32 @@ def _build(model: torch.nn.Module | torch.export.ExportedProgram, label: str, ca
     return rep
 
 
+def _quantize(fgraph: Graph, cal: Samples, opts: BuildOptions, target_opts: dict, request: PrecisionRequest,
+              clock: _Clock) -> Quantization:
+    with clock.stage("calibrate_quantize"):
+        bar = _progress(opts.progress, "calibrate", None)   # passes over the set depend on method and candidates
+        result = quantize_model(fgraph, cal.arrays, method=opts.method, options=target_opts,
+                                percentile=opts.percentile, progress=bar.update if bar is not None else None,
+                                precision=request)
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _check_prequantized(pre: Prequantized, target_opts: dict, profile: TargetProfile) -> None:
+    """A QAT module quantized with other quantizer settings than this target's cannot be built for it."""
+    keys = sorted(k for k in set(target_opts) | set(pre.options) if k in profile.quantizer)
+    differ = [k for k in keys if target_opts.get(k) != pre.options.get(k)]
+    if differ:
+        raise EdgeqError(f"the QAT module was prepared with quantizer settings "
+                         f"{', '.join(f'{k}={pre.options.get(k)!r}' for k in differ)}; target {profile.name} asks "
+                         f"for {', '.join(f'{k}={target_opts.get(k)!r}' for k in differ)}: prepare it for this target")
+
+
 def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any, opts: BuildOptions,
                        cal: Samples, ev: list[np.ndarray], labels: np.ndarray | None, result: Quantization,
-                       target_options: dict, out: Path, clock: _Clock) -> dict[str, Any]:
+                       target_options: dict, out: Path, clock: _Clock,
+                       pre: Prequantized | None = None) -> dict[str, Any]:
     """Everything that writes: artifacts, runtime validation, plots, latency, the report."""
     with clock.stage("emit"):
         tgraph = tmod.prepare(result.graph, profile, target_options)
@@ -145,6 +183,11 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
     validation, failed = _compare_runs(runs, ref_out, labels)
     failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, target_options)
                 for r in failed]
+    qat = None
+    if pre is not None:
+        with clock.stage("qat_check"):
+            qat, failure = _check_qat_outputs(pre, result.graph, tgraph, tmod.input_rounding, ev, ref_out, labels)
+        failures += [failure] if failure else []
     memory = tmod.memory(tgraph, artifacts, profile, target_options)
     with clock.stage("sensitivity"):
         sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
@@ -158,12 +201,30 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
             tgraph, [x[:1] for x in int_inputs], [x[:1] for x in ev], target_options, profile.format))
     data = _report_data(label, profile, opts, cal, result, tgraph, artifacts, out, validation, float_out, ref_out,
                         runs, labels, layers, plots, memory, failures)
+    if qat is not None:
+        data["qat"] = qat
     data["latency"] = speed
     data["size"] = latency.sizes(latency.float_weight_bytes(model), sum(a["bytes"] for a in data["artifacts"]),
                                  memory)
     data["timings"] = clock.summary()
     report.write_report(data, out)
     return data
+
+
+def _check_qat_outputs(pre: Prequantized, qgraph: Graph, tgraph: Graph, rounding: str, ev: list[np.ndarray],
+                       ref_out: list[np.ndarray], labels: np.ndarray | None) -> tuple[dict, str | None]:
+    """The QAT module's own outputs on the eval data against the integer reference (the
+    report's "qat" section); a failure line when they differ."""
+    ints = [np.concatenate([interpreter.quantize_input(qgraph, i, x[s:s + 4096], rounding)
+                            for s in range(0, x.shape[0], 4096)]) for i, x in enumerate(ev)]
+    outs = [_target_layout(tgraph, y) for y in pre.integer_outputs(ints)]
+    entry = {"runtime": "edgeq.qat module (torch)", **metrics.compare(ref_out, outs)}
+    if labels is not None:
+        entry["accuracy"] = metrics.accuracy(outs[0], labels)
+    if entry["exact_fraction"] < 1.0:
+        share = 1 - entry["exact_fraction"]
+        return entry, f"the QAT module's outputs differ from the integer reference on {share:.1%} of the eval samples"
+    return entry, None
 
 
 def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.ndarray], options: dict,
@@ -175,7 +236,7 @@ def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.nd
 
 
 @contextmanager
-def _private_tmp() -> Iterator[Path]:
+def private_tmp() -> Iterator[Path]:
     """A temporary folder for the build's spilled data and for every temporary file of the tools
     it runs (TMPDIR is pointed at it), removed at the end, also on Ctrl-C."""
     tmp = Path(tempfile.mkdtemp(prefix="edgeq-build-"))
@@ -193,13 +254,20 @@ def _private_tmp() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _trace_with_data(model: Any, calibration: Any, opts: BuildOptions, tmp: Path) -> tuple[Graph, Samples]:
-    """Read the calibration data (as far as the model's signature tells how), trace, check."""
-    sig = input_signature(model)
-    known = Inputs(sig.names, sig.count, [len(s) for s in sig.shapes] if sig.shapes else
-                   ([len(opts.input_shape) + 1] if opts.input_shape and sig.count == 1 else None))
+def trace_with_data(model: Any, calibration: Any, opts: BuildOptions, tmp: Path,
+                    fgraph: Graph | None = None) -> tuple[Graph, Samples]:
+    """Read the calibration data (as far as the model's signature tells how), trace (unless the
+    float graph is given), check."""
+    if fgraph is not None:
+        known = Inputs(list(fgraph.inputs), len(fgraph.inputs), [len(fgraph.t(n).shape) for n in fgraph.inputs])
+    else:
+        sig = input_signature(model)
+        known = Inputs(sig.names, sig.count, [len(s) for s in sig.shapes] if sig.shapes else
+                       ([len(opts.input_shape) + 1] if opts.input_shape and sig.count == 1 else None))
     cal = read_samples(calibration, "calibration", known, tmp / "data", opts.max_calibration_samples)
-    if isinstance(model, torch.nn.Module):
+    if fgraph is not None:
+        pass
+    elif isinstance(model, torch.nn.Module):
         shapes = [tuple(opts.input_shape)] if opts.input_shape else [tuple(a.shape[1:]) for a in cal.arrays]
         fgraph = float_graph(model, shapes, [a.dtype.kind in "iu" for a in cal.arrays])
     else:
@@ -227,7 +295,7 @@ def _check_histogram_tensor(qgraph: Graph, tensor: str | None) -> None:
                          f"{', '.join(names[:40])}{', ...' if len(names) > 40 else ''}")
 
 
-def _target_options(opts: BuildOptions, profile: TargetProfile, label: str) -> dict:
+def target_options(opts: BuildOptions, profile: TargetProfile, label: str) -> dict:
     """The options dict the quantizer and the target read (profile quantizer settings included).
     The description written into artifacts names the model by ``label``, never by a path."""
     return {**profile.quantizer, "equalization": opts.equalization, "bias_correction": opts.bias_correction,
@@ -265,7 +333,7 @@ def _report_data(model_label: str, profile: TargetProfile, opts: BuildOptions, c
     }
 
 
-def _eval_set(eval_data: Any, eval_labels: Any, cal: Samples, fgraph: Graph, opts: BuildOptions,
+def eval_set(eval_data: Any, eval_labels: Any, cal: Samples, fgraph: Graph, opts: BuildOptions,
               tmp: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Validation inputs (the calibration set when no eval set is given) and labels, checked:
     in-memory arrays of the inputs' dtypes, at most ``max_eval_samples``."""

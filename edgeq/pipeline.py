@@ -18,6 +18,7 @@ from .evaluation import output_sqnr
 from .frontend import trace
 from .ir import Graph
 from .mixed_precision import Candidate, PrecisionRequest
+from .ops import get_op
 from .passes import prepare_float_graph
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalizable_pairs, equalize_cross_layer
@@ -41,6 +42,21 @@ class Quantization:
     def passes_summary(self) -> dict[str, Any]:
         """The report's "quantization_passes" section."""
         return {"equalization": self.equalized, "bias_correction": self.bias_corrected, **self.scores}
+
+
+@dataclass
+class Prequantized:
+    """What a model that brings its own quantization (``edgeq.qat``'s module) hands
+    ``edgeq.build``, which then neither traces nor quantizes: the quantization, the traced float
+    graph (input checks), the label written into artifacts, a float module (the report's float
+    outputs and latency), the quantizer options it was made with, and its own integer outputs
+    for input integers (NCHW), which the build checks against the reference interpreter."""
+    quantization: Quantization
+    float_graph: Graph
+    label: str
+    float_model: torch.nn.Module
+    options: dict
+    integer_outputs: Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
@@ -114,5 +130,18 @@ def unclipped_outputs(graph: Graph, ranges: Ranges) -> Ranges:
     """Graph outputs keep their observed min/max whatever the method. A classifier's decision
     lives in the tail of its logits (the winning class), exactly what a clipping search trades
     away for lower mean error; measured on the digits, Fashion-MNIST and KWS models it never
-    costs accuracy and gains on Fashion-MNIST (see benchmarks/accuracy.py)."""
-    return ranges.with_values({o: ranges.observed[o] for o in graph.outputs if o in ranges.observed})
+    costs accuracy and gains on Fashion-MNIST (see benchmarks/accuracy.py).
+
+    An output that carries its input's quantization (``same_quant_as_input``: a reshape,
+    transpose or slice of the last layer, e.g. a landmark head's ``view(-1, 5, 2)``) is quantized
+    with its source's range, so the source keeps its observed range too."""
+    keep: dict[str, tuple[float, float]] = {}
+    for name in graph.outputs:
+        while True:
+            if name in ranges.observed:
+                keep[name] = ranges.observed[name]
+            node = graph.producer(name)
+            if node is None or not get_op(node.op).same_quant_as_input or graph.t(node.inputs[0]).is_constant:
+                break
+            name = node.inputs[0]
+    return ranges.with_values(keep)

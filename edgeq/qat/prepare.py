@@ -1,0 +1,39 @@
+"""``edgeq.qat.prepare``: the build's steps up to the quantized graph, then the QAT module."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..build import eval_set, private_tmp, target_options, trace_with_data
+from ..frontend import load_model
+from ..frontend.loader import model_label
+from ..mixed_precision import PrecisionRequest
+from ..options import BuildOptions
+from ..pipeline import quantize_model
+from ..targets import load_profile, target_module
+from .module import QATModule
+
+
+def prepare(model: str | torch.nn.Module | torch.export.ExportedProgram, calibration: Any, target: str,
+            options: BuildOptions | None = None, **kwargs: Any) -> QATModule:
+    """Trace, calibrate and quantize ``model`` for ``target`` exactly as ``edgeq.build`` would
+    (the same options: ``BuildOptions`` fields as keyword arguments), and return a QAT module
+    computing that integer graph in torch. Train it with any loop and optimizer; ``edgeq.build``
+    of the module emits the integers it computes."""
+    opts = BuildOptions.from_kwargs(options, **kwargs)
+    profile = load_profile(target, opts.targets_dir)
+    opts.check(profile.format)
+    label = model_label(model)
+    if isinstance(model, str):
+        model = load_model(model, opts.trust_model)
+    with private_tmp() as tmp:
+        fgraph, cal = trace_with_data(model, calibration, opts, tmp)
+        ev, labels = eval_set(None, None, cal, fgraph, opts, tmp)
+        request = PrecisionRequest(opts.precision, list(opts.int16_layers), opts.target_sqnr, opts.max_accuracy_drop,
+                                   ev, labels)
+        request.check()
+        options_ = target_options(opts, profile, label)
+        result = quantize_model(fgraph, cal.arrays, method=opts.method, options=options_,
+                                percentile=opts.percentile, precision=request)
+    return QATModule(result, options_, target_module(profile).input_rounding, label)
