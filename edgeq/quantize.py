@@ -94,8 +94,9 @@ def _ties(g: Graph, ranges: dict, observed: dict) -> dict[str, tuple[float, int,
             members = [m for m in group if not _constant(m, g, bodies)]
             wide = any(_tensor(m, g, bodies).int_type == "int16" for m in members)
             source = observed if wide else ranges
-            lo = min(source[m][0] for m in members if m in source)
-            hi = max(source[m][1] for m in members if m in source)
+            # a tensor a pass inserted (a requantize before the scan) has its source's range
+            known = [r for r in (g.range_source(m) if m in g.tensors else m for m in members) if r in source]
+            lo, hi = min(source[r][0] for r in known), max(source[r][1] for r in known)
             params = (int16_scale(lo, hi), 0, "int16") if wide else (*scale_zero_point(lo, hi), "int8")
             out.update({m: params for m in members})
     return out
