@@ -97,11 +97,13 @@ def output_copies(model: ModelCode) -> list[str]:
     return lines
 
 
-def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
+def generate(graph: Graph, name: str, trace: bool = False, marks: bool = False) -> CModel:
     """Plan memory and generate every file text for ``graph`` (quantized, NHWC).
 
     ``trace``: a debug variant whose ``NAME_invoke`` calls ``edgeq_trace(layer, data, size)``
-    after every layer (used to locate the first differing layer; never shipped)."""
+    after every layer (used to locate the first differing layer; never shipped).  ``marks``: the
+    per-layer profile variant, calling the harness's ``edgeq_layer_mark(layer)`` after every layer
+    (never shipped)."""
     if not graph.quantized or graph.layout != "nhwc":
         raise UnsupportedOpError("the C target needs a quantized NHWC graph (call prepare() first)")
     check_activation_types(graph)
@@ -110,7 +112,7 @@ def generate(graph: Graph, name: str, trace: bool = False) -> CModel:
         if graph.t(n).dtype == "int16" and t.offset % 2:
             raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
                                      f"buffer; put the int16 outputs first")
-    model = ModelCode(graph, name, plan, trace)
+    model = ModelCode(graph, name, plan, trace, marks)
     for i in range(len(graph.nodes)):
         model.layers.append(lower_layer(model, i))
     model.copy_lines = output_copies(model)

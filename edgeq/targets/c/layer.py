@@ -15,12 +15,14 @@ class ModelCode:
     """The state of one model's generation shared by its layers: identifiers of NAME.c, arena
     offset constants, constant arrays (deduplicated by source tensor), kernels called."""
 
-    def __init__(self, graph: Graph, name: str, plan: MemoryPlan, trace: bool = False) -> None:
+    def __init__(self, graph: Graph, name: str, plan: MemoryPlan, trace: bool = False,
+                 marks: bool = False) -> None:
         self.graph = graph
         self.name = name
         self.upper = name.upper()
         self.plan = plan
         self.trace = trace
+        self.marks = marks
         # one namespace for every file-scope identifier of NAME.c
         self.ids = Names({"arena", "input", "output", "status", f"{name}_arena", f"{name}_invoke"})
         self.used_regions: set[str] = set()

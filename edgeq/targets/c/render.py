@@ -101,6 +101,8 @@ def _invoke_body(m: ModelCode) -> list[str]:
         if m.trace:
             out = layer.node.outputs[0]
             body.append(f"    edgeq_trace({layer.index}, {m.ptr(out)}, {m.nbytes(out)});")
+        if m.marks:
+            body.append(f"    edgeq_layer_mark({layer.index});")
         body.append("")
     return body + m.copy_lines
 
@@ -177,6 +179,9 @@ def source(m: ModelCode) -> str:
     if m.trace:
         lines += ["/* debug build: called after every layer with its output */",
                   "void edgeq_trace(int layer, const int8_t *data, int32_t size);", ""]
+    if m.marks:
+        lines += ["/* per-layer profile build: called after every layer (the harness defines it) */",
+                  "void edgeq_layer_mark(int layer);", ""]
     decls = [d for layer in m.layers for d, _, _ in layer.arrays]
     if decls:
         lines.append(f"/* Constant weights and requantization arrays ({name}_weights.c). */")
