@@ -21,6 +21,10 @@ Steps are node indices in execution order.  A tensor is live from the step that 
   is in the arena; one with ``in_place == "prefix"`` (slice) writes over the start of such an
   input.
 
+A target may give its kernels *scratch* (``scratch(node, graph)``: bytes, 0 for none; the C
+target's im2col buffers): a buffer named ``scratch_name(node)``, in the arena, live during
+that node's step only, planned and reported like an activation.
+
 Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
 it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
 Micro's GreedyMemoryPlanner; we also try a few other orders (and seeded shuffles) and keep the
@@ -31,11 +35,11 @@ their members live at one step: no placement of these buffers can use less.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .ir import Graph
+from .ir import Graph, Node
 from .ops import get_op
 
 #: Offsets and the arena size are multiples of this many bytes.
@@ -43,6 +47,9 @@ ALIGNMENT = 4
 
 #: Seeded random placement orders tried besides the heuristic ones.
 RANDOM_ORDERS = 32
+
+#: A target's scratch bytes for the kernel of a node (0: none).
+ScratchFn = Callable[[Node, Graph], int]
 
 
 @dataclass
@@ -147,13 +154,30 @@ def _greedy(buffers: list[dict], order: list[int]) -> list[int]:
     return offsets
 
 
-def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
-    """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes)."""
+def scratch_name(node_name: str) -> str:
+    """The plan's name of the scratch buffer a node's kernel works in."""
+    return f"{node_name}/scratch"
+
+
+def scratch_bytes(graph: Graph, scratch: ScratchFn | None) -> dict[str, int]:
+    """Scratch buffer name -> bytes, for the nodes whose kernels ask for scratch."""
+    if scratch is None:
+        return {}
+    sizes = {scratch_name(n.name): int(scratch(n, graph)) for n in graph.nodes}
+    return {k: v for k, v in sizes.items() if v > 0}
+
+
+def lifetimes(graph: Graph, scratch: ScratchFn | None = None) -> dict[str, tuple[int, int]]:
+    """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes).
+    A node's scratch (``scratch``) lives during its own step."""
     end = len(graph.nodes)
+    scratch_of = scratch_bytes(graph, scratch)
     life: dict[str, list[int]] = {n: [-1, -1] for n in graph.inputs}
     for i, node in enumerate(graph.nodes):
         for o in node.outputs:
             life[o] = [i, i]
+        if scratch_name(node.name) in scratch_of:
+            life[scratch_name(node.name)] = [i, i]
     for i, node in enumerate(graph.nodes):
         for x in node.inputs:
             if x in life:
@@ -163,23 +187,25 @@ def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
     return {n: (a, b) for n, (a, b) in life.items()}
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations).
+def plan_memory(graph: Graph, scratch: ScratchFn | None = None) -> MemoryPlan:
+    """Plan every activation of ``graph`` (quantized, NHWC, int8 activations), and the scratch
+    buffers ``scratch`` asks for.
 
     A slice in place keeps its input's whole buffer for as long as the slice lives, which can
     cost more than it saves: the graph is planned with and without it and the smaller arena
     is kept (without, on a tie)."""
-    without = _plan(graph, prefix_in_place=False)
+    without = _plan(graph, False, scratch)
     if not any(get_op(n.op).in_place == "prefix" for n in graph.nodes):
         return without
-    with_prefix = _plan(graph, prefix_in_place=True)
+    with_prefix = _plan(graph, True, scratch)
     return with_prefix if with_prefix.arena_size < without.arena_size else without
 
 
-def _plan(graph: Graph, prefix_in_place: bool) -> MemoryPlan:
-    life = lifetimes(graph)
+def _plan(graph: Graph, prefix_in_place: bool, scratch: ScratchFn | None) -> MemoryPlan:
+    life = lifetimes(graph, scratch)
     names = list(life)
-    size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names}
+    size = scratch_bytes(graph, scratch)
+    size.update({n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n not in size})
     uf = _UnionFind(names)
 
     # external homes: (region, offset) per graph input / first occurrence of each graph output
