@@ -24,8 +24,8 @@ from ...ir import Graph
 from ...ops import get_op
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
-from ...memory_plan import MemoryPlan, plan_memory
-from .emit import generate, model_name, write
+from ...memory_plan import MemoryPlan
+from .emit import generate, model_name, plan_memory, write
 from .lower import supported_ops as _lowered_ops
 
 __all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops", "refusals",

@@ -17,18 +17,19 @@ from pathlib import Path
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph
-from ...memory_plan import MemoryPlan, plan_memory
+from ...memory_plan import MemoryPlan
+from ...memory_plan import plan_memory as _plan_memory
 from ...ops import get_op
 from ..base import atomic_write_text
 from . import render
 from .cformat import c_identifier, comment, model_name
 from .cheaders import kernel_api
 from .layer import LayerCode, ModelCode
-from .lower import LOWERINGS, int16_ops, supported_ops
+from .lower import LOWERINGS, kernel_scratch, int16_ops, supported_ops
 from .lower.movement import COPY
 from .readme import readme
 
-__all__ = ["CModel", "generate", "write", "model_name", "c_identifier"]
+__all__ = ["CModel", "generate", "write", "model_name", "c_identifier", "plan_memory"]
 
 
 @dataclass
@@ -71,6 +72,11 @@ def check_activation_types(graph: Graph) -> None:
                                      f"(16x8 ops: {', '.join(int16_ops())})")
 
 
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """The arena plan of ``graph``, with the scratch buffers its kernels ask for."""
+    return _plan_memory(graph, kernel_scratch)
+
+
 def lower_layer(model: ModelCode, index: int) -> LayerCode:
     node = model.graph.nodes[index]
     entry = LOWERINGS.get(node.op)
@@ -109,7 +115,7 @@ def generate(graph: Graph, name: str, trace: bool = False, marks: bool = False) 
     check_activation_types(graph)
     plan = plan_memory(graph)
     for n, t in plan.tensors.items():
-        if graph.t(n).dtype == "int16" and t.offset % 2:
+        if n in graph.tensors and graph.t(n).dtype == "int16" and t.offset % 2:
             raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
                                      f"buffer; put the int16 outputs first")
     model = ModelCode(graph, name, plan, trace, marks)

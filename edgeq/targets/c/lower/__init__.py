@@ -12,6 +12,8 @@ include, the status return and the files to ship are read from the headers and t
 from __future__ import annotations
 
 from . import conv, elementwise, movement, reduce  # noqa: F401  (each registers its ops)
-from .registry import LOWERINGS, Kernel, Lowering, int16_ops, kernel, kernel_files, lowers, supported_ops
+from .registry import LOWERINGS, Kernel, Lowering, int16_ops, kernel, kernel_files, kernel_scratch, lowers, \
+    supported_ops
 
-__all__ = ["LOWERINGS", "Kernel", "Lowering", "int16_ops", "kernel", "kernel_files", "lowers", "supported_ops"]
+__all__ = ["LOWERINGS", "Kernel", "Lowering", "int16_ops", "kernel", "kernel_files", "kernel_scratch", "lowers",
+           "supported_ops"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from ....ir import Graph, Node
 from ....ops import get_op
 from ..cheaders import Kernel, kernel  # noqa: F401  (the lowering modules import both from here)
 
@@ -15,16 +16,22 @@ if TYPE_CHECKING:
 
 
 LowerFn = Callable[["LayerCode"], None]
+#: the scratch bytes the kernel a node's layer calls works in (0: none)
+ScratchFn = Callable[[Node, Graph], int]
 
 
 @dataclass(frozen=True)
 class Lowering:
     """How one IR op becomes C: ``build`` writes the layer, calling only ``kernels`` (int8
-    layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel)."""
+    layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel).
+
+    ``scratch``: the bytes of arena scratch the kernel the layer calls needs (its header names
+    the function computing it); the memory planner asks (``kernel_scratch``)."""
     op: str
     build: LowerFn
     kernels: tuple[Kernel, ...]
     int16_kernels: tuple[Kernel, ...] = ()
+    scratch: ScratchFn | None = None
 
     @property
     def int16(self) -> bool:
@@ -41,13 +48,20 @@ class Lowering:
 LOWERINGS: dict[str, Lowering] = {}
 
 
-def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = ()) -> Callable[[LowerFn], LowerFn]:
+def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = (),
+           scratch: ScratchFn | None = None) -> Callable[[LowerFn], LowerFn]:
     """Register ``fn`` as the lowering of ``op``, which calls ``kernels`` (and ``int16`` in
-    16x8 layers)."""
+    16x8 layers); ``scratch``: its kernel's scratch bytes (``Lowering``)."""
     def deco(fn: LowerFn) -> LowerFn:
-        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16))
+        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16), scratch)
         return fn
     return deco
+
+
+def kernel_scratch(node: Node, graph: Graph) -> int:
+    """Bytes of arena scratch the kernel of ``node``'s layer needs (``memory_plan.ScratchFn``)."""
+    entry = LOWERINGS.get(node.op)
+    return int(entry.scratch(node, graph)) if entry is not None and entry.scratch is not None else 0
 
 
 def supported_ops() -> list[str]:
