@@ -94,9 +94,9 @@ PAIRS: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
 
 def edgeq_methods() -> tuple[tuple[str, ...], str]:
     """(calibration methods, build()'s default method), read from the installed edgeq."""
-    import edgeq
     from edgeq.calibration import METHODS
-    return tuple(METHODS), inspect.signature(edgeq.build).parameters["method"].default
+    from edgeq.options import BuildOptions
+    return tuple(METHODS), BuildOptions().method
 
 
 #: Mixed-precision rows: "<method>+<label>" -> extra build() arguments (int16 activations where

@@ -48,7 +48,7 @@ def tflm_arena(qgraph, out_dir: Path) -> tuple[int | None, str]:
     except Exception as exc:  # noqa: BLE001 - the TFLite target is optional here
         return None, f"TFLM arena not available: TFLite target not importable ({type(exc).__name__}: {exc})"
     try:
-        profile = load_profile("tflite") if (ROOT / "targets" / "tflite.toml").exists() else None
+        profile = load_profile("tflite")
         options: dict = {}
         tg = tfl.prepare(qgraph, profile, options)
         arts = tfl.emit(tg, out_dir, profile, options)

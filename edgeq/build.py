@@ -6,7 +6,10 @@ integer reference, write the report (``report``)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +18,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import interpreter, metrics, report
-from .data import check_inputs, load_inputs, load_labels
-from .errors import EdgeqError, ValidationError
+from . import interpreter, latency, metrics, output, report
+from .data import Inputs, Samples, check_inputs, check_labels, load_labels, read_samples
+from .errors import EdgeqError, EdgeqNote, ValidationError
 from .frontend import load_model
+from .frontend.loader import input_signature, model_label
 from .ir import Graph
 from .mixed_precision import PrecisionRequest
 from .ops import get_op
@@ -61,56 +65,77 @@ class _Clock:
                 "total_s": round(time.perf_counter() - self.start, 3)}
 
 
-def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
-          calibration: str | Path | np.ndarray | list[np.ndarray],
-          target: str, out_dir: str | Path,
-          eval_data: str | Path | np.ndarray | list[np.ndarray] | None = None,
-          eval_labels: str | Path | np.ndarray | None = None,
+def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibration: Any,
+          target: str, out_dir: str | Path, eval_data: Any = None, eval_labels: Any = None,
           options: BuildOptions | None = None, **kwargs: Any) -> Report:
     """Build ``model`` for ``target`` into ``out_dir`` and return the report.
 
-    Options come as a ``BuildOptions`` and/or as its field names in keyword arguments (method,
-    percentile, precision, name, ...; see ``edgeq.options.BuildOptions``).
+    ``calibration`` / ``eval_data``: a .npy/.npz path, ``file.py:callable``, an array or tensor,
+    a DataLoader, a Dataset or an iterable of batches (``edgeq.data``); labels come from
+    ``eval_labels`` (a .npy path or an array) or from the batches. Options come as a
+    ``BuildOptions`` and/or as its field names in keyword arguments (method, percentile,
+    precision, name, trust_model, force, targets_dir, ...).
 
-    Raises EdgeqError for user mistakes; ValidationError when an artifact that must be bit-exact
-    with the integer reference is not (the report is written first)."""
+    The build happens beside ``out_dir`` and replaces it only when it is complete. Raises
+    EdgeqError for user mistakes; ValidationError when an artifact that must be bit-exact with
+    the integer reference is not (the build and its report are in place first)."""
     opts = BuildOptions.from_kwargs(options, **kwargs)
-    opts.check()
-    clock = _Clock()
+    profile = load_profile(target, opts.targets_dir)
+    opts.check(profile.format)
+    for note in opts.notes(profile.format, set(kwargs) | (options.given() if options is not None else set())):
+        warnings.warn(note, EdgeqNote, stacklevel=2)
     # refuse an incomplete precision request before any work (labels are checked again below)
     PrecisionRequest(opts.precision, [], opts.target_sqnr, opts.max_accuracy_drop, None,
                      None if eval_labels is None else np.zeros(0)).check()
-    profile = load_profile(target)
-    tmod = target_module(profile)
-    out = _prepare_out_dir(out_dir)
-    model_label = model if isinstance(model, str) else type(model).__name__
+    dest = output.check_destination(out_dir, opts.force)
+    label = model_label(model)
     if isinstance(model, str):
-        model = load_model(model)
+        model = load_model(model, opts.trust_model)
+    with _private_tmp() as tmp:
+        return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp)
 
+
+def _build(model: torch.nn.Module | torch.export.ExportedProgram, label: str, calibration: Any,
+           profile: TargetProfile, dest: Path, eval_data: Any, eval_labels: Any, opts: BuildOptions,
+           tmp: Path) -> Report:
+    clock = _Clock()
+    tmod = target_module(profile)
     with clock.stage("trace"):
-        cal = _as_arrays(calibration, None, "calibration")
-        shapes = [tuple(opts.input_shape)] if opts.input_shape else [tuple(a.shape[1:]) for a in cal]
-        fgraph = float_graph(model, shapes if isinstance(model, torch.nn.Module) else None)
-        graph_shapes = [fgraph.t(n).shape[1:] for n in fgraph.inputs]
-        src = str(calibration) if isinstance(calibration, (str, Path)) else "(array)"
-        check_inputs(cal, graph_shapes, fgraph.inputs, src, "calibration")
-    ev, labels = _eval_set(eval_data, eval_labels, cal, fgraph.inputs, graph_shapes, opts.max_eval_samples)
+        fgraph, cal = _trace_with_data(model, calibration, opts, tmp)
+    ev, labels = _eval_set(eval_data, eval_labels, cal, fgraph, opts, tmp)
     request = PrecisionRequest(opts.precision, list(opts.int16_layers), opts.target_sqnr, opts.max_accuracy_drop,
                                ev, labels)
     request.check()
-
-    target_options = _target_options(opts, profile, model_label, target)
+    target_options = _target_options(opts, profile, label)
     with clock.stage("calibrate_quantize"):
         bar = _progress(opts.progress, "calibrate", None)   # passes over the set depend on method and candidates
-        result = quantize_model(fgraph, cal, method=opts.method, options=target_options, percentile=opts.percentile,
-                                progress=bar.update if bar is not None else None, precision=request)
+        result = quantize_model(fgraph, cal.arrays, method=opts.method, options=target_options,
+                                percentile=opts.percentile, progress=bar.update if bar is not None else None,
+                                precision=request)
         if bar is not None:
             bar.close()
+    _check_histogram_tensor(result.graph, opts.histogram_tensor)
+    staging = output.Staging(dest)
+    try:
+        with staging as stage:
+            data = _emit_and_validate(model, label, profile, tmod, opts, cal, ev, labels, result, target_options,
+                                      stage, clock)
+            staging.commit()
+    except OSError as e:
+        raise output.write_error(e, dest) from None
+    rep = Report(data, dest)
+    if data["failures"] and opts.raise_on_mismatch:
+        raise ValidationError("; ".join(data["failures"]))
+    return rep
 
+
+def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any, opts: BuildOptions,
+                       cal: Samples, ev: list[np.ndarray], labels: np.ndarray | None, result: Quantization,
+                       target_options: dict, out: Path, clock: _Clock) -> dict[str, Any]:
+    """Everything that writes: artifacts, runtime validation, plots, latency, the report."""
     with clock.stage("emit"):
         tgraph = tmod.prepare(result.graph, profile, target_options)
         artifacts = tmod.emit(tgraph, out, profile, target_options)
-
     with clock.stage("reference"):
         float_out = _torch_outputs(model, ev)
         int_inputs = [_target_input(tgraph, i, x, tmod.input_rounding, opts.input_layout) for i, x in enumerate(ev)]
@@ -121,43 +146,108 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram,
     failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, target_options)
                 for r in failed]
     memory = tmod.memory(tgraph, artifacts, profile, target_options)
-
     with clock.stage("sensitivity"):
         sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
         layers = report.layer_report(result.quantized_float_graph, result.graph, sample,
                                      None if labels is None else labels[:MAX_SQNR_SAMPLES])
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)
-    data = _report_data(model_label, target, profile, opts, cal, result, tgraph, artifacts, out, validation,
-                        float_out, ref_out, runs, labels, layers, plots, memory, failures)
+    with clock.stage("latency"):
+        speed = latency.measure(model, profile.format, artifacts, ev, lambda: _artifact_inputs(
+            tgraph, [x[:1] for x in int_inputs], [x[:1] for x in ev], target_options, profile.format))
+    data = _report_data(label, profile, opts, cal, result, tgraph, artifacts, out, validation, float_out, ref_out,
+                        runs, labels, layers, plots, memory, failures)
+    data["latency"] = speed
+    data["size"] = latency.sizes(latency.float_weight_bytes(model), sum(a["bytes"] for a in data["artifacts"]),
+                                 memory)
     data["timings"] = clock.summary()
     report.write_report(data, out)
-    rep = Report(data, out)
-    if failures and opts.raise_on_mismatch:
-        raise ValidationError("; ".join(failures))
-    return rep
+    return data
 
 
-def _target_options(opts: BuildOptions, profile: TargetProfile, model_label: str, target: str) -> dict:
-    """The options dict the quantizer and the target read (profile quantizer settings included)."""
+def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.ndarray], options: dict,
+                     fmt: str) -> list[np.ndarray]:
+    if fmt != "tflite":
+        return int_inputs
+    from .targets.tflite import model_inputs
+    return model_inputs(tgraph, int_inputs, ev, options)
+
+
+@contextmanager
+def _private_tmp() -> Iterator[Path]:
+    """A temporary folder for the build's spilled data and for every temporary file of the tools
+    it runs (TMPDIR is pointed at it), removed at the end, also on Ctrl-C."""
+    tmp = Path(tempfile.mkdtemp(prefix="edgeq-build-"))
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+    try:
+        yield tmp
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _trace_with_data(model: Any, calibration: Any, opts: BuildOptions, tmp: Path) -> tuple[Graph, Samples]:
+    """Read the calibration data (as far as the model's signature tells how), trace, check."""
+    sig = input_signature(model)
+    known = Inputs(sig.names, sig.count, [len(s) for s in sig.shapes] if sig.shapes else
+                   ([len(opts.input_shape) + 1] if opts.input_shape and sig.count == 1 else None))
+    cal = read_samples(calibration, "calibration", known, tmp / "data", opts.max_calibration_samples)
+    if isinstance(model, torch.nn.Module):
+        shapes = [tuple(opts.input_shape)] if opts.input_shape else [tuple(a.shape[1:]) for a in cal.arrays]
+        fgraph = float_graph(model, shapes, [a.dtype.kind in "iu" for a in cal.arrays])
+    else:
+        fgraph = float_graph(model, None)
+    check_inputs(cal, _graph_shapes(fgraph), fgraph.inputs, _graph_dtypes(fgraph), "calibration")
+    return fgraph, cal
+
+
+def _graph_shapes(g: Graph) -> list[tuple[int, ...]]:
+    return [tuple(g.t(n).shape[1:]) for n in g.inputs]
+
+
+def _graph_dtypes(g: Graph) -> list[str]:
+    return [str(g.t(n).dtype or "float32") for n in g.inputs]
+
+
+def _check_histogram_tensor(qgraph: Graph, tensor: str | None) -> None:
+    """--histogram-tensor must name an activation; checked before anything is written."""
+    if tensor is None:
+        return
+    t = qgraph.tensors.get(tensor)
+    if t is None or t.quant is None or t.is_constant:
+        names = [n.outputs[0] for n in qgraph.nodes if qgraph.t(n.outputs[0]).quant is not None]
+        raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; choose one of: "
+                         f"{', '.join(names[:40])}{', ...' if len(names) > 40 else ''}")
+
+
+def _target_options(opts: BuildOptions, profile: TargetProfile, label: str) -> dict:
+    """The options dict the quantizer and the target read (profile quantizer settings included).
+    The description written into artifacts names the model by ``label``, never by a path."""
     return {**profile.quantizer, "equalization": opts.equalization, "bias_correction": opts.bias_correction,
             "io": opts.io, "input_layout": opts.input_layout, "name": opts.name, "edgeq_version": __version__,
-            "description": f"{model_label} quantized by edgeq for {target}"}
+            "description": f"{label} quantized by edgeq for {profile.name}"}
 
 
-def _report_data(model_label: str, target: str, profile: TargetProfile, opts: BuildOptions, cal: list[np.ndarray],
+def _report_data(model_label: str, profile: TargetProfile, opts: BuildOptions, cal: Samples,
                  result: Quantization, tgraph: Graph, artifacts: list[Path], out: Path, validation: list[dict],
                  float_out: list[np.ndarray], ref_out: list[np.ndarray], runs: list, labels: np.ndarray | None,
                  layers: list[dict], plots: list[str], memory: dict, failures: list[str]) -> dict[str, Any]:
     return {
         "edgeq_version": __version__,
         "model": model_label,
-        "target": target,
+        "target": profile.name,
         "target_format": profile.format,
+        "target_profile": profile.source,
         "artifacts": [report.artifact_entry(p, out) for p in artifacts],
         "inputs": [report.io_entry(tgraph, n, opts.input_layout) for n in tgraph.inputs],
         "outputs": [report.io_entry(tgraph, n, opts.input_layout) for n in tgraph.outputs],
-        "calibration": {"method": opts.method, "samples": int(cal[0].shape[0]),
+        "calibration": {"method": opts.method, "samples": cal.count,
                         **({"percentile": opts.percentile} if opts.method == "percentile" else {})},
         "validation": validation,
         "accuracy": report.accuracy_section(float_out, ref_out, runs, labels),
@@ -173,23 +263,37 @@ def _report_data(model_label: str, target: str, profile: TargetProfile, opts: Bu
     }
 
 
-def _eval_set(eval_data: Any, eval_labels: Any, cal: list[np.ndarray], names: list[str],
-              shapes: list[tuple[int, ...]], max_samples: int | None) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Validation inputs (the calibration set when no eval set is given) and labels, checked."""
-    ev = _as_arrays(eval_data, names, "eval") if eval_data is not None else cal
+def _eval_set(eval_data: Any, eval_labels: Any, cal: Samples, fgraph: Graph, opts: BuildOptions,
+              tmp: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Validation inputs (the calibration set when no eval set is given) and labels, checked:
+    in-memory arrays of the inputs' dtypes, at most ``max_eval_samples``."""
+    names, shapes, dtypes = fgraph.inputs, _graph_shapes(fgraph), _graph_dtypes(fgraph)
     if eval_data is not None:
-        check_inputs(ev, shapes, names, str(eval_data) if isinstance(eval_data, (str, Path)) else "(array)", "eval")
-    labels = None
+        ev = read_samples(eval_data, "eval", Inputs(names, len(names), [len(s) + 1 for s in shapes]), tmp / "eval",
+                          opts.max_eval_samples)
+        check_inputs(ev, shapes, names, dtypes, "eval")
+    else:
+        ev = cal
+    n = min(ev.count, opts.max_eval_samples or ev.count)
+    labels, source = ev.labels, f"carried by {ev.source}"
     if eval_labels is not None:
-        n = ev[0].shape[0]
-        labels = np.asarray(eval_labels, dtype=np.int64) if isinstance(eval_labels, np.ndarray) \
-            else load_labels(eval_labels, n)
-        if labels.shape != (n,):
-            raise EdgeqError(f"labels have shape {labels.shape} but there are {n} eval samples")
-    if max_samples:
-        ev = [x[:max_samples] for x in ev]
-        labels = None if labels is None else labels[:max_samples]
-    return [np.array(x, dtype=np.float32) for x in ev], labels   # writable copies (files may be memory-mapped)
+        if ev.labels is not None:
+            raise EdgeqError(f"the eval data {ev.source} carries labels and eval_labels were given too; give one")
+        labels, source = (load_labels(eval_labels), str(eval_labels)) if isinstance(eval_labels, (str, Path)) \
+            else (eval_labels, "(array)")
+    if labels is not None:
+        labels = check_labels(labels, ev.total if ev.total is not None else n, _classes(fgraph), source,
+                              at_least=ev.total is None)[:n]
+    arrays = [np.array(x[:n], dtype=np.float32 if d.startswith("float") else d) for x, d in zip(ev.arrays, dtypes)]
+    return arrays, labels
+
+
+def _classes(g: Graph) -> int | None:
+    """Number of classes of a classifier's first output (N, C); None when it does not tell."""
+    t = g.t(g.outputs[0])
+    if len(t.shape) == 2 and str(t.dtype).startswith("float") and t.shape[1] >= 2:
+        return int(t.shape[1])
+    return None
 
 
 def _compare_runs(runs: list, ref_out: list[np.ndarray], labels: np.ndarray | None) -> tuple[list[dict], list]:
@@ -204,25 +308,6 @@ def _compare_runs(runs: list, ref_out: list[np.ndarray], labels: np.ndarray | No
         if r.must_be_exact and entry["exact_fraction"] < 1.0:
             failed.append(r)
     return validation, failed
-
-
-def _prepare_out_dir(out_dir: str | Path) -> Path:
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EdgeqError(f"cannot create output directory {out}: {e.strerror}; choose a writable -o path") from e
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise EdgeqError(f"output directory {out} is not writable; choose a writable -o path")
-    return out
-
-
-def _as_arrays(data: Any, names: list[str] | None, what: str) -> list[np.ndarray]:
-    if isinstance(data, (str, Path)):
-        return load_inputs(data, names, what)
-    if isinstance(data, np.ndarray):
-        return [data]
-    return list(data)
 
 
 def _progress(enabled: bool, desc: str, total: int | None):  # noqa: ANN202 - tqdm or None
@@ -240,7 +325,7 @@ def _torch_outputs(model: torch.nn.Module | torch.export.ExportedProgram, ev: li
     with torch.no_grad():
         for s in range(0, n, 256):
             # the exported program is specialised to batch 1 on some models: feed one at a time there
-            xs = [torch.from_numpy(x[s:s + 256]) for x in ev]
+            xs = [torch.from_numpy(np.array(x[s:s + 256])) for x in ev]
             try:
                 y = module(*xs)
             except Exception:
@@ -260,7 +345,8 @@ def _concat_outputs(ys: list[Any]) -> Any:
 
 def _target_input(graph: Graph, index: int, x: np.ndarray, rounding: str, input_layout: str) -> np.ndarray:
     """Float data (torch layout) -> the integers the target graph's input expects, in its layout."""
-    q = interpreter.quantize_input(graph, index, x, rounding)
+    q = np.concatenate([interpreter.quantize_input(graph, index, x[s:s + 4096], rounding)
+                        for s in range(0, x.shape[0], 4096)])
     if graph.layout == "nhwc" and q.ndim == 4 and input_layout == "nhwc":
         q = np.ascontiguousarray(q.transpose(0, 2, 3, 1))
     return q

@@ -32,9 +32,45 @@ AUTO_SAMPLES = 32
 
 class Ranges(dict):
     """{tensor name: (lo, hi)} chosen by a method; ``observed`` holds the plain min/max (what
-    int16 activations use: with 16 bits there is no reason to clip)."""
+    int16 activations use: with 16 bits there is no reason to clip).
+
+    A range is chosen when it is first asked for (``chooser``): many tensors never need one
+    (reshapes and slices carry their input's quantization, sigmoid's is fixed), and the search
+    of the clipping methods is the costly part of calibration."""
 
     observed: dict[str, tuple[float, float]]
+    chooser: Callable[[str], tuple[float, float]] | None = None
+
+    def __missing__(self, name: str) -> tuple[float, float]:
+        if self.chooser is None or name not in self.observed:
+            raise KeyError(name)
+        value = self[name] = self.chooser(name)
+        return value
+
+    def with_values(self, values: dict[str, tuple[float, float]]) -> "Ranges":
+        """These ranges with some replaced (the rest still chosen on demand)."""
+        out = Ranges({**dict(dict.items(self)), **values})
+        out.observed, out.chooser = self.observed, self.chooser
+        return out
+
+    # every observed tensor has a range, chosen or not yet: iterate over all of them
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.observed) if self.chooser is not None else dict.__iter__(self)
+
+    def __len__(self) -> int:
+        return len(self.observed) if self.chooser is not None else dict.__len__(self)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.observed if self.chooser is not None else dict.__contains__(self, name)
+
+    def keys(self):  # noqa: ANN201
+        return list(self)
+
+    def items(self):  # noqa: ANN201
+        return [(k, self[k]) for k in self]
+
+    def values(self):  # noqa: ANN201
+        return [self[k] for k in self]
 
 
 def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", percentile: float = 99.99,
@@ -44,13 +80,15 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
     if method not in METHODS:
         raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
     lo, hi = _observe_minmax(graph, inputs, batch_size, progress)
+    floors = input_floors(graph, hi)
+    lo.update({k: max(lo[k], f) for k, f in floors.items()})
     observed = {k: (lo[k], hi[k]) for k in lo}
     result = Ranges(observed)
     result.observed = observed
     if method == "minmax":
         return result
     edges = {k: (min(lo[k], 0.0), max(hi[k], 0.0)) for k in lo}
-    hists = _observe_histograms(graph, inputs, batch_size, edges, progress)
+    hists = _observe_histograms(graph, inputs, batch_size, edges, floors, progress)
 
     def choose(name: str, how: str) -> tuple[float, float]:
         a, b = edges[name]
@@ -59,23 +97,46 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
         return CHOOSERS[how](hists[name], percentile)
 
     if method != "auto":
-        result = Ranges({k: choose(k, method) for k in lo})
+        result = Ranges()
+        result.chooser = lambda name: choose(name, method)
     else:
         candidates = {k: {m: choose(k, m) for m in ("minmax", "percentile", "mse", "entropy")} for k in lo}
-        sample = [np.array(x[:AUTO_SAMPLES], dtype=np.float32) for x in inputs]
+        sample = [_as_input(x[:AUTO_SAMPLES]) for x in inputs]
         result = Ranges(choose_by_layer_output_error(graph, sample, candidates, time_budget_s))
     result.observed = observed
     return result
+
+
+def input_floors(graph: Graph, hi: dict[str, float]) -> dict[str, float]:
+    """{tensor: value below which none of its consumers' outputs change} (``OpDef.input_floor``),
+    for the activations every consumer of which has such a floor."""
+    floors = {}
+    for name in hi:
+        users = graph.consumers(name)
+        if not users or name in graph.outputs:
+            continue
+        found = [get_op(n.op).input_floor(n, i, hi[name]) for n in users
+                 for i, x in enumerate(n.inputs) if x == name]
+        if found and all(f is not None for f in found):
+            floors[name] = min(found)
+    return floors
 
 
 def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
             fn: Callable[[str, np.ndarray], None], progress: Callable[[int], None] | None) -> None:
     n = inputs[0].shape[0]
     for start in range(0, n, batch_size):
-        chunk = [np.array(x[start:start + batch_size], dtype=np.float32) for x in inputs]
+        chunk = [_as_input(x[start:start + batch_size]) for x in inputs]
         interpreter.run(graph, chunk, on_tensor=fn)
         if progress:
             progress(len(chunk[0]))
+
+
+def _as_input(x: np.ndarray) -> np.ndarray:
+    """A batch of calibration data as the float graph takes it: float32, or the integers of an
+    integer input (token ids) as they are."""
+    x = np.asarray(x)
+    return x.copy() if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
 
 
 def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
@@ -92,7 +153,7 @@ def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
 
 
 def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,
-                        edges: dict[str, tuple[float, float]],
+                        edges: dict[str, tuple[float, float]], floors: dict[str, float],
                         progress: Callable[[int], None] | None) -> dict[str, "Histogram"]:
     hists = {k: np.zeros(BINS, dtype=np.int64) for k in edges}
     exact_zeros = {k: 0 for k in edges}
@@ -100,6 +161,8 @@ def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,
     def record(name: str, x: np.ndarray) -> None:
         a, b = edges[name]
         if b > a:
+            if name in floors:         # values below the floor count where they saturate
+                x = np.maximum(x, np.float32(floors[name]))
             hists[name] += np.histogram(x, bins=BINS, range=(a, b))[0]
             exact_zeros[name] += int(np.count_nonzero(x == 0))
 
@@ -148,8 +211,7 @@ def quant_error(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> f
 def _search_clipping(a: float, b: float, cost: Callable[[float, float], float]) -> tuple[float, float]:
     """Grid search over independent clipping fractions of both ends (one end when the data
     never goes below zero)."""
-    # geometric below one half (far outliers), fine steps near the full range
-    fracs = np.unique(np.concatenate([np.geomspace(0.01, 0.5, 30), np.linspace(0.5, 1.0, 26)]))
+    fracs = _clipping_fractions()
     lo_fracs = fracs if a < 0 else np.array([1.0])
     best = (np.inf, a, b)
     for fl in lo_fracs:
@@ -160,8 +222,31 @@ def _search_clipping(a: float, b: float, cost: Callable[[float, float], float]) 
     return best[1], best[2]
 
 
+def _clipping_fractions() -> np.ndarray:
+    # geometric below one half (far outliers), fine steps near the full range
+    return np.unique(np.concatenate([np.geomspace(0.01, 0.5, 30), np.linspace(0.5, 1.0, 26)]))
+
+
 def _mse_range(h: Histogram, _pct: float) -> tuple[float, float]:
-    return _search_clipping(h.a, h.b, lambda lo, hi: quant_error(h.counts, h.a, h.b, lo, hi))
+    """``_search_clipping`` with ``quant_error`` as the cost, each row of upper ends at once."""
+    a, b = h.a, h.b
+    fracs = _clipping_fractions()
+    centers = a + (np.arange(BINS) + 0.5) * (b - a) / BINS
+    occupied = h.counts != 0              # empty bins add nothing to any cost
+    centers, hist = centers[occupied], h.counts[occupied]
+    best = (np.inf, a, b)
+    for fl in (fracs if a < 0 else np.array([1.0])):
+        lo = np.full(fracs.size, min(a * fl, 0.0))
+        hi = np.maximum(b * fracs, 0.0)
+        hi = np.where(hi - lo < 1e-8, lo + 1e-8, hi)
+        scale = ((hi - lo) / 255.0).astype(np.float32).astype(np.float64)
+        zp = np.clip(np.round(-128 - lo / scale), -128, 127)
+        q = np.clip(np.round(centers[None, :] / scale[:, None]) + zp[:, None], -128, 127)
+        costs = np.sum(hist * ((q - zp[:, None]) * scale[:, None] - centers[None, :]) ** 2, axis=1)
+        k = int(np.argmin(costs))
+        if costs[k] < best[0]:
+            best = (float(costs[k]), a * fl, b * fracs[k])
+    return best[1], best[2]
 
 
 def kl_divergence_after_quantization(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> float:

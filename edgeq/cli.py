@@ -1,78 +1,215 @@
-"""Command line: ``edgeq build``, ``edgeq targets``. User mistakes exit with code 2 and one
-clear message, never a traceback."""
+"""Command line (click): ``edgeq build``, ``edgeq targets``, ``edgeq inspect``.
+
+Exit codes: 0 success; 1 an artifact that must be bit-exact is not (the report is written);
+2 a user mistake (bad option, model, data, target or output), one ``edgeq: error:`` line and
+never a traceback; 130 interrupted (Ctrl-C). Shell completion: see the README."""
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
-from .errors import EdgeqError, ValidationError
+import click
+from click.core import ParameterSource
+
+from .errors import EdgeqError, EdgeqNote, ValidationError
+from .options import BuildOptions
+
+_DEFAULTS = BuildOptions()
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def main(argv: list[str] | None = None) -> int:
-    # torch's own deprecation notices (raised inside torch.export) are noise to edgeq's users
-    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
-    parser = argparse.ArgumentParser(prog="edgeq", description="PyTorch -> integer-only int8 artifacts, "
-                                     "checked against edgeq's integer reference")
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="quantize a model and emit a target artifact")
-    b.add_argument("model", help="model.pt2 (torch.export.save) or file.py:factory / package.module:factory")
-    b.add_argument("--target", required=True, help="a profile in targets/ (see `edgeq targets`)")
-    b.add_argument("--calibration", required=True, help=".npy float32 (N, *input_shape) or .npz per input")
-    b.add_argument("--eval-data", help="held-out data, same format (default: the calibration data)")
-    b.add_argument("--eval-labels", help=".npy int64 (N,) labels for accuracy")
-    b.add_argument("-o", "--out", required=True, help="output directory")
-    b.add_argument("--method", default="mse", choices=["minmax", "percentile", "mse", "entropy", "auto"], help="calibration method")
-    b.add_argument("--percentile", type=float, default=99.99)
-    b.add_argument("--input-shape", help="input shape without batch, e.g. 1,49,10 (factory models)")
-    b.add_argument("--io", default="int8", choices=["int8", "float"], help="TFLite model boundary type")
-    b.add_argument("--input-layout", default="nhwc", choices=["nhwc", "nchw"], help="TFLite/C input layout")
-    b.add_argument("--name", default="model", help="C symbol prefix (C targets)")
-    b.add_argument("--max-eval-samples", type=int, help="validate on at most this many samples")
-    b.add_argument("--no-equalization", action="store_true", help="never apply cross-layer equalization")
-    b.add_argument("--no-bias-correction", action="store_true", help="never apply bias correction")
-    b.add_argument("--precision", default="int8", choices=["int8", "16x8", "auto"],
-                   help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 "
-                        "kernel exists; auto: promote the most sensitive layers to 16x8 until the target is met")
-    b.add_argument("--target-sqnr", type=float, metavar="DB", help="--precision auto: output SQNR to reach (dB vs float)")
-    b.add_argument("--max-accuracy-drop", type=float, metavar="PP",
-                   help="--precision auto: accuracy loss allowed vs float, percentage points (needs --eval-labels)")
-    b.add_argument("--int16-layers", help="comma-separated layer names or module paths to run in 16x8")
-    b.add_argument("--histogram-tensor", help="tensor to plot in plots/ (default: the most sensitive layer's output)")
-    b.add_argument("--quiet", action="store_true", help="no progress bars or table")
-    i = sub.add_parser("inspect", help="show the layers that cost the most accuracy in a build")
-    i.add_argument("build_dir")
-    i.add_argument("--top", type=int, default=5)
-    t = sub.add_parser("targets", help="list target profiles")
-    t.add_argument("--ops", action="store_true", help="also list the ops each target supports")
-    args = parser.parse_args(argv)
+    """Run the command line on ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    with warnings.catch_warnings(), _terminate_as_interrupt():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")   # torch.export noise
+        warnings.filterwarnings("ignore", module=r"(torch|onnx|onnxruntime)(\.|$)")   # their notices, not ours
+        warnings.simplefilter("always", EdgeqNote)
+        warnings.showwarning = _show_note
+        try:
+            result = cli.main(args=argv, prog_name="edgeq", standalone_mode=False)
+        except click.UsageError as e:
+            where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            _error(f"{e.format_message()}{where}")
+            return 2
+        except click.ClickException as e:
+            _error(e.format_message())
+            return 2
+        except ValidationError as e:
+            print(f"edgeq: validation failed: {e}", file=sys.stderr)
+            return 1
+        except EdgeqError as e:
+            _error(str(e))
+            return 2
+        except (KeyboardInterrupt, click.Abort):
+            print("edgeq: interrupted; nothing was written to the output directory", file=sys.stderr)
+            return 130
+    return result if isinstance(result, int) else 0
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM cleans up like Ctrl-C (the partial build and temporary files are removed)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
     try:
-        if args.command == "targets":
-            return _targets(args.ops)
-        if args.command == "inspect":
-            from .inspect_report import inspect
-            print(inspect(args.build_dir, args.top))
-            return 0
-        return _build(args)
-    except ValidationError as e:
-        print(f"edgeq: validation failed: {e}", file=sys.stderr)
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:            # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: str) -> None:
+    print(f"edgeq: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _show_note(message: Warning | str, category: type, filename: str, lineno: int, file: Any = None,
+               line: str | None = None) -> None:
+    """Notes (options that do not apply, data taken in once, ...) as one stderr line each; other
+    warnings as Python prints them."""
+    if issubclass(category, EdgeqNote):
+        print(f"edgeq: note: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from .targets import list_profiles
+    try:
+        return [n for n in list_profiles(ctx.params.get("targets_dir") or None) if n.startswith(incomplete)]
+    except EdgeqError:
+        return []
+
+
+@click.group(context_settings=_SETTINGS)
+@click.version_option(package_name="edgeq", prog_name="edgeq")
+def cli() -> None:
+    """PyTorch -> integer-only int8 artifacts (ONNX QDQ, TFLite, C), each checked against
+    edgeq's integer reference interpreter."""
+
+
+_TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
+                            help="a folder of your own NAME.toml target profiles, added to the built-in ones "
+                                 "(repeatable; also the environment variable EDGEQ_TARGETS_DIR)")
+
+
+@cli.command(context_settings=_SETTINGS)
+@click.argument("model")
+@click.option("--target", required=True, shell_complete=_complete_target,
+              help="a target profile (see `edgeq targets`)")
+@click.option("--calibration", required=True, metavar="DATA",
+              help=".npy float32 (N, *input_shape), .npz with one array per input, or file.py:callable "
+                   "returning an iterable of samples or batches")
+@click.option("--eval-data", metavar="DATA", help="held-out data, same forms (default: the calibration data)")
+@click.option("--eval-labels", metavar="FILE.npy", help="int64 (N,) class labels for accuracy")
+@click.option("-o", "--out", required=True, metavar="DIR",
+              help="output directory (built beside it, moved into place when the build succeeds)")
+@click.option("--force", is_flag=True, help="replace an output directory that is not an earlier edgeq build")
+@click.option("--method", type=click.Choice(["minmax", "percentile", "mse", "entropy", "auto"]),
+              default=_DEFAULTS.method, show_default=True, help="calibration range method")
+@click.option("--percentile", type=float, default=_DEFAULTS.percentile, show_default=True,
+              help="--method percentile: the percentile kept at each end (50 < P <= 100)")
+@click.option("--input-shape", metavar="SHAPE", help="input shape without batch, e.g. 1,49,10 (factory models)")
+@click.option("--io", type=click.Choice(["int8", "float"]), default=_DEFAULTS.io, show_default=True,
+              help="TFLite model boundary type")
+@click.option("--input-layout", type=click.Choice(["nhwc", "nchw"]), default=_DEFAULTS.input_layout,
+              show_default=True, help="TFLite/C layout of 4-D inputs")
+@click.option("--name", default=_DEFAULTS.name, show_default=True,
+              help="C symbol prefix and file name (C targets): a C identifier")
+@click.option("--max-eval-samples", type=int, metavar="N", help="validate on at most N samples")
+@click.option("--max-calibration-samples", type=int, metavar="N", help="calibrate on at most N samples")
+@click.option("--no-equalization", is_flag=True, help="never apply cross-layer equalization")
+@click.option("--no-bias-correction", is_flag=True, help="never apply bias correction")
+@click.option("--precision", type=click.Choice(["int8", "16x8", "auto"]), default=_DEFAULTS.precision,
+              show_default=True,
+              help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 kernel "
+                   "exists; auto: promote the most sensitive layers to 16x8 until the target is met")
+@click.option("--target-sqnr", type=float, metavar="DB", help="--precision auto: output SQNR to reach (dB vs float)")
+@click.option("--max-accuracy-drop", type=float, metavar="PP",
+              help="--precision auto: accuracy loss allowed vs float, percentage points (needs --eval-labels)")
+@click.option("--int16-layers", metavar="A,B", help="comma-separated layer names or module paths to run in 16x8")
+@click.option("--histogram-tensor", metavar="TENSOR",
+              help="tensor to plot in plots/ (default: the most sensitive layer's output)")
+@click.option("--trust-model", is_flag=True,
+              help="load a .pt2 even if it holds pickled objects or code edgeq cannot vet (runs its code!)")
+@_TARGETS_DIR
+@click.option("--quiet", is_flag=True, help="no progress bars or table")
+@click.pass_context
+def build(ctx: click.Context, model: str, target: str, calibration: str, eval_data: str | None,
+          eval_labels: str | None, out: str, quiet: bool, **given: Any) -> int:
+    """Quantize MODEL and emit the TARGET artifact, validated against the integer reference.
+
+    MODEL is a .pt2 file (torch.export.save) or file.py:factory / package.module:factory
+    returning an nn.Module (that code runs with your rights)."""
+    from .build import build as run_build
+    kwargs = {k: v for k, v in given.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
+    kwargs = _option_values(kwargs)
+    report = run_build(model, calibration, target, out, eval_data, eval_labels, progress=not quiet,
+                       raise_on_mismatch=False, **kwargs)
+    if not quiet:
+        click.echo(summary_table(report.data))
+    click.echo(f"wrote {Path(out) / 'report.md'}")
+    if not report.ok:
+        print("edgeq: validation failed: " + "; ".join(report.data["failures"]), file=sys.stderr)
         return 1
-    except EdgeqError as e:
-        print(f"edgeq: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return 0
 
 
-def _targets(with_ops: bool) -> int:
+def _option_values(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Command-line spellings -> BuildOptions fields."""
+    for flag in ("no_equalization", "no_bias_correction"):
+        if flag in kwargs:
+            kwargs[flag.removeprefix("no_")] = not kwargs.pop(flag)
+    if "input_shape" in kwargs:
+        kwargs["input_shape"] = parse_shape(kwargs["input_shape"])
+    if "int16_layers" in kwargs:
+        kwargs["int16_layers"] = [x.strip() for x in kwargs["int16_layers"].split(",") if x.strip()]
+    if "targets_dir" in kwargs:
+        kwargs["targets_dir"] = list(kwargs["targets_dir"])
+    return kwargs
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,49,10`` (or ``1x49x10``) -> (1, 49, 10); positive integers only."""
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(","))
+    except ValueError:
+        raise EdgeqError(f"--input-shape '{text}' is not a list of integers like 1,49,10") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise EdgeqError(f"--input-shape '{text}': every dimension must be a positive integer (like 1,49,10)")
+    return shape
+
+
+@cli.command(context_settings=_SETTINGS)
+@click.option("--ops", is_flag=True, help="also list the ops each target lowers")
+@_TARGETS_DIR
+def targets(ops: bool, targets_dir: tuple[str, ...]) -> int:
+    """List the target profiles (built-in and from --targets-dir / EDGEQ_TARGETS_DIR)."""
     from .targets import list_profiles, load_profile
-    profiles = [load_profile(name) for name in list_profiles()]
+    profiles = [load_profile(name, targets_dir) for name in list_profiles(targets_dir)]
     for p in profiles:
-        print(f"{p.name:12s} {p.format:7s} {p.description}")
-    if with_ops:
-        print()
-        print(ops_table(profiles))
+        origin = "" if p.source == "built-in" else f" [{p.path}]"
+        click.echo(f"{p.name:12s} {p.format:7s} {p.description}{origin}")
+    if ops:
+        click.echo()
+        click.echo(ops_table(profiles))
+    return 0
+
+
+@cli.command(context_settings=_SETTINGS)
+@click.argument("build_dir")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="how many layers to show")
+def inspect(build_dir: str, top: int) -> int:
+    """Show the layers of a build that cost the most accuracy, and what to try."""
+    from .inspect_report import inspect as run_inspect
+    click.echo(run_inspect(build_dir, top))
     return 0
 
 
@@ -80,8 +217,8 @@ def ops_table(profiles: list) -> str:
     """Which IR ops (rows) each target (columns) lowers; the unsupported-op errors point here."""
     from .ops import REGISTRY
     from .ops.base import OpDef
-    ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int and not v.internal)
     from .targets import target_module
+    ops = sorted(k for k, v in REGISTRY.items() if type(v).run_int is not OpDef.run_int and not v.internal)
     notes = {(p.format, op): why for p in profiles for op, why in target_module(p).refusals().items()}
     width = max(len(o) for o in ops + ["op"]) + 2
     cols = [max(len(p.name), 3) + 2 for p in profiles]
@@ -109,33 +246,6 @@ def ops_table(profiles: list) -> str:
     return "\n".join(lines)
 
 
-def _build(args: argparse.Namespace) -> int:
-    from .build import build
-    from .options import BuildOptions
-    shape = None
-    if args.input_shape:
-        try:
-            shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
-        except ValueError:
-            raise EdgeqError(f"--input-shape '{args.input_shape}' is not a list of integers like 1,49,10") from None
-    options = BuildOptions(
-        method=args.method, percentile=args.percentile, input_shape=shape, io=args.io,
-        input_layout=args.input_layout, name=args.name, max_eval_samples=args.max_eval_samples,
-        progress=not args.quiet, equalization=not args.no_equalization,
-        bias_correction=not args.no_bias_correction, histogram_tensor=args.histogram_tensor,
-        precision=args.precision, target_sqnr=args.target_sqnr, max_accuracy_drop=args.max_accuracy_drop,
-        int16_layers=[x.strip() for x in args.int16_layers.split(",") if x.strip()] if args.int16_layers else [],
-        raise_on_mismatch=False)
-    report = build(args.model, args.calibration, args.target, args.out, args.eval_data, args.eval_labels, options)
-    if not args.quiet:
-        print(summary_table(report.data))
-    print(f"wrote {Path(args.out) / 'report.md'}")
-    if not report.ok:
-        print("edgeq: validation failed: " + "; ".join(report.data["failures"]), file=sys.stderr)
-        return 1
-    return 0
-
-
 def summary_table(d: dict) -> str:
     acc = d.get("accuracy") or {}
     size = sum(a["bytes"] for a in d["artifacts"])
@@ -150,6 +260,7 @@ def summary_table(d: dict) -> str:
         if "instructions_per_inference" in v:
             lines.append(f"  {v['runtime']}: {v['instructions_per_inference']:,} instructions per inference "
                          f"({v.get('instructions_per_mac', 0):.2f} per MAC; QEMU instruction count, not cycles)")
+    lines.extend(_speed_lines(d))
     prec = d.get("precision") or {}
     if prec.get("int16_layers"):
         goal = "" if prec.get("mode") != "auto" else \
@@ -162,6 +273,19 @@ def summary_table(d: dict) -> str:
     if extra:
         lines.append("  memory: " + ", ".join(extra))
     return "\n".join(lines)
+
+
+def _speed_lines(d: dict) -> list[str]:
+    """Size and latency before (float) and after (the artifact), where measured."""
+    size = d.get("size") or {}
+    lines = []
+    if size:
+        lines.append(f"  size: float weights {size['float_bytes']:,} bytes -> artifacts {size['artifact_bytes']:,} "
+                     f"bytes ({size['ratio']:.1f}x smaller)")
+    for entry in d.get("latency") or []:
+        lines.append(f"  latency {entry['model']:5s} {entry['runtime']}: median {entry['median_ms']:.3f} ms "
+                     f"(p10 {entry['p10_ms']:.3f}, p90 {entry['p90_ms']:.3f}, {entry['runs']} runs, batch 1)")
+    return lines
 
 
 def _p(v: float | None) -> str:

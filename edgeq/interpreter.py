@@ -21,10 +21,10 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
     if len(inputs) != len(graph.inputs):
         raise EdgeqError(f"graph has {len(graph.inputs)} inputs, got {len(inputs)} arrays")
     values: dict[str, np.ndarray] = {}
-    want_dtype = "int" if graph.quantized else "float"
     for name, x in zip(graph.inputs, inputs):
-        if not np.issubdtype(x.dtype, np.integer if graph.quantized else np.floating):
-            raise EdgeqError(f"input '{name}' must be {want_dtype} data, got {x.dtype}")
+        integer = graph.quantized or graph.t(name).dtype != "float32"    # token ids are integers
+        if not np.issubdtype(x.dtype, np.integer if integer else np.floating):
+            raise EdgeqError(f"input '{name}' must be {'int' if integer else 'float'} data, got {x.dtype}")
         values[name] = x
         if on_tensor:
             on_tensor(name, x)
@@ -32,7 +32,7 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
     for node in graph.nodes:
         op = get_op(node.op)
         args = [values[n] if n in values else graph.t(n).data for n in node.inputs]
-        outs = (op.run_int if graph.quantized else op.run_float)(node, graph, args)
+        outs = op.run(node, graph, args, on_tensor)
         for name, value in zip(node.outputs, outs):
             values[name] = value
             if on_tensor:
@@ -72,6 +72,8 @@ def quantize_input(graph: Graph, index: int, x: np.ndarray, rounding: str = "hal
     float32 division by the scale, then ONNX QuantizeLinear's round half to even ("half_even")
     or TFLite QUANTIZE's round half away from zero ("half_away")."""
     t = graph.t(graph.inputs[index])
+    if t.quant is None:        # an integer input (token ids): the values themselves
+        return np.asarray(x).astype(t.dtype)
     scale, zp = t.quant.scalar()
     return quant.quantize(x.astype(np.float32), scale, zp, t.dtype, rounding)
 

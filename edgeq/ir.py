@@ -8,6 +8,7 @@ activation is the batch dimension; shapes are recorded with batch 1.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -159,6 +160,22 @@ class Graph:
             referenced.update(n.inputs)
             referenced.update(n.outputs)
         self.tensors = {k: v for k, v in self.tensors.items() if k in referenced}
+
+    def share_identical_constants(self) -> None:
+        """Make nodes that read equal constants (same values, type and quantization) read one
+        tensor: an unrolled RNN reads its weights at every time step, and every target then
+        stores them once."""
+        first: dict[tuple, str] = {}
+        for node in self.nodes:
+            for k, name in enumerate(node.inputs):
+                t = self.tensors[name]
+                if not t.is_constant:
+                    continue
+                q = t.quant
+                key = (t.dtype, t.shape, hashlib.sha256(np.ascontiguousarray(t.data).tobytes()).hexdigest(),
+                       None if q is None else (q.scale.tobytes(), q.zero_point.tobytes(), q.axis))
+                node.inputs[k] = first.setdefault(key, name)
+        self.prune()
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)

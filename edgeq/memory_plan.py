@@ -167,15 +167,29 @@ def scratch_bytes(graph: Graph, scratch: ScratchFn | None) -> dict[str, int]:
     return {k: v for k, v in sizes.items() if v > 0}
 
 
+def workspace_name(node_name: str) -> str:
+    """The plan's name of the working memory a node with a body (a scan's step) needs."""
+    return f"{node_name}/workspace"
+
+
+def workspace_bytes(node: Node, scratch: ScratchFn | None = None) -> int:
+    """Bytes a node's bodies need while it runs: each body's own arena, then its outputs."""
+    return sum(_align(p.arena_size) + _align(p.output_size)
+               for p in (plan_memory(b, scratch) for b in get_op(node.op).bodies(node)))
+
+
 def lifetimes(graph: Graph, scratch: ScratchFn | None = None) -> dict[str, tuple[int, int]]:
     """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes).
-    A node's scratch (``scratch``) lives during its own step."""
+    A node with a body also has a workspace that lives during its own step, and a node's
+    scratch (``scratch``) lives during its own step."""
     end = len(graph.nodes)
     scratch_of = scratch_bytes(graph, scratch)
     life: dict[str, list[int]] = {n: [-1, -1] for n in graph.inputs}
     for i, node in enumerate(graph.nodes):
         for o in node.outputs:
             life[o] = [i, i]
+        if get_op(node.op).bodies(node):
+            life[workspace_name(node.name)] = [i, i]
         if scratch_name(node.name) in scratch_of:
             life[scratch_name(node.name)] = [i, i]
     for i, node in enumerate(graph.nodes):
@@ -205,7 +219,8 @@ def _plan(graph: Graph, prefix_in_place: bool, scratch: ScratchFn | None) -> Mem
     life = lifetimes(graph, scratch)
     names = list(life)
     size = scratch_bytes(graph, scratch)
-    size.update({n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n not in size})
+    size.update({n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n in graph.tensors})
+    size.update({workspace_name(n.name): workspace_bytes(n, scratch) for n in graph.nodes if get_op(n.op).bodies(n)})
     uf = _UnionFind(names)
 
     # external homes: (region, offset) per graph input / first occurrence of each graph output

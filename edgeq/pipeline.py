@@ -44,9 +44,10 @@ class Quantization:
 
 
 def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
-                input_shapes: list[tuple[int, ...]] | None = None) -> Graph:
+                input_shapes: list[tuple[int, ...]] | None = None,
+                integer_inputs: list[bool] | None = None) -> Graph:
     """Trace and run the float passes (NCHW, batch norm folded, activations fused)."""
-    return prepare_float_graph(trace(model, input_shapes))
+    return prepare_float_graph(trace(model, input_shapes, integer_inputs))
 
 
 def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "mse",
@@ -61,7 +62,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     options = options or {}
     precision = precision or PrecisionRequest()
     precision.check()
-    sample = [np.array(x[:SAMPLE], dtype=np.float32) for x in calibration]
+    sample = [_sample(x[:SAMPLE]) for x in calibration]
     reference = interpreter.run(graph, sample)
     candidates = [Candidate(graph, Ranges(), False)]
     if options.get("equalization", True) and equalizable_pairs(graph):
@@ -95,6 +96,12 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     return best
 
 
+def _sample(x: np.ndarray) -> np.ndarray:
+    """A writable float32 copy of calibration data (integer inputs, token ids, keep their type)."""
+    x = np.asarray(x)
+    return x.copy() if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+
+
 def quantized_graph(graph: Graph, calibration: list[np.ndarray], method: str = "mse",
                     options: dict | None = None, percentile: float = 99.99,
                     progress: Callable[[int], None] | None = None,
@@ -108,6 +115,4 @@ def unclipped_outputs(graph: Graph, ranges: Ranges) -> Ranges:
     lives in the tail of its logits (the winning class), exactly what a clipping search trades
     away for lower mean error; measured on the digits, Fashion-MNIST and KWS models it never
     costs accuracy and gains on Fashion-MNIST (see benchmarks/accuracy.py)."""
-    out = Ranges({**ranges, **{o: ranges.observed[o] for o in graph.outputs if o in ranges.observed}})
-    out.observed = ranges.observed
-    return out
+    return ranges.with_values({o: ranges.observed[o] for o in graph.outputs if o in ranges.observed})

@@ -14,7 +14,7 @@ from . import interpreter, metrics, plots
 from .errors import EdgeqError
 from .files import atomic_write_text
 from .ir import Graph
-from .sensitivity import layer_sensitivity
+from .sensitivity import adds_error, layer_sensitivity
 
 
 def _clean(v: Any) -> Any:
@@ -43,29 +43,59 @@ def io_entry(graph: Graph, name: str, input_layout: str) -> dict:
             "scale": scale, "zero_point": zp}
 
 
-def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels: np.ndarray | None = None) -> list[dict]:
+#: at most this many layers get the two sensitivity simulations (each a run of the whole model),
+#: and no more than the node budget allows (a layer costs 2 x the graph's node count): the rest
+#: are marked as not measured in the report
+SENSITIVITY_MAX_LAYERS = 48
+SENSITIVITY_NODE_BUDGET = 120_000
+
+
+def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels: np.ndarray | None = None,
+                 all_layers: bool = False) -> list[dict]:
     """Per layer: output scale / zero point, weight scale range, SQNR of the int8 reference vs
-    float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity."""
+    float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity
+    for the layers where the accumulated SQNR drops most (every layer with ``all_layers``)."""
     fvals = interpreter.run(fgraph, inputs, keep=True)
     qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
     qvals = interpreter.run(qgraph, qin, keep=True)
-    sens = layer_sensitivity(fgraph, qgraph, inputs, labels)
     rows = []
+    accumulated: dict[str, float] = {}
     for node in qgraph.nodes:
         out = node.outputs[0]
         q = qgraph.t(out).quant
         scale, zp = q.scalar() if q is not None else (None, None)   # argmax: int32 indices
+        accumulated[out] = metrics.sqnr_db(fvals[qgraph.range_source(out)], interpreter.dequantize(qgraph, out, qvals[out]))
         row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
-                               "dtype": qgraph.t(out).dtype,
-                               "output_scale": scale, "output_zero_point": zp,
-                               "sqnr_db": metrics.sqnr_db(fvals[qgraph.range_source(out)],
-                                                          interpreter.dequantize(qgraph, out, qvals[out])),
-                               **sens.get(node.name, {})}
+                               "dtype": qgraph.t(out).dtype, "output_scale": scale, "output_zero_point": zp,
+                               "sqnr_db": accumulated[out]}
         if len(node.inputs) > 1 and qgraph.t(node.inputs[1]).quant is not None and qgraph.t(node.inputs[1]).is_constant:
             ws = qgraph.t(node.inputs[1]).quant.scale
             row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
         rows.append(row)
+    chosen = _sensitivity_layers(qgraph, accumulated, fgraph, all_layers)
+    sens = layer_sensitivity(fgraph, qgraph, inputs, labels, layers=chosen)
+    for row in rows:
+        row.update(sens.get(row["layer"], {}))
+        row["sensitivity_measured"] = row["layer"] in sens
     return rows
+
+
+def _sensitivity_layers(qgraph: Graph, accumulated: dict[str, float], fgraph: Graph, all_layers: bool) -> list[str]:
+    """The layers to simulate: those that add error of their own, ranked by how much SQNR is
+    lost across them, as many as the limits allow (all of them with ``all_layers``)."""
+    float_names = {n.name for n in fgraph.nodes}
+    layers = [n for n in qgraph.nodes if n.name in float_names and adds_error(n)]
+    if all_layers:
+        return [n.name for n in layers]
+
+    def drop(node: Any) -> float:
+        before = [accumulated.get(i, 200.0) for i in node.inputs if not qgraph.t(i).is_constant]
+        return min(min(before, default=200.0), 200.0) - min(accumulated[node.outputs[0]], 200.0)
+
+    limit = max(1, min(SENSITIVITY_MAX_LAYERS, SENSITIVITY_NODE_BUDGET // (2 * max(len(fgraph.nodes), 1))))
+    ranked = sorted(layers, key=lambda n: -drop(n))[:limit]
+    keep = {n.name for n in ranked}
+    return [n.name for n in layers if n.name in keep]
 
 
 def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[dict], out: Path,
@@ -136,6 +166,26 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _speed_section(d: dict[str, Any]) -> list[str]:
+    """Size and latency before (float) and after (the artifact) on this host."""
+    size, entries = d.get("size") or {}, d.get("latency") or []
+    if not size and not entries:
+        return []
+    lines = ["", "## Size and speed", ""]
+    if size:
+        lines.append(f"Float weights {size['float_bytes']:,} bytes; artifact {size['artifact_bytes']:,} bytes "
+                     f"({size['artifact_measure']}), {size['ratio']}x smaller.")
+    if entries:
+        lines += ["", "Latency of one inference (batch 1, one thread), median over repeated runs with the "
+                  "10th-90th percentile spread:", "",
+                  "| model | runtime | median ms | p10 ms | p90 ms | runs |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {e['model']} | {e['runtime']} | {e['median_ms']:.4f} | {e['p10_ms']:.4f} | {e['p90_ms']:.4f} | "
+                  f"{e['runs']} |" for e in entries]
+    if d.get("target_format") == "c":
+        lines += ["", "C targets: speed is the instruction count per inference under QEMU (the cortex-m4 profile)."]
+    return lines
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     lines = [f"# edgeq build report: {d['model']} -> {d['target']}", "",
              f"edgeq {d['edgeq_version']}, calibration `{d['calibration']['method']}` on "
@@ -166,6 +216,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += ["", "## Memory", ""]
         lines += [f"- {k}: {v:,}" if isinstance(v, int) else f"- {k}: {v}" for k, v in d["memory"].items()
                   if not isinstance(v, (list, dict))]
+    lines += _speed_section(d)
     lines += _precision_section(d.get("precision") or {})
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "

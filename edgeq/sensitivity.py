@@ -41,13 +41,14 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
     """Run the float graph, quantizing (fake-quant, dequantized integer weights) exactly the
     layers named in ``quantized`` and their inputs."""
     dq = dequantized_copy(qgraph) if dq is None else dq
+    dq_nodes = {n.name: n for n in dq.nodes}
     values = dict(zip(fgraph.inputs, inputs))
     for fnode in fgraph.nodes:
         node: Node = fnode
         graph = fgraph
         args = [values[n] if n in values else fgraph.t(n).data for n in fnode.inputs]
         if fnode.name in quantized:
-            node = next(n for n in dq.nodes if n.name == fnode.name)
+            node = dq_nodes[fnode.name]
             graph = dq
             # a 16x8 layer may read a requantized copy of a float-graph tensor: fake-quantize that
             args = [_fq(qgraph, n, values[qgraph.range_source(n)]) if qgraph.range_source(n) in values
@@ -69,11 +70,21 @@ def _accuracy(outputs: list[np.ndarray], labels: np.ndarray | None) -> float | N
     return float((outputs[0].argmax(axis=1) == labels).mean())
 
 
+def adds_error(node: Node) -> bool:
+    """Does quantizing this layer add error of its own? Not for ops that only move integers
+    (``OpDef.lossless``: reshape, slice, max pooling)."""
+    return not get_op(node.op).lossless
+
+
 def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
-                      labels: np.ndarray | None = None) -> dict[str, dict[str, float | None]]:
+                      labels: np.ndarray | None = None,
+                      layers: list[str] | None = None) -> dict[str, dict[str, float | None]]:
     """Per layer name: ``layer_alone_sqnr_db``; ``higher_precision_gain_db`` (output SQNR gained
-    by keeping the layer in float) and ``higher_precision_gain_accuracy`` (with labels)."""
-    names = [n.name for n in qgraph.nodes if any(n.name == f.name for f in fgraph.nodes)]
+    by keeping the layer in float) and ``higher_precision_gain_accuracy`` (with labels).
+    ``layers``: the layers to measure (default: all); each costs two runs of the model."""
+    float_names = {f.name for f in fgraph.nodes}
+    names = [n.name for n in qgraph.nodes if n.name in float_names]
+    measured = names if layers is None else [n for n in names if n in set(layers)]
     inputs = [x[:SENSITIVITY_SAMPLES] for x in inputs]
     labels = None if labels is None else labels[:SENSITIVITY_SAMPLES]
     dq = dequantized_copy(qgraph)   # once: each simulation below reuses it
@@ -82,7 +93,7 @@ def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
     base = simulate(fgraph, qgraph, inputs, everything, dq)
     base_sqnr, base_acc = _sqnr(reference, base), _accuracy(base, labels)
     out = {}
-    for name in names:
+    for name in measured:
         kept_float = simulate(fgraph, qgraph, inputs, everything - {name}, dq)
         acc = _accuracy(kept_float, labels)
         out[name] = {

@@ -30,9 +30,16 @@ def data(shape, n=48, seed=0):
     return np.random.default_rng(seed).normal(0, 1, (n, *shape)).astype(np.float32)
 
 
+#: int16 kernels whose own approximation exceeds one output step: TFLite's int16 TANH
+#: truncates its input multiplier and interpolates a 1/24-step table (within 3 steps of 2^-15,
+#: measured over every int16 input; the int16 LOGISTIC stays within 1)
+INT16_KERNEL_LSB = {"tanh": 3}
+
+
 def assert_each_layer_within_one_lsb(fgraph, qgraph, x):
     """Every node's int8 output is within 1 LSB of quantize(float op(dequantized int inputs,
-    dequantized int weights)): the op's own rounding is the only error allowed."""
+    dequantized int weights)): the op's own rounding is the only error allowed (int16 kernels
+    known to approximate more: ``INT16_KERNEL_LSB``)."""
     fq = dequantized_copy(qgraph)
     qvals = interpreter.run(qgraph, [interpreter.quantize_input(qgraph, 0, x)], keep=True)
     for node in qgraph.nodes:
@@ -46,7 +53,8 @@ def assert_each_layer_within_one_lsb(fgraph, qgraph, x):
         info = np.iinfo(qgraph.t(node.outputs[0]).dtype)
         expect = np.clip(np.round(ref.astype(np.float64) / np.float32(scale)) + zp, info.min, info.max)
         diff = np.abs(qvals[node.outputs[0]].astype(np.int64) - expect)
-        assert diff.max() <= 1, f"{node.name} ({node.op}) is {diff.max()} LSB from its float reference"
+        allowed = INT16_KERNEL_LSB.get(node.op, 1) if qgraph.t(node.outputs[0]).dtype == "int16" else 1
+        assert diff.max() <= allowed, f"{node.name} ({node.op}) is {diff.max()} LSB from its float reference"
 
 
 # -- one-operator TFLite models run in TFLite Micro and LiteRT (softmax / log-softmax tests) --

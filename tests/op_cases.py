@@ -102,10 +102,36 @@ CASES = {
         2, 3, (3, 2), stride=3, output_padding=(2, 1))), (2, 3, 4)),
     "conv_transpose_grouped_dilated": (Fn(lambda s, x: s.c(x), c=nn.ConvTranspose2d(
         4, 6, 3, padding=2, dilation=2, groups=2)), (4, 4, 5)),
+    # --- real-model ops: arithmetic, normalization, attention, gathers, padding ---
+    "abs": (Fn(lambda s, x: torch.abs(s.c(x)), c=nn.Conv2d(3, 4, 1)), (3, 5, 5)),
+    "sqrt_frame_energy": (Fn(lambda s, x: torch.sqrt((x ** 2).mean(-1) + 1e-6)), (4, 16)),
+    "vector_norm_sqrt": (Fn(lambda s, x: torch.linalg.vector_norm(s.l(x), dim=-1, keepdim=True) * s.l(x), l=nn.Linear(8, 6)), (8,)),
+    "rsqrt_of_square": (Fn(lambda s, x: torch.rsqrt(x * x + 1.0)), (12,)),
+    "layer_norm": (Fn(lambda s, x: s.n(s.l(x)), l=nn.Linear(12, 16), n=nn.LayerNorm(16)), (6, 12)),
+    "layer_norm_4d_channels_last": (Fn(lambda s, x: s.n(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), n=nn.LayerNorm(5)), (5, 3, 4)),
+    "masked_mean_div": (Fn(lambda s, x: (x * torch.sigmoid(s.g(x))).sum(1) / torch.sigmoid(s.g(x)).sum(1).clamp(min=1e-9),
+                           g=nn.Linear(8, 1)), (6, 8)),
+    "attention_3d": (Fn(lambda s, x: torch.softmax(s.q(x) @ s.k(x).transpose(-1, -2) * 0.5, -1) @ s.v(x),
+                        q=nn.Linear(8, 8), k=nn.Linear(8, 8), v=nn.Linear(8, 8)), (6, 8)),
+    "attention_4d_heads": (Fn(lambda s, x: (torch.softmax(s.q(x).view(-1, 6, 2, 4).transpose(1, 2) @ s.k(x).view(-1, 6, 2, 4).permute(0, 2, 3, 1), -1)
+                                            @ s.v(x).view(-1, 6, 2, 4).transpose(1, 2)).transpose(1, 2).reshape(-1, 6, 8),
+                              q=nn.Linear(8, 8), k=nn.Linear(8, 8), v=nn.Linear(8, 8)), (6, 8)),
+    "gather_reorder_channels": (Fn(lambda s, x: s.c(x)[:, torch.tensor([3, 0, 2, 2])], c=nn.Conv2d(3, 4, 1)), (3, 4, 5)),
+    "l2_normalize_last": (Fn(lambda s, x: torch.nn.functional.normalize(s.l(x), dim=-1), l=nn.Linear(10, 8)), (10,)),
+    "l2_normalize_channels_4d": (Fn(lambda s, x: torch.nn.functional.normalize(s.c(x), dim=1), c=nn.Conv2d(3, 6, 1)), (3, 4, 4)),
+    "sum_axis": (Fn(lambda s, x: s.c(x).sum(1), c=nn.Conv2d(3, 4, 1)), (3, 4, 5)),
+    "sum_sequence_keepdim": (Fn(lambda s, x: torch.tanh(x).sum(1, keepdim=True)), (7, 5)),
+    "reflect_pad_1d_conv": (Fn(lambda s, x: s.c(torch.nn.functional.pad(x, (2, 2), mode="reflect")), c=nn.Conv1d(3, 4, 3)), (3, 10)),
+    "reflect_pad_2d": (Fn(lambda s, x: torch.nn.functional.pad(s.c(x), (1, 2, 2, 1), mode="reflect"), c=nn.Conv2d(2, 3, 1)), (2, 5, 6)),
+    "replicate_pad_2d": (Fn(lambda s, x: torch.nn.functional.pad(s.c(x), (2, 1, 0, 3), mode="replicate"), c=nn.Conv2d(2, 3, 1)), (2, 4, 5)),
+    "replicate_pad_edge_1": (Fn(lambda s, x: torch.nn.functional.pad(x, (1, 1, 1, 0), mode="replicate")), (2, 4, 5)),
+    "lstm_cell": (Fn(lambda s, x: s.cell(x)[1]), (10,)),
 }
 
 
 CASES["select_reshape"][0].l = nn.Linear(4, 2)
+torch.manual_seed(0)
+CASES["lstm_cell"][0].cell = nn.LSTMCell(10, 12)
 CASES["squeeze_unsqueeze"][0].c = nn.Conv2d(3, 4, 1)
 with torch.no_grad():   # PReLU slopes that differ per channel (one negative)
     CASES["prelu_per_channel"][0].p.weight.copy_(torch.tensor([0.25, -0.1, 0.5, 0.01]))
@@ -116,6 +142,8 @@ with torch.no_grad():   # PReLU slopes that differ per channel (one negative)
 
 
 INT16_CASES = ["conv3x3", "conv_stride_dilation", "depthwise", "depthwise_multiplier2", "grouped", "conv_relu6",
-               "linear_relu", "conv_pools_16x8", "add_relu", "flatten_linear"]
+               "linear_relu", "conv_pools_16x8", "add_relu", "flatten_linear",
+               # 16x8 forms of the real-model ops: mul, sub, sigmoid, tanh, mean, sum, abs, batch_matmul
+               "mul_two_tensors_relu", "sigmoid", "tanh", "abs", "layer_norm", "attention_3d", "sum_axis", "lstm_cell"]
 CASES["conv_pools_16x8"] = (Fn(lambda s, x: torch.nn.functional.avg_pool2d(torch.nn.functional.max_pool2d(s.c(x), 3, 2, 1), 2).mean((2, 3)),
                                c=nn.Conv2d(3, 6, 3, padding=1)), (3, 9, 9))

@@ -1,12 +1,14 @@
 """Calibration methods on constructed distributions whose best range is known."""
 import numpy as np
 import pytest
+import torch
 import torch.nn as nn
 
 from edgeq.calibration import calibrate
 from edgeq.quant import scale_zero_point
 from edgeq.errors import EdgeqError
-from edgeq.pipeline import float_graph
+from edgeq import interpreter
+from edgeq.pipeline import float_graph, quantize_model
 
 
 def _graph():
@@ -98,3 +100,31 @@ def test_auto_picks_the_candidate_with_least_consumer_error():
     picked = choose_by_layer_output_error(g, [x], {g.inputs[0]: {"mse": bad, "minmax": good},
                                                    g.outputs[0]: {"mse": (-50.0, 50.0)}}, 60)
     assert picked[g.inputs[0]] == good
+
+
+class _MaskedSoftmax(nn.Module):
+    """Attention scores plus an additive mask (-10000 on padding), then softmax."""
+
+    def forward(self, scores, mask):
+        return torch.softmax(scores + (1.0 - mask) * -10000.0, dim=-1)
+
+
+@pytest.mark.parametrize("method", ["minmax", "mse"])
+def test_an_additive_mask_does_not_take_the_softmax_input_range(method):
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0, 2, (64, 4, 16)).astype(np.float32)
+    lengths = rng.integers(4, 17, 64)
+    mask = (np.arange(16)[None, None, :] < lengths[:, None, None]).astype(np.float32).repeat(4, axis=1)
+    model = _MaskedSoftmax().eval()
+    g = float_graph(model, [(4, 16), (4, 16)])
+    r = calibrate(g, [scores, mask], method)
+    logits = next(n.inputs[0] for n in g.nodes if n.op == "softmax")
+    lo, hi = r[logits]
+    assert hi - lo <= 20.0 + 1e-6 and lo > -100.0   # not the mask's -10000
+    # the quantized model's probabilities against torch's float ones
+    q = quantize_model(g, [scores, mask], method).graph
+    xq = [interpreter.quantize_input(q, i, x) for i, x in enumerate([scores, mask])]
+    got = interpreter.dequantize(q, q.outputs[0], interpreter.run(q, xq)[q.outputs[0]]).astype(np.float64)
+    want = model(torch.from_numpy(scores), torch.from_numpy(mask)).numpy()
+    sqnr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
+    assert sqnr > 30.0

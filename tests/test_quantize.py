@@ -61,13 +61,20 @@ def test_int16_activations_are_symmetric_over_the_observed_range(linear_graph):
     assert q.t(q.inputs[0]).dtype == "int8"                          # only the promoted tensor
 
 
-def test_shared_weights_are_quantized_per_use():
+def test_shared_weights_are_stored_once_and_biases_quantized_per_use():
+    """A module called twice: its per-channel int8 weights are the same integers at both uses
+    (one tensor, stored once); each use's bias has its own scale (input scale x weight scale)."""
     torch.manual_seed(0)
     lin = nn.Linear(3, 3)
     g = float_graph(Fn(lambda s, x: s.l(torch.relu(s.l(x)) * 4.0), l=lin).eval(), [(3,)])
-    q = quantize(g, _ranges(g))
-    weights = [n.inputs[1] for n in q.nodes if n.op == "linear"]
-    assert len(weights) == 2 and weights[0] != weights[1]
+    r = _ranges(g)
+    second_in = [n for n in g.nodes if n.op == "linear"][1].inputs[0]
+    r[second_in] = (-8.0, 8.0)                     # the two uses see different input scales
+    q = quantize(g, r)
+    layers = [n for n in q.nodes if n.op == "linear"]
+    assert len(layers) == 2 and layers[0].inputs[1] == layers[1].inputs[1]
+    b0, b1 = (q.t(n.inputs[2]) for n in layers)
+    assert b0.name != b1.name and not np.allclose(b0.quant.scale, b1.quant.scale)
 
 
 def test_a_float_only_op_is_refused(linear_graph):

@@ -1,6 +1,7 @@
-"""Op definitions, one per file; importing this package fills the registry."""
-from . import (activations, add, clamp, conv2d, conv_transpose2d, data_movement, elementwise, float_only,  # noqa: F401
-               linear, pool, reduce, requantize, shape_ops, softmax)
+"""Op definitions, one per file (or family); importing this package fills the registry."""
+from . import (activations, add, arithmetic, clamp, conv2d, conv_transpose2d, data_movement, elementwise,  # noqa: F401
+               float_only, gather, linear, matmul, normalize, pool, reduce, requantize, scan, shape_ops,
+               softmax)
 from .base import REGISTRY, OpDef, get_op
 
 __all__ = ["REGISTRY", "OpDef", "get_op"]

@@ -1,5 +1,6 @@
-"""Nonlinear activations: sigmoid, tanh, hardswish, gelu (int8 lookup tables), leaky_relu and
-prelu (two requantization branches).
+"""Nonlinear activations: sigmoid, tanh, hardswish, gelu (int8 lookup tables; sigmoid and tanh
+also TFLite's int16 kernels), leaky_relu and prelu (two requantization branches), and
+``gelu_tanh_form`` (GELU from ops with int16 kernels, for a pass to call).
 
 The table ops build their 256-entry int8 table in ``quantize()``: sigmoid, tanh and hardswish
 by running TFLite's integer kernels (``edgeq.intmath_activations``) on every int8 input, gelu
@@ -13,10 +14,10 @@ import math
 import numpy as np
 
 from .. import intmath_activations as ia
-from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
-from ..ir import Graph, Node
+from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
+from ..ir import Graph, Node, Tensor
 from ..quant import constant_params
-from .base import Attr, OpDef, act_quant, register, set_constant
+from .base import Attr, OpDef, act_quant, is_int16, register, set_constant
 from .elementwise import float32_agreeing_scale
 
 
@@ -47,14 +48,29 @@ class _FixedPointTable(_Table):
     kernel builds a float table instead; when one entry differs at the input scale, the input
     is relabelled with the nearest scale where they agree whose int8 -> int8 requantization is
     the identity (attrs['input_scale']; the tflite target writes it as a QUANTIZE), so both
-    runtimes compute the IR's table."""
+    runtimes compute the IR's table.
+
+    16x8: TFLite's int16 LOGISTIC / TANH (the same code in TFLite Micro and LiteRT's reference
+    kernels): an interpolated 256-entry sigmoid table (``intmath_activations.logistic_int16`` /
+    ``tanh_int16``), output 2^-15, zero point 0, for any int16 input scale."""
+    supports_int16 = True
+    fixed_output_quant_int16 = ia.INT16_OUTPUT_QUANT
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         s, zp = act_quant(graph, node.inputs[0])
+        if is_int16(graph, node.inputs[0]):
+            node.attrs.update(ia.int16_lut_params(self.name, s))
+            return
         s2 = ia.agreeing_input_scale(self.name, s, zp)
         node.attrs["input_scale"] = s2 if np.float32(s2) != np.float32(s) else None
         fixed = ia.logistic_table if self.name == "sigmoid" else ia.tanh_table
         node.attrs["table"] = fixed(s2, zp)
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        if xs[0].dtype == np.int16:
+            kernel = ia.logistic_int16 if self.name == "sigmoid" else ia.tanh_int16
+            return [kernel(xs[0], node.attrs["input_multiplier"], node.attrs["input_left_shift"])]
+        return super().run_int(node, graph, xs)
 
 
 @register
@@ -124,13 +140,9 @@ class Gelu(_Table):
         return gelu_float(x, node.attrs.get("approximate", "none"))
 
     def _table(self, node, graph):
-        s_in, zp_in = act_quant(graph, node.inputs[0])
-        s_out, zp_out = act_quant(graph, node.outputs[0])
-        x = np.float32(s_in) * (ia.INT8_VALUES - zp_in).astype(np.float32)
-        y = gelu_float(x.astype(np.float64), node.attrs.get("approximate", "none")).astype(np.float32)
-        r = y * (np.float32(1.0) / np.float32(s_out))
-        q = round_half_away(r) + zp_out
-        return np.clip(q, -128, 127).astype(np.int8)
+        approximate = node.attrs.get("approximate", "none")
+        return ia.float_lut_int8(lambda x: gelu_float(x, approximate), *act_quant(graph, node.inputs[0]),
+                                 *act_quant(graph, node.outputs[0]))
 
 
 @register
@@ -212,3 +224,45 @@ class Prelu(OpDef):
         neg = multiply_by_quantized_multiplier(x * al, a["multiplier_2"], a["shift_2"])
         y = np.where(x >= 0, pos, neg) + a["output_zero_point"]
         return [np.clip(y, -128, 127).astype(np.int8)]
+
+
+# --- GELU as ops with int16 kernels (for a pass to call; not used by the pipeline) ----------
+
+GELU_TANH_C = math.sqrt(2.0 / math.pi)
+GELU_TANH_K = 0.044715
+
+
+def gelu_tanh_form(graph: Graph, node: Node) -> list[Node]:
+    """The nodes computing GELU's tanh form, 0.5 x + 0.5 x tanh(c x + c k x^3), from ops that
+    all have 16x8 kernels (mul with constants, mul and add of activations, tanh): what a pass
+    can put in place of a ``gelu`` node that must run in int16, where the int8 table (exact on
+    every target, the tflite one included, as a GATHER) does not apply. The caller replaces
+    ``node`` with the returned nodes; tensors and constants are added to ``graph``.
+
+    Float error against erf-GELU: at most 4.7e-4 (the tanh approximation itself)."""
+    x, y = node.inputs[0], node.outputs[0]
+    shape = graph.t(x).shape
+    nodes: list[Node] = []
+
+    def act(tag: str) -> str:
+        return graph.add_tensor(Tensor(graph.unique_name(f"{y}_{tag}"), shape, "float32")).name
+
+    def emit(op: str, inputs: list[str], out: str, tag: str) -> str:
+        nodes.append(Node(op, inputs, [out], {"activation": None}, graph.unique_name(f"{node.name}_{tag}"),
+                          node.module_path))
+        return out
+
+    def const(value: float, tag: str) -> str:
+        return graph.add_constant(f"{y}_{tag}", np.array([value], dtype=np.float32).reshape((1,) * len(shape))).name
+
+    x2 = emit("mul", [x, x], act("x2"), "square")
+    x3 = emit("mul", [x2, x], act("x3"), "cube")
+    cubic = emit("mul", [x3, const(GELU_TANH_C * GELU_TANH_K, "ck")], act("ck_x3"), "scale_cube")
+    linear = emit("mul", [x, const(GELU_TANH_C, "c")], act("c_x"), "scale_x")
+    u = emit("add", [linear, cubic], act("u"), "inner")
+    t = act("tanh")
+    nodes.append(Node("tanh", [u], [t], {}, graph.unique_name(f"{node.name}_tanh"), node.module_path))
+    half_x = emit("mul", [x, const(0.5, "half")], act("half_x"), "half")
+    tail = emit("mul", [half_x, t], act("half_x_tanh"), "gate")
+    emit("add", [half_x, tail], y, "sum")
+    return nodes

@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..ir import Graph, Node, QuantParams, Tensor
-from ..quant import constant_params, quantize, quantize_value
+from ..quant import constant_params, int16_scale, quantize, quantize_value
 
 
 class Padding(NamedTuple):
@@ -28,7 +28,7 @@ class Padding(NamedTuple):
 #: Attribute kinds. The layout pass remaps ``axis`` / ``axes`` (axes of input 0) and permutes
 #: ``per_dim`` lists (one entry per dimension of input 0); ``padding`` is a ``Padding``.
 ATTR_KINDS = ("int", "float", "bool", "str", "pair", "padding", "axis", "axes", "per_dim", "perm",
-              "shape", "activation", "any")
+              "shape", "activation", "graph", "any")
 REQUIRED = object()
 
 
@@ -59,6 +59,8 @@ class OpDef:
     same_quant_as_input: bool = False
     #: fixed output quantization (scale, zero_point), e.g. softmax's 1/256, -128
     fixed_output_quant: tuple[float, int] | None = None
+    #: the fixed output quantization of the op's 16x8 form (TFLite's int16 LOGISTIC / TANH: 2^-15, 0)
+    fixed_output_quant_int16: tuple[float, int] | None = None
     #: True for ops that only move data (the quantizer and interpreter treat them as copies)
     layout_only: bool = False
     #: set for ops whose output is an integer index tensor (argmax: "int32"), not quantized
@@ -87,6 +89,8 @@ class OpDef:
     #: the output's shape: output element i is written after input element i is read) or
     #: "prefix" (a smaller output over the start of its input: element k reads addresses >= k)
     in_place: str | None = None
+    #: the integer kernel only moves values (reshape, slice, max pool): no rounding of its own
+    lossless: bool = False
     #: the output is the input's bytes under another shape (reshape): memory plans alias them
     aliases_input: bool = False
     #: the integer kernel is a 256-entry int8 lookup table in ``attrs['table']``
@@ -135,6 +139,12 @@ class OpDef:
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def input_floor(self, node: Node, index: int, hi: float) -> float | None:
+        """A value below which input ``index`` no longer changes the output, given the input's
+        largest value ``hi`` (None: every value matters). Calibration need not reach below it:
+        an attention mask's -10000 would otherwise take the whole int8 range."""
+        return None
+
     def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
         """The output quantization to use given the calibrated one (inputs are quantized already).
 
@@ -148,11 +158,35 @@ class OpDef:
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def run(self, node: Node, graph: Graph, xs: list[np.ndarray],
+            on_tensor: Callable[[str, np.ndarray], None] | None = None) -> list[np.ndarray]:
+        """The integer kernel in a quantized graph, the float reference otherwise (an op with a
+        body also shows ``on_tensor`` the body's tensors, for calibration)."""
+        return (self.run_int if graph.quantized else self.run_float)(node, graph, xs)
+
+    def bodies(self, node: Node) -> list[Graph]:
+        """Subgraphs the node runs (a scan's step); passes and targets recurse into them."""
+        return [v for a in self.attributes if a.kind == "graph" for v in [node.attrs.get(a.name)] if v is not None]
+
+    def tied_tensors(self, node: Node, graph: Graph) -> list[list[str]]:
+        """Groups of tensors (of the graph and the node's bodies) that must share one
+        quantization: a loop's carried state at its start, inside the step and at its end."""
+        return []
+
     def macs(self, node: Node, graph: Graph) -> int:
         return 0
 
 
 REGISTRY: dict[str, OpDef] = {}
+
+
+def check_graph(graph: Graph) -> None:
+    """Every node of ``graph`` (and of its nodes' bodies) within its op's attribute schema."""
+    for node in graph.nodes:
+        op = get_op(node.op)
+        op.check_attrs(node)
+        for body in op.bodies(node):
+            check_graph(body)
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
@@ -198,20 +232,31 @@ def apply_float_activation(node: Node, y: np.ndarray) -> np.ndarray:
     return np.clip(y, lo, hi).astype(np.float32)
 
 
-def quantize_constant_operand(graph: Graph, name: str) -> None:
-    """A float constant read by an activation op -> int8 per tensor over its own range."""
+def quantize_constant_operand(graph: Graph, name: str, wide: bool = False) -> None:
+    """A float constant read by an activation op -> int8 per tensor over its own range, or
+    (``wide``: an operand of a 16x8 node) int16 symmetric, zero point 0."""
     t = graph.t(name)
     if not t.is_constant or t.quant is not None:
         return
     data = t.data.astype(np.float64)
-    set_constant(t, *constant_params(data))
+    if wide:
+        set_constant(t, int16_scale(float(data.min()), float(data.max())), 0, "int16")
+    else:
+        set_constant(t, *constant_params(data))
 
 
-def set_constant(t: Tensor, scale: float, zero_point: int) -> None:
-    """Quantize constant ``t`` (float data) to int8 with the given parameters, in place."""
-    t.data = quantize(t.data.astype(np.float64), scale, zero_point)
-    t.dtype = "int8"
+def set_constant(t: Tensor, scale: float, zero_point: int, dtype: str = "int8") -> None:
+    """Quantize constant ``t`` (float data) to ``dtype`` with the given parameters, in place."""
+    t.data = quantize(t.data.astype(np.float64), scale, zero_point, dtype)
+    t.dtype = dtype
     t.quant = QuantParams(scale, zero_point)
+
+
+def runs_wide(graph: Graph, node: Node) -> bool:
+    """Is ``node`` a 16x8 node (int16 output)? Valid from the precision pass on, before and
+    after its output is quantized."""
+    t = graph.t(node.outputs[0])
+    return t.dtype == "int16" or t.int_type == "int16"
 
 
 def is_int16(graph: Graph, name: str) -> bool:

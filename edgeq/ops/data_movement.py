@@ -15,7 +15,7 @@ import torch
 
 from ..ir import Graph, Node
 from ..quant import quantize_value
-from .base import Attr, OpDef, act_quant, from_nchw, register, to_nchw
+from .base import Attr, OpDef, act_quant, from_nchw, register, set_constant, to_nchw
 from .elementwise import apply_requant, requant_params
 
 
@@ -33,22 +33,42 @@ class Concat(OpDef):
         return [tuple(out)]
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.concatenate(xs, axis=node.attrs["axis"]).astype(np.float32)]
+        return [np.concatenate(_same_batch(xs), axis=node.attrs["axis"]).astype(np.float32)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
+        for n in node.inputs:          # a constant part (a class token) is stored at the output's quantization
+            t = graph.t(n)
+            if t.is_constant and t.quant is None:
+                set_constant(t, *act_quant(graph, node.outputs[0]))
         node.attrs["requant"] = [requant_params(graph, n, node.outputs[0]) for n in node.inputs]
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         parts = [apply_requant(x, p) for x, p in zip(xs, node.attrs["requant"])]
-        return [np.concatenate(parts, axis=node.attrs["axis"]).astype(np.int8)]
+        return [np.concatenate(_same_batch(parts), axis=node.attrs["axis"]).astype(np.int8)]
+
+
+def _same_batch(xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Constant inputs (batch 1, e.g. a class token) repeated over the activations' batch."""
+    n = max(x.shape[0] for x in xs)
+    return [np.broadcast_to(x, (n, *x.shape[1:])) if x.shape[0] != n else x for x in xs]
+
+
+def _pad(x: np.ndarray, node: Node, value: np.generic) -> np.ndarray:
+    pads = [tuple(p) for p in node.attrs["pads"]]
+    mode = node.attrs.get("mode", "constant")
+    if mode == "constant":
+        return np.pad(x, pads, constant_values=value)
+    return np.pad(x, pads, mode="reflect" if mode == "reflect" else "edge")
 
 
 @register
 class Pad(OpDef):
-    """attrs['pads']: [(before, after)] per dimension (non-negative); attrs['value']: the
-    float fill value."""
+    """attrs['pads']: [(before, after)] per dimension (non-negative); attrs['mode']: "constant"
+    (attrs['value'], the float fill value), "reflect" (mirror without repeating the edge) or
+    "replicate" (repeat the edge)."""
     name = "pad"
-    attributes = (Attr("pads", "per_dim"), Attr("value", "float", 0.0))
+    lossless = True
+    attributes = (Attr("pads", "per_dim"), Attr("value", "float", 0.0), Attr("mode", "str", "constant"))
     same_quant_as_input = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
@@ -56,27 +76,27 @@ class Pad(OpDef):
         return [tuple(d + a + b for d, (a, b) in zip(x, node.attrs["pads"]))]
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        pads = [tuple(p) for p in node.attrs["pads"]]
-        return [np.pad(xs[0], pads, constant_values=np.float32(node.attrs.get("value", 0.0)))]
+        return [_pad(xs[0], node, np.float32(node.attrs.get("value", 0.0)))]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         s, zp = act_quant(graph, node.inputs[0])
         node.attrs["pad_value"] = int(np.clip(quantize_value(node.attrs.get("value", 0.0), s, zp), -128, 127))
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        pads = [tuple(p) for p in node.attrs["pads"]]
-        return [np.pad(xs[0], pads, constant_values=np.int8(node.attrs["pad_value"]))]
+        return [_pad(xs[0], node, np.array(node.attrs["pad_value"], dtype=xs[0].dtype))]
 
 
 @register
 class Slice(OpDef):
     """attrs['begin'], attrs['end'], attrs['strides']: one each per dimension, normalised
-    (0 <= begin < end <= size, stride >= 1)."""
+    (0 <= begin < end <= size, stride >= 1). Copies values, so int16 too (an LSTM's gates)."""
     name = "slice"
+    lossless = True
     attributes = (Attr("begin", "per_dim"), Attr("end", "per_dim"), Attr("strides", "per_dim"))
     in_place = "prefix"
     same_quant_as_input = True
     layout_only = True
+    supports_int16 = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         a = node.attrs
@@ -104,6 +124,7 @@ class ResizeNearest(OpDef):
     """torch's nearest upsampling of the spatial axes. attrs['size']: (OH, OW);
     attrs['scales']: torch's scale factors (or None when a size was given)."""
     name = "resize_nearest"
+    lossless = True
     attributes = (Attr("size", "pair"), Attr("scales", "any", None))
     same_quant_as_input = True
 

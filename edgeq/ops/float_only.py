@@ -30,6 +30,8 @@ class BatchNorm(OpDef):
 class Identity(OpDef):
     """clone / dropout / alias: removed by ``remove_identities``."""
     name = "identity"
+    lossless = True
+    same_quant_as_input = True
     pointwise = True
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:

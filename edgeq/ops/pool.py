@@ -59,6 +59,7 @@ class _Pool(OpDef):
 @register
 class MaxPool2d(_Pool):
     name = "max_pool2d"
+    lossless = True
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         win, _ = _windows(to_nchw(xs[0], graph), node, -np.inf)

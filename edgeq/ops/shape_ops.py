@@ -11,6 +11,7 @@ from .base import Attr, OpDef, register
 class Reshape(OpDef):
     """attrs['shape']: the target shape without the batch dimension."""
     name = "reshape"
+    lossless = True
     aliases_input = True
     attributes = (Attr("shape", "shape"),)
     same_quant_as_input = True
@@ -35,6 +36,7 @@ class Reshape(OpDef):
 class Transpose(OpDef):
     """attrs['perm']: a permutation of all dimensions that keeps dimension 0 (batch) first."""
     name = "transpose"
+    lossless = True
     attributes = (Attr("perm", "perm"),)
     same_quant_as_input = True
     layout_only = True

@@ -1,6 +1,6 @@
 """Graph-to-graph passes, one job each. ``prepare_float_graph`` runs the standard pipeline."""
 from ..ir import Graph
-from ..ops import get_op
+from ..ops.base import check_graph
 from .fold_affine_constants import fold_affine_constants
 from .fold_batch_norm import fold_batch_norm
 from .fold_constants import fold_constants
@@ -17,8 +17,7 @@ def prepare_float_graph(graph: Graph) -> Graph:
     for p in (remove_identities, recognize_activations, lift_1d, remove_identities, fold_constants,
               fold_batch_norm, fold_affine_constants, lower_global_pool, remove_identities, fuse_activations):
         graph = p(graph)
-    for node in graph.nodes:      # every pass keeps nodes within their op's attribute schema
-        get_op(node.op).check_attrs(node)
+    check_graph(graph)            # every pass keeps nodes within their op's attribute schema
     return graph
 
 

@@ -38,7 +38,7 @@ def to_nhwc(graph: Graph, input_layout: str = "nhwc") -> Graph:
     if input_layout == "nchw":
         _keep_nchw_inputs(g, was4d)
     g.input_layout = input_layout
-    g.prune()
+    g.share_identical_constants()      # weights read by several nodes were permuted once each
     return g
 
 

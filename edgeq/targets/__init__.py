@@ -2,9 +2,8 @@
 import importlib
 from types import ModuleType
 
-from .base import TARGET_MEMBERS, RuntimeRun, Target, TargetProfile, list_profiles, load_profile
-
-FORMAT_MODULES = {"onnx": "onnx_qdq", "tflite": "tflite", "c": "c"}
+from .base import (FORMAT_MODULES, TARGET_MEMBERS, RuntimeRun, Target, TargetProfile, list_profiles, load_profile,
+                   profile_dirs)
 
 
 def target_module(profile: TargetProfile) -> ModuleType:
@@ -16,4 +15,5 @@ def target_module(profile: TargetProfile) -> ModuleType:
     return module
 
 
-__all__ = ["RuntimeRun", "Target", "TargetProfile", "list_profiles", "load_profile", "target_module"]
+__all__ = ["FORMAT_MODULES", "RuntimeRun", "Target", "TargetProfile", "list_profiles", "load_profile", "profile_dirs",
+           "target_module"]

@@ -1,13 +1,19 @@
-"""What every target provides (``Target``), and target profiles (``targets/<name>.toml``, data
-not code). A target is a module ``edgeq/targets/<format>/__init__.py`` with every member of
-``Target``; ``targets.target_module`` checks that it has them."""
+"""What every target provides (``Target``), and target profiles (TOML, data not code). A
+target is a module ``edgeq/targets/<format>/__init__.py`` with every member of ``Target``;
+``targets.target_module`` checks that it has them.
+
+Profiles ship inside the package (``edgeq/targets/profiles/*.toml``). Users add their own from
+folders named by ``--targets-dir`` / ``edgeq.build(targets_dir=...)`` or the environment variable
+``EDGEQ_TARGETS_DIR`` (several folders separated by ``os.pathsep``); a user profile with the
+name of a built-in one replaces it."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 
@@ -15,7 +21,13 @@ from ..errors import EdgeqError
 from ..files import atomic_write_bytes, atomic_write_text  # noqa: F401 - targets write through these
 from ..ir import Graph
 
-PROFILE_DIR = Path(os.environ.get("EDGEQ_TARGETS_DIR", Path(__file__).resolve().parents[2] / "targets"))
+#: the profiles shipped in the package
+BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+#: folders of user profiles, os.pathsep-separated
+TARGETS_DIR_ENV = "EDGEQ_TARGETS_DIR"
+#: profile format -> the module under edgeq/targets/ implementing it
+FORMAT_MODULES = {"onnx": "onnx_qdq", "tflite": "tflite", "c": "c"}
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass
@@ -27,6 +39,8 @@ class TargetProfile:
     ops: list[str] = field(default_factory=list)              # IR ops this target lowers
     budget: dict[str, int] = field(default_factory=dict)      # flash_bytes, ram_bytes
     raw: dict[str, Any] = field(default_factory=dict)         # the whole TOML, for target modules
+    source: str = "built-in"                                  # or the option that added its folder
+    path: Path | None = None
 
 
 @dataclass
@@ -75,18 +89,73 @@ TARGET_MEMBERS = ("input_rounding", "prepare", "emit", "run", "memory", "first_m
                   "refusals")
 
 
-def list_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+def profile_dirs(extra: Iterable[str | Path] | str | Path | None = None) -> list[tuple[Path, str]]:
+    """Folders searched for profiles, first match wins: ``extra`` (``--targets-dir``), then
+    ``EDGEQ_TARGETS_DIR``, then the built-in profiles. Each with its origin for messages."""
+    if isinstance(extra, (str, Path)):
+        extra = [extra]
+    user = [(Path(d), "--targets-dir") for d in (extra or [])]
+    env = os.environ.get(TARGETS_DIR_ENV, "")
+    user += [(Path(d), TARGETS_DIR_ENV) for d in env.split(os.pathsep) if d]
+    for d, origin in user:
+        if not d.is_dir():
+            raise EdgeqError(f"target profile folder {d} (from {origin}) does not exist or is not a folder; "
+                             "name a folder holding NAME.toml profiles")
+        if not any(d.glob("*.toml")):
+            raise EdgeqError(f"target profile folder {d} (from {origin}) holds no *.toml profile; "
+                             "put NAME.toml files there (see the built-in ones with `edgeq targets`)")
+    return [*user, (BUILTIN_PROFILE_DIR, "built-in")]
 
 
-def load_profile(name: str) -> TargetProfile:
-    path = PROFILE_DIR / f"{name}.toml"
-    if not path.is_file():
-        raise EdgeqError(f"unknown target '{name}'; available targets: {', '.join(list_profiles())} "
-                         f"(profiles live in {PROFILE_DIR})")
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
-    t = raw.get("target", {})
-    return TargetProfile(name=name, format=t.get("format", name), description=t.get("description", ""),
-                         quantizer=raw.get("quantizer", {}), ops=t.get("ops", []),
-                         budget=raw.get("budget", {}), raw=raw)
+def list_profiles(targets_dir: Iterable[str | Path] | str | Path | None = None) -> list[str]:
+    """Names of every profile found (user folders and the built-in ones)."""
+    names = {p.stem for d, _ in profile_dirs(targets_dir) for p in d.glob("*.toml")}
+    if not names:
+        raise EdgeqError(f"no target profiles found (the built-in ones belong in {BUILTIN_PROFILE_DIR}); "
+                         "reinstall edgeq, or name a folder of profiles with --targets-dir")
+    return sorted(names)
+
+
+def profile_path(name: str, targets_dir: Iterable[str | Path] | str | Path | None = None) -> tuple[Path, str]:
+    """The file that defines profile ``name`` and where it comes from ("built-in" or the option)."""
+    if not isinstance(name, str) or not _PROFILE_NAME.match(name) or ".." in name:
+        raise EdgeqError(f"target '{name}' is not a profile name (letters, digits, '-', '_', '.'; no paths); "
+                         "to use your own profile file, put it in a folder and pass --targets-dir FOLDER")
+    dirs = profile_dirs(targets_dir)
+    for d, origin in dirs:
+        path = d / f"{name}.toml"
+        if path.is_file():
+            return path, origin
+    where = ", ".join(str(d) for d, _ in dirs)
+    raise EdgeqError(f"unknown target '{name}'; available targets: {', '.join(list_profiles(targets_dir))} "
+                     f"(profiles live in {where}; add yours with --targets-dir or {TARGETS_DIR_ENV})")
+
+
+def load_profile(name: str, targets_dir: Iterable[str | Path] | str | Path | None = None) -> TargetProfile:
+    """Read and check profile ``name``; a malformed file is an EdgeqError naming it."""
+    path, origin = profile_path(name, targets_dir)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise EdgeqError(f"target profile {path} is not valid TOML ({e}); fix the file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgeqError(f"cannot read target profile {path}: {e}") from None
+    t = raw.get("target")
+    if not isinstance(t, dict):
+        raise EdgeqError(f"target profile {path} has no [target] table; it needs at least "
+                         f"[target] format = one of {', '.join(FORMAT_MODULES)}")
+    fmt = t.get("format")
+    if fmt not in FORMAT_MODULES:
+        raise EdgeqError(f"target profile {path}: format {fmt!r} is not one of {', '.join(FORMAT_MODULES)}")
+    ops = t.get("ops", [])
+    if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
+        raise EdgeqError(f"target profile {path}: [target] ops must be a list of op names")
+    for key, kind in (("quantizer", dict), ("budget", dict)):
+        if not isinstance(raw.get(key, {}), kind):
+            raise EdgeqError(f"target profile {path}: [{key}] must be a table")
+    budget = raw.get("budget", {})
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in budget.values()):
+        raise EdgeqError(f"target profile {path}: [budget] values must be positive integers (bytes)")
+    return TargetProfile(name=name, format=fmt, description=str(t.get("description", "")),
+                         quantizer=raw.get("quantizer", {}), ops=ops, budget=budget, raw=raw,
+                         source=origin, path=path)

@@ -68,3 +68,53 @@ def test_batch_dimension_rules():
         trace(Fn(lambda s, x: torch.cat([x, x], 0)).eval(), [(4,)])
     with pytest.raises(EdgeqError, match="input shapes"):
         trace(Fn(lambda s, x: x + 1).eval())
+
+
+def _float_matches_torch(model: nn.Module, *inputs: torch.Tensor):  # noqa: ANN201 - the traced Graph
+    from edgeq import interpreter
+    g = trace(model.eval(), [tuple(x.shape[1:]) for x in inputs])
+    batch = [torch.cat([x, x * 0.5 + 0.1, -x]) for x in inputs]      # three samples
+    with torch.no_grad():
+        ref = model(*batch)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    out = interpreter.run(g, [x.numpy() for x in batch])
+    for name, r in zip(g.outputs, ref):
+        np.testing.assert_allclose(out[name], r.numpy(), rtol=1e-5, atol=1e-5)
+    return g
+
+
+def test_constant_split_keeps_every_piece():
+    """Regression: a split of a constant was dropped at constant folding (piece 1 gave a
+    misleading max-pool error, piece 0 a KeyError)."""
+    w = torch.arange(12.0).reshape(6, 2)
+    for piece in (0, 1, 2):
+        model = Fn(lambda s, x, k=piece: x * torch.split(s.w, 2)[k].sum(), w=nn.Parameter(w))
+        g = _float_matches_torch(model, torch.ones(1, 3))
+        assert [n.op for n in g.nodes] == ["mul"]
+
+
+def test_batch_dimension_squeezed_and_moved_at_batch_1():
+    """Linear on a 3-D input views (1, T, C) as (T, C); batch_first RNN code permutes the batch
+    away from dimension 0. Both are per-sample computations and trace to the same IR."""
+    lin = nn.Linear(4, 5)
+    model = Fn(lambda s, x: s.l(x.permute(1, 0, 2)).permute(1, 0, 2).flatten(1), l=lin)
+    g = _float_matches_torch(model, torch.randn(1, 6, 4))
+    assert {n.op for n in g.nodes} <= {"linear", "reshape"}
+    assert g.t(g.outputs[0]).shape == (1, 30)
+
+
+@pytest.mark.parametrize("kind, layers, batch_first", [("gru", 2, True), ("lstm", 3, False), ("lstm", 1, True)])
+def test_recurrent_layers_become_one_scan_each(kind, layers, batch_first):
+    torch.manual_seed(0)
+    rnn = (nn.GRU if kind == "gru" else nn.LSTM)(5, 7, num_layers=layers, batch_first=batch_first)
+
+    def forward(s, x):
+        out, state = s.rnn(x if batch_first else x.transpose(0, 1))
+        out = out if batch_first else out.transpose(0, 1)
+        h = state[0] if kind == "lstm" else state
+        return out[:, -1] + h[-1], out.mean(1)
+
+    g = _float_matches_torch(Fn(forward, rnn=rnn), torch.randn(1, 9, 5))
+    scans = [n for n in g.nodes if n.op == "scan"]
+    assert len(scans) == layers and all(n.attrs["steps"] == 9 for n in scans)
+    assert len(g.nodes) < 40                  # not one copy of the cell per time step

@@ -1,2 +1,2 @@
 """Importing this package registers every aten handler with ``tracer.handles``."""
-from . import elementwise, layers, pooling, shapes  # noqa: F401
+from . import elementwise, layers, normalization, pooling, recurrent, shapes  # noqa: F401

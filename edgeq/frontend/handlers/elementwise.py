@@ -1,92 +1,89 @@
 """Handlers of elementwise ops: binary arithmetic with broadcasting and constants, clamps,
-softmax, and the activations."""
+softmax, powers and roots, masks, and the activations."""
 from __future__ import annotations
 
+import math
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..tracer import Tracer, aten, handles, operand, unsupported
+from ..tracer import Tracer, aten, handles, unsupported
+from .normalization import l2_normalized_axis
 
 
-def _binary(t: Tracer, fx: torch.fx.Node, op: str, scale_b: float = 1.0) -> None:
-    a, b = fx.args[:2]
-    rank = len(fx.meta["val"].shape)
-    acts = [x for x in (a, b) if isinstance(x, torch.fx.Node) and not t.is_const(x)]
-    for x in acts:
-        if len(x.meta["val"].shape) != rank or x.meta["val"].shape[0] != fx.meta["val"].shape[0]:
-            raise unsupported(fx, f"{op} of a rank-{len(x.meta['val'].shape)} tensor broadcast to rank {rank}")
-    t.emit(fx, op, [operand(t, fx, a, rank), operand(t, fx, b, rank, scale_b)])
+def _binary(t: Tracer, fx: torch.fx.Node, op: str, a: Any, b: Any, scale_b: float = 1.0) -> None:
+    out_batch = t.broadcast_batch(fx, [a, b])
+    t.emit(fx, op, [t.aligned(fx, a, out_batch), t.aligned(fx, b, out_batch, scale_b)], batch=out_batch)
+
+
+def _alpha(t: Tracer, fx: torch.fx.Node) -> float:
+    alpha = float(fx.kwargs.get("alpha", 1))
+    if alpha != 1 and t.is_activation(fx.args[1]):
+        raise unsupported(fx, f"{fx.target} with alpha on a tensor operand")
+    return alpha
 
 
 @handles(aten.add.Tensor, aten.add.Scalar)
 def _add(t: Tracer, fx: torch.fx.Node) -> None:
-    alpha = float(fx.kwargs.get("alpha", 1))
-    if alpha != 1 and isinstance(fx.args[1], torch.fx.Node) and not t.is_const(fx.args[1]):
-        raise unsupported(fx, "add with alpha")
-    _binary(t, fx, "add", alpha)
+    _binary(t, fx, "add", fx.args[0], fx.args[1], _alpha(t, fx))
 
 
 @handles(aten.sub.Tensor, aten.sub.Scalar)
 def _sub(t: Tracer, fx: torch.fx.Node) -> None:
-    alpha = float(fx.kwargs.get("alpha", 1))
-    if alpha != 1 and isinstance(fx.args[1], torch.fx.Node) and not t.is_const(fx.args[1]):
-        raise unsupported(fx, "sub with alpha")
-    _binary(t, fx, "sub", alpha)
+    _binary(t, fx, "sub", fx.args[0], fx.args[1], _alpha(t, fx))
 
 
 @handles(aten.rsub.Scalar, aten.rsub.Tensor)
 def _rsub(t: Tracer, fx: torch.fx.Node) -> None:
     if float(fx.kwargs.get("alpha", 1)) != 1:
         raise unsupported(fx, "rsub with alpha")
-    rank = len(fx.meta["val"].shape)
-    t.emit(fx, "sub", [operand(t, fx, fx.args[1], rank), operand(t, fx, fx.args[0], rank)])
+    _binary(t, fx, "sub", fx.args[1], fx.args[0])
 
 
 @handles(aten.mul.Tensor, aten.mul.Scalar)
 def _mul(t: Tracer, fx: torch.fx.Node) -> None:
-    _binary(t, fx, "mul")
+    a, b = fx.args[:2]
+    _binary(t, fx, "mul", a, b)
 
 
 @handles(aten.div.Tensor, aten.div.Scalar)
 def _div(t: Tracer, fx: torch.fx.Node) -> None:
-    b = fx.args[1]
-    if isinstance(b, torch.fx.Node) and not t.is_const(b):
-        raise unsupported(fx, "division by a tensor (only division by a constant is supported)")
+    a, b = fx.args[:2]
     if fx.kwargs.get("rounding_mode") is not None:
         raise unsupported(fx, "division with a rounding mode")
-    rank = len(fx.meta["val"].shape)
+    if t.is_activation(b):
+        axis = l2_normalized_axis(t, a, b) if t.is_activation(a) else None
+        if axis is not None:
+            t.emit(fx, "l2_normalize", [t.tensor(a)], {"axis": axis})
+        else:
+            _binary(t, fx, "div", a, b)
+        return
     data = t.const_array(b) if isinstance(b, torch.fx.Node) else np.array(b, dtype=np.float32)
     recip = (1.0 / data.astype(np.float64)).astype(np.float32)
-    if data.ndim > rank:
-        raise unsupported(fx, "constant divisor broadcasts over the batch dimension")
-    c = t.graph.add_constant(f"{fx.name}_recip", recip.reshape((1,) * (rank - recip.ndim) + recip.shape)).name
-    t.emit(fx, "mul", [operand(t, fx, fx.args[0], rank), c])
+    _binary(t, fx, "mul", a, recip)
 
 
 @handles(aten.maximum.default)
 def _maximum(t: Tracer, fx: torch.fx.Node) -> None:
-    _binary(t, fx, "maximum")
+    _binary(t, fx, "maximum", *fx.args[:2])
 
 
 @handles(aten.minimum.default)
 def _minimum(t: Tracer, fx: torch.fx.Node) -> None:
-    _binary(t, fx, "minimum")
+    _binary(t, fx, "minimum", *fx.args[:2])
 
 
 @handles(aten._softmax.default, aten.softmax.int)
 def _softmax(t: Tracer, fx: torch.fx.Node) -> None:
-    rank = len(fx.args[0].meta["val"].shape)
-    t.emit(fx, "softmax", [t.tensor(fx.args[0])], {"axis": int(fx.args[1]) % rank, "beta": 1.0})
+    x = fx.args[0]
+    t.emit(fx, "softmax", [t.tensor(x)], {"axis": t.ir_dim(fx, x, int(fx.args[1])), "beta": 1.0})
 
 
 @handles(aten._log_softmax.default, aten.log_softmax.int)
 def _log_softmax(t: Tracer, fx: torch.fx.Node) -> None:
-    rank = len(fx.args[0].meta["val"].shape)
-    axis = int(fx.args[1]) % rank
-    if axis == 0:
-        raise unsupported(fx, "log_softmax over the batch dimension")
-    t.emit(fx, "log_softmax", [t.tensor(fx.args[0])], {"axis": axis})
+    x = fx.args[0]
+    t.emit(fx, "log_softmax", [t.tensor(x)], {"axis": t.ir_dim(fx, x, int(fx.args[1]))})
 
 
 def _clamp(t: Tracer, fx: torch.fx.Node, lo: float | None, hi: float | None) -> None:
@@ -110,6 +107,43 @@ def _clamp_op(t: Tracer, fx: torch.fx.Node) -> None:
     lo = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("min")
     hi = fx.args[2] if len(fx.args) > 2 else fx.kwargs.get("max")
     _clamp(t, fx, None if lo is None else float(lo), None if hi is None else float(hi))
+
+
+# -- powers, roots, absolute value ------------------------------------------------------
+
+@handles(aten.pow.Tensor_Scalar)
+def _pow(t: Tracer, fx: torch.fx.Node) -> None:
+    """x ** c for a constant c: square, square root, reciprocal square root, identity, or
+    repeated squares and products for other small integer powers."""
+    x, c = fx.args[0], float(fx.args[1])
+    if c == 1.0:
+        t.alias(fx, x)
+    elif c == 2.0:
+        t.emit(fx, "mul", [t.tensor(x), t.tensor(x)])
+    elif c == 0.5:
+        t.emit(fx, "sqrt", [t.tensor(x)])
+    elif c == -0.5:
+        t.emit(fx, "rsqrt", [t.tensor(x)])
+    elif c == 3.0:
+        sq = t.intermediate(fx, "mul", [t.tensor(x), t.tensor(x)], "squared")
+        t.emit(fx, "mul", [sq, t.tensor(x)])
+    else:
+        raise unsupported(fx, f"x ** {c:g} (supported exponents: 0.5, -0.5, 1, 2, 3)")
+
+
+@handles(aten.sqrt.default)
+def _sqrt(t: Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "sqrt", [t.tensor(fx.args[0])])
+
+
+@handles(aten.rsqrt.default)
+def _rsqrt(t: Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "rsqrt", [t.tensor(fx.args[0])])
+
+
+@handles(aten.abs.default)
+def _abs(t: Tracer, fx: torch.fx.Node) -> None:
+    t.emit(fx, "abs", [t.tensor(fx.args[0])])
 
 
 # -- activations ------------------------------------------------------------------
@@ -139,8 +173,8 @@ def _leaky_or_prelu(t: Tracer, fx: torch.fx.Node, x: torch.fx.Node, slope: np.nd
     if slope.size == 1 and float(slope.reshape(-1)[0]) >= 0:
         t.emit(fx, "leaky_relu", [t.tensor(x)], {"alpha": float(slope.reshape(-1)[0])})
         return
-    rank = len(x.meta["val"].shape)
-    t.emit(fx, "prelu", [t.tensor(x), operand(t, fx, slope, rank)])
+    batch = t.batch_axis(x)
+    t.emit(fx, "prelu", [t.tensor(x), t.aligned(fx, slope, batch)], batch=batch)
 
 
 @handles(aten.gelu.default)
@@ -149,15 +183,40 @@ def _gelu(t: Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "gelu", [t.tensor(fx.args[0])], {"approximate": str(approximate)})
 
 
+# -- comparisons and masks ----------------------------------------------------------------
+
 @handles(aten.gt.Scalar, aten.ge.Scalar)
 def _compare(t: Tracer, fx: torch.fx.Node) -> None:
-    """Comparisons are only taken as the condition of a PReLU-style ``where``."""
+    """Comparisons of an activation are only taken as the condition of a PReLU-style ``where``."""
     t.conditions[fx.name] = fx
+
+
+@handles(aten.eq.Scalar)
+def _equals(t: Tracer, fx: torch.fx.Node) -> None:
+    """``x == -inf`` (or +inf) of an activation is never true: every activation is a finite
+    quantized value. MultiheadAttention's "all keys masked" guard asks exactly this; the
+    answer is a constant, and the guard folds away."""
+    value = float(fx.args[1])
+    if not math.isinf(value):
+        raise unsupported(fx, f"comparing an activation with {value:g} (only the infinity test of masked "
+                              "attention is supported)")
+    t.consts[fx.name] = torch.zeros(t.shape(fx), dtype=torch.bool)
+
+
+@handles(aten.full_like.default, aten.zeros_like.default, aten.ones_like.default)
+def _full_like(t: Tracer, fx: torch.fx.Node) -> None:
+    """A tensor of the activation's shape filled with a constant is a constant."""
+    value = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(fx.target)
+    value = float(fx.args[1]) if value is None else value
+    t.consts[fx.name] = torch.full(t.shape(fx), value, dtype=fx.meta["val"].dtype)
 
 
 @handles(aten.where.self)
 def _where(t: Tracer, fx: torch.fx.Node) -> None:
     cond, a, b = fx.args
+    if t.is_const(cond):
+        _where_constant(t, fx, t.const_array(cond).astype(bool), a, b)
+        return
     c = t.conditions.get(cond.name) if isinstance(cond, torch.fx.Node) else None
     if c is not None and c.args[0] is a and float(c.args[1]) == 0.0 and isinstance(b, torch.fx.Node) \
             and b.target == aten.mul.Tensor and a in b.args:
@@ -166,4 +225,15 @@ def _where(t: Tracer, fx: torch.fx.Node) -> None:
             slope = t.const_array(w) if isinstance(w, torch.fx.Node) else np.array(w, np.float32)
             _leaky_or_prelu(t, fx, a, slope)
             return
-    raise unsupported(fx, "where() is supported only as PReLU / leaky ReLU: where(x > 0, x, x * slope)")
+    raise unsupported(fx, "where() with a computed condition (supported: a constant condition, and "
+                          "PReLU / leaky ReLU: where(x > 0, x, x * slope))")
+
+
+def _where_constant(t: Tracer, fx: torch.fx.Node, cond: np.ndarray, a: Any, b: Any) -> None:
+    """where(c, a, b) with a constant condition: the one operand it always takes, or
+    a * c + b * (1 - c) (exact: c is 0 or 1)."""
+    for always, operand in ((not cond.any(), b), (cond.all(), a)):
+        if always and t.is_activation(operand) and t.shape(operand) == t.shape(fx):
+            t.alias(fx, operand)
+            return
+    raise unsupported(fx, "where() with a constant condition that selects from both operands")

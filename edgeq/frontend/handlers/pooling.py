@@ -1,6 +1,8 @@
 """Handlers of pooling and reductions: max / average / adaptive pooling, mean, argmax."""
 from __future__ import annotations
 
+from typing import Any
+
 
 import torch
 
@@ -17,8 +19,8 @@ def _max_pool(t: Tracer, fx: torch.fx.Node) -> None:
     dilation = pair(args[4] if args[4] is not None else 1)
     if dilation != (1, 1):
         raise unsupported(fx, "dilated max pooling")
-    t.emit(fx, "max_pool2d", [t.tensor(args[0])],
-           {"kernel": kernel, "stride": stride, "padding": (ph, pw, ph, pw), "ceil_mode": bool(args[5])})
+    t.emit(fx, "max_pool2d", [t.batch_first(fx, args[0])],
+           {"kernel": kernel, "stride": stride, "padding": (ph, pw, ph, pw), "ceil_mode": bool(args[5])}, batch=0)
 
 
 @handles(aten.avg_pool2d.default)
@@ -30,29 +32,45 @@ def _avg_pool(t: Tracer, fx: torch.fx.Node) -> None:
     count_include_pad = True if args[5] is None else bool(args[5])
     if args[6] is not None:
         raise unsupported(fx, "avg_pool2d with divisor_override")
-    src = t.tensor(args[0])
+    src = t.batch_first(fx, args[0])
     if count_include_pad and (ph or pw):
         # padded positions count as zeros: an explicit zero pad, then a pool without padding
-        shape = tuple(args[0].meta["val"].shape)
+        shape = t.shape(args[0])
         padded = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_padded"),
                                            (*shape[:2], shape[2] + 2 * ph, shape[3] + 2 * pw))).name
         t.graph.nodes.append(Node("pad", [src], [padded], {"pads": [[0, 0], [0, 0], [ph, ph], [pw, pw]], "value": 0.0},
                                   f"{fx.name}_pad", module_path(fx)))
         src, ph, pw = padded, 0, 0
     t.emit(fx, "avg_pool2d", [src],
-           {"kernel": kernel, "stride": stride, "padding": (ph, pw, ph, pw), "ceil_mode": bool(args[4])})
+           {"kernel": kernel, "stride": stride, "padding": (ph, pw, ph, pw), "ceil_mode": bool(args[4])}, batch=0)
+
+
+def _reduction(t: Tracer, fx: torch.fx.Node, x: torch.fx.Node, dims: Any, keepdim: bool) -> tuple[list[int], int | None]:
+    """(IR axes, the output's batch axis) of a reduction of ``x`` over torch ``dims``."""
+    rank = len(t.shape(x))
+    dims = range(rank) if dims is None else ([dims] if isinstance(dims, int) else dims)
+    torch_axes = sorted({int(a) % rank for a in dims})
+    axes = sorted(t.ir_dim(fx, x, a) for a in torch_axes)
+    b = t.batch_axis(x)
+    if b is not None and not keepdim:
+        b -= sum(1 for a in torch_axes if a < b)
+    return axes, b
 
 
 @handles(aten.mean.dim)
 def _mean(t: Tracer, fx: torch.fx.Node) -> None:
     x = fx.args[0]
-    rank = len(x.meta["val"].shape)
-    dims = fx.args[1] if len(fx.args) > 1 and fx.args[1] is not None else range(rank)
-    axes = sorted({int(a) % rank for a in dims})
-    if 0 in axes:
-        raise unsupported(fx, "a mean over the batch dimension")
     keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
-    t.emit(fx, "mean", [t.tensor(x)], {"axes": axes, "keepdim": keepdim})
+    axes, batch = _reduction(t, fx, x, fx.args[1] if len(fx.args) > 1 else None, keepdim)
+    t.emit(fx, "mean", [t.tensor(x)], {"axes": axes, "keepdim": keepdim}, batch=batch)
+
+
+@handles(aten.sum.dim_IntList)
+def _sum(t: Tracer, fx: torch.fx.Node) -> None:
+    x = fx.args[0]
+    keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
+    axes, batch = _reduction(t, fx, x, fx.args[1] if len(fx.args) > 1 else None, keepdim)
+    t.emit(fx, "sum", [t.tensor(x)], {"axes": axes, "keepdim": keepdim}, batch=batch)
 
 
 @handles(aten.argmax.default)
@@ -61,25 +79,27 @@ def _argmax(t: Tracer, fx: torch.fx.Node) -> None:
     x = fx.args[0]
     dim = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim")
     keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
-    rank = len(x.meta["val"].shape)
-    if dim is None or int(dim) % rank == 0:
-        raise unsupported(fx, "argmax over the batch dimension or the flattened tensor (give a dim >= 1)")
+    if dim is None:
+        raise unsupported(fx, "argmax over the flattened tensor (give a dim)")
     if any(u.op != "output" for u in fx.users):
         raise unsupported(fx, "argmax is supported only as a model output (its int32 indices cannot feed "
                                "other layers)")
-    t.emit(fx, "argmax", [t.tensor(x)], {"axis": int(dim) % rank, "keepdim": keepdim})
+    axes, batch = _reduction(t, fx, x, int(dim), keepdim)
+    t.emit(fx, "argmax", [t.tensor(x)], {"axis": axes[0], "keepdim": keepdim}, batch=batch)
 
 
 @handles(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default)
 def _adaptive_avg(t: Tracer, fx: torch.fx.Node) -> None:
     x = fx.args[0]
     oh, ow = pair(fx.args[1])
+    xin = t.batch_first(fx, x)
     if (oh, ow) == (1, 1):
-        t.emit(fx, "mean", [t.tensor(x)], {"axes": [2, 3], "keepdim": True})
+        t.emit(fx, "mean", [xin], {"axes": [2, 3], "keepdim": True}, batch=0)
         return
-    h, w = x.meta["val"].shape[2:]
+    h, w = t.shape(x)[2:]
     if h % oh or w % ow:
         raise unsupported(fx, f"adaptive average pooling {h}x{w} -> {oh}x{ow} is not a plain pooling "
                                "(the input size must be a multiple of the output size)")
     k = (h // oh, w // ow)
-    t.emit(fx, "avg_pool2d", [t.tensor(x)], {"kernel": k, "stride": k, "padding": (0, 0, 0, 0), "ceil_mode": False})
+    t.emit(fx, "avg_pool2d", [xin], {"kernel": k, "stride": k, "padding": (0, 0, 0, 0), "ceil_mode": False},
+           batch=0)

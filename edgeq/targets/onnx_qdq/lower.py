@@ -47,6 +47,8 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
         opset = max(opset, INT16_OPSET)
     b = _Builder(graph, opset)
     for name in graph.inputs:
+        if graph.t(name).quant is None:       # integer inputs (token ids) enter as they are
+            continue
         b.rename[name] = f"{name}_quantized"
         b.quantize_float(name, name)
     for node in graph.nodes:
@@ -65,7 +67,8 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
             continue
         b.node("DequantizeLinear", [b.ref(name), *b.qparams(name)], [out])
         outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, _batched(graph.t(name).shape)))
-    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, _batched(graph.t(n).shape)) for n in graph.inputs]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT if graph.t(n).quant is not None else TensorProto.INT32,
+                                            _batched(graph.t(n).shape)) for n in graph.inputs]
     g = helper.make_graph(b.nodes, "edgeq", inputs, outputs, b.initializers)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeq",
                               producer_version=version, doc_string=description)
@@ -111,7 +114,10 @@ class _Builder:
                 self.const(f"{tensor}_zero_point", np.array(q.zero_point[0], dtype))]
 
     def dq(self, tensor: str) -> str:
-        """Float view of a quantized tensor (a constant's DequantizeLinear is emitted once)."""
+        """Float view of a quantized tensor (a constant's DequantizeLinear is emitted once); an
+        integer activation (a mask being reshaped) is read as it is."""
+        if self.graph.t(tensor).quant is None and not self.graph.t(tensor).is_constant:
+            return self.ref(tensor)
         out = f"{tensor}_dq"
         if out in self._names:
             return out
@@ -143,7 +149,11 @@ class _Builder:
         return out
 
     def quantize_float(self, float_name: str, tensor: str) -> None:
-        """QuantizeLinear of a float value into the IR tensor ``tensor`` (int8)."""
+        """QuantizeLinear of a float value into the IR tensor ``tensor`` (int8); an integer
+        tensor (no quantization) is the value itself."""
+        if self.graph.t(tensor).quant is None:
+            self.node("Identity", [float_name], [self.ref(tensor)])
+            return
         self.node("QuantizeLinear", [float_name, *self.qparams(tensor)], [self.ref(tensor)])
 
     def finish(self, node: Node, float_out: str) -> None:
@@ -199,8 +209,18 @@ def _conv_transpose(b: _Builder, node: Node) -> None:
 
 @lowers("linear")
 def _linear(b: _Builder, node: Node) -> None:
+    """Gemm on 2-D inputs; MatMul with the transposed weight and Add on [batch, ..., K] ones
+    (a linear over a sequence: Gemm takes matrices only)."""
     x, w, bias = node.inputs
-    b.node("Gemm", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], transB=1)
+    if len(b.graph.t(x).shape) == 2:
+        b.node("Gemm", [b.dq(x), b.dq(w), b.dq(bias)], [_float_out(node)], transB=1)
+    else:                              # x [N, ..., K]: Gemm takes matrices only
+        wt = f"{w}_dq_t"
+        if wt not in b._names:
+            b._names.add(wt)
+            b.node("Transpose", [b.dq(w)], [wt], perm=[1, 0])
+        b.node("MatMul", [b.dq(x), wt], [f"{node.outputs[0]}_matmul"])
+        b.node("Add", [f"{node.outputs[0]}_matmul", b.dq(bias)], [_float_out(node)])
     b.finish(node, _float_out(node))
 
 
@@ -342,17 +362,37 @@ def _gelu(b: _Builder, node: Node) -> None:
 
 @lowers("concat")
 def _concat(b: _Builder, node: Node) -> None:
-    b.node("Concat", [b.dq(i) for i in node.inputs], [_float_out(node)], axis=int(node.attrs["axis"]))
+    """Concat; a constant part (a class token, batch 1) is expanded to the activations' batch
+    first, as the IR repeats it."""
+    y = node.outputs[0]
+    act = next((i for i in node.inputs if not b.graph.t(i).is_constant), None)
+    parts = []
+    for i in node.inputs:
+        t = b.graph.t(i)
+        if not t.is_constant or act is None:
+            parts.append(b.dq(i))
+            continue
+        b.node("Shape", [b.dq(act)], [f"{y}_{i}_act_shape"], start=0, end=1)
+        b.node("Concat", [f"{y}_{i}_act_shape", b.const(f"{y}_{i}_rest", np.array(t.shape[1:], np.int64))],
+               [f"{y}_{i}_batch_shape"], axis=0)
+        b.node("Expand", [b.dq(i), f"{y}_{i}_batch_shape"], [f"{y}_{i}_batched"])
+        parts.append(f"{y}_{i}_batched")
+    b.node("Concat", parts, [_float_out(node)], axis=int(node.attrs["axis"]))
     b.finish(node, _float_out(node))
 
 
 @lowers("pad")
 def _pad(b: _Builder, node: Node) -> None:
+    """Pad: constant (the float fill value), reflect, or replicate (ONNX's "edge")."""
     pads = node.attrs["pads"]
     y = node.outputs[0]
     p = b.const(f"{y}_pads", np.array([a for a, _ in pads] + [c for _, c in pads], np.int64))
-    v = b.const(f"{y}_pad_value", np.array(node.attrs.get("value", 0.0), np.float32))
-    b.node("Pad", [b.dq(node.inputs[0]), p, v], [_float_out(node)], mode="constant")
+    mode = node.attrs.get("mode", "constant")
+    if mode == "constant":
+        v = b.const(f"{y}_pad_value", np.array(node.attrs.get("value", 0.0), np.float32))
+        b.node("Pad", [b.dq(node.inputs[0]), p, v], [_float_out(node)], mode="constant")
+    else:
+        b.node("Pad", [b.dq(node.inputs[0]), p], [_float_out(node)], mode="reflect" if mode == "reflect" else "edge")
     b.finish(node, _float_out(node))
 
 
@@ -391,4 +431,151 @@ def _resize_bilinear(b: _Builder, node: Node) -> None:
     mode = "align_corners" if node.attrs["align_corners"] else "half_pixel"
     b.node("Resize", [x, "", "", f"{y}_sizes"], [_float_out(node)], mode="linear",
            coordinate_transformation_mode=mode)
+    b.finish(node, _float_out(node))
+
+
+_ONNX_TYPES = {"int8": TensorProto.INT8, "int16": TensorProto.INT16, "int32": TensorProto.INT32}
+
+
+@lowers("scan")
+def _scan(b: _Builder, node: Node) -> None:
+    """A recurrent layer as ONNX Scan: the body is lowered like any graph (QDQ around each op,
+    integers between them), the states first and the sequences scanned along axis 1."""
+    body, k = node.attrs["body"], node.attrs["sequences"]
+    sub = _Builder(body, b.opset)
+    for n in body.nodes:
+        LOWERINGS[n.op](sub, n)
+    stacked = [f"{body.outputs[i]}_step" for i in node.attrs["stacked"]]
+    for i, name in zip(node.attrs["stacked"], stacked):
+        sub.node("Identity", [sub.ref(body.outputs[i])], [name])
+
+    def info(name: str, tensor: str) -> onnx.ValueInfoProto:
+        t = body.t(tensor)
+        return helper.make_tensor_value_info(name, _ONNX_TYPES[t.dtype], ["N", *t.shape[1:]])
+
+    inputs = [info(sub.ref(n), n) for n in body.inputs[k:] + body.inputs[:k]]
+    outputs = [info(sub.ref(o), o) for o in body.outputs] + \
+              [info(name, body.outputs[i]) for i, name in zip(node.attrs["stacked"], stacked)]
+    graph = helper.make_graph(sub.nodes, f"{node.name}_body", inputs, outputs, sub.initializers)
+    sequences = [b.ref(n) for n in node.inputs[:k]]
+    states = [_batched_state(b, node, n, sequences[0]) for n in node.inputs[k:]]
+    b.node("Scan", [*states, *sequences], [b.ref(o) for o in node.outputs], body=graph, num_scan_inputs=k,
+           scan_input_axes=[1] * k, scan_output_axes=[1] * len(stacked),
+           **({"scan_input_directions": [1] * k, "scan_output_directions": [1] * len(stacked)}
+              if node.attrs.get("reverse") else {}))
+
+
+def _batched_state(b: _Builder, node: Node, state: str, sequence: str) -> str:
+    """An initial state with the sequence's batch size: a constant state (batch 1) expanded."""
+    t = b.graph.t(state)
+    if not t.is_constant:
+        return b.ref(state)
+    init = b.const(f"{state}_quantized", t.data)
+    shape = f"{state}_batch_shape"
+    if shape not in b._names:
+        b._names.add(shape)
+        b.node("Shape", [sequence], [f"{shape}_full"], start=0, end=1)
+        b.node("Concat", [f"{shape}_full", b.const(f"{state}_tail", np.array(t.shape[1:], np.int64))], [shape], axis=0)
+        b.node("Expand", [init, shape], [f"{state}_batched"])
+    return f"{state}_batched"
+
+
+# --- arithmetic, gathers, products, normalization (float ops between QDQ pairs) -------------
+
+lowers("abs")(_unary("Abs"))
+
+lowers("batch_matmul")(_elementwise("MatMul"))
+
+
+@lowers("squared_difference")
+def _squared_difference(b: _Builder, node: Node) -> None:
+    y = node.outputs[0]
+    b.node("Sub", [b.dq(node.inputs[0]), b.dq(node.inputs[1])], [f"{y}_diff"])
+    b.node("Mul", [f"{y}_diff", f"{y}_diff"], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("sqrt")
+def _sqrt(b: _Builder, node: Node) -> None:
+    """sqrt(max(x, 0)), the IR's definition (ORT's Sqrt of a negative is NaN)."""
+    y = node.outputs[0]
+    b.node("Relu", [b.dq(node.inputs[0])], [f"{y}_nonnegative"])
+    b.node("Sqrt", [f"{y}_nonnegative"], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("rsqrt")
+def _rsqrt(b: _Builder, node: Node) -> None:
+    """1 / sqrt(max(x, tiny)) (ONNX has no Rsqrt)."""
+    y = node.outputs[0]
+    tiny = b.const(f"{y}_tiny", np.array(np.finfo(np.float32).tiny, np.float32))
+    b.node("Max", [b.dq(node.inputs[0]), tiny], [f"{y}_positive"])
+    b.node("Sqrt", [f"{y}_positive"], [f"{y}_sqrt"])
+    b.node("Reciprocal", [f"{y}_sqrt"], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("div")
+def _div(b: _Builder, node: Node) -> None:
+    """a / b, 0 where b is 0 (the IR's definition)."""
+    y = node.outputs[0]
+    den = b.dq(node.inputs[1])
+    zero = b.const(f"{y}_zero", np.array(0.0, np.float32))
+    b.node("Equal", [den, zero], [f"{y}_den_is_zero"])
+    b.node("Div", [b.dq(node.inputs[0]), den], [f"{y}_quotient"])
+    b.node("Where", [f"{y}_den_is_zero", zero, f"{y}_quotient"], [_float_out(node)])
+    b.finish(node, _float_out(node))
+
+
+@lowers("cast")
+def _cast(b: _Builder, node: Node) -> None:
+    """The integers as floats, quantized at scale 1, zero point 0 (QuantizeLinear saturates)."""
+    b.node("Cast", [b.ref(node.inputs[0])], [_float_out(node)], to=TensorProto.FLOAT)
+    b.finish(node, _float_out(node))
+
+
+@lowers("gather")
+def _gather(b: _Builder, node: Node) -> None:
+    idx = b.const(f"{node.outputs[0]}_indices", b.graph.t(node.inputs[1]).data.astype(np.int64))
+    b.node("Gather", [b.dq(node.inputs[0]), idx], [_float_out(node)], axis=int(node.attrs["axis"]))
+    b.finish(node, _float_out(node))
+
+
+@lowers("embedding")
+def _embedding(b: _Builder, node: Node) -> None:
+    """Rows of the dequantized table at the ids clamped to the table (the IR's definition)."""
+    table, ids = node.inputs
+    y = node.outputs[0]
+    lo = b.const(f"{y}_id_min", np.array(0, np.int32))
+    hi = b.const(f"{y}_id_max", np.array(b.graph.t(table).shape[0] - 1, np.int32))
+    b.node("Clip", [b.ref(ids), lo, hi], [f"{y}_ids"])
+    b.node("Gather", [b.dq(table), f"{y}_ids"], [_float_out(node)], axis=0)
+    b.finish(node, _float_out(node))
+
+
+def _reduce(b: _Builder, node: Node, op: str, axes: list[int], keep: int, src: str, out: str,
+            axes_input_from: int) -> None:
+    """ONNX reductions took ``axes`` as an attribute before opset ``axes_input_from``, then an input."""
+    if b.opset >= axes_input_from:
+        ax = b.const(f"{out}_axes", np.array(axes, np.int64))
+        b.node(op, [src, ax], [out], keepdims=keep)
+    else:
+        b.node(op, [src], [out], axes=axes, keepdims=keep)
+
+
+@lowers("sum")
+def _sum(b: _Builder, node: Node) -> None:
+    _reduce(b, node, "ReduceSum", [int(a) for a in node.attrs["axes"]], int(node.attrs["keepdim"]),
+            b.dq(node.inputs[0]), _float_out(node), 13)
+    b.finish(node, _float_out(node))
+
+
+@lowers("l2_normalize")
+def _l2_normalize(b: _Builder, node: Node) -> None:
+    """x / max(||x||_2, 1e-12) along the axis (F.normalize)."""
+    x, y = b.dq(node.inputs[0]), node.outputs[0]
+    _reduce(b, node, "ReduceL2", [int(node.attrs["axis"])], 1, x, f"{y}_norm", 18)
+    eps = b.const(f"{y}_eps", np.array(1e-12, np.float32))
+    b.node("Max", [f"{y}_norm", eps], [f"{y}_norm_eps"])
+    b.node("Div", [x, f"{y}_norm_eps"], [_float_out(node)])
     b.finish(node, _float_out(node))

@@ -28,13 +28,18 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
         chunks: list[list[np.ndarray]] = [[] for _ in graph.outputs]
         n = float_inputs[0].shape[0]
         for s in range(0, n, BATCH):
-            feed = {k: np.ascontiguousarray(x[s:s + BATCH], dtype=np.float32) for k, x in zip(names, float_inputs)}
+            feed = {k: _feed(graph, k, x[s:s + BATCH]) for k, x in zip(names, float_inputs)}
             for i, y in enumerate(sess.run(None, feed)):
                 chunks[i].append(y)
         outs = [_to_lsb(graph, name, np.concatenate(c)) for name, c in zip(graph.outputs, chunks)]
         runs.append(RuntimeRun(f"onnxruntime {ort.__version__} ({label})", outs, must_be_exact=False,
                                extra={"optimization_level": label}))
     return runs
+
+
+def _feed(graph: Graph, name: str, x: np.ndarray) -> np.ndarray:
+    """A batch as the model's input takes it: float32, or int32 for an integer input (token ids)."""
+    return np.ascontiguousarray(x, dtype=np.float32 if graph.t(name).quant is not None else np.int32)
 
 
 def _to_lsb(graph: Graph, name: str, y: np.ndarray) -> np.ndarray:

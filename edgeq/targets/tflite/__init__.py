@@ -58,14 +58,19 @@ def _activation_bytes(graph: Graph) -> int:
 def model_inputs(graph: Graph, int_inputs: list[np.ndarray], float_inputs: list[np.ndarray] | None,
                  options: dict) -> list[np.ndarray]:
     """What the artifact's inputs take: our integers (int8, int16 for a 16x8 input), or
-    (io=float) the user's floats in the graph input's layout."""
+    (io=float) the user's floats in the graph input's layout. Integer inputs (token ids,
+    masks) are int32 either way."""
     if options.get("io", "int8") != "float":
         return [np.ascontiguousarray(x, dtype=graph.t(n).dtype) for n, x in zip(graph.inputs, int_inputs)]
     if float_inputs is None:   # only integers at hand: dequantize them (QUANTIZE gets them back)
-        return [interpreter.dequantize(graph, n, x) for n, x in zip(graph.inputs, int_inputs)]
+        return [interpreter.dequantize(graph, n, x) if graph.t(n).quant is not None else
+                np.ascontiguousarray(x, dtype=graph.t(n).dtype) for n, x in zip(graph.inputs, int_inputs)]
     layout = options.get("input_layout", graph.input_layout)
     out = []
-    for x in float_inputs:   # torch layout; 4-D inputs of an NHWC-input model are transposed
+    for name, x in zip(graph.inputs, float_inputs):   # torch layout; 4-D inputs of an NHWC-input model are transposed
+        if graph.t(name).quant is None:
+            out.append(np.ascontiguousarray(x, dtype=graph.t(name).dtype))
+            continue
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 4 and graph.layout == "nhwc" and layout == "nhwc":
             x = x.transpose(0, 2, 3, 1)

@@ -39,6 +39,24 @@ class ModelBuilder:
         self.opcodes: list[fb.OperatorCodeT] = []
         self.opcode_index: dict[tuple[int, int], int] = {}
         self.operators: list[fb.OperatorT] = []
+        #: further subgraphs (loop conditions and bodies), built by ``subgraph`` builders
+        self.subgraphs: list[fb.SubGraphT] = []
+
+    def subgraph(self, graph: Graph) -> "ModelBuilder":
+        """A builder for another subgraph of the same model (buffers and operator codes shared)."""
+        sub = ModelBuilder(graph, self.linear_op)
+        sub.buffers, sub.opcodes, sub.opcode_index, sub.subgraphs = \
+            self.buffers, self.opcodes, self.opcode_index, self.subgraphs
+        return sub
+
+    def add_subgraph(self, sub: "ModelBuilder", inputs: list[int], outputs: list[int], name: str) -> int:
+        """Append ``sub``'s tensors and operators as a subgraph; its index in the model."""
+        sg = fb.SubGraphT()
+        sg.tensors, sg.operators, sg.name = sub.tensors, sub.operators, name
+        sg.inputs = np.asarray(inputs, dtype=np.int32)
+        sg.outputs = np.asarray(outputs, dtype=np.int32)
+        self.subgraphs.append(sg)
+        return len(self.subgraphs)          # subgraph 0 is the main one
 
     # -- tensors ---------------------------------------------------------------------
     def tensor(self, name: str) -> int:
@@ -131,7 +149,7 @@ class ModelBuilder:
         m = fb.ModelT()
         m.version = SCHEMA_VERSION
         m.operatorCodes = self.opcodes
-        m.subgraphs = [sg]
+        m.subgraphs = [sg, *self.subgraphs]
         m.description = description or "edgeq int8 model"
         payload = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
         buf = AlignedBufferT()
@@ -206,6 +224,44 @@ class ModelBuilder:
             self.op(BO.PADV2, [self.tensor(x_name), paddings, v], [out], fb.BuiltinOptions.PadV2Options,
                     fb.PadV2OptionsT(), version=2)
         return out
+
+
+    def gather(self, src: int, indices: np.ndarray | int, dst: int, axis: int) -> None:
+        """GATHER (int8 data, int32 indices: exact in TFLite Micro and LiteRT) along ``axis``;
+        ``indices`` is a constant array or the index of an int32 tensor."""
+        if isinstance(indices, np.ndarray):
+            indices = self.const(f"{self.tensors[dst].name}_indices", indices.astype(np.int32))
+        opts = fb.GatherOptionsT()
+        opts.axis = int(axis)
+        self.op(BO.GATHER, [src, indices], [dst], fb.BuiltinOptions.GatherOptions, opts, version=2)
+
+    def table_lookup(self, src: int, table: np.ndarray, dst: int) -> None:
+        """dst = table[src + 128] for an int8 ``src`` and an int8[256] ``table`` (dst's
+        quantization): CAST to int32, ADD 128, GATHER. Any int8 -> int8 function is exact this
+        way in TFLite Micro and LiteRT alike (neither has a generic lookup-table operator)."""
+        shape = self.info[src][0]
+        name = self.tensors[dst].name
+        wide = self.add_tensor(f"{name}_index_raw", shape, "int32")
+        self.op(BO.CAST, [src], [wide], version=3)
+        index = self.add_tensor(f"{name}_index", shape, "int32")
+        offset = self.const(f"{name}_index_offset", np.array([128], dtype=np.int32))
+        opts = fb.AddOptionsT()
+        opts.fusedActivationFunction = Act.NONE
+        self.op(BO.ADD, [wide, offset], [index], fb.BuiltinOptions.AddOptions, opts, version=1)
+        lut = self.const(f"{name}_table", np.asarray(table, dtype=np.int8), per_tensor(self.info[dst][2]))
+        self.gather(lut, index, dst, 0)
+
+    def clamp_int32(self, src: int, lo: int, hi: int, suffix: str) -> int:
+        """min(max(src, lo), hi) of an int32 tensor (ids, masks) into a new int32 tensor."""
+        shape = self.info[src][0]
+        cur = src
+        for code, bound, tag in ((BO.MAXIMUM, lo, "lo"), (BO.MINIMUM, hi, "hi")):
+            nxt = self.add_tensor(f"{self.tensors[src].name}_{suffix}_{tag}", shape, "int32")
+            c = self.const(f"{self.tensors[src].name}_{suffix}_{tag}_bound", np.array([bound], dtype=np.int32))
+            self.op(code, [cur, c], [nxt], fb.BuiltinOptions.MaximumMinimumOptions, fb.MaximumMinimumOptionsT(),
+                    version=1)
+            cur = nxt
+        return cur
 
 
 def per_tensor(q: QuantParams) -> QuantParams:

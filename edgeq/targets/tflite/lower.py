@@ -30,6 +30,13 @@ in int16 (PADV2 fills max pools with -32768, MAXIMUM / MINIMUM clamp with int16 
 LiteRT's reference kernels both compute these exactly as the reference (LiteRT's reference
 int16 FULLY_CONNECTED excepted: it requantizes in double, like its int8 one).
 
+Real-model ops (``lower_arithmetic``, ``lower_shapes``, ``lower_layers``): int8 tables TFLite has
+no exact operator for (sqrt, gelu) are looked up with CAST + ADD + GATHER; DIV is guarded
+against zero denominators; sum is a relabelled MEAN (LiteRT's reference SUM reads int8 as
+uint8); embedding ids are clamped before GATHER; 16x8 adds MUL, LOGISTIC, TANH, MEAN, ABS,
+BATCH_MATMUL, STRIDED_SLICE in int16 and sub as int16 MUL by -1 + ADD. TRANSPOSE / STRIDED_SLICE
+past TFLite Micro's ranks drop unit dimensions, CONCATENATION joins at most 10 inputs at a time.
+
 Operator versions follow LiteRT's ``tools/versioning/op_version.cc`` for int8 operands, and
 for int16 ones: CONV_2D 4, DEPTHWISE_CONV_2D 5, FULLY_CONNECTED 7, ADD 3 (general scale),
 pools 3, QUANTIZE 2 (int16 output), DEQUANTIZE 3, MAXIMUM / MINIMUM 4, TRANSPOSE 5.
@@ -41,7 +48,7 @@ from __future__ import annotations
 from ...errors import UnsupportedOpError
 from ...ir import Graph
 from ...ops import get_op
-from . import lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
+from . import lower_arithmetic, lower_control, lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
 from .builder import BO, ModelBuilder
 from .registry import LOWERINGS, REFUSALS
 from .schema import fb
@@ -84,7 +91,7 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
     b = ModelBuilder(graph, linear_op)
     model_inputs = []
     for name in graph.inputs:
-        if io == "float":
+        if io == "float" and graph.t(name).quant is not None:     # integer inputs (ids) stay int32
             t = graph.t(name)
             f = b.add_tensor(f"{name}_float", t.shape, "float32")
             b.op(BO.QUANTIZE, [f], [b.tensor(name)], version=2 if t.dtype == "int16" else 1)

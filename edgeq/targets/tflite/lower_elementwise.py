@@ -1,5 +1,6 @@
 """TFLite lowerings of elementwise ops: ADD, SUB (as MUL by -1 and ADD), MUL, MAXIMUM / MINIMUM,
-clamps, QUANTIZE between integer types, and the activations."""
+clamps, QUANTIZE between integer types, and the activations (int16 MUL version 4, int16
+LOGISTIC / TANH version 3)."""
 from __future__ import annotations
 
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from ...ir import Node, QuantParams
 from .builder import BO, INT8_MAX, INT8_MIN, Act, ModelBuilder, fused_activation, requantized_input
-from .registry import lowers, refuses
+from .registry import lowers
 from .schema import fb
 
 
@@ -37,9 +38,18 @@ def _requantize(b: ModelBuilder, node: Node) -> None:
 def _negated(b: ModelBuilder, name: str) -> int:
     """-x exactly, as int8 ``-q - 1`` with zero point ``-zp - 1`` (same scale): a constant is
     negated in place, an activation by MUL with the constant -1 (q = -127, scale 1/127), whose
-    result is an integer up to ~1e-5 before rounding, so exact in every runtime."""
+    result is an integer up to ~1e-5 before rounding, so exact in every runtime. int16 (zero
+    point 0): MUL by -1 at scale 1 (multiplier exactly 1 in both runtimes), saturating at
+    -(-32768) = 32767 as the IR's 16x8 sub does."""
     t = b.g.t(name)
     s, zp = t.quant.scalar()
+    if t.dtype == "int16":
+        neg = b.add_tensor(f"{name}_negated", t.shape, "int16", QuantParams(np.float32(s), 0))
+        minus_one = b.const(f"{name}_minus_one", np.array([-1], dtype=np.int16), QuantParams(np.float32(1.0), 0))
+        opts = fb.MulOptionsT()
+        opts.fusedActivationFunction = Act.NONE
+        b.op(BO.MUL, [b.tensor(name), minus_one], [neg], fb.BuiltinOptions.MulOptions, opts, version=4)
+        return neg
     q = QuantParams(np.float32(s), -zp - 1)
     if t.is_constant:
         return b.add_tensor(f"{name}_negated", t.shape, "int8", q, (-t.data.astype(np.int16) - 1).astype(np.int8))
@@ -60,7 +70,10 @@ def _sub(b: ModelBuilder, node: Node) -> None:
     code, out, finish = b.output_with_activation(node)
     opts = fb.AddOptionsT()
     opts.fusedActivationFunction = code
-    b.op(BO.ADD, [b.tensor(node.inputs[0]), neg], [out], fb.BuiltinOptions.AddOptions, opts, version=2)
+    wide = b.g.t(node.outputs[0]).dtype == "int16"
+    opts.potScaleInt16 = not wide        # the general-scale int16 ADD (see _add)
+    b.op(BO.ADD, [b.tensor(node.inputs[0]), neg], [out], fb.BuiltinOptions.AddOptions, opts,
+         version=3 if wide else 2)
     finish()
 
 
@@ -70,7 +83,7 @@ def _mul(b: ModelBuilder, node: Node) -> None:
     opts = fb.MulOptionsT()
     opts.fusedActivationFunction = code
     (s1, _), (s2, _), (so, _) = (b.g.t(n).quant.scalar() for n in (*node.inputs, node.outputs[0]))
-    version = 3 if float(s1) * float(s2) / float(so) >= 1.0 else 2
+    version = 4 if b.g.t(node.outputs[0]).dtype == "int16" else 3 if float(s1) * float(s2) / float(so) >= 1.0 else 2
     b.op(BO.MUL, [b.tensor(i) for i in node.inputs], [out], fb.BuiltinOptions.MulOptions, opts, version=version)
     finish()
 
@@ -130,7 +143,8 @@ def _fixed_point_table(builtin: int):
                                       QuantParams(np.float32(s2), int(t.quant.zero_point[0])))
             b.op(BO.QUANTIZE, [x], [relabelled], version=1)
             x = relabelled
-        b.op(builtin, [x], [b.tensor(node.outputs[0])], version=2)
+        wide = b.g.t(node.inputs[0]).dtype == "int16"      # int16 LOGISTIC / TANH: version 3
+        b.op(builtin, [x], [b.tensor(node.outputs[0])], version=3 if wide else 2)
     return lower
 
 
@@ -152,5 +166,4 @@ def _prelu(b: ModelBuilder, node: Node) -> None:
     b.op(BO.PRELU, [b.tensor(node.inputs[0]), b.tensor(node.inputs[1])], [b.tensor(node.outputs[0])], version=1)
 
 
-refuses("gelu", "TFLite Micro has no GELU kernel, so no int8 GELU is bit-exact in both TFLite Micro "
-                "and LiteRT (the onnx target lowers gelu)")
+

@@ -1,10 +1,11 @@
 """TFLite lowerings of the weighted layers: CONV_2D, DEPTHWISE_CONV_2D, linear (a 1x1 CONV_2D or
-FULLY_CONNECTED) and TRANSPOSE_CONV."""
+FULLY_CONNECTED) and TRANSPOSE_CONV; and the product of two activations, BATCH_MATMUL."""
 from __future__ import annotations
 
 
 import numpy as np
 
+from ...errors import UnsupportedOpError
 from ...ir import Node, QuantParams
 from .builder import BO, INT8_MAX, INT8_MIN, Act, ModelBuilder, padding_plan
 from .registry import lowers
@@ -145,3 +146,41 @@ def _conv_transpose(b: ModelBuilder, node: Node) -> None:
              version=2)
     if clamp:
         b.clamp(sliced, dst, lo, hi)
+
+
+@lowers("batch_matmul")
+def _batch_matmul(b: ModelBuilder, node: Node) -> None:
+    """BATCH_MATMUL (adj_x, adj_y false; version 2 int8, 3 int16: int64 accumulator). A 4-D
+    product of an NHWC graph is over the NCHW dimensions: TRANSPOSEs to NCHW and back."""
+    x1, x2, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    ranks = {len(b.g.t(n).shape) for n in (x1, x2, y)}
+    if max(ranks) > 5 or min(ranks) < 2:
+        raise UnsupportedOpError(f"batch_matmul at {node.where()} of rank {sorted(ranks)}: TFLite's BATCH_MATMUL "
+                                 "takes 2 to 5 dimensions")
+    nchw = b.g.layout == "nhwc" and ranks == {4}
+    ins = [_to_nchw(b, n) if nchw else b.tensor(n) for n in (x1, x2)]
+    dst = b.tensor(y)
+    out = b.add_tensor(f"{y}_nchw", _nchw(b.g.t(y).shape), b.g.t(y).dtype, b.g.t(y).quant) if nchw else dst
+    opts = fb.BatchMatMulOptionsT()
+    opts.adjX = opts.adjY = False
+    wide = b.g.t(y).dtype == "int16"
+    b.op(BO.BATCH_MATMUL, ins, [out], fb.BuiltinOptions.BatchMatMulOptions, opts, version=3 if wide else 2)
+    if nchw:
+        _permute(b, out, dst, (0, 2, 3, 1))
+
+
+def _nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[i] for i in (0, 3, 1, 2))
+
+
+def _permute(b: ModelBuilder, src: int, dst: int, perm: tuple[int, ...]) -> None:
+    p = b.const(f"{b.tensors[dst].name}_perm", np.asarray(perm, dtype=np.int32))
+    version = 5 if b.info[src][1] == "int16" else 2
+    b.op(BO.TRANSPOSE, [src, p], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=version)
+
+
+def _to_nchw(b: ModelBuilder, name: str) -> int:
+    t = b.g.t(name)
+    dst = b.add_tensor(f"{name}_nchw", _nchw(t.shape), t.dtype, t.quant)
+    _permute(b, b.tensor(name), dst, (0, 3, 1, 2))
+    return dst

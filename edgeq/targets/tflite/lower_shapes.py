@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from ...errors import UnsupportedOpError
-from ...ir import Node
+from ...ir import Node, QuantParams
 from .builder import BO, Act, ModelBuilder, limits, padding_plan, per_tensor, requantized_input
 from .registry import lowers
 from .schema import fb
@@ -55,20 +55,39 @@ def _reshape(b: ModelBuilder, node: Node) -> None:
 
 @lowers("transpose")
 def _transpose(b: ModelBuilder, node: Node) -> None:
-    perm = np.asarray(node.attrs["perm"], dtype=np.int32)
-    p = b.const(f"{node.outputs[0]}_perm", perm)
-    version = 5 if b.g.t(node.inputs[0]).dtype == "int16" else 4 if perm.size > 4 else 2
-    b.op(BO.TRANSPOSE, [b.tensor(node.inputs[0]), p], [b.tensor(node.outputs[0])],
-         fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(), version=version)
+    """TRANSPOSE. Past 5 dimensions (TFLite Micro's limit; attention reshapes make 6-D ones
+    with unit dimensions) the unit dimensions are dropped by RESHAPEs around it: the same
+    element order."""
+    x, y = node.inputs[0], node.outputs[0]
+    perm = [int(p) for p in node.attrs["perm"]]
+    shape = b.g.t(x).shape
+    if len(perm) <= 5:
+        _transpose_op(b, b.tensor(x), b.tensor(y), perm)
+        return
+    kept = [d for d in range(len(perm)) if shape[d] != 1]
+    inner = [kept.index(p) for p in perm if p in kept]
+    if len(inner) > 5:
+        raise UnsupportedOpError(f"transpose of {len(inner)} non-unit dimensions at {node.where()}: TFLite Micro's "
+                                 "TRANSPOSE takes at most 5 (see `edgeq targets --ops`)")
+    t = b.g.t(x)
+    squeezed = b.add_tensor(f"{x}_unit_dims_dropped", tuple(shape[d] for d in kept), t.dtype, t.quant)
+    b.reshape(b.tensor(x), squeezed, b.info[squeezed][0])
+    if inner == sorted(inner):
+        b.reshape(squeezed, b.tensor(y), b.g.t(y).shape)
+        return
+    moved = b.add_tensor(f"{y}_unit_dims_dropped", tuple(shape[kept[i]] for i in inner), t.dtype, t.quant)
+    _transpose_op(b, squeezed, moved, inner)
+    b.reshape(moved, b.tensor(y), b.g.t(y).shape)
 
 
 def _transpose_op(b: ModelBuilder, src: int, dst: int, perm: list[int]) -> None:
     pt = b.const(f"{b.tensors[dst].name}_perm", np.asarray(perm, dtype=np.int32))
+    version = 5 if b.info[src][1] == "int16" else 4 if len(perm) > 4 else 2
     b.op(BO.TRANSPOSE, [src, pt], [dst], fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT(),
-         version=4 if len(perm) > 4 else 2)
+         version=version)
 
 
-def _on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None]) -> None:
+def on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None]) -> None:
     """``emit(src, dst)`` writes an op that works on the last axis (SOFTMAX, LOG_SOFTMAX); another
     axis is moved last by TRANSPOSE and back (the op is computed per row, so this is exact)."""
     x, y = node.inputs[0], node.outputs[0]
@@ -81,8 +100,8 @@ def _on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None])
     perm = [i for i in range(rank) if i != axis] + [axis]
     inv = [perm.index(i) for i in range(rank)]
     moved = tuple(shape[p] for p in perm)
-    xt = b.add_tensor(f"{x}_axis_last", moved, "int8", b.g.t(x).quant)
-    yt = b.add_tensor(f"{y}_axis_last", moved, "int8", b.g.t(y).quant)
+    xt = b.add_tensor(f"{x}_axis_last", moved, b.g.t(x).dtype, b.g.t(x).quant)
+    yt = b.add_tensor(f"{y}_axis_last", moved, b.g.t(y).dtype, b.g.t(y).quant)
     _transpose_op(b, b.tensor(x), xt, perm)
     emit(xt, yt)
     _transpose_op(b, yt, b.tensor(y), inv)
@@ -92,55 +111,76 @@ def _on_last_axis(b: ModelBuilder, node: Node, emit: Callable[[int, int], None])
 def _softmax(b: ModelBuilder, node: Node) -> None:
     opts = fb.SoftmaxOptionsT()
     opts.beta = float(node.attrs.get("beta", 1.0))
-    _on_last_axis(b, node, lambda src, dst: b.op(BO.SOFTMAX, [src], [dst], fb.BuiltinOptions.SoftmaxOptions,
+    on_last_axis(b, node, lambda src, dst: b.op(BO.SOFTMAX, [src], [dst], fb.BuiltinOptions.SoftmaxOptions,
                                                  opts, version=2))
 
 
 @lowers("log_softmax")
 def _log_softmax(b: ModelBuilder, node: Node) -> None:
     """LOG_SOFTMAX (int8: output 16/256, zero point 127, TFLite's fixed-point log-softmax)."""
-    _on_last_axis(b, node, lambda src, dst: b.op(BO.LOG_SOFTMAX, [src], [dst], fb.BuiltinOptions.LogSoftmaxOptions,
+    on_last_axis(b, node, lambda src, dst: b.op(BO.LOG_SOFTMAX, [src], [dst], fb.BuiltinOptions.LogSoftmaxOptions,
                                                  fb.LogSoftmaxOptionsT(), version=2))
 
 
 @lowers("mean")
 def _mean(b: ModelBuilder, node: Node) -> None:
-    """MEAN (int8: QuantizedMeanOrSum; the IR's output quantization always differs from the
-    input's, see ops/reduce.py). TFLite Micro resolves at most two reduced axes (a fixed-size
-    array), so a mean over more axes runs on a [kept..., reduced] view: TRANSPOSE (when the
-    reduced axes are not last) and RESHAPE around a one-axis MEAN (the same sum, so exact)."""
-    x, y = node.inputs[0], node.outputs[0]
-    xt, yt = b.g.t(x), b.g.t(y)
+    """MEAN (int8, or int16 in 16x8: QuantizedMeanOrSum; the IR's output quantization always
+    differs from the input's, see ops/reduce.py)."""
+    mean_into(b, node, b.tensor(node.outputs[0]))
+
+
+@lowers("sum")
+def _sum(b: ModelBuilder, node: Node) -> None:
+    """MEAN into a tensor at the sum's ``mean_scale`` (s_out / n), relabelled to the sum's scale
+    by a RESHAPE (same integers). TFLite's SUM is not used: LiteRT's reference SUM reads int8
+    data as uint8 (ops/reduce.py)."""
+    y = node.outputs[0]
+    t = b.g.t(y)
+    mean = b.add_tensor(f"{y}_as_mean", t.shape, t.dtype, QuantParams(np.float32(node.attrs["mean_scale"]),
+                                                                        int(t.quant.zero_point[0])))
+    mean_into(b, node, mean)
+    b.reshape(mean, b.tensor(y), t.shape)
+
+
+def mean_into(b: ModelBuilder, node: Node, dst: int) -> None:
+    """MEAN of the node's input into tensor ``dst``. TFLite Micro resolves at most two reduced
+    axes (a fixed-size array), so a mean over more axes runs on a [kept..., reduced] view:
+    TRANSPOSE (when the reduced axes are not last) and RESHAPE around a one-axis MEAN (the
+    same sum, so exact)."""
+    x = node.inputs[0]
+    xt = b.g.t(x)
+    yshape, ydtype, yquant = b.info[dst]
     axes, rank = sorted(int(a) for a in node.attrs["axes"]), len(xt.shape)
     if rank > 5:
-        raise UnsupportedOpError(f"mean of a rank-{rank} tensor at {node.where()}: TFLite Micro's MEAN takes "
-                                 "at most 5 dimensions (see `edgeq targets --ops`)")
+        raise UnsupportedOpError(f"{node.op} of a rank-{rank} tensor at {node.where()}: TFLite Micro's MEAN "
+                                 "takes at most 5 dimensions (see `edgeq targets --ops`)")
+    version = 3 if xt.dtype == "int16" else 2
 
-    def mean(src: int, dst: int, ax: list[int], keep: bool) -> None:
+    def mean(src: int, out: int, ax: list[int], keep: bool) -> None:
         opts = fb.ReducerOptionsT()
         opts.keepDims = keep
-        b.op(BO.MEAN, [src, b.const(f"{b.tensors[dst].name}_axes", np.asarray(ax, dtype=np.int32))], [dst],
-             fb.BuiltinOptions.ReducerOptions, opts, version=2)
+        b.op(BO.MEAN, [src, b.const(f"{b.tensors[out].name}_axes", np.asarray(ax, dtype=np.int32))], [out],
+             fb.BuiltinOptions.ReducerOptions, opts, version=version)
 
     if len(axes) <= 2:
-        mean(b.tensor(x), b.tensor(y), axes, bool(node.attrs["keepdim"]))
+        mean(b.tensor(x), dst, axes, bool(node.attrs["keepdim"]))
         return
     kept = [d for d in range(rank) if d not in axes]
     src = b.tensor(x)
     if kept + axes != list(range(rank)):
-        moved = b.add_tensor(f"{x}_reduced_last", tuple(xt.shape[d] for d in kept + axes), "int8", xt.quant)
+        moved = b.add_tensor(f"{x}_reduced_last", tuple(xt.shape[d] for d in kept + axes), xt.dtype, xt.quant)
         _transpose_op(b, src, moved, kept + axes)
         src = moved
     flat_shape = (*(xt.shape[d] for d in kept), int(np.prod([xt.shape[d] for d in axes])))
-    flat = b.add_tensor(f"{x}_reduced_flat", flat_shape, "int8", xt.quant)
+    flat = b.add_tensor(f"{x}_reduced_flat", flat_shape, xt.dtype, xt.quant)
     b.reshape(src, flat, flat_shape)
     kept_shape = tuple(xt.shape[d] for d in kept)
-    if kept_shape == yt.shape:
-        mean(flat, b.tensor(y), [len(kept)], False)
+    if kept_shape == yshape:
+        mean(flat, dst, [len(kept)], False)
         return
-    out = b.add_tensor(f"{y}_reduced", kept_shape, "int8", yt.quant)
+    out = b.add_tensor(f"{b.tensors[dst].name}_reduced", kept_shape, ydtype, yquant)
     mean(flat, out, [len(kept)], False)
-    b.reshape(out, b.tensor(y), yt.shape)
+    b.reshape(out, dst, yshape)
 
 
 @lowers("argmax")
@@ -160,24 +200,58 @@ def _argmax(b: ModelBuilder, node: Node) -> None:
         b.reshape(dst, b.tensor(y), b.g.t(y).shape)
 
 
+CONCAT_MAX_INPUTS = 10    # TFLite Micro's kMaxInputNum
+
+
 @lowers("concat")
 def _concat(b: ModelBuilder, node: Node) -> None:
+    """CONCATENATION (inputs requantized to the output first); more than TFLite Micro's 10
+    inputs (an unrolled RNN's outputs) are joined in groups of 10, then the groups."""
     ins = [requantized_input(b, node, k, p) for k, p in enumerate(node.attrs["requant"])]
+    axis = int(node.attrs["axis"])
+    y = b.tensor(node.outputs[0])
+    level = 0
+    while len(ins) > CONCAT_MAX_INPUTS:
+        groups = [ins[i:i + CONCAT_MAX_INPUTS] for i in range(0, len(ins), CONCAT_MAX_INPUTS)]
+        ins = [_concat_op(b, g, axis, level, k) if len(g) > 1 else g[0] for k, g in enumerate(groups)]
+        level += 1
+    _concat_op(b, ins, axis, dst=y)
+
+
+def _concat_op(b: ModelBuilder, ins: list[int], axis: int, level: int = 0, k: int = 0, dst: int | None = None) -> int:
+    if dst is None:
+        shape = list(b.info[ins[0]][0])
+        shape[axis] = sum(b.info[i][0][axis] for i in ins)
+        _, dtype, quant = b.info[ins[0]]
+        dst = b.add_tensor(f"{b.tensors[ins[0]].name}_concat_{level}_{k}", tuple(shape), dtype, quant)
     opts = fb.ConcatenationOptionsT()
-    opts.axis = int(node.attrs["axis"])
+    opts.axis = axis
     opts.fusedActivationFunction = Act.NONE
-    b.op(BO.CONCATENATION, ins, [b.tensor(node.outputs[0])], fb.BuiltinOptions.ConcatenationOptions,
-         opts, version=2)
+    b.op(BO.CONCATENATION, ins, [dst], fb.BuiltinOptions.ConcatenationOptions, opts, version=2)
+    return dst
 
 
 @lowers("pad")
 def _pad_op(b: ModelBuilder, node: Node) -> None:
+    """Constant padding: PAD (zero-point fill) or PADV2. Reflect: MIRROR_PAD REFLECT. Replicate:
+    MIRROR_PAD SYMMETRIC when no side pads more than 1 (the mirrored edge is the edge), else one
+    GATHER with constant indices per padded axis (int8 copies, exact)."""
     x, y = node.inputs[0], node.outputs[0]
     t = b.g.t(x)
     if len(t.shape) > 4:
         raise UnsupportedOpError(f"pad of a rank-{len(t.shape)} tensor at {node.where()}: TFLite Micro's "
                                  "PAD takes at most 4 dimensions (see `edgeq targets --ops`)")
-    paddings = b.const(f"{y}_paddings", np.asarray(node.attrs["pads"], dtype=np.int32))
+    mode, pads = node.attrs.get("mode", "constant"), [tuple(p) for p in node.attrs["pads"]]
+    paddings = b.const(f"{y}_paddings", np.asarray(pads, dtype=np.int32))
+    if mode == "reflect" or (mode == "replicate" and max(max(p) for p in pads) <= 1):
+        opts = fb.MirrorPadOptionsT()
+        opts.mode = fb.MirrorPadMode.REFLECT if mode == "reflect" else fb.MirrorPadMode.SYMMETRIC
+        b.op(BO.MIRROR_PAD, [b.tensor(x), paddings], [b.tensor(y)], fb.BuiltinOptions.MirrorPadOptions, opts,
+             version=2)
+        return
+    if mode == "replicate":
+        _replicate_by_gathers(b, node, pads)
+        return
     value = node.attrs["pad_value"]
     if value == int(t.quant.zero_point[0]):
         b.op(BO.PAD, [b.tensor(x), paddings], [b.tensor(y)], fb.BuiltinOptions.PadOptions, fb.PadOptionsT(),
@@ -188,15 +262,62 @@ def _pad_op(b: ModelBuilder, node: Node) -> None:
          fb.PadV2OptionsT(), version=2)
 
 
+def _replicate_by_gathers(b: ModelBuilder, node: Node, pads: list[tuple[int, int]]) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    t = b.g.t(x)
+    padded = [d for d, (lo, hi) in enumerate(pads) if lo or hi]
+    src, shape = b.tensor(x), list(t.shape)
+    for k, d in enumerate(padded):
+        lo, hi = pads[d]
+        index = np.clip(np.arange(-lo, shape[d] + hi), 0, shape[d] - 1)
+        shape[d] += lo + hi
+        dst = b.tensor(y) if k == len(padded) - 1 else b.add_tensor(f"{y}_replicated_{d}", tuple(shape), t.dtype, t.quant)
+        b.gather(src, index, dst, d)
+        src = dst
+
+
+@lowers("gather")
+def _gather(b: ModelBuilder, node: Node) -> None:
+    """GATHER with the constant indices as int32 (int8 data: TFLite Micro has no int16 GATHER)."""
+    b.gather(b.tensor(node.inputs[0]), b.g.t(node.inputs[1]).data.astype(np.int64), b.tensor(node.outputs[0]),
+             int(node.attrs["axis"]))
+
+
+@lowers("embedding")
+def _embedding(b: ModelBuilder, node: Node) -> None:
+    """Rows of the int8 table at the int32 ids, clamped to the table first (MAXIMUM, MINIMUM):
+    TFLite Micro's GATHER does not check its indices."""
+    table, ids = node.inputs
+    vocabulary = b.g.t(table).shape[0]
+    clamped = b.clamp_int32(b.tensor(ids), 0, vocabulary - 1, "in_table")
+    b.gather(b.tensor(table), clamped, b.tensor(node.outputs[0]), 0)
+
+
 @lowers("slice")
 def _slice_op(b: ModelBuilder, node: Node) -> None:
-    a, y = node.attrs, node.outputs[0]
-    rank = len(a["begin"])
-    ins = [b.tensor(node.inputs[0])] + [b.const(f"{y}_{k}", np.asarray(a[k], dtype=np.int32))
-                                        for k in ("begin", "end", "strides")]
+    """STRIDED_SLICE; past 4 dimensions (TFLite Micro's limit) the unit dimensions of the input
+    are dropped by RESHAPEs around it."""
+    a, x, y = node.attrs, node.inputs[0], node.outputs[0]
+    shape = b.g.t(x).shape
+    dims = list(range(len(shape)))
+    src, dst = b.tensor(x), b.tensor(y)
+    if len(shape) > 4:
+        dims = [d for d in dims if shape[d] != 1]
+        if len(dims) > 4:
+            raise UnsupportedOpError(f"slice of {len(dims)} non-unit dimensions at {node.where()}: TFLite Micro's "
+                                     "STRIDED_SLICE takes at most 4 (see `edgeq targets --ops`)")
+        t, ty = b.g.t(x), b.g.t(y)
+        src = b.add_tensor(f"{x}_unit_dims_dropped", tuple(shape[d] for d in dims), t.dtype, t.quant)
+        b.reshape(b.tensor(x), src, b.info[src][0])
+        dst = b.add_tensor(f"{y}_unit_dims_dropped", tuple(ty.shape[d] for d in dims), ty.dtype, ty.quant)
+    ins = [src] + [b.const(f"{y}_{k}", np.asarray([a[k][d] for d in dims], dtype=np.int32))
+                   for k in ("begin", "end", "strides")]
     opts = fb.StridedSliceOptionsT()
-    b.op(BO.STRIDED_SLICE, ins, [b.tensor(y)], fb.BuiltinOptions.StridedSliceOptions, opts,
-         version=4 if rank > 4 else 2)
+    int8 = b.g.t(y).dtype == "int8"      # op_version.cc: 2 for int8, 1 for int16 (4 past 4 dimensions)
+    b.op(BO.STRIDED_SLICE, ins, [dst], fb.BuiltinOptions.StridedSliceOptions, opts,
+         version=4 if len(dims) > 4 else 2 if int8 else 1)
+    if dst != b.tensor(y):
+        b.reshape(dst, b.tensor(y), b.g.t(y).shape)
 
 
 def tflite_nearest_indices(in_size: int, out_size: int) -> np.ndarray:

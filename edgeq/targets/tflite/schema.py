@@ -22,10 +22,10 @@ BUFFER_ALIGNMENT = 16
 
 TENSOR_TYPES = {"float32": fb.TensorType.FLOAT32, "int8": fb.TensorType.INT8,
                 "int32": fb.TensorType.INT32, "int16": fb.TensorType.INT16,
-                "uint8": fb.TensorType.UINT8, "int64": fb.TensorType.INT64}
+                "uint8": fb.TensorType.UINT8, "int64": fb.TensorType.INT64, "bool": fb.TensorType.BOOL}
 NUMPY_OF_TYPE = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
                  fb.TensorType.INT32: np.int32, fb.TensorType.INT16: np.int16,
-                 fb.TensorType.UINT8: np.uint8, fb.TensorType.INT64: np.int64}
+                 fb.TensorType.UINT8: np.uint8, fb.TensorType.INT64: np.int64, fb.TensorType.BOOL: np.bool_}
 OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 
 

@@ -167,10 +167,28 @@ OP_CASES = {
     "transpose_reshape": (lambda: Fn(lambda s, x: s.l(s.c(x).permute(0, 2, 1, 3).reshape(1, -1)),
                                       c=nn.Conv2d(3, 4, 3, padding=1), l=nn.Linear(120, 5)), (3, 5, 6),
                           None, {"CONV_2D": 4, "TRANSPOSE": 5, "RESHAPE": 1, "QUANTIZE": 2}),
-    # int8 -> int16 in front of the conv, int16 -> int8 in front of the (int8-only) sigmoid
-    "requantize_both_directions": (lambda: Fn(lambda s, x: s.d(torch.sigmoid(s.c(x))), c=nn.Conv2d(3, 8, 3, padding=1),
+    # int8 -> int16 in front of the conv, int16 -> int8 in front of the (int8-only) hardswish
+    "requantize_both_directions": (lambda: Fn(lambda s, x: s.d(F.hardswish(s.c(x))), c=nn.Conv2d(3, 8, 3, padding=1),
                                                d=nn.Conv2d(8, 4, 1)), (3, 6, 6), [0],
-                                   {"CONV_2D": {3, 4}, "QUANTIZE": {1, 2}, "LOGISTIC": 2}),
+                                   {"CONV_2D": {3, 4}, "QUANTIZE": {1, 2}, "HARD_SWISH": 1}),
+    # --- 16x8 forms of the real-model ops ---
+    "sigmoid_tanh_mul": (lambda: Fn(lambda s, x: torch.sigmoid(s.a(x)) * torch.tanh(s.b(x)), a=nn.Linear(12, 10),
+                                     b=nn.Linear(12, 10)), (12,), None,
+                         {"CONV_2D": 4, "RESHAPE": 1, "LOGISTIC": 3, "TANH": 3, "MUL": 4, "QUANTIZE": 2}),
+    # an int16 constant operand (per-channel, broadcast) after an op it cannot fold into
+    "mul_constant_broadcast": (lambda: Fn(lambda s, x: torch.tanh(s.c(x)) * s.k, c=nn.Conv2d(3, 4, 1),
+                                           k=nn.Parameter(torch.tensor([[[0.5]], [[-2.0]], [[3.0]], [[0.1]]]))),
+                               (3, 5, 5), None, {"CONV_2D": 4, "TANH": 3, "MUL": 4, "QUANTIZE": 2}),
+    # x - mean(x) broadcasts: MUL by -1 (int16) then ADD (int16, general scale)
+    "sub_broadcast_mean": (lambda: Fn(lambda s, x: s.l(x) - s.l(x).mean(-1, keepdim=True), l=nn.Linear(8, 6)),
+                           (5, 8), None, {"CONV_2D": 4, "RESHAPE": 1, "MEAN": 3, "MUL": 4, "ADD": 3, "QUANTIZE": 2}),
+    "sum_abs": (lambda: Fn(lambda s, x: torch.abs(s.l(x)).sum(1), l=nn.Linear(8, 6)), (5, 8), None,
+                {"CONV_2D": 4, "RESHAPE": 1, "ABS": 3, "TRANSPOSE": 5, "MEAN": 3, "QUANTIZE": 2}),
+    "batch_matmul": (lambda: Fn(lambda s, x: s.q(x) @ s.k(x).transpose(-1, -2), q=nn.Linear(8, 8), k=nn.Linear(8, 8)),
+                     (6, 8), None, {"CONV_2D": 4, "RESHAPE": 1, "TRANSPOSE": 5, "BATCH_MATMUL": 3, "QUANTIZE": 2}),
+    "lstm_cell": (lambda: Fn(lambda s, x: s.cell(x)[1], cell=nn.LSTMCell(10, 12)), (10,), None,
+                  {"CONV_2D": 4, "RESHAPE": 1, "STRIDED_SLICE": 1, "LOGISTIC": 3, "TANH": 3, "MUL": 4, "ADD": 3,
+                   "QUANTIZE": 2}),
 }
 
 

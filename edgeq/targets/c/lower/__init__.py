@@ -11,7 +11,7 @@ include, the status return and the files to ship are read from the headers and t
 """
 from __future__ import annotations
 
-from . import conv, elementwise, movement, reduce  # noqa: F401  (each registers its ops)
+from . import control, conv, elementwise, movement, reduce  # noqa: F401  (each registers its ops)
 from .registry import LOWERINGS, Kernel, Lowering, int16_ops, kernel, kernel_files, kernel_scratch, lowers, \
     supported_ops
 
