@@ -204,23 +204,26 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
 MARK_OVERHEAD_INSTRUCTIONS = 3
 
 
-def layer_profile(graph: Graph, artifacts: list[Path], profile: TargetProfile, sample: np.ndarray,
-                  options: dict, total: int | None = None) -> dict[str, Any]:
+def layer_profile(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
+                  options: dict, total: int | None = None) -> dict[str, Any] | None:
     """Guest instructions per layer under QEMU, measured with the instruction-counting plugin.
 
     Builds a variant of the model whose ``NAME_invoke`` calls the harness's
     ``edgeq_layer_mark(i)`` after layer ``i`` (the shipped sources are not touched), runs it on
-    one sample (``sample``: its bytes, as ``_flat_inputs`` makes them) and takes differences of
-    the counts at the marks.  ``total``: the plain build's instructions per inference (harness
+    the first sample of ``int_inputs`` (one array per graph input) and takes differences of the
+    counts at the marks.  ``total``: the plain build's instructions per inference (harness
     overhead removed); the difference from the layers' sum is the invoke's own work (the call,
-    the return, output copies)."""
+    the return, output copies).  None for a profile without an emulator (host builds)."""
+    if not _is_cross(profile):
+        return None
+    sample = _flat_inputs(graph, [x[:1] for x in int_inputs])
     _, name, _ = _sources(artifacts)
     qprof = qemu.normalize_profile(profile.raw)
     model = generate(graph, name, marks=True)
     with _BuildDir(options, f"{profile.name}-profile") as bdir:
         srcs = [p for p in write(model, bdir / "c") if p.suffix == ".c"]
         elf = qemu.build_elf(srcs, [bdir / "c"], name, bdir, qprof, bdir / "in.bin", bdir / "out.bin")
-        _, counts, marks = qemu.run_qemu_marked(elf, sample[None] if sample.ndim == 1 else sample[:1],
+        _, counts, marks = qemu.run_qemu_marked(elf, sample[:1],
                                                 _output_bytes(graph), qprof,
                                                 timeout=float(options.get("qemu_timeout", 600.0)))
     points = marks[0]
