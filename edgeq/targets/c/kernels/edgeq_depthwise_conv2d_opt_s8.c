@@ -85,6 +85,7 @@ typedef struct {
     const int8_t *shift;
     uint32_t offset2;                /* 2 * output_offset + 1 */
     int32_t output_offset, act_min, act_max, fast;
+    int32_t clamped;                 /* the activation bounds are narrower than int8 */
 } stage;
 
 static EDGEQ_ALWAYS_INLINE stage stage_of(const edgeq_depthwise_conv2d_opt_params *p)
@@ -98,13 +99,17 @@ static EDGEQ_ALWAYS_INLINE stage stage_of(const edgeq_depthwise_conv2d_opt_param
     st.act_min = p->requant.act_min;
     st.act_max = p->requant.act_max;
     st.fast = p->fast_requant;
+    st.clamped = st.act_min > EDGEQ_INT8_MIN || st.act_max < EDGEQ_INT8_MAX;
     return st;
 }
 
-static EDGEQ_ALWAYS_INLINE int32_t fast_output(const stage *st, int32_t acc, int32_t c)
+static EDGEQ_ALWAYS_INLINE int32_t fast_output(const stage *st, int32_t acc, int32_t c, int32_t clamped)
 {
     const int32_t e = -st->shift[c];
     const int32_t y = edgeq_requantize_fast(acc, st->multiplier[c], e, (int32_t)(st->offset2 << (e - 1)));
+    if (!clamped) {
+        return edgeq_ssat8(y);
+    }
     return y < st->act_min ? st->act_min : (y > st->act_max ? st->act_max : y);
 }
 
@@ -113,11 +118,18 @@ static EDGEQ_ALWAYS_INLINE void store4(const stage *st, int32_t c, int32_t a0, i
                                        int32_t a3, int8_t *out)
 {
     int32_t q;
+    if (st->fast && !st->clamped) {
+        out[0] = (int8_t)fast_output(st, a0, c, 0);
+        out[1] = (int8_t)fast_output(st, a1, c + 1, 0);
+        out[2] = (int8_t)fast_output(st, a2, c + 2, 0);
+        out[3] = (int8_t)fast_output(st, a3, c + 3, 0);
+        return;
+    }
     if (st->fast) {
-        out[0] = (int8_t)fast_output(st, a0, c);
-        out[1] = (int8_t)fast_output(st, a1, c + 1);
-        out[2] = (int8_t)fast_output(st, a2, c + 2);
-        out[3] = (int8_t)fast_output(st, a3, c + 3);
+        out[0] = (int8_t)fast_output(st, a0, c, 1);
+        out[1] = (int8_t)fast_output(st, a1, c + 1, 1);
+        out[2] = (int8_t)fast_output(st, a2, c + 2, 1);
+        out[3] = (int8_t)fast_output(st, a3, c + 3, 1);
         return;
     }
     for (q = 0; q < 4; ++q) {
@@ -129,10 +141,10 @@ static EDGEQ_ALWAYS_INLINE void store4(const stage *st, int32_t c, int32_t a0, i
 
 /* Every channel group of a pixel whose 3 x 3 window lies inside the input: x at its first
  * tap, taps `col` bytes apart in a kernel row, kernel rows `row` bytes apart. */
-static EDGEQ_NOINLINE void pixel3x3(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *x, int32_t col,
-                                    int32_t row, int8_t *out)
+static EDGEQ_ALWAYS_INLINE void pixel3x3(const edgeq_depthwise_conv2d_opt_params *p, const stage *stp,
+                                         const int8_t *x, int32_t col, int32_t row, int8_t *out)
 {
-    const stage st = stage_of(p);
+    const stage st = *stp;
     const int32_t groups = p->geometry.input_channels & ~3;
     const uint32_t *w = (const uint32_t *)(const void *)p->weights;
     const int8_t *r1 = x + row;
@@ -150,6 +162,20 @@ static EDGEQ_NOINLINE void pixel3x3(const edgeq_depthwise_conv2d_opt_params *p, 
         EDGEQ_DW_TAP(edgeq_load32(r2 + c + col), w[7])
         EDGEQ_DW_TAP(edgeq_load32(r2 + c + 2 * col), w[8])
         store4(&st, c, a0, a1, a2, a3, out + c);
+    }
+}
+
+/* Every channel group of n pixels of a row whose 3 x 3 windows lie inside the input, one
+ * pixel after the other: x at the first tap of the first, taps `col` bytes apart in a kernel
+ * row, kernel rows `row` bytes apart, pixels `step` bytes apart in the input; outputs ch
+ * bytes apart (the channels beyond the groups are left to pixel_rest). */
+static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *x, int32_t col,
+                                  int32_t row, int32_t step, int8_t *out, int32_t n)
+{
+    const stage st = stage_of(p);
+    const int32_t ch = p->geometry.input_channels;
+    for (; n > 0; --n, x += step, out += ch) {
+        pixel3x3(p, &st, x, col, row, out);
     }
 }
 
@@ -206,11 +232,22 @@ void edgeq_depthwise_conv2d_opt_s8(const edgeq_depthwise_conv2d_opt_params *p, c
 #if EDGEQ_DSP
             const int32_t iy0 = oy * g->stride_height - g->pad_top;
             const int32_t ix0 = ox * g->stride_width - g->pad_left;
-            const int32_t inside = iy0 >= 0 && ix0 >= 0
-                                   && iy0 + (g->kernel_height - 1) * g->dilation_height < g->input_height
-                                   && ix0 + (g->kernel_width - 1) * g->dilation_width < g->input_width;
+            const int32_t rows_in = iy0 >= 0 && iy0 + (g->kernel_height - 1) * g->dilation_height < g->input_height;
+            const int32_t inside = rows_in && ix0 >= 0 && ix0 + (g->kernel_width - 1) * g->dilation_width < g->input_width;
             if (groups > 0 && inside && three) {
-                pixel3x3(p, input + (iy0 * g->input_width + ix0) * ch, col, row, output);
+                /* this pixel and the following ones whose windows lie inside the input (one
+                 * pixel at a time when channels are left over: outputs stay in order) */
+                int32_t n = 1, i;
+                while (groups == ch && ox + n < ow && ix0 + n * g->stride_width + 2 * g->dilation_width < g->input_width) {
+                    ++n;
+                }
+                run3x3(p, input + (iy0 * g->input_width + ix0) * ch, col, row, g->stride_width * ch, output, n);
+                for (i = 0; i < n && groups < ch; ++i) {
+                    pixel_rest(p, input, oy, ox + i, groups, output + i * ch);
+                }
+                ox += n - 1;
+                output += (n - 1) * ch;
+                continue;
             } else if (groups > 0 && taps <= EDGEQ_DEPTHWISE_MAX_TAPS) {
                 int32_t ky, kx, t = 0;
                 for (ky = 0; ky < g->kernel_height; ++ky) {
