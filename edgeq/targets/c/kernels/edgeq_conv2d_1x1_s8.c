@@ -1,4 +1,14 @@
-/* edgeq kernel: int8 1x1 convolution (stride 1, no padding), a matrix product over pixels. */
+/*
+ * edgeq kernel: int8 1x1 convolution (stride 1, no padding), a matrix product over pixels.
+ *
+ * Traversal (a guarantee other code relies on: keep it): pixels in increasing order, two at a
+ * time (the last one alone when their number is odd).  Step s reads input pixels 2s, 2s + 1
+ * (C bytes each) and writes output pixels 2s, 2s + 1 (O bytes each); the steps' output byte
+ * ranges increase, within a step the two pixels' outputs are written interleaved, channel
+ * pair by channel pair (edgeq_matmul_s8.c).  DSP path: a step reads both input pixels
+ * completely (widening them into the scratch) before its first write.  Portable path: a
+ * step reads its two input pixels again for every channel pair, between its writes.
+ */
 #include "edgeq_conv2d.h"
 #include "edgeq_matmul.h"
 

@@ -1,4 +1,12 @@
-/* edgeq kernel: int8 2-D convolution (one group) as im2col + matrix product. */
+/*
+ * edgeq kernel: int8 2-D convolution (one group) as im2col + matrix product.
+ *
+ * Traversal (a guarantee other code relies on: keep it): output pixels in raster order, two
+ * at a time (`columns`).  A step gathers both pixels' windows (input rows oy * stride_height
+ * - pad_top + ky * dilation_height inside the input) into the scratch before its first write,
+ * then writes its two output pixels (O bytes each) interleaved channel pair by channel pair
+ * (edgeq_matmul_s8.c); the steps' output byte ranges increase.
+ */
 #include "edgeq_conv2d.h"
 #include "edgeq_matmul.h"
 

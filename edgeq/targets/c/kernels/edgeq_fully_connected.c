@@ -1,5 +1,11 @@
-/* edgeq kernel: int8 fully connected layer: per input row, a matrix product read straight
- * from the row (edgeq_matmul.h's packed weights, two output features at a time). */
+/*
+ * edgeq kernel: int8 fully connected layer: per input row, a matrix product read straight
+ * from the row (edgeq_matmul.h's packed weights, two output features at a time).
+ *
+ * Traversal (a guarantee other code relies on: keep it): rows in increasing order; row r's
+ * outputs are written at increasing addresses, and row r's input is read again for every
+ * pair of outputs, between those writes; no row reads another row's input.
+ */
 #include "edgeq_fully_connected.h"
 #include "edgeq_matmul.h"
 

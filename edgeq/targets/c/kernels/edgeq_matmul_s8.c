@@ -1,5 +1,11 @@
-/* edgeq kernel support: the int8 matrix-product core of the 1x1 and im2col convolutions
- * (edgeq_matmul.h): two output channels by one or two columns at a time. */
+/*
+ * edgeq kernel support: the int8 matrix-product core of the 1x1 and im2col convolutions
+ * (edgeq_matmul.h): two output channels by one or two columns at a time.
+ *
+ * Traversal (a guarantee other code relies on: keep it): output channels in increasing pairs;
+ * for each pair, channel o then o + 1 of column 0, then of column 1 (out + out_stride).  With
+ * one column the writes are at increasing addresses.
+ */
 #include "edgeq_matmul.h"
 
 /* The layer's output stage, in locals: stores through int8_t pointers may alias anything, so

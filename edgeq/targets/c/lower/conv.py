@@ -198,7 +198,8 @@ def conv_kind(node: Node, graph: Graph) -> str:
 
 
 def _conv_scratch(node: Node, graph: Graph) -> int:
-    """edgeq_conv2d_s8_scratch_size(): two widened columns for the 1x1 and im2col kernels."""
+    """Scratch of the 1x1 and im2col kernels: edgeq_matmul_column_bytes(K, 2) on the DSP path (two
+    widened columns; the portable path needs at most as much)."""
     if conv_kind(node, graph) not in ("1x1", "im2col"):
         return 0
     return column_bytes(int(np.prod(graph.t(node.inputs[1]).shape[1:])), 2)
