@@ -110,3 +110,22 @@ def test_bit_exact_under_qemu(models: dict[str, Prepared], profile: str, tmp_pat
         runs = c_target.run(p.graph, arts, prof, p.inputs, None, {})
         assert_bit_exact(p, runs[0].outputs, where=profile)
         assert runs[0].extra["instructions_per_inference"] > 0
+
+
+@pytest.mark.slow
+def test_layer_profile_adds_up_to_the_measured_total(models: dict[str, Prepared], tmp_path: Path) -> None:
+    """The per-layer counts (marks after every layer of a profile build) add up to the plain
+    build's count within a few instructions per layer, and each weighted layer costs at
+    least one instruction per MAC (the plugin counts guest instructions, SMLAD does 2 MACs)."""
+    require_cross_tools()
+    p = models["dsp_zoo"]
+    prof = load_profile("cortex-m4")
+    arts = c_target.emit(p.graph, tmp_path, prof, {"name": p.name})
+    total = c_target.run(p.graph, arts, prof, [x[:1] for x in p.inputs], None, {})[0].extra[
+        "instructions_per_inference"]
+    profile = c_target.layer_profile(p.graph, arts, prof, p.inputs, {}, total)
+    assert [r["layer"] for r in profile["rows"]] == list(range(len(p.graph.nodes)))
+    assert abs(profile["invoke_overhead_instructions"]) <= 4 * len(p.graph.nodes)
+    for r in profile["rows"]:
+        if r["macs"]:
+            assert r["instructions"] >= r["macs"] / 2, r
