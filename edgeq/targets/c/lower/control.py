@@ -49,7 +49,7 @@ def _row_bytes(graph, name: str) -> int:  # noqa: ANN001
     return int(np.prod(t.shape[2:], dtype=np.int64)) * np.dtype(t.dtype).itemsize
 
 
-@lowers("scan", kernels=(COPY,), int16=(COPY,))
+@lowers("scan", kernels=(COPY,))
 def _scan(layer: LayerCode) -> None:
     node, model = layer.node, layer.model
     body, k, steps = layer.attrs["body"], layer.attrs["sequences"], int(layer.attrs["steps"])
