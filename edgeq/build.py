@@ -21,6 +21,7 @@ import torch
 from . import interpreter, latency, metrics, output, report
 from .data import Inputs, Samples, check_inputs, check_labels, load_labels, read_samples
 from .errors import EdgeqError, EdgeqNote, ValidationError
+from .plots import layer_profile_chart
 from .frontend import load_model
 from .frontend.loader import input_signature, model_label
 from .ir import Graph
@@ -204,6 +205,15 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
     if qat is not None:
         data["qat"] = qat
     data["latency"] = speed
+    profiler = getattr(tmod, "layer_profile", None)
+    if profiler is not None and runs and runs[0].extra.get("instructions_per_inference"):
+        with clock.stage("layer profile"):
+            prof = profiler(tgraph, artifacts, profile, int_inputs, target_options,
+                            runs[0].extra["instructions_per_inference"])
+        if prof is not None:
+            data["layer_profile"] = prof
+            chart = layer_profile_chart(prof["rows"], out / "plots" / "layer_profile.png")
+            data["plots"] = [*data.get("plots", []), str(chart.relative_to(out))]
     data["size"] = latency.sizes(latency.float_weight_bytes(model), sum(a["bytes"] for a in data["artifacts"]),
                                  memory)
     data["timings"] = clock.summary()

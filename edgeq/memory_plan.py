@@ -33,6 +33,10 @@ pointer).  A step body (a scan's) is planned without overlaps.
 the caller fills it through the model's API before running it) instead of in the caller's
 buffer; the block is free once its last reader has run, and the first layer may write over it.
 
+A target may give its kernels *scratch* (``scratch(node, graph)``: bytes, 0 for none; the C
+target's im2col buffers): a buffer named ``scratch_name(node)``, in the arena, live during
+that node's step only, planned and reported like an activation.
+
 Arena buffers are placed greedily: in a given order, each at the lowest aligned offset where
 it overlaps no already placed buffer whose lifetime intersects its own.  Largest-first is TFLite
 Micro's GreedyMemoryPlanner; we also try a few other orders (and seeded shuffles) and keep the
@@ -57,6 +61,9 @@ ALIGNMENT = 4
 
 #: Seeded random placement orders tried besides the heuristic ones.
 RANDOM_ORDERS = 32
+
+#: A target's scratch bytes for the kernel of a node (0: none).
+ScratchFn = Callable[[Node, Graph], int]
 
 
 @dataclass
@@ -188,32 +195,49 @@ def _greedy(buffers: list[dict], order: list[int], leads: Leads | None = None) -
     return offsets
 
 
+def scratch_name(node_name: str) -> str:
+    """The plan's name of the scratch buffer a node's kernel works in."""
+    return f"{node_name}/scratch"
+
+
+def scratch_bytes(graph: Graph, scratch: ScratchFn | None) -> dict[str, int]:
+    """Scratch buffer name -> bytes, for the nodes whose kernels ask for scratch."""
+    if scratch is None:
+        return {}
+    sizes = {scratch_name(n.name): int(scratch(n, graph)) for n in graph.nodes}
+    return {k: v for k, v in sizes.items() if v > 0}
+
+
 def workspace_name(node_name: str) -> str:
     """The plan's name of the working memory a node with a body (a scan's step) needs."""
     return f"{node_name}/workspace"
 
 
-def body_plan(body: Graph) -> MemoryPlan:
+def body_plan(body: Graph, scratch: ScratchFn | None = None) -> MemoryPlan:
     """The plan of a step body (a scan's), inside its node's workspace: no overlaps."""
-    return plan_memory(body, overlap=False)
+    return plan_memory(body, overlap=False, scratch=scratch)
 
 
-def workspace_bytes(node: Node) -> int:
+def workspace_bytes(node: Node, scratch: ScratchFn | None = None) -> int:
     """Bytes a node's bodies need while it runs: each body's own arena, then its outputs."""
     return sum(_align(p.arena_size) + _align(p.output_size)
-               for p in (body_plan(b) for b in get_op(node.op).bodies(node)))
+               for p in (body_plan(b, scratch) for b in get_op(node.op).bodies(node)))
 
 
-def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
+def lifetimes(graph: Graph, scratch: ScratchFn | None = None) -> dict[str, tuple[int, int]]:
     """Activation -> (first step, last step); graph inputs start at -1, outputs end at len(nodes).
-    A node with a body also has a workspace that lives during its own step."""
+    A node with a body also has a workspace that lives during its own step, and a node's
+    scratch (``scratch``) lives during its own step."""
     end = len(graph.nodes)
+    scratch_of = scratch_bytes(graph, scratch)
     life: dict[str, list[int]] = {n: [-1, -1] for n in graph.inputs}
     for i, node in enumerate(graph.nodes):
         for o in node.outputs:
             life[o] = [i, i]
         if get_op(node.op).bodies(node):
             life[workspace_name(node.name)] = [i, i]
+        if scratch_name(node.name) in scratch_of:
+            life[scratch_name(node.name)] = [i, i]
     for i, node in enumerate(graph.nodes):
         for x in node.inputs:
             if x in life:
@@ -224,8 +248,10 @@ def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
 
 
 def plan_memory(graph: Graph, input_in_arena: bool = False, overlap: bool = True,
-                kernel_allows: Callable[[Node], bool] | None = None) -> MemoryPlan:
-    """Plan every activation of ``graph`` (quantized, NHWC, int8 / int16 activations).
+                kernel_allows: Callable[[Node], bool] | None = None,
+                scratch: ScratchFn | None = None) -> MemoryPlan:
+    """Plan every activation of ``graph`` (quantized, NHWC, int8 / int16 activations), and the
+    scratch buffers ``scratch`` asks for.
 
     ``input_in_arena``: graph inputs in the arena (see the module's docstring); ``overlap``:
     outputs may overlap the inputs their ops consume (``OpDef.traversal``), where
@@ -235,19 +261,21 @@ def plan_memory(graph: Graph, input_in_arena: bool = False, overlap: bool = True
     cost more than it saves: the graph is planned with and without it and the smaller arena
     is kept (without, on a tie)."""
     allows = kernel_allows if overlap else (lambda node: False)
-    without = _plan(graph, False, input_in_arena and bool(graph.inputs), allows)
+    inputs_inside = input_in_arena and bool(graph.inputs)
+    without = _plan(graph, False, inputs_inside, allows, scratch)
     if not any(get_op(n.op).in_place == "prefix" for n in graph.nodes):
         return without
-    with_prefix = _plan(graph, True, input_in_arena and bool(graph.inputs), allows)
+    with_prefix = _plan(graph, True, inputs_inside, allows, scratch)
     return with_prefix if with_prefix.arena_size < without.arena_size else without
 
 
 def _plan(graph: Graph, prefix_in_place: bool, input_in_arena: bool = False,
-          allows: Callable[[Node], bool] | None = None) -> MemoryPlan:
-    life = lifetimes(graph)
+          allows: Callable[[Node], bool] | None = None, scratch: ScratchFn | None = None) -> MemoryPlan:
+    life = lifetimes(graph, scratch)
     names = list(life)
-    size = {n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n in graph.tensors}
-    size.update({workspace_name(n.name): workspace_bytes(n) for n in graph.nodes if get_op(n.op).bodies(n)})
+    size = scratch_bytes(graph, scratch)
+    size.update({n: graph.t(n).size * np.dtype(graph.t(n).dtype).itemsize for n in names if n in graph.tensors})
+    size.update({workspace_name(n.name): workspace_bytes(n, scratch) for n in graph.nodes if get_op(n.op).bodies(n)})
     uf = _UnionFind(names)
 
     # external homes: (region, offset) per graph input / first occurrence of each graph output

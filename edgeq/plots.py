@@ -66,6 +66,31 @@ def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: 
     return path
 
 
+def layer_profile_chart(rows: list[dict], path: Path) -> Path:
+    """Bars per layer: guest instructions under QEMU (the per-layer profile), with each layer's
+    instructions per MAC written above its bar where it has MACs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['layer']} {r['op']}" for r in rows]
+    counts = [r["instructions"] / 1e3 for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(rows) + 2), 4.2))
+    ax.bar(x, counts, 0.7)
+    for i, r in enumerate(rows):
+        if r.get("instructions_per_mac"):
+            ax.text(i, counts[i], f"{r['instructions_per_mac']:.2f}", ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("thousand instructions (QEMU plugin count)")
+    ax.set_title("Instructions per layer (numbers: per MAC)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
 def memory_timeline(timeline: dict, path: Path, tflm_arena: int | None = None) -> Path:
     """Bytes of the live arena tensors per layer (their sum: what a plan without overlaps needs
     at least) and the arena bytes they cover in the plan, with the plan's peak, the bound

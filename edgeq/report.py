@@ -212,6 +212,22 @@ def _speed_section(d: dict[str, Any]) -> list[str]:
                   f"{e['runs']} |" for e in entries]
     if d.get("target_format") == "c":
         lines += ["", "C targets: speed is the instruction count per inference under QEMU (the cortex-m4 profile)."]
+    return lines + layer_profile_section(d.get("layer_profile"))
+
+
+def layer_profile_section(prof: dict[str, Any] | None) -> list[str]:
+    """The per-layer instruction profile measured under QEMU (``targets.c.layer_profile``)."""
+    if not prof:
+        return []
+    lines = ["", "## Per-layer profile", "",
+             f"Guest instructions per layer on one sample, counted under QEMU by the plugin ({prof['note']}); "
+             f"total {prof['total_instructions']:,}, of which {prof['invoke_overhead_instructions']:,} outside "
+             "the layers.", "",
+             "| layer | op | kernel | instructions | MACs | per MAC | share |", "|---:|---|---|---:|---:|---:|---:|"]
+    for r in prof["rows"]:
+        per = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] else ""
+        lines.append(f"| {r['layer']} | {r['op']} | `{r['kernel']}` | {r['instructions']:,} | {r['macs']:,} | "
+                     f"{per} | {100 * r['share']:.1f}% |")
     return lines
 
 

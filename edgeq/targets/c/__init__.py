@@ -9,6 +9,7 @@ checked against the profile's ``[budget]``.
 """
 from __future__ import annotations
 
+import re
 import statistics
 import subprocess
 import tempfile
@@ -23,12 +24,12 @@ from ...ir import Graph
 from ...ops import get_op
 from ..base import RuntimeRun, TargetProfile
 from . import qemu, toolchain
-from ...memory_plan import MemoryPlan, plan_memory
+from ...memory_plan import MemoryPlan
 from .emit import generate, model_name, model_plan, write
 from .lower import supported_ops as _lowered_ops
 
 __all__ = ["input_rounding", "prepare", "emit", "run", "memory", "first_mismatch", "supported_ops", "refusals",
-           "plan_memory",
+           "model_plan", "layer_profile",
            "MemoryPlan", "SUPPORTED_OPS", "model_name"]
 
 #: The C API takes int8 inputs; float data is quantized like TFLite's QUANTIZE (half away).
@@ -36,6 +37,8 @@ input_rounding = "half_away"
 
 #: Harness instructions inside the measured region that are not the model's (see qemu.py).
 HARNESS_OVERHEAD_INSTRUCTIONS = 8
+#: ... of which before the entry of NAME_invoke (bench_start's return, the arguments, the call).
+HARNESS_ENTRY_INSTRUCTIONS = 4
 
 
 #: The IR ops the C target lowers (its lowering table, ops internal to passes excluded).
@@ -206,6 +209,67 @@ def timeline(graph: Graph, plan: MemoryPlan) -> dict[str, Any]:
             "live_bytes": list(plan.live_bytes), "used_bytes": list(plan.used_bytes),
             "arena_bytes": plan.arena_size, "bound_without_overlap_bytes": plan.lower_bound,
             "bound_with_overlap_bytes": plan.overlap_bound}
+
+
+#: Instructions the per-layer profile build adds per layer: ``movs r0, #layer``, ``bl
+#: edgeq_layer_mark`` and the marker's ``bx lr`` (checked against the plain build's total).
+MARK_OVERHEAD_INSTRUCTIONS = 3
+
+
+def layer_profile(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
+                  options: dict, total: int | None = None) -> dict[str, Any] | None:
+    """Guest instructions per layer under QEMU, measured with the instruction-counting plugin.
+
+    Builds a variant of the model whose ``NAME_invoke`` calls the harness's
+    ``edgeq_layer_mark(i)`` after layer ``i`` (the shipped sources are not touched), runs it on
+    the first sample of ``int_inputs`` (one array per graph input) and takes differences of the
+    counts at the marks.  ``total``: the plain build's instructions per inference (harness
+    overhead removed); the difference from the layers' sum is the invoke's own work (the call,
+    the return, output copies).  None for a profile without an emulator (host builds)."""
+    if not _is_cross(profile):
+        return None
+    sample = _flat_inputs(graph, [x[:1] for x in int_inputs])
+    _, name, _ = _sources(artifacts)
+    qprof = qemu.normalize_profile(profile.raw)
+    model = generate(graph, name, marks=True)
+    with _BuildDir(options, f"{profile.name}-profile") as bdir:
+        srcs = [p for p in write(model, bdir / "c") if p.suffix == ".c"]
+        elf = qemu.build_elf(srcs, [bdir / "c"], name, bdir, qprof, bdir / "in.bin", bdir / "out.bin")
+        _, counts, marks = qemu.run_qemu_marked(elf, sample[:1],
+                                                _output_bytes(graph), qprof,
+                                                timeout=float(options.get("qemu_timeout", 600.0)))
+    points = marks[0]
+    if len(points) != len(graph.nodes):
+        raise EdgeqError(f"profile build of '{name}' reported {len(points)} layer marks for {len(graph.nodes)} layers")
+    marked_total = counts[0] - HARNESS_OVERHEAD_INSTRUCTIONS - MARK_OVERHEAD_INSTRUCTIONS * len(points)
+    rows = []
+    before = 0
+    for i, (node, at) in enumerate(zip(graph.nodes, points)):
+        n = at - before - (MARK_OVERHEAD_INSTRUCTIONS if i else HARNESS_ENTRY_INSTRUCTIONS)
+        before = at
+        macs = int(get_op(node.op).macs(node, graph))
+        rows.append({"layer": i, "name": node.name, "op": node.op, "module": node.module_path or "",
+                     "kernel": _layer_kernel(model, i), "instructions": int(n), "macs": macs,
+                     "instructions_per_mac": (n / macs) if macs else None})
+    plain = marked_total if total is None else int(total)
+    layers_sum = sum(r["instructions"] for r in rows)
+    for r in rows:
+        r["share"] = r["instructions"] / plain if plain else 0.0
+    return {"rows": rows, "total_instructions": plain, "layers_instructions": layers_sum,
+            "invoke_overhead_instructions": plain - layers_sum,
+            "profile_build_total": marked_total,
+            "note": "guest instructions per layer, counted by the QEMU TCG plugin between marks called after "
+                    "every layer of a profile build (marker calls removed); not cycles"}
+
+
+def _layer_kernel(model: Any, index: int) -> str:
+    """The kernel functions layer ``index`` calls in the generated NAME.c."""
+    text = model.files[f"{model.name}.c"].split(f"/* Layer {index}: ", 1)
+    if len(text) < 2:
+        return ""
+    statements = text[1].split("/* Layer ", 1)[0].split("*/", 1)[-1]
+    calls = dict.fromkeys(re.findall(r"\b(edgeq_[a-z0-9_]+)\s*\(", statements))
+    return ", ".join(k for k in calls if k != "edgeq_layer_mark")
 
 
 def model_macs(graph: Graph) -> int:

@@ -66,14 +66,20 @@ def shape_text(shape: Iterable[int]) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int) -> str:
-    """Definition of a ``const`` array, ``per_line`` right-aligned values a line."""
+#: The attribute macro of arrays the kernels read a word at a time (defined in NAME_weights.c).
+WORD_ALIGNED = "EDGEQ_WORD_ALIGNED"
+
+
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int, aligned: bool = False) -> str:
+    """Definition of a ``const`` array, ``per_line`` right-aligned values a line (``aligned``:
+    word-aligned, ``WORD_ALIGNED``)."""
     vals = [c_int(v) for v in np.asarray(values).reshape(-1).tolist()]
     width = max((len(v) for v in vals), default=1)
     lines = ["    " + ", ".join(v.rjust(width) for v in vals[i:i + per_line]) + ","
              for i in range(0, len(vals), per_line)]
     body = "\n".join(lines)
-    return f"const {ctype} {name}[{len(vals)}] = {{\n{body}\n}};\n"
+    attr = f" {WORD_ALIGNED}" if aligned else ""
+    return f"const {ctype} {name}[{len(vals)}]{attr} = {{\n{body}\n}};\n"
 
 
 def is_struct_value(value: Any) -> bool:

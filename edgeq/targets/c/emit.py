@@ -14,21 +14,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ...errors import UnsupportedOpError
-from ...ir import Graph
-from ...memory_plan import MemoryPlan, plan_memory
+from ...ir import Graph, Node
+from ...memory_plan import MemoryPlan
+from ...memory_plan import plan_memory as _plan_memory
 from ...ops import get_op
 from ..base import atomic_write_text
 from . import render
 from .cformat import c_identifier, comment, model_name
 from .cheaders import kernel_api
 from .layer import LayerCode, ModelCode
-from .lower import LOWERINGS, allows_overlap, int16_ops, int32_input_ops, supported_ops
+from .lower import LOWERINGS, allows_overlap, int16_ops, int32_input_ops, kernel_scratch, supported_ops
 from .lower.movement import COPY
 from .readme import readme
 
-__all__ = ["CModel", "generate", "write", "model_name", "c_identifier"]
+__all__ = ["CModel", "generate", "write", "model_name", "c_identifier", "model_plan"]
 
 
 @dataclass
@@ -106,19 +108,24 @@ def output_copies(model: ModelCode) -> list[str]:
     return lines
 
 
-def model_plan(graph: Graph, input_in_arena: bool = False) -> MemoryPlan:
-    """The C target's memory plan: outputs over consumed inputs where the kernels allow it;
-    ``input_in_arena``: the input API of ``NAME_input()`` / ``NAME_run()`` (input in the arena)."""
-    return plan_memory(graph, input_in_arena=input_in_arena, kernel_allows=lambda node: allows_overlap(node, graph))
+def model_plan(graph: Graph, input_in_arena: bool = False,
+               kernel_allows: Callable[[Node], bool] | None = None) -> MemoryPlan:
+    """The C target's memory plan: the scratch buffers its kernels ask for, outputs over consumed
+    inputs where the kernels allow it (``kernel_allows``, default: every kernel without a
+    restrict pointer); ``input_in_arena``: the input API of ``NAME_input()`` / ``NAME_run()``."""
+    allows = kernel_allows or (lambda node: allows_overlap(node, graph))
+    return _plan_memory(graph, input_in_arena=input_in_arena, kernel_allows=allows, scratch=kernel_scratch)
 
 
-def generate(graph: Graph, name: str, trace: bool = False, input_in_arena: bool = False) -> CModel:
+def generate(graph: Graph, name: str, trace: bool = False, input_in_arena: bool = False,
+             marks: bool = False) -> CModel:
     """Plan memory and generate every file text for ``graph`` (quantized, NHWC).
 
     ``trace``: a debug variant whose ``NAME_invoke`` calls ``edgeq_trace(layer, data, size)``
     after every layer (used to locate the first differing layer; never shipped).
     ``input_in_arena``: the input lives in the arena (``NAME_input()``, ``NAME_run()``; the
-    classic ``NAME_invoke`` copies its input there)."""
+    classic ``NAME_invoke`` copies its input there).  ``marks``: the per-layer profile variant,
+    calling the harness's ``edgeq_layer_mark(layer)`` after every layer (never shipped)."""
     if not graph.quantized or graph.layout != "nhwc":
         raise UnsupportedOpError("the C target needs a quantized NHWC graph (call prepare() first)")
     check_activation_types(graph)
@@ -127,7 +134,7 @@ def generate(graph: Graph, name: str, trace: bool = False, input_in_arena: bool 
         if n in graph.tensors and graph.t(n).dtype == "int16" and t.offset % 2:
             raise UnsupportedOpError(f"int16 tensor {n} would start at odd byte {t.offset} of the {t.region} "
                                      f"buffer; put the int16 outputs first")
-    model = ModelCode(graph, name, plan, trace)
+    model = ModelCode(graph, name, plan, trace, marks)
     for i in range(len(graph.nodes)):
         model.layers.append(lower_layer(model, i))
     model.copy_lines = output_copies(model)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node, Tensor
-from ...memory_plan import MemoryPlan
+from ...memory_plan import MemoryPlan, scratch_name
 from .cformat import CTYPE_BYTES, Field, Names, c_array, c_identifier, initializer_lines, shape_text
 from .cheaders import Kernel, KernelInterfaceError, kernel_api
 
@@ -15,12 +15,14 @@ class ModelCode:
     """The state of one model's generation shared by its layers: identifiers of NAME.c, arena
     offset constants, constant arrays (deduplicated by source tensor), kernels called."""
 
-    def __init__(self, graph: Graph, name: str, plan: MemoryPlan, trace: bool = False) -> None:
+    def __init__(self, graph: Graph, name: str, plan: MemoryPlan, trace: bool = False,
+                 marks: bool = False) -> None:
         self.graph = graph
         self.name = name
         self.upper = name.upper()
         self.plan = plan
         self.trace = trace
+        self.marks = marks
         # one namespace for every file-scope identifier of NAME.c
         self.ids = Names({"arena", "input", "output", "status", f"{name}_arena", f"{name}_invoke",
                           f"{name}_input", f"{name}_run"})
@@ -31,6 +33,7 @@ class ModelCode:
         self.layers: list[LayerCode] = []
         self.kernels: list[Kernel] = []                  # in first-call order
         self.copy_lines: list[str] = []                  # graph outputs stored elsewhere
+        self.aligned_arrays = False                      # some constant array is word-aligned
         self.multi_in = len(graph.inputs) > 1
         self.multi_out = len(graph.outputs) > 1
         wide = any(graph.t(n).dtype == "int16" for n in graph.activations())
@@ -75,6 +78,10 @@ class ModelCode:
         if self.graph.t(tensor).dtype != "int16":
             return p
         return f"({'const ' if const else ''}int16_t *)({p})"
+
+    def scratch_ptr(self, node: str) -> str:
+        """Pointer expression (int16_t *) of a node's scratch buffer in the arena."""
+        return f"(int16_t *)(void *)({self.ptr(scratch_name(node))})"
 
     def nbytes(self, tensor: str) -> int:
         """Bytes of an activation (int8: its element count; argmax's int32 indices: 4 each)."""
@@ -156,13 +163,20 @@ class LayerCode:
             self.offset_const[-1] = self.ids.get("OFFSET_INPUT")
         return self.offset_const[-1]
 
+    def scratch(self) -> str:
+        """Pointer expression of this layer's scratch buffer (the plan must have given it one)."""
+        if scratch_name(self.node.name) not in self.model.plan.tensors:
+            raise KernelInterfaceError(f"internal error: the plan has no scratch for {self.node.name}")
+        return self.model.scratch_ptr(self.node.name)
+
     def tptr(self, tensor: str, const: bool = False) -> str:
         return self.model.tptr(tensor, const)
 
     # -- constants ----------------------------------------------------------------------------
     def const_array(self, role: str, ctype: str, values: np.ndarray, source: str, per_line: int,
-                    note: str) -> str:
-        """Symbol of a constant array in NAME_weights.c (one per (source tensor, role))."""
+                    note: str, aligned: bool = False) -> str:
+        """Symbol of a constant array in NAME_weights.c (one per (source tensor, role));
+        ``aligned``: word-aligned (kernels read it 32 bits at a time)."""
         model = self.model
         key = (source, role)
         if key in model.weight_symbol:
@@ -172,7 +186,9 @@ class LayerCode:
         values = np.asarray(values)
         n = int(values.size)
         model.weight_bytes += n * CTYPE_BYTES[ctype]
-        self.arrays.append((f"extern const {ctype} {sym}[{n}];", c_array(ctype, sym, values, per_line), note))
+        self.arrays.append((f"extern const {ctype} {sym}[{n}];", c_array(ctype, sym, values, per_line, aligned),
+                            note))
+        model.aligned_arrays |= aligned
         return sym
 
     def operand(self, index: int) -> str:

@@ -59,6 +59,7 @@ __all__ = [
     "missing_tools",
     "normalize_profile",
     "run_qemu",
+    "run_qemu_marked",
     "section_sizes",
     "symbol_address",
     "tools_available",
@@ -399,14 +400,19 @@ def build_elf(sources: Sequence[Path], include_dirs: Sequence[Path], model_name:
 
     start = symbol_address(elf, "bench_start", prof["nm"])
     stop = symbol_address(elf, "bench_stop", prof["nm"])
-    if start == stop:
-        raise ToolchainError("bench_start and bench_stop were folded into one function")
+    try:    # only kept by the linker in a profile build, which calls it
+        mark: int | None = symbol_address(elf, "edgeq_layer_mark", prof["nm"])
+    except ToolchainError:
+        mark = None
+    if len({start, stop, mark}) != 3:
+        raise ToolchainError("bench_start, bench_stop and edgeq_layer_mark were folded together")
     meta = {
         "model_name": model_name,
         "input_path": str(input_path),
         "output_path": str(output_path),
         "bench_start": start,
         "bench_stop": stop,
+        "layer_mark": mark,
     }
     _sidecar_path(elf).write_text(json.dumps(meta, indent=2) + "\n")
     return elf
@@ -469,6 +475,21 @@ def run_qemu(elf: Path, inputs: np.ndarray, output_size: int,
     The ELF reads and writes the fixed host paths compiled into it, so do not run the
     same ELF concurrently.
     """
+    outputs, counts, _ = _run_qemu(elf, inputs, output_size, profile, timeout, plugin, marks=False)
+    return outputs, counts
+
+
+def run_qemu_marked(elf: Path, inputs: np.ndarray, output_size: int,
+                    profile: Mapping[str, Any] | None = None, timeout: float = 120.0,
+                    *, plugin: Path | None = None) -> tuple[np.ndarray, list[int], list[list[int]]]:
+    """:func:`run_qemu`, plus per sample the instruction counts at each call of the harness's
+    ``edgeq_layer_mark()`` (instructions since ``bench_start``'s entry, up to the mark's entry):
+    the per-layer profile build calls it after every layer."""
+    return _run_qemu(elf, inputs, output_size, profile, timeout, plugin, marks=True)
+
+
+def _run_qemu(elf: Path, inputs: np.ndarray, output_size: int, profile: Mapping[str, Any] | None,
+              timeout: float, plugin: Path | None, marks: bool) -> tuple[np.ndarray, list[int], list[list[int]]]:
     prof = normalize_profile(profile)
     elf = Path(elf).resolve()
     sidecar = _sidecar_path(elf)
@@ -498,16 +519,19 @@ def run_qemu(elf: Path, inputs: np.ndarray, output_size: int,
 
     with tempfile.TemporaryDirectory(prefix="edgeq_qemu_") as tmp:
         counts_path = Path(tmp) / "counts.txt"
+        marks_path = Path(tmp) / "marks.txt"
         cmd = list(prof["emulator"])
         for flag, value in _QEMU_RUN_FLAGS:
             if flag not in cmd:
                 cmd += [flag] if value is None else [flag, value]
+        if marks and meta.get("layer_mark") is None:
+            raise QemuError(f"{elf.name} has no edgeq_layer_mark(): not a profile build", None)
         plugin_opt = ",".join([
             _qemu_opt_escape(str(Path(plugin).resolve())),
             f"start={meta['bench_start']:#x}",
             f"stop={meta['bench_stop']:#x}",
             "out=" + _qemu_opt_escape(str(counts_path)),
-        ])
+        ] + ([f"mark={meta['layer_mark']:#x}", "marks=" + _qemu_opt_escape(str(marks_path))] if marks else []))
         cmd += ["-kernel", str(elf), "-plugin", plugin_opt]
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
@@ -527,6 +551,8 @@ def run_qemu(elf: Path, inputs: np.ndarray, output_size: int,
             raise QemuError("the instruction-count plugin wrote no counts", 0,
                             proc.stdout, proc.stderr, cmd)
         counts = [int(line) for line in counts_path.read_text().split()]
+        mark_counts = ([[int(v) for v in line.split()] for line in marks_path.read_text().splitlines()]
+                       if marks and marks_path.exists() else [])
 
     if not output_path.exists():
         raise QemuError(f"no output file {output_path}", 0, proc.stdout, proc.stderr, cmd)
@@ -537,5 +563,8 @@ def run_qemu(elf: Path, inputs: np.ndarray, output_size: int,
     if len(counts) != n:
         raise QemuError(f"got {len(counts)} instruction counts for {n} samples",
                         0, proc.stdout, proc.stderr, cmd)
+    if marks and len(mark_counts) != n:
+        raise QemuError(f"got layer marks for {len(mark_counts)} of {n} samples", 0, proc.stdout, proc.stderr, cmd)
     outputs = np.frombuffer(raw, dtype=np.int8).reshape(n, output_size).copy()
-    return outputs, counts
+    return outputs, counts, mark_counts
+

@@ -347,7 +347,7 @@ def test_int16_output_api_and_memory_plan(tmp_path: Path) -> None:
     h = (tmp_path / "c" / "pools16_all.h").read_text()
     assert f"#define POOLS16_ALL_OUTPUT_SIZE {2 * p.graph.t(out).size}" in h
     assert "int16" in h and "aligned for int16_t" in h
-    plan = c_target.plan_memory(p.graph)
+    plan = c_target.model_plan(p.graph)
     for n, t in plan.tensors.items():
         item = np.dtype(p.graph.t(n).dtype).itemsize
         assert t.size == p.graph.t(n).size * item

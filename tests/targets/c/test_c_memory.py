@@ -95,7 +95,7 @@ def test_overlap_needs_kernels_without_restrict() -> None:
     g = example("mobilenet_v1_025").graph
     window = [n for n in g.nodes if n.op in ("conv2d", "depthwise_conv2d")]
     assert window and all(allows_overlap(n, g) for n in window)
-    assert c_target.plan_memory(g, kernel_allows=lambda node: False).overlaps == {}
+    assert c_target.model_plan(g, kernel_allows=lambda node: False).overlaps == {}
     overlapped = set(model_plan(g).overlaps)
     assert overlapped and overlapped <= {n.name for n in window} | {n.name for n in g.nodes if n.op == "linear"}
 

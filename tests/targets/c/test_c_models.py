@@ -139,7 +139,7 @@ def test_cortex_m4_qemu_bit_exact(name: str, tmp_path: Path) -> None:
 
 
 def test_profiles_list_the_ops_the_c_target_lowers() -> None:
-    for name in ("cortex-m4", "host-c"):
+    for name in ("cortex-m3", "cortex-m4", "cortex-m7", "host-c"):
         profile = load_profile(name)
         assert profile.format == "c"
         assert sorted(profile.ops) == sorted(c_target.SUPPORTED_OPS)

@@ -27,6 +27,35 @@ typedef struct {
  * no restrict on the pointers: the output may overlap the input it has consumed. */
 void edgeq_conv2d_s8(const edgeq_conv2d_params *p, const int8_t *input, int8_t *output);
 
+/* 1x1 convolution, stride 1, no padding: a matrix product, one column per pixel.  Two pixels
+ * at a time: pixels p and p + 1 are read (widened into `scratch` on the DSP path) before
+ * their outputs are written, so the output may overlap the input as long as writing pixels
+ * p, p + 1 never reaches input pixels above p + 1 (edgeq's planner places them so).
+ * scratch: edgeq_matmul_column_bytes(input channels, 2) bytes, 4-byte aligned. */
+typedef struct {
+    int32_t pixels;                  /* H * W */
+    edgeq_matmul_s8 matmul;          /* depth = input channels, channels = output channels */
+} edgeq_conv2d_1x1_params;
+
+void edgeq_conv2d_1x1_s8(const edgeq_conv2d_1x1_params *p, const int8_t *input, int8_t *output,
+                         int16_t *scratch);
+
+/* Regular (one group) 2-D convolution as im2col + matrix product: the window of each output
+ * pixel (kernel rows, then columns, then channels: the OHWI weights' order) becomes a column
+ * of K = kernel_height * kernel_width * C values, the input zero point (pad_value) where the
+ * window lies in the padding.  `columns` output pixels (1 or 2) at a time, in raster order;
+ * their windows are gathered before their outputs are written.
+ * scratch: edgeq_matmul_column_bytes(K, columns) bytes, 4-byte aligned. */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t pad_value;               /* input zero point */
+    int32_t columns;                 /* output pixels per step: 1 or 2 */
+    edgeq_matmul_s8 matmul;          /* depth = K, channels = output channels */
+} edgeq_conv2d_im2col_params;
+
+void edgeq_conv2d_im2col_s8(const edgeq_conv2d_im2col_params *p, const int8_t *input,
+                            int8_t *output, int16_t *scratch);
+
 /* 16x8 2-D convolution (regular or grouped): int16 input [H][W][C], int8 weights OHWI with
  * I = C / groups, int16 output [OH][OW][O]; int64 acc = bias + sum w * x over the taps inside
  * the input (zero points are 0), requantized by edgeq_requantize_s16. */

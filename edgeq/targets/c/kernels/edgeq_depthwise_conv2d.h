@@ -26,6 +26,28 @@ typedef struct {
 void edgeq_depthwise_conv2d_s8(const edgeq_depthwise_conv2d_params *p, const int8_t *input,
                                int8_t *output);
 
+/* Depthwise 2-D convolution with depth multiplier 1, the input offset folded into the biases
+ * (bias[c] + input_offset * sum of channel c's weights): taps in the padding read pad_value
+ * (the input zero point).  Weights in the kernel's reading order: for each group of four
+ * channels (C rounded down to a multiple of 4), its taps (kernel row-major) of 4 weights each;
+ * then the remaining C % 4 channels as [taps][C % 4].  DSP path: four channels at a time for
+ * kernels of up to EDGEQ_DEPTHWISE_MAX_TAPS taps.  Output written pixel by pixel, channels in
+ * order: increasing addresses (the kernel file states the traversal). */
+#define EDGEQ_DEPTHWISE_MAX_TAPS 25
+
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t pad_value;               /* input zero point */
+    int32_t output_offset;           /* output zero point */
+    const int8_t *weights;           /* 1HWO reordered: [C / 4][taps][4], then [taps][C % 4] */
+    const int32_t *bias;             /* [C], the input offset folded in */
+    edgeq_channel_requant requant;
+    int32_t fast_requant;            /* edgeq_requantize_fast() is exact (edgeq_matmul_s8) */
+} edgeq_depthwise_conv2d_opt_params;
+
+void edgeq_depthwise_conv2d_opt_s8(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *input,
+                                   int8_t *output);
+
 /* 16x8 depthwise 2-D convolution: int16 input and output, int8 weights 1HWO, int64 biases. */
 typedef struct {
     edgeq_conv_geometry geometry;

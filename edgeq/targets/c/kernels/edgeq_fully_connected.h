@@ -8,14 +8,12 @@
 extern "C" {
 #endif
 
-/* y[r][o] = requantize(sum_i w[o][i] * (x[r][i] + input_offset) + bias[o]) for each row r. */
+/* y[r][o] = requantize(sum_i w[o][i] * (x[r][i] + input_offset) + bias[o]) for each row r:
+ * a matrix product per row (edgeq_matmul_s8: input offset folded into the biases, weights
+ * packed).  A row's input is read again between the writes of its outputs (two at a time). */
 typedef struct {
-    edgeq_fc_shape shape;
-    int32_t input_offset;            /* -(input zero point) */
-    int32_t output_offset;           /* output zero point */
-    const int8_t *weights;           /* [output_features][input_features] */
-    const int32_t *bias;             /* [output_features] */
-    edgeq_channel_requant requant;
+    int32_t rows;
+    edgeq_matmul_s8 matmul;          /* depth = input features, channels = output features */
 } edgeq_fully_connected_params;
 
 /* Traversal contract (edgeq's memory plan overlaps output and input on it; edgeq/ops/traversal.py):

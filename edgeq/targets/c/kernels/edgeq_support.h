@@ -11,6 +11,7 @@
 #define EDGEQ_SUPPORT_H
 
 #include "edgeq_types.h"
+#include "edgeq_dsp.h"
 
 /* ---------------------------------------------------------------- fixed-point helpers */
 
@@ -65,6 +66,25 @@ static inline int8_t edgeq_requantize(int32_t acc, int32_t multiplier, int32_t s
     out = out < lo ? lo : out;
     out = out > hi ? hi : out;
     return (int8_t)(out + output_offset);
+}
+
+/* edgeq_multiply_by_quantized_multiplier(acc, multiplier, -right_shift) + output_offset in
+ * four operations, for right_shift in [1, 21] and |acc| < 2^30 (edgeq's generator checks both
+ * from the weights and biases before it sets fast_requant).  `rounding` is
+ * 2^(right_shift - 1) + output_offset * 2^right_shift = (2 output_offset + 1) << (right_shift - 1).
+ * The doubling high multiply (acc * m + 2^30) >> 31 equals (2 acc * m + 2^31) >> 32, one
+ * SMMLAR with `rounding` as its addend; then (h + 2^(e-1) - (h < 0)) >> e is the division
+ * by 2^e with ties away from zero, and acc < 0 may stand for h < 0 (when they differ h is 0
+ * and both give 0). */
+static inline int32_t edgeq_requantize_fast(int32_t acc, int32_t multiplier, int32_t right_shift,
+                                            int32_t rounding)
+{
+#if EDGEQ_DSP
+    const int32_t y = edgeq_smmlar(acc * 2, multiplier, rounding);
+#else
+    const int32_t y = (int32_t)(((int64_t)acc * multiplier + ((int64_t)1 << 30)) >> 31) + rounding;
+#endif
+    return (y - (int32_t)((uint32_t)acc >> 31)) >> right_shift;
 }
 
 /* sum_i w[i] * (x[i] + input_offset), i < n */

@@ -33,6 +33,13 @@
 #define EDGEQ_RESTRICT restrict
 #endif
 
+/* Puts a small helper into every caller, so that its arguments stay in registers. */
+#if defined(__GNUC__)
+#define EDGEQ_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EDGEQ_ALWAYS_INLINE inline
+#endif
+
 /* Keeps a hot inner function out of its caller, so that its accumulators stay in registers. */
 #if defined(__GNUC__)
 #define EDGEQ_NOINLINE __attribute__((noinline))
@@ -74,6 +81,24 @@ typedef struct {
     const int8_t *shift;             /* [O] power-of-two exponents */
     int32_t act_min, act_max;        /* fused activation, in output integers */
 } edgeq_channel_requant;
+
+/* A matrix product with a per-channel output stage, the core of the 1x1 and im2col
+ * convolutions and of fully connected layers: for each column x of `depth` int8 values,
+ * y[o] = requantize(bias[o] + sum_k w[o][k] * x[k]) for o < channels.  The input offset is
+ * folded into the biases at generation time (bias[o] + input_offset * sum_k w[o][k], exact in
+ * int32), so columns hold the input integers as they are (padding: the input zero point).
+ * `weights` are packed in the order the kernels read them (edgeq_matmul.h).
+ * fast_requant = 1 when edgeq's generator proved that edgeq_requantize_fast() gives TFLite's
+ * integers for every accumulator the layer can produce (see edgeq_support.h). */
+typedef struct {
+    int32_t channels;                /* output channels O */
+    int32_t depth;                   /* K */
+    const int8_t *weights;           /* [ceil(O / 2)][ceil(K / 4)][2][4], zero padded */
+    const int32_t *bias;             /* [O], the input offset folded in */
+    edgeq_channel_requant requant;
+    int32_t output_offset;           /* output zero point */
+    int32_t fast_requant;
+} edgeq_matmul_s8;
 
 /* Integer re-scaling of an int8 value to another quantization: TFLite's int8 -> int8 QUANTIZE,
  * saturating to int8.  rescale == 0: the value already has the target quantization (copied). */

@@ -14,7 +14,7 @@ from __future__ import annotations
 # each module registers its ops
 from . import arithmetic, control, conv, elementwise, gather, matmul, movement, reduce  # noqa: F401
 from .registry import (LOWERINGS, Kernel, Lowering, allows_overlap, int16_ops, int32_input_ops, kernel, kernel_files,
-                       lowers, supported_ops)
+                       kernel_scratch, lowers, supported_ops)
 
 __all__ = ["LOWERINGS", "Kernel", "Lowering", "allows_overlap", "int16_ops", "int32_input_ops", "kernel",
-           "kernel_files", "lowers", "supported_ops"]
+           "kernel_files", "kernel_scratch", "lowers", "supported_ops"]

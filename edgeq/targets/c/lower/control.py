@@ -14,7 +14,7 @@ import numpy as np
 from ....memory_plan import MemoryPlan, body_plan, workspace_name
 from ..layer import LayerCode, ModelCode
 from .movement import COPY
-from .registry import LOWERINGS, lowers
+from .registry import LOWERINGS, kernel_scratch, lowers
 
 
 class BodyCode(ModelCode):
@@ -55,7 +55,7 @@ def _scan(layer: LayerCode) -> None:
     body, k, steps = layer.attrs["body"], layer.attrs["sequences"], int(layer.attrs["steps"])
     n_states = len(body.outputs)
     stacked = list(layer.attrs["stacked"])
-    plan = body_plan(body)
+    plan = body_plan(body, kernel_scratch)
     pointers = {x_t: f"{model.ptr(seq)} + t * {_row_bytes(model.graph, seq)}"
                 for x_t, seq in zip(body.inputs[:k], node.inputs[:k])}
     states = [model.ptr(o) for o in node.outputs[:n_states]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import UnsupportedOpError
+from ....ir import Graph, Node
 from ..cformat import Field, shape_text
 from ..layer import LayerCode
 from .registry import kernel, lowers
@@ -105,31 +106,187 @@ def weighted_fields(layer: LayerCode, weights_note: str, shape: list[Field]) -> 
     return [*shape, *zero_point_offsets(layer), ("weights", weights), ("bias", bias), ("requant", requant)]
 
 
+# ------------------------------------------------------------------ matrix-product kernels
+
+INT32_LIMIT = 1 << 31
+#: edgeq_requantize_fast() needs |acc| < 2^30 and right shifts in [1, 21] (edgeq_support.h)
+FAST_ACC_LIMIT = 1 << 30
+FAST_SHIFTS = (-21, -1)
+
+
+def matmul_weights(w: np.ndarray) -> np.ndarray:
+    """(O, K) int8 weights packed as edgeq_matmul.h reads them: channel pairs (an odd last
+    channel paired with zeros), for each pair groups of 4 depths, channel 2j's 4 then 2j+1's."""
+    o, k = w.shape
+    k4, o2 = (k + 3) // 4 * 4, o + (o % 2)
+    full = np.zeros((o2, k4), dtype=np.int64)
+    full[:o, :k] = w
+    return full.reshape(o2 // 2, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def matmul_bounds(w: np.ndarray, bias: np.ndarray, input_zero_point: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel: the largest |partial sum| the kernels can meet (the folded bias plus any
+    subset of products with inputs in [-128, 127]), and the largest |accumulator| (bias plus
+    sum w * (x - zero point)), in exact integers."""
+    wabs = np.abs(w.astype(np.int64)).sum(axis=1)
+    b = np.abs(bias.astype(np.int64))
+    zp = int(input_zero_point)
+    partial = b + (abs(zp) + 128) * wabs
+    final = b + max(127 - zp, zp + 128) * wabs
+    return partial, final
+
+
+def foldable(node: Node, graph: Graph) -> bool:
+    """Can the input offset be folded into the biases with every partial sum inside int32?"""
+    w, b = graph.t(node.inputs[1]), graph.t(node.inputs[2])
+    if w.data is None or b.data is None or b.dtype != "int32":
+        return False
+    w2 = _weights_2d(node, graph)
+    partial, _ = matmul_bounds(w2, b.data.reshape(-1), int(node.attrs["input_zero_point"]))
+    return bool(partial.max(initial=0) < INT32_LIMIT)
+
+
+def _weights_2d(node: Node, graph: Graph) -> np.ndarray:
+    """The weights as (output channel, the taps summed into it): OHWI / [out][in] rows, or the
+    columns of a depthwise layer's 1HWO."""
+    w = graph.t(node.inputs[1]).data.astype(np.int64)
+    if node.op == "depthwise_conv2d":
+        return w.reshape(-1, w.shape[-1]).T
+    return w.reshape(w.shape[0], -1)
+
+
+def matmul_fields(layer: LayerCode, weights_note: str) -> list[Field]:
+    """``edgeq_matmul_s8`` fields: packed weights, the input offset folded into the biases,
+    per-channel requantization, and whether edgeq_requantize_fast() is exact for the layer."""
+    node, a = layer.node, layer.attrs
+    w2 = _weights_2d(node, layer.graph)
+    o, k = w2.shape
+    bias = layer.input(2).data.astype(np.int64).reshape(-1)
+    zp = int(a["input_zero_point"])
+    folded = bias - zp * w2.sum(axis=1)
+    _, final = matmul_bounds(w2, bias, zp)
+    shift = np.asarray(a["shift"], dtype=np.int64).reshape(-1)
+    fast = bool(final.max(initial=0) < FAST_ACC_LIMIT and shift.min() >= FAST_SHIFTS[0]
+                and shift.max() <= FAST_SHIFTS[1])
+    weights = layer.const_array("packed_weights", "int8_t", matmul_weights(w2), layer.node.inputs[1], 16,
+                                f"{weights_note} {shape_text(layer.input(1).shape)}, packed for edgeq_matmul_s8 "
+                                f"(channel pairs, groups of 4 of the {k} depths)", aligned=True)
+    folded_bias = layer.const_array("folded_bias", "int32_t", folded, layer.node.inputs[2], 6,
+                                    f"int32 biases + input_offset ({-zp}) * the sum of each channel's weights")
+    return [("channels", o), ("depth", k), ("weights", weights), ("bias", folded_bias),
+            ("requant", channel_requant(layer, o)), ("output_offset", a["output_zero_point"]),
+            ("fast_requant", int(fast))]
+
+
+def column_bytes(depth: int, columns: int) -> int:
+    """edgeq_matmul_column_bytes() on the DSP path (the portable path needs at most as much)."""
+    return (depth + 3) // 4 * 4 * columns * 2
+
+
+def conv_kind(node: Node, graph: Graph) -> str:
+    """The kernel a conv2d layer calls: "s16", "generic" (grouped, or an offset that cannot be
+    folded), "1x1" (pointwise, stride 1, no padding) or "im2col"."""
+    if graph.t(node.inputs[0]).dtype != "int8":
+        return "s16"
+    a = node.attrs
+    if a["groups"] != 1 or not foldable(node, graph):
+        return "generic"
+    kh, kw = graph.t(node.inputs[1]).shape[1:3]
+    if (kh, kw) == (1, 1) and tuple(a["stride"]) == (1, 1) and not any(a["padding"]):
+        return "1x1"
+    return "im2col"
+
+
+def _conv_scratch(node: Node, graph: Graph) -> int:
+    """Scratch of the 1x1 and im2col kernels: edgeq_matmul_column_bytes(K, 2) on the DSP path (two
+    widened columns; the portable path needs at most as much)."""
+    if conv_kind(node, graph) not in ("1x1", "im2col"):
+        return 0
+    return column_bytes(int(np.prod(graph.t(node.inputs[1]).shape[1:])), 2)
+
+
 CONV2D = kernel("edgeq_conv2d_s8", "edgeq_conv2d.c")
 CONV2D_S16 = kernel("edgeq_conv2d_s16", "edgeq_conv2d_s16.c")
+CONV2D_1X1 = kernel("edgeq_conv2d_1x1_s8", "edgeq_conv2d_1x1_s8.c", "edgeq_matmul_s8.c")
+CONV2D_IM2COL = kernel("edgeq_conv2d_im2col_s8", "edgeq_conv2d_im2col_s8.c", "edgeq_matmul_s8.c")
 
 
-@lowers("conv2d", kernels=(CONV2D,), int16=(CONV2D_S16,))
+@lowers("conv2d", kernels=(CONV2D, CONV2D_1X1, CONV2D_IM2COL), int16=(CONV2D_S16,), scratch=_conv_scratch)
 def _conv2d(layer: LayerCode) -> None:
     check_precision(layer)
+    kind = conv_kind(layer.node, layer.graph)
+    layer.note(window_note(layer))
+    if kind in ("1x1", "im2col"):
+        args = [layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0]), layer.scratch()]
+        matmul = matmul_fields(layer, "int8 weights, OHWI")
+        if kind == "1x1":
+            layer.call(CONV2D_1X1, [("pixels", layer.output.size // layer.output.shape[-1]), ("matmul", matmul)],
+                       args=args)
+            return
+        fields = [("geometry", conv_geometry(layer)), ("pad_value", layer.attrs["input_zero_point"]),
+                  ("columns", 2), ("matmul", matmul)]
+        layer.note("im2col, 2 pixels a step")
+        layer.call(CONV2D_IM2COL, fields, args=args)
+        return
     fields = weighted_fields(layer, "int8 weights, OHWI", [("geometry", conv_geometry(layer)),
                                                            ("output_channels", layer.output.shape[-1]),
                                                            ("groups", layer.attrs["groups"])])
-    layer.note(window_note(layer))
     layer.call(layer.kernel_for(CONV2D, CONV2D_S16), fields)
 
 
 DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
+DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c")
 DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
 
 
-@lowers("depthwise_conv2d", kernels=(DEPTHWISE,), int16=(DEPTHWISE_S16,))
+def depthwise_weights(w2: np.ndarray) -> np.ndarray:
+    """(C, taps) depthwise weights in edgeq_depthwise_conv2d_opt_s8's order: for each group of 4
+    channels its taps of 4 weights ([C / 4][taps][4]), then [taps][C % 4] for the rest."""
+    c, taps = w2.shape
+    groups = c // 4 * 4
+    head = w2[:groups].reshape(groups // 4, 4, taps).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([head, w2[groups:].T.reshape(-1)])
+
+
+def depthwise_kind(node: Node, graph: Graph) -> str:
+    """"s16", "opt" (depth multiplier 1, input offset foldable) or "generic"."""
+    x, y = graph.t(node.inputs[0]), graph.t(node.outputs[0])
+    if x.dtype != "int8":
+        return "s16"
+    if y.shape[-1] != x.shape[-1] or not foldable(node, graph):
+        return "generic"
+    return "opt"
+
+
+@lowers("depthwise_conv2d", kernels=(DEPTHWISE, DEPTHWISE_OPT), int16=(DEPTHWISE_S16,))
 def _depthwise_conv2d(layer: LayerCode) -> None:
     check_precision(layer)
+    layer.note(window_note(layer, groups=False))
+    if depthwise_kind(layer.node, layer.graph) == "opt":
+        a = layer.attrs
+        w2 = _weights_2d(layer.node, layer.graph)
+        bias = layer.input(2).data.astype(np.int64).reshape(-1)
+        zp = int(a["input_zero_point"])
+        _, final = matmul_bounds(w2, bias, zp)
+        shift = np.asarray(a["shift"], dtype=np.int64).reshape(-1)
+        fast = bool(final.max(initial=0) < FAST_ACC_LIMIT and shift.min() >= FAST_SHIFTS[0]
+                    and shift.max() <= FAST_SHIFTS[1])
+        o = layer.output.shape[-1]
+        fields = [("geometry", conv_geometry(layer)), ("pad_value", zp), ("output_offset", a["output_zero_point"]),
+                  ("weights", layer.const_array("grouped_weights", "int8_t", depthwise_weights(w2),
+                                                layer.node.inputs[1], 16,
+                                                f"int8 weights, 1HWO {shape_text(layer.input(1).shape)} in "
+                                                f"groups of 4 channels (edgeq_depthwise_conv2d_opt_s8)",
+                                                aligned=True)),
+                  ("bias", layer.const_array("folded_bias", "int32_t", bias - zp * w2.sum(axis=1),
+                                             layer.node.inputs[2], 6,
+                                             f"int32 biases + input_offset ({-zp}) * the sum of each channel's weights")),
+                  ("requant", channel_requant(layer, o)), ("fast_requant", int(fast))]
+        layer.call(DEPTHWISE_OPT, fields, args=[layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0])])
+        return
     multiplier = layer.output.shape[-1] // layer.input(0).shape[-1]
     fields = weighted_fields(layer, "int8 weights, 1HWO", [("geometry", conv_geometry(layer)),
                                                            ("depth_multiplier", multiplier)])
-    layer.note(window_note(layer, groups=False))
     layer.call(layer.kernel_for(DEPTHWISE, DEPTHWISE_S16), fields)
 
 
@@ -157,6 +314,13 @@ FULLY_CONNECTED_S16 = kernel("edgeq_fully_connected_s16", "edgeq_fully_connected
 def _linear(layer: LayerCode) -> None:
     check_precision(layer)
     out_f, in_f = layer.input(1).shape
-    shape = [("rows", layer.input(0).size // in_f), ("input_features", in_f), ("output_features", out_f)]
-    fields = weighted_fields(layer, "int8 weights [out][in]", [("shape", shape)])
-    layer.call(layer.kernel_for(FULLY_CONNECTED, FULLY_CONNECTED_S16), fields)
+    rows = layer.input(0).size // in_f
+    if layer.int16:
+        shape = [("rows", rows), ("input_features", in_f), ("output_features", out_f)]
+        fields = weighted_fields(layer, "int8 weights [out][in]", [("shape", shape)])
+        layer.call(layer.kernel_for(FULLY_CONNECTED, FULLY_CONNECTED_S16), fields)
+        return
+    if not foldable(layer.node, layer.graph):
+        raise UnsupportedOpError(f"linear at {layer.node.where()}: the input offset cannot be folded into the "
+                                 f"biases without leaving int32 (weights or biases too large)")
+    layer.call(FULLY_CONNECTED, [("rows", rows), ("matmul", matmul_fields(layer, "int8 weights [out][in]"))])

@@ -16,18 +16,24 @@ if TYPE_CHECKING:
 
 
 LowerFn = Callable[["LayerCode"], None]
+#: the scratch bytes the kernel a node's layer calls works in (0: none)
+ScratchFn = Callable[[Node, Graph], int]
 
 
 @dataclass(frozen=True)
 class Lowering:
     """How one IR op becomes C: ``build`` writes the layer, calling only ``kernels`` (int8
     layers) and ``int16_kernels`` (16x8 layers; empty: the op has no 16x8 kernel);
-    ``int32_inputs``: it reads int32 activations (token ids, masks) as 4 little-endian bytes."""
+    ``int32_inputs``: it reads int32 activations (token ids, masks) as 4 little-endian bytes.
+
+    ``scratch``: the bytes of arena scratch the kernel the layer calls needs (its header names
+    the function computing it); the memory planner asks (``kernel_scratch``)."""
     op: str
     build: LowerFn
     kernels: tuple[Kernel, ...]
     int16_kernels: tuple[Kernel, ...] = ()
     int32_inputs: bool = False
+    scratch: ScratchFn | None = None
 
     @property
     def int16(self) -> bool:
@@ -45,11 +51,12 @@ LOWERINGS: dict[str, Lowering] = {}
 
 
 def lowers(op: str, kernels: tuple[Kernel, ...] = (), int16: tuple[Kernel, ...] = (),
-           int32_inputs: bool = False) -> Callable[[LowerFn], LowerFn]:
+           int32_inputs: bool = False, scratch: ScratchFn | None = None) -> Callable[[LowerFn], LowerFn]:
     """Register ``fn`` as the lowering of ``op``, which calls ``kernels`` (and ``int16`` in
-    16x8 layers); ``int32_inputs``: its kernels take int32 activations (ids)."""
+    16x8 layers); ``int32_inputs``: its kernels take int32 activations (ids); ``scratch``: its
+    kernel's scratch bytes (``Lowering``)."""
     def deco(fn: LowerFn) -> LowerFn:
-        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16), int32_inputs)
+        LOWERINGS[op] = Lowering(op, fn, tuple(kernels), tuple(int16), int32_inputs, scratch)
         return fn
     return deco
 
@@ -64,6 +71,12 @@ def allows_overlap(node: Node, graph: Graph) -> bool:
     int16 = any(graph.t(n).dtype == "int16" for n in [*node.inputs, *node.outputs] if not graph.t(n).is_constant)
     kernels = entry.int16_kernels if int16 else entry.kernels
     return bool(kernels) and all(k.overlap_safe for k in kernels)
+
+
+def kernel_scratch(node: Node, graph: Graph) -> int:
+    """Bytes of arena scratch the kernel of ``node``'s layer needs (``memory_plan.ScratchFn``)."""
+    entry = LOWERINGS.get(node.op)
+    return int(entry.scratch(node, graph)) if entry is not None and entry.scratch is not None else 0
 
 
 def supported_ops() -> list[str]:

@@ -9,6 +9,11 @@
  *                 by arm-none-eabi-nm; the Thumb bit is ignored).
  *   out           file receiving one decimal count per line, one line per
  *                 completed start..stop region (default: stderr).
+ *   mark          (optional) entry address of a marker called inside the region
+ *                 (the per-layer profile build calls one after every layer).
+ *   marks         file receiving, per completed region, one line of the counts
+ *                 at each entry of `mark` (instructions since the region's start,
+ *                 the mark's first instruction excluded), space separated.
  *
  * A region's count is the number of guest instructions executed from the
  * first instruction of bench_start (included) up to the first instruction of
@@ -19,6 +24,8 @@
  *
  * Debian's QEMU 7.2 ships no qemu-plugin.h, so the few API declarations used
  * here are written out below; they follow the documented v1 plugin API.
+ * Marker callbacks carry (instructions from the marker to the end of its
+ * block) << 2 | kind, kind 0 = start, 1 = stop, 2 = mark.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -74,6 +81,18 @@ static uint64_t insn_count;     /* instructions of every block entered */
 static uint64_t start_addr = UINT64_MAX;
 static uint64_t stop_addr = UINT64_MAX;
 static char *out_path;
+static uint64_t mark_addr = UINT64_MAX;
+static char *marks_path;
+
+/* growable arrays of counts */
+typedef struct {
+    uint64_t *data;
+    size_t n, cap;
+} count_list;
+
+static count_list marks;          /* every mark of every completed region */
+static count_list region_marks;   /* per completed region: marks.n at its stop */
+static size_t marks_in_region;    /* marks of the region being counted */
 
 static uint64_t region_start;
 static int region_active;
@@ -83,28 +102,56 @@ static size_t cap_counts;
 static size_t unmatched_stops;
 static int oom;
 
+static int append(count_list *list, uint64_t value)
+{
+    if (list->n == list->cap) {
+        size_t new_cap = list->cap ? 2 * list->cap : 1024;
+        uint64_t *grown = realloc(list->data, new_cap * sizeof *grown);
+        if (grown == NULL) {
+            oom = 1;
+            return -1;
+        }
+        list->data = grown;
+        list->cap = new_cap;
+    }
+    list->data[list->n++] = value;
+    return 0;
+}
+
 /*
  * Marker callback.  userdata = (insns from this one to the end of its block,
- * this one included) << 1 | is_stop.  The block's inline add has already run,
+ * this one included) << 2 | kind.  The block's inline add has already run,
  * so the number of instructions executed before this one is
  * insn_count - remaining.
  */
 static void on_marker(unsigned int vcpu_index, void *userdata)
 {
     uintptr_t data = (uintptr_t)userdata;
-    uint64_t before = insn_count - (uint64_t)(data >> 1);
+    uint64_t before = insn_count - (uint64_t)(data >> 2);
+    unsigned kind = (unsigned)(data & 3u);
     (void)vcpu_index;
 
-    if ((data & 1u) == 0u) {
+    if (kind == 0u) {
         region_start = before;
         region_active = 1;
+        marks.n -= marks_in_region;      /* an unfinished region's marks are dropped */
+        marks_in_region = 0;
         return;
     }
     if (!region_active) {
-        ++unmatched_stops;
+        if (kind == 1u) {
+            ++unmatched_stops;
+        }
+        return;
+    }
+    if (kind == 2u) {
+        if (append(&marks, before - region_start) == 0) {
+            ++marks_in_region;
+        }
         return;
     }
     region_active = 0;
+    marks_in_region = 0;
     if (n_counts == cap_counts) {
         size_t new_cap = cap_counts ? 2 * cap_counts : 1024;
         uint64_t *grown = realloc(counts, new_cap * sizeof *grown);
@@ -116,6 +163,7 @@ static void on_marker(unsigned int vcpu_index, void *userdata)
         cap_counts = new_cap;
     }
     counts[n_counts++] = before - region_start;
+    (void)append(&region_marks, (uint64_t)marks.n);
 }
 
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -130,13 +178,18 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
         uintptr_t remaining = (uintptr_t)(n - i);
+        uintptr_t kind;
         if (vaddr == start_addr) {
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS,
-                                                   (void *)(remaining << 1));
+            kind = 0u;
         } else if (vaddr == stop_addr) {
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS,
-                                                   (void *)((remaining << 1) | 1u));
+            kind = 1u;
+        } else if (vaddr == mark_addr) {
+            kind = 2u;
+        } else {
+            continue;
         }
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS,
+                                               (void *)((remaining << 2) | kind));
     }
 }
 
@@ -160,6 +213,23 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
     if (f != stderr) {
         fclose(f);
     }
+    if (marks_path != NULL) {
+        FILE *m = fopen(marks_path, "w");
+        size_t r, k = 0;
+        if (m == NULL) {
+            fprintf(stderr, "insn_count: cannot write %s\n", marks_path);
+        } else {
+            for (r = 0; r < region_marks.n; ++r) {
+                const char *sep = "";
+                for (; k < region_marks.data[r]; ++k) {
+                    fprintf(m, "%s%" PRIu64, sep, marks.data[k]);
+                    sep = " ";
+                }
+                fprintf(m, "\n");
+            }
+            fclose(m);
+        }
+    }
     if (oom) {
         fprintf(stderr, "insn_count: out of memory, counts truncated\n");
     }
@@ -170,6 +240,8 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
     fprintf(stderr, "insn_count: %" PRIu64 " instructions in total\n", insn_count);
     free(counts);
     counts = NULL;
+    free(marks.data);
+    free(region_marks.data);
 }
 
 static int parse_addr(const char *text, uint64_t *out)
@@ -202,6 +274,19 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
                 fprintf(stderr, "insn_count: bad address in '%s'\n", arg);
                 return -1;
             }
+        } else if (strncmp(arg, "mark=", 5) == 0) {
+            if (parse_addr(arg + 5, &mark_addr) != 0) {
+                fprintf(stderr, "insn_count: bad address in '%s'\n", arg);
+                return -1;
+            }
+        } else if (strncmp(arg, "marks=", 6) == 0) {
+            size_t len = strlen(arg + 6);
+            free(marks_path);
+            marks_path = malloc(len + 1);
+            if (marks_path == NULL) {
+                return -1;
+            }
+            memcpy(marks_path, arg + 6, len + 1);
         } else if (strncmp(arg, "out=", 4) == 0) {
             size_t len = strlen(arg + 4);
             free(out_path);

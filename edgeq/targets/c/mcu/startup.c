@@ -1,8 +1,9 @@
 /*
- * Startup code for the edgeq harness on QEMU mps2-an386 (Cortex-M4F).
+ * Startup code for the edgeq harness on QEMU's MPS2 boards (mps2-an385 Cortex-M3,
+ * mps2-an386 Cortex-M4F, mps2-an500 Cortex-M7; one memory map).
  *
  * Vector table at 0x0 (section .isr_vector, kept by the linker script),
- * reset handler: enable the FPU, copy .data, zero .bss, run main() and
+ * reset handler: enable the FPU (when built for one), copy .data, zero .bss, run main() and
  * stop QEMU with main's return code via SYS_EXIT_EXTENDED.  Any other
  * exception prints its number and the faulting PC, then exits with
  * EDGEQ_EXIT_FAULT.
@@ -80,9 +81,11 @@ const struct edgeq_vector_table edgeq_vectors = {
 
 void Reset_Handler(void)
 {
+#if defined(__ARM_FP)
     /* Full access to CP10/CP11 (the FPU) before any FP instruction runs. */
     EDGEQ_CPACR |= (0xFu << 20);
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
 
     memcpy(_sdata, _sidata, (size_t)((uintptr_t)_edata - (uintptr_t)_sdata));
     memset(_sbss, 0, (size_t)((uintptr_t)_ebss - (uintptr_t)_sbss));

@@ -1,0 +1,259 @@
+/*
+ * edgeq kernel support: the int8 matrix-product core of the 1x1 and im2col convolutions
+ * (edgeq_matmul.h): two output channels by one or two columns at a time.
+ *
+ * Traversal (a guarantee other code relies on: keep it): output channels in increasing pairs;
+ * for each pair, channel o then o + 1 of column 0, then of column 1 (out + out_stride).  With
+ * one column the writes are at increasing addresses.
+ */
+#include "edgeq_matmul.h"
+
+/* The layer's output stage, in locals: stores through int8_t pointers may alias anything, so
+ * the loops never reread the parameter struct. */
+typedef struct {
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int8_t *shift;
+    int32_t channels, offset2, act_min, act_max, output_offset;
+} stage;
+
+static inline int32_t clamp(int32_t y, int32_t lo, int32_t hi)
+{
+    return y < lo ? lo : (y > hi ? hi : y);
+}
+
+/* Every output of `columns` columns with the exact requantization (edgeq_requantize). */
+static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
+                                      int32_t col_stride, int32_t out_stride, int8_t *out)
+{
+    const int32_t n = m->channels;
+    const int32_t depth = m->depth;
+    const int32_t pair_bytes = 2 * edgeq_matmul_depth4(depth);
+    int32_t o, q, k;
+
+    (void)col_stride;     /* the DSP path's columns interleave */
+    for (q = 0; q < columns; ++q, out += out_stride) {
+        for (o = 0; o < n; ++o) {
+            const int8_t *w = m->weights + (o >> 1) * pair_bytes + 4 * (o & 1);
+            int32_t acc = m->bias[o];
+            for (k = 0; k < depth; ++k) {
+#if EDGEQ_DSP
+                const int16_t *x = (const int16_t *)cols;
+                const int32_t xv = x[edgeq_matmul_slot(k, q, columns)];
+#else
+                const int32_t xv = ((const int8_t *)cols)[q * col_stride + k];
+#endif
+                acc += w[((k >> 2) << 3) + (k & 3)] * xv;
+            }
+            out[o] = edgeq_requantize(acc, m->requant.multiplier[o], m->requant.shift[o], m->output_offset,
+                                      m->requant.act_min, m->requant.act_max);
+        }
+    }
+}
+
+#if EDGEQ_DSP
+
+/* Two columns, fast requantization: 2 x 2 (channel, column) accumulators per block. */
+static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_t groups,
+                                      const uint32_t *cols, int8_t *out, int8_t *out_b)
+{
+    const int32_t *bias = st->bias;
+    const int32_t *multiplier = st->multiplier;
+    const int8_t *shift = st->shift;
+    const int32_t n = st->channels;
+    const uint32_t offset2 = (uint32_t)st->offset2;
+    const int32_t lo = st->act_min, hi = st->act_max;
+    const int32_t clamped = lo > EDGEQ_INT8_MIN || hi < EDGEQ_INT8_MAX;
+    int32_t o;
+
+    for (o = 0; o < n; o += 2) {
+        const int32_t o1 = o + 1 < n ? o + 1 : o;
+        const uint32_t *x = cols;
+        const uint32_t *end = w + 2 * groups;
+        int32_t a00 = bias[o], a10 = bias[o1];     /* [channel][column] */
+        int32_t a01 = a00, a11 = a10;
+        int32_t e0, e1, m0, m1, r0, r1, y00, y01, y10, y11;
+        /* one group of 4 depths: 4 products for each (channel, column) */
+#define EDGEQ_MATMUL_GROUP(g)                                                               \
+        {                                                                                   \
+            const uint32_t w0 = w[2 * (g)], w1 = w[2 * (g) + 1];                            \
+            const int32_t w0e = edgeq_sxtb16(w0), w0o = edgeq_sxtb16_ror8(w0);              \
+            const int32_t w1e = edgeq_sxtb16(w1), w1o = edgeq_sxtb16_ror8(w1);              \
+            int32_t xe = (int32_t)x[4 * (g)], xo = (int32_t)x[4 * (g) + 1];                 \
+            a00 = edgeq_smlad(w0e, xe, a00);                                                \
+            a00 = edgeq_smlad(w0o, xo, a00);                                                \
+            a10 = edgeq_smlad(w1e, xe, a10);                                                \
+            a10 = edgeq_smlad(w1o, xo, a10);                                                \
+            xe = (int32_t)x[4 * (g) + 2];                                                   \
+            xo = (int32_t)x[4 * (g) + 3];                                                   \
+            a01 = edgeq_smlad(w0e, xe, a01);                                                \
+            a01 = edgeq_smlad(w0o, xo, a01);                                                \
+            a11 = edgeq_smlad(w1e, xe, a11);                                                \
+            a11 = edgeq_smlad(w1o, xo, a11);                                                \
+        }
+        if (groups & 1) {
+            EDGEQ_MATMUL_GROUP(0)
+            w += 2;
+            x += 4;
+        }
+        while (w != end) {     /* two groups a turn */
+            EDGEQ_MATMUL_GROUP(0)
+            EDGEQ_MATMUL_GROUP(1)
+            w += 4;
+            x += 8;
+        }
+#undef EDGEQ_MATMUL_GROUP
+        e0 = -shift[o];
+        e1 = -shift[o1];
+        m0 = multiplier[o];
+        m1 = multiplier[o1];
+        r0 = (int32_t)(offset2 << (e0 - 1));
+        r1 = (int32_t)(offset2 << (e1 - 1));
+        y00 = edgeq_ssat8(edgeq_requantize_fast(a00, m0, e0, r0));
+        y01 = edgeq_ssat8(edgeq_requantize_fast(a01, m0, e0, r0));
+        y10 = edgeq_ssat8(edgeq_requantize_fast(a10, m1, e1, r1));
+        y11 = edgeq_ssat8(edgeq_requantize_fast(a11, m1, e1, r1));
+        if (clamped) {
+            y00 = clamp(y00, lo, hi);
+            y01 = clamp(y01, lo, hi);
+            y10 = clamp(y10, lo, hi);
+            y11 = clamp(y11, lo, hi);
+        }
+        out[o] = (int8_t)y00;
+        out_b[o] = (int8_t)y01;
+        if (o1 != o) {
+            out[o1] = (int8_t)y10;
+            out_b[o1] = (int8_t)y11;
+        }
+    }
+}
+
+/* One column, fast requantization. */
+static EDGEQ_NOINLINE void cols1_fast(const stage *st, const uint32_t *w, int32_t groups,
+                                      const uint32_t *cols, int8_t *out)
+{
+    const int32_t *bias = st->bias;
+    const int32_t *multiplier = st->multiplier;
+    const int8_t *shift = st->shift;
+    const int32_t n = st->channels;
+    const uint32_t offset2 = (uint32_t)st->offset2;
+    const int32_t lo = st->act_min, hi = st->act_max;
+    int32_t o;
+
+    for (o = 0; o < n; o += 2) {
+        const int32_t o1 = o + 1 < n ? o + 1 : o;
+        const uint32_t *x = cols;
+        const uint32_t *end = w + 2 * groups;
+        int32_t a0 = bias[o], a1 = bias[o1];
+        int32_t e0, e1;
+        do {
+            const uint32_t w0 = w[0], w1 = w[1];
+            const int32_t xe = (int32_t)x[0], xo = (int32_t)x[1];
+            a0 = edgeq_smlad(edgeq_sxtb16(w0), xe, a0);
+            a0 = edgeq_smlad(edgeq_sxtb16_ror8(w0), xo, a0);
+            a1 = edgeq_smlad(edgeq_sxtb16(w1), xe, a1);
+            a1 = edgeq_smlad(edgeq_sxtb16_ror8(w1), xo, a1);
+            w += 2;
+            x += 2;
+        } while (w != end);
+        e0 = -shift[o];
+        e1 = -shift[o1];
+        out[o] = (int8_t)clamp(edgeq_requantize_fast(a0, multiplier[o], e0, (int32_t)(offset2 << (e0 - 1))),
+                               lo, hi);
+        if (o1 != o) {
+            out[o1] = (int8_t)clamp(edgeq_requantize_fast(a1, multiplier[o1], e1,
+                                                          (int32_t)(offset2 << (e1 - 1))), lo, hi);
+        }
+    }
+}
+
+void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
+                          int32_t col_stride, int32_t out_stride, int8_t *out)
+{
+    stage st;
+    if (!m->fast_requant) {
+        cols_exact(m, cols, columns, col_stride, out_stride, out);
+        return;
+    }
+    st.bias = m->bias;
+    st.multiplier = m->requant.multiplier;
+    st.shift = m->requant.shift;
+    st.channels = m->channels;
+    st.offset2 = 2 * m->output_offset + 1;
+    st.act_min = m->requant.act_min;
+    st.act_max = m->requant.act_max;
+    st.output_offset = m->output_offset;
+    if (columns == 2) {
+        cols2_fast(&st, (const uint32_t *)(const void *)m->weights, edgeq_matmul_depth4(m->depth) >> 2,
+                   (const uint32_t *)cols, out, out + out_stride);
+    } else {
+        cols1_fast(&st, (const uint32_t *)(const void *)m->weights, edgeq_matmul_depth4(m->depth) >> 2,
+                   (const uint32_t *)cols, out);
+    }
+}
+
+#else   /* portable C */
+
+void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
+                          int32_t col_stride, int32_t out_stride, int8_t *out)
+{
+    const int32_t *bias = m->bias;
+    const int32_t *multiplier = m->requant.multiplier;
+    const int8_t *shift = m->requant.shift;
+    const int32_t n = m->channels;
+    const int32_t depth = m->depth;
+    const int32_t pair_bytes = 2 * edgeq_matmul_depth4(depth);
+    const uint32_t offset2 = (uint32_t)(2 * m->output_offset + 1);
+    const int32_t lo = m->requant.act_min, hi = m->requant.act_max;
+    const int8_t *x0 = (const int8_t *)cols;
+    const int8_t *x1 = x0 + (columns == 2 ? col_stride : 0);
+    const int8_t *w = m->weights;
+    int8_t *out_b = out + out_stride;
+    int32_t o;
+
+    if (!m->fast_requant) {
+        cols_exact(m, cols, columns, col_stride, out_stride, out);
+        return;
+    }
+    for (o = 0; o < n; o += 2, w += pair_bytes) {
+        const int32_t o1 = o + 1 < n ? o + 1 : o;
+        int32_t a00 = bias[o], a10 = bias[o1];
+        int32_t a01 = a00, a11 = a10;
+        int32_t k, e0, e1, r0, r1;
+        for (k = 0; k + 4 <= depth; k += 4) {
+            const int8_t *wk = w + 2 * k;
+            int32_t j;
+            for (j = 0; j < 4; ++j) {
+                const int32_t w0 = wk[j], w1 = wk[4 + j];
+                const int32_t xa = x0[k + j], xb = x1[k + j];
+                a00 += w0 * xa;
+                a10 += w1 * xa;
+                a01 += w0 * xb;
+                a11 += w1 * xb;
+            }
+        }
+        for (; k < depth; ++k) {
+            const int32_t w0 = w[2 * (k & ~3) + (k & 3)], w1 = w[2 * (k & ~3) + 4 + (k & 3)];
+            a00 += w0 * x0[k];
+            a10 += w1 * x0[k];
+            a01 += w0 * x1[k];
+            a11 += w1 * x1[k];
+        }
+        e0 = -shift[o];
+        e1 = -shift[o1];
+        r0 = (int32_t)(offset2 << (e0 - 1));
+        r1 = (int32_t)(offset2 << (e1 - 1));
+        out[o] = (int8_t)clamp(edgeq_requantize_fast(a00, multiplier[o], e0, r0), lo, hi);
+        if (o1 != o) {
+            out[o1] = (int8_t)clamp(edgeq_requantize_fast(a10, multiplier[o1], e1, r1), lo, hi);
+        }
+        if (columns == 2) {
+            out_b[o] = (int8_t)clamp(edgeq_requantize_fast(a01, multiplier[o], e0, r0), lo, hi);
+            if (o1 != o) {
+                out_b[o1] = (int8_t)clamp(edgeq_requantize_fast(a11, multiplier[o1], e1, r1), lo, hi);
+            }
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,131 @@
+"""The matrix-product, 1x1, im2col and depthwise kernels on both of their paths: the portable C
+path (host gcc), the DSP path with plain-C models of the instructions (host gcc,
+-DEDGEQ_EMULATE_DSP) and, marked slow, under QEMU on the Cortex-M3 (portable), M4 and M7
+(DSP) profiles; every one bit-exact with the integer reference interpreter.  Shapes are
+chosen to hit the tails: odd channel counts, depths that are not multiples of 4, borders on
+every side, strides, dilation, 5x5 depthwise windows, a channel count with C % 4 != 0."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
+from edgeq.targets import load_profile
+from edgeq.targets import c as c_target
+
+EMULATE = ["-DEDGEQ_EMULATE_DSP"]
+
+
+class DspZoo(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(3, 7, 3, stride=2, padding=1)              # im2col, K = 27, odd O
+        self.pw = nn.Conv2d(7, 13, 1)                                       # 1x1, depth 7
+        self.dw3 = nn.Conv2d(13, 13, 3, padding=1, groups=13)              # 3x3, C % 4 = 1
+        self.dw5 = nn.Conv2d(13, 13, 5, stride=2, padding=2, groups=13)    # tap table, borders
+        self.dil = nn.Conv2d(13, 8, 3, padding=2, dilation=2)              # im2col, dilation
+        self.wide = nn.Conv2d(8, 6, (1, 5), padding=(0, 2))                # 1-D window
+        self.fc = nn.Linear(6 * 4 * 4, 5)                                  # FC, odd outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.pw(self.first(x)))
+        y = torch.clamp(self.dw3(y), -1.0, 1.0)
+        y = self.dil(self.dw5(y))
+        return self.fc(torch.flatten(torch.relu(self.wide(y)), 1))
+
+
+class Depthwise16(nn.Module):
+    """Channel counts that are multiples of 4 (every pixel on the four-channel path), a 1x1
+    with stride 2 (im2col, not the direct path), and a padded 1x1 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pw = nn.Conv2d(4, 16, 1)
+        self.dw = nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16)
+        self.s2 = nn.Conv2d(16, 12, 1, stride=2)
+        self.pad = nn.Conv2d(12, 8, 1, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pad(self.s2(torch.nn.functional.relu6(self.dw(self.pw(x)))))
+
+
+def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    cal = rng.standard_normal((32, *shape)).astype(np.float32)
+    ev = rng.standard_normal((24, *shape)).astype(np.float32)
+    return prepare_model(type(model).__name__, model.eval(), [shape], [cal], [ev])
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, Prepared]:
+    torch.manual_seed(0)
+    return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2)}
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16"])
+def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, flags: list[str],
+                                      tmp_path: Path) -> None:
+    require_host_cc()
+    p = models[name]
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    for kernel in ("edgeq_conv2d_im2col_s8", "edgeq_conv2d_1x1_s8", "edgeq_depthwise_conv2d_opt_s8"):
+        if name == "dsp_zoo":
+            assert f"{kernel}(" in source, f"{kernel} not used: the test no longer covers it"
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+def test_scratch_is_planned_in_the_arena(models: dict[str, Prepared]) -> None:
+    """Every 1x1 / im2col layer has a scratch buffer in the arena, live at its own step only,
+    overlapping no activation live then, and the plan's lower bound counts it."""
+    p = models["dsp_zoo"]
+    plan = c_target.model_plan(p.graph)
+    scratch = {n: t for n, t in plan.tensors.items() if n.endswith("/scratch")}
+    convs = [n for n in p.graph.nodes if n.op == "conv2d"]
+    assert len(scratch) == len(convs)
+    for name, s in scratch.items():
+        assert s.region == "arena" and s.first == s.last and s.offset % 4 == 0
+        for other, t in plan.tensors.items():
+            if other == name or t.region != "arena" or not (t.first <= s.first <= t.last):
+                continue
+            assert s.offset + s.size <= t.offset or t.offset + t.size <= s.offset, (name, other)
+    assert plan.lower_bound >= max(s.size for s in scratch.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["cortex-m3", "cortex-m4", "cortex-m7"])
+def test_bit_exact_under_qemu(models: dict[str, Prepared], profile: str, tmp_path: Path) -> None:
+    require_cross_tools()
+    prof = load_profile(profile)
+    for name, p in models.items():
+        arts = c_target.emit(p.graph, tmp_path / name, prof, {"name": p.name})
+        runs = c_target.run(p.graph, arts, prof, p.inputs, None, {})
+        assert_bit_exact(p, runs[0].outputs, where=profile)
+        assert runs[0].extra["instructions_per_inference"] > 0
+
+
+@pytest.mark.slow
+def test_layer_profile_adds_up_to_the_measured_total(models: dict[str, Prepared], tmp_path: Path) -> None:
+    """The per-layer counts (marks after every layer of a profile build) add up to the plain
+    build's count within a few instructions per layer, and each weighted layer costs at
+    least one instruction per MAC (the plugin counts guest instructions, SMLAD does 2 MACs)."""
+    require_cross_tools()
+    p = models["dsp_zoo"]
+    prof = load_profile("cortex-m4")
+    arts = c_target.emit(p.graph, tmp_path, prof, {"name": p.name})
+    total = c_target.run(p.graph, arts, prof, [x[:1] for x in p.inputs], None, {})[0].extra[
+        "instructions_per_inference"]
+    profile = c_target.layer_profile(p.graph, arts, prof, p.inputs, {}, total)
+    assert [r["layer"] for r in profile["rows"]] == list(range(len(p.graph.nodes)))
+    assert abs(profile["invoke_overhead_instructions"]) <= 4 * len(p.graph.nodes)
+    for r in profile["rows"]:
+        if r["macs"]:
+            assert r["instructions"] >= r["macs"] / 2, r
