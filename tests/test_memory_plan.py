@@ -450,7 +450,8 @@ def _window_graph(op: str, hw: tuple[int, int], cin: int, cout: int, k: tuple[in
 def _least_lead(g: Graph) -> int:
     """Brute force: the least distance d (output start = input start - d) from which on no write
     of pixel p reaches an input byte that pixel p or a later one reads (every tap, every channel),
-    at d and at every larger distance."""
+    at d and at every larger distance; with pixels computed in blocks of b, also a byte the b - 1
+    pixels before p read (the block's reads may follow its writes)."""
     _, h, w, c = g.t("a").shape
     _, oh, ow, oc = g.t("b").shape
     node = g.nodes[1]
@@ -471,7 +472,9 @@ def _least_lead(g: Graph) -> int:
     for d in range(oh * ow * oc, -h * w * c - 2, -1):
         r = np.arange(oh * ow * oc) - d                 # the input byte each output byte lands on
         inside = (r >= 0) & (r < h * w * c)
-        if (last_read[r[inside]] >= pixel_of_write[inside]).any():
+        block = getattr(get_op(node.op), "pixels_per_block", 1)
+        reach = np.where(last_read >= 0, last_read + block - 1, -1)
+        if (reach[r[inside]] >= pixel_of_write[inside]).any():
             return d + 1
     raise AssertionError("no distance conflicts")
 

@@ -77,6 +77,8 @@ class _ConvBase(OpDef):
     fusable_activation = True
     weighted = True
     filter_axis = 0
+    #: output pixels the C kernels compute as one block (``Traversal.block``)
+    pixels_per_block = 1
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         x = graph.t(node.inputs[0]).shape
@@ -113,7 +115,8 @@ class _ConvBase(OpDef):
         if graph.layout != "nhwc":
             return None
         w = weight_oihw(node, graph, np.empty(graph.t(node.inputs[1]).shape, dtype=np.int8))
-        return window_traversal(node, graph, (w.shape[2], w.shape[3]), tuple(node.attrs["dilation"]))
+        return window_traversal(node, graph, (w.shape[2], w.shape[3]), tuple(node.attrs["dilation"]),
+                                self.pixels_per_block)
 
     def macs(self, node: Node, graph: Graph) -> int:
         y = graph.t(node.outputs[0])
@@ -152,6 +155,8 @@ class Conv2d(_ConvBase):
     attributes = (*WINDOW, Attr("groups", "int", 1), ACTIVATION)
     equalizable = True
     depthwise_form = "depthwise_conv2d"
+    #: the C kernels (1x1 and im2col matrix products) compute two output pixels at a time
+    pixels_per_block = 2
 
 
 @register

@@ -40,6 +40,9 @@ class Traversal:
     write_lo: np.ndarray
     write_hi: np.ndarray
     reads_first: bool = False
+    #: steps the kernels run as one block: a block's reads may follow the writes of any of its
+    #: steps (a 2x2 matrix-product kernel rereads both pixels' inputs between their writes)
+    block: int = 1
 
     def lead(self) -> int:
         """The least number of bytes the output's start must lie below the input's start so that
@@ -52,6 +55,8 @@ class Traversal:
         if self.reads_first:     # a step's own reads are over before it writes
             lo = np.append(lo[1:], _BIG)
         future = np.minimum.accumulate(lo[::-1])[::-1]
+        if self.block > 1:       # step s may still be followed by reads of the block's earlier steps
+            future = future[np.maximum(np.arange(future.size) - (self.block - 1), 0)]
         writes = (self.write_hi > self.write_lo) & (future < _BIG)
         need = self.write_hi.astype(np.int64)[writes] - future[writes]
         return int(need.max()) if need.size else -(1 << 40)
@@ -67,8 +72,10 @@ def _valid_range(start: np.ndarray, kernel: int, dilation: int, size: int) -> tu
     return first, last
 
 
-def window_traversal(node: Node, graph: Graph, kernel: tuple[int, int], dilation: tuple[int, int]) -> Traversal:
-    """One step per output pixel in raster order (NHWC input 0 and output, batch 1)."""
+def window_traversal(node: Node, graph: Graph, kernel: tuple[int, int], dilation: tuple[int, int],
+                     block: int = 1) -> Traversal:
+    """One step per output pixel in raster order (NHWC input 0 and output, batch 1); ``block``
+    consecutive pixels computed together (``Traversal.block``)."""
     x, y = graph.t(node.inputs[0]), graph.t(node.outputs[0])
     _, h, w, c = x.shape
     _, oh, ow, oc = y.shape
@@ -85,7 +92,7 @@ def window_traversal(node: Node, graph: Graph, kernel: tuple[int, int], dilation
     hi = np.where(empty, lo, hi)
     pixels = np.arange(oh * ow, dtype=np.int64)
     return Traversal(0, lo.astype(np.int64), hi.astype(np.int64), pixels * oc * out_item,
-                     (pixels + 1) * oc * out_item)
+                     (pixels + 1) * oc * out_item, block=block)
 
 
 def row_traversal(node: Node, graph: Graph, in_features: int) -> Traversal:
