@@ -2,8 +2,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# the repo root (``examples``, ``tests.helpers``) and the C target's test helpers, which the
+# memory-plan tests share, importable whichever test file runs alone
+for _path in (ROOT, ROOT / "tests" / "targets" / "c"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 import pytest  # noqa: E402
