@@ -91,7 +91,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibrati
     label = model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)
-    with _private_tmp() as tmp:
+    with _private_tmp() as tmp, _one_torch_thread():
         return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp)
 
 
@@ -171,6 +171,20 @@ def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.nd
         return int_inputs
     from .targets.tflite import model_inputs
     return model_inputs(tgraph, int_inputs, ev, options)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch runs on one thread during a build (restored after). Its work here is many small
+    ops on small batches, where a second thread buys little and on a busy machine costs ten
+    times over (threads waiting for a core); and a float result of torch then never depends on
+    how many cores the machine has, so neither do the ranges calibration picks."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..intmath import requantize, requantize_int64
+from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, requantize, requantize_int64
 from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
 from .base import ACTIVATION, OpDef, act_quant, apply_float_activation, is_int16, register
@@ -18,9 +18,13 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
                multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int,
                act_min: int, act_max: int) -> np.ndarray:
     wide = x.dtype == np.int16
-    acc_type = np.int64 if wide else np.int32
-    acc = (x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T
-    acc = acc.astype(np.int64) + bias.astype(np.int64)
+    bound = x.shape[-1] * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0))
+    if bound < (EXACT_FLOAT64 if wide else INT32_LIMIT):   # exact, and the int32 sums never wrap
+        acc = ((x.astype(np.float64) - input_zero_point) @ w.astype(np.float64).T).astype(np.int64)
+    else:
+        acc_type = np.int64 if wide else np.int32
+        acc = ((x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T).astype(np.int64)
+    acc += bias.astype(np.int64)
     if multiplier.size == 1:
         multiplier, shift = multiplier[0], shift[0]
     if wide:
