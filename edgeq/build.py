@@ -373,7 +373,7 @@ def _target_layout(graph: Graph, y: np.ndarray) -> np.ndarray:
 
 def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -> list[np.ndarray]:
     bar = _progress(progress, "reference", inputs[0].shape[0])
-    chunks = list(interpreter.run_batched(graph, inputs, 64, bar.update if bar is not None else None))
+    chunks = list(interpreter.run_batched(graph, inputs, interpreter.INT_CHUNK, bar.update if bar is not None else None))
     if bar is not None:
         bar.close()
     return [np.concatenate([c[name] for c in chunks]) for name in graph.outputs]

@@ -85,7 +85,9 @@ def _ort_timing(model: str | bytes, inputs: list[np.ndarray]) -> dict:
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-    feed = {i.name: np.ascontiguousarray(x, dtype=np.float32) for i, x in zip(sess.get_inputs(), inputs)}
+    # float inputs, and integer ones (token ids) in the integer type the model declares
+    types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+    feed = {i.name: np.ascontiguousarray(x, dtype=types.get(i.type, np.float32)) for i, x in zip(sess.get_inputs(), inputs)}
     return timed(lambda: sess.run(None, feed))
 
 

@@ -59,7 +59,10 @@ def quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str = "int
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
     """Integers -> float32 reals (computed in double, rounded once)."""
-    return ((np.asarray(q).astype(np.float64) - zero_point) * np.float64(np.float32(scale))).astype(np.float32)
+    r = np.asarray(q).astype(np.float64)
+    r -= zero_point
+    r *= np.float64(np.float32(scale))
+    return r.astype(np.float32)
 
 
 def fake_quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str = "int8") -> np.ndarray:
