@@ -45,8 +45,10 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
     o, cg, kh, kw = w.shape
     depthwise = cg == 1 and o == groups   # one input and one output channel per group
     # the int8 kernel's int32 accumulator: the float64 sums equal it when no sum can wrap
-    bound = cg * kh * kw * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0))
-    if depthwise or bound >= (EXACT_FLOAT64 if wide else INT32_LIMIT):
+    exact = not depthwise and np.issubdtype(x.dtype, np.integer) and \
+        cg * kh * kw * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0)) \
+        < (EXACT_FLOAT64 if wide else INT32_LIMIT)
+    if not exact:
         acc_type = np.int64 if wide else np.int32
         acc = _accumulate_loop(x, w, stride, padding, dilation, groups, input_zero_point, acc_type).astype(np.int64)
     else:
