@@ -72,6 +72,9 @@ def edgeq_job(name: str, target: str) -> dict:
         setattr(pipeline, attr, _timed(stages, key, getattr(pipeline, attr)))
     model = m.factory()
     cal, ev = m.data(m.calibration, 0), m.data(m.eval, 1)
+    if any(a.dtype.kind in "iu" for a in cal):    # token ids: edgeq traces an exported program
+        import torch
+        model = torch.export.export(model, tuple(torch.from_numpy(a[:1]) for a in cal))
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         rep = edgeq.build(model, cal if len(cal) > 1 else cal[0], target, Path(out) / "build",

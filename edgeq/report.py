@@ -14,7 +14,7 @@ from . import interpreter, metrics, plots
 from .errors import EdgeqError
 from .files import atomic_write_text
 from .ir import Graph
-from .sensitivity import adds_error, layer_sensitivity
+from .sensitivity import SENSITIVITY_SAMPLES, adds_error, layer_sensitivity
 
 
 def _clean(v: Any) -> Any:
@@ -154,6 +154,15 @@ def _num(v: Any, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)    # None: an unquantized (index) tensor
 
 
+def _sensitivity_note(rows: list[dict]) -> str:
+    """What the sensitivity columns cover: which layers were simulated, which were not."""
+    measured = sum(1 for r in rows if r.get("sensitivity_measured"))
+    return (f"Layer alone and float gain were simulated for {measured} of {len(rows)} layers, on at most "
+            f"{SENSITIVITY_SAMPLES} eval samples: the layers that add error of their own, ranked by the "
+            f"accumulated SQNR lost across them, at most {SENSITIVITY_MAX_LAYERS} and within a budget of "
+            f"{SENSITIVITY_NODE_BUDGET:,} node runs; '-' marks a layer not simulated.")
+
+
 def _precision_section(p: dict[str, Any]) -> list[str]:
     """Which layers run in 16x8, why (the auto search's steps) and the arena they cost."""
     if p.get("mode", "int8") == "int8" and not p.get("int16_layers"):
@@ -231,7 +240,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
               "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
-              "gained by keeping only this layer in float.", "",
+              "gained by keeping only this layer in float. " + _sensitivity_note(d["quantization"]), "",
               "| layer | op | module | out type | out scale | out zp | SQNR accumulated | layer alone | float gain |",
               "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in d["quantization"]:
