@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 
 #: the stages of the edgeq table, in order (seconds; "other" is the rest of calibrate_quantize)
 EDGEQ_STAGES = ("trace", "fold_fuse", "calibrate", "quantize", "scoring", "bias_correction", "other",
-                "emit", "reference", "validate", "sensitivity", "latency")
+                "emit", "reference", "validate", "sensitivity", "plots", "latency")
 ORT_STEPS = ("load", "export", "pre_process", "quantize", "eval")
 
 
@@ -84,7 +84,7 @@ def edgeq_job(name: str, target: str) -> dict:
     stages["trace"] = timings["trace_s"] - stages.get("fold_fuse", 0.0)
     inner = sum(stages.get(k, 0.0) for k in ("calibrate", "quantize", "scoring", "bias_correction"))
     stages["other"] = timings["calibrate_quantize_s"] - inner
-    for k in ("emit", "reference", "validate", "sensitivity", "latency"):
+    for k in ("emit", "reference", "validate", "sensitivity", "plots", "latency"):
         stages[k] = timings.get(f"{k}_s", 0.0)
     measured = sum(1 for r in rep["quantization"] if r.get("sensitivity_measured"))
     return {"job": "edgeq", "model": name, "build_s": build_s, "in_process_s": time.perf_counter() - t_start,

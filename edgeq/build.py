@@ -150,6 +150,7 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
         sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
         layers = report.layer_report(result.quantized_float_graph, result.graph, sample,
                                      None if labels is None else labels[:MAX_SQNR_SAMPLES])
+    with clock.stage("plots"):
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)
     with clock.stage("latency"):
