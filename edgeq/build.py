@@ -102,7 +102,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibrati
     label = pre.label if pre is not None else model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)
-    with private_tmp() as tmp:
+    with private_tmp() as tmp, _one_torch_thread():
         return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp, pre)
 
 
@@ -194,6 +194,7 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
         sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
         layers = report.layer_report(result.quantized_float_graph, result.graph, sample,
                                      None if labels is None else labels[:MAX_SQNR_SAMPLES])
+    with clock.stage("plots"):
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)
         plots += report.memory_plots(memory, out)
@@ -243,6 +244,20 @@ def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.nd
         return int_inputs
     from .targets.tflite import model_inputs
     return model_inputs(tgraph, int_inputs, ev, options)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch runs on one thread during a build (restored after). Its work here is many small
+    ops on small batches, where a second thread buys little and on a busy machine costs ten
+    times over (threads waiting for a core); and a float result of torch then never depends on
+    how many cores the machine has, so neither do the ranges calibration picks."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextmanager
@@ -448,7 +463,7 @@ def _target_layout(graph: Graph, y: np.ndarray) -> np.ndarray:
 
 def _reference_outputs(graph: Graph, inputs: list[np.ndarray], progress: bool) -> list[np.ndarray]:
     bar = _progress(progress, "reference", inputs[0].shape[0])
-    chunks = list(interpreter.run_batched(graph, inputs, 64, bar.update if bar is not None else None))
+    chunks = list(interpreter.run_batched(graph, inputs, interpreter.INT_CHUNK, bar.update if bar is not None else None))
     if bar is not None:
         bar.close()
     return [np.concatenate([c[name] for c in chunks]) for name in graph.outputs]

@@ -67,6 +67,23 @@ def run_batched(graph: Graph, inputs: list[np.ndarray], batch_size: int = 64,
             progress(len(chunk[0]))
 
 
+#: samples per run of the integer reference where a caller wants one result for a set
+INT_CHUNK = 16
+
+
+def run_int_chunked(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
+                    rows: int = INT_CHUNK) -> dict[str, np.ndarray]:
+    """``run`` of a quantized graph on ``rows`` samples at a time, the tensors concatenated
+    along the batch: the same integers as one run (every integer kernel treats the samples of
+    a batch independently and exactly), with the kernels' int64 temporaries a fraction of the
+    size. (A float graph's sums may round differently at another batch size: run it whole.)"""
+    n = inputs[0].shape[0]
+    if n <= rows:
+        return run(graph, inputs, keep)
+    parts = [run(graph, [x[s:s + rows] for x in inputs], keep) for s in range(0, n, rows)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def quantize_input(graph: Graph, index: int, x: np.ndarray, rounding: str = "half_even") -> np.ndarray:
     """Float data -> the quantized graph's input integers, as the artifact's own boundary does it:
     float32 division by the scale, then ONNX QuantizeLinear's round half to even ("half_even")

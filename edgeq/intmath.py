@@ -52,6 +52,22 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
+#: float64 holds every integer below 2^53 exactly, so an integer convolution or matrix product
+#: computed in float64 (im2col and BLAS: multiplications and additions of integers only) is
+#: exact in any order of its sums while every partial sum stays below 2^53 in magnitude. A bound
+#: on all of them: K * max|x - zp| * max|w| (K terms per output). int8: 255 * 127 * K < 2^53 for
+#: any K below 2^38; 16x8 (int16 input, zp 0): 32768 * 127 * K for K below 2^31.
+EXACT_FLOAT64 = 2**53
+#: the int8 kernels accumulate in int32: below this bound no sum wraps, so float64 equals them
+INT32_LIMIT = 2**31 - 1
+
+
+def max_abs_offset(dtype: np.dtype | str, zero_point: int) -> int:
+    """max |q - zero_point| over every value q of the integer type (zero padding adds 0)."""
+    info = np.iinfo(dtype)
+    return max(abs(int(info.min) - zero_point), abs(int(info.max) - zero_point))
+
+
 def _trunc_div(a: np.ndarray, divisor: int) -> np.ndarray:
     """Integer division rounding toward zero (C semantics) for int64 arrays."""
     q = np.abs(a) // divisor
@@ -59,30 +75,43 @@ def _trunc_div(a: np.ndarray, divisor: int) -> np.ndarray:
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
-    """Two's complement wrap of int64 values to the int32 range (what C's int32 does)."""
-    x = np.asarray(x, dtype=np.int64)
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    """Two's complement wrap of int64 values to the int32 range (what C's int32 does): numpy's
+    int64 -> int32 cast keeps the low 32 bits."""
+    return np.asarray(x, dtype=np.int64).astype(np.int32).astype(np.int64)
 
 
 def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul of int32 values: trunc((a*b + nudge) / 2^31)
+    with nudge 2^30 for a*b >= 0 and 1 - 2^30 below. Both cases are one floor shift,
+    (a*b + 2^30) >> 31: for a*b < 0 truncation is the ceiling, floor((v + 2^31 - 1) / 2^31),
+    and (1 - 2^30) + (2^31 - 1) = 2^30."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
     ab = a * b  # |a*b| <= 2^62: fits in int64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = _trunc_div(ab + nudge, 1 << 31)
-    return np.where(overflow, INT32_MAX, high)
+    ab += 1 << 30
+    ab >>= 31
+    if np.any(b == INT32_MIN):
+        ab = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, ab)
+    return ab
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """x / 2^exponent rounded to nearest, ties away from zero (gemmlowp's RoundingDivideByPOT:
+    (x >> e) + (remainder > mask/2 + (x < 0))), computed as (x + 2^(e-1) - (x < 0)) >> e for
+    e > 0 (and x itself for e = 0)."""
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
     if np.any((exponent < 0) | (exponent > 31)):
         raise ValueError("rounding_divide_by_pot exponent must be in [0, 31]")
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    half = (np.int64(1) << exponent) >> 1
+    out = x + half
+    negative = x >> 63                      # -1 where x < 0
+    if np.all(exponent > 0):
+        out += negative
+    else:
+        out += negative * (exponent > 0)
+    out >>= exponent
+    return out
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray | int,
@@ -92,7 +121,7 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray | int
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = wrap_int32(x * (np.int64(1) << left))
+    shifted = wrap_int32(x << left if np.any(left) else x)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
@@ -119,8 +148,9 @@ def requantize_int64(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.nd
 def requantize(acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int,
                output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
     """Accumulator -> clamped output integers: the tail shared by conv, FC and friends."""
-    out = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_zero_point
-    return np.clip(out, act_min, act_max)
+    out = multiply_by_quantized_multiplier(acc, multiplier, shift)
+    out += output_zero_point
+    return np.clip(out, act_min, act_max, out=out)
 
 
 def saturate(x: np.ndarray, dtype: str) -> np.ndarray:

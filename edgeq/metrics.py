@@ -42,9 +42,19 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float | None:
 
 def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
     """10 log10(signal power / noise power); inf when identical."""
-    ref = reference.astype(np.float64)
-    noise = float(np.sum((ref - approx.astype(np.float64)) ** 2))
-    signal = float(np.sum(ref ** 2))
+    if np.shape(reference) != np.shape(approx):
+        ref = reference.astype(np.float64)
+        noise = float(np.sum((ref - approx.astype(np.float64)) ** 2))
+        signal = float(np.sum(ref ** 2))
+    else:   # the same sums, one float64 array at a time (squares in place)
+        d = np.asarray(reference).astype(np.float64)
+        d *= d
+        signal = float(np.sum(d))
+        d = np.asarray(reference).astype(np.float64)
+        d -= np.asarray(approx).astype(np.float64, copy=False)
+        d *= d
+        noise = float(np.sum(d))
+        del d
     if noise == 0.0:
         return float("inf")
     return 10.0 * np.log10(max(signal, 1e-30) / noise)

@@ -59,12 +59,29 @@ def quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str = "int
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
     """Integers -> float32 reals (computed in double, rounded once)."""
-    return ((np.asarray(q).astype(np.float64) - zero_point) * np.float64(np.float32(scale))).astype(np.float32)
+    r = np.asarray(q).astype(np.float64)
+    r -= zero_point
+    r *= np.float64(np.float32(scale))
+    return r.astype(np.float32)
 
 
 def fake_quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str = "int8") -> np.ndarray:
-    """x through quantize and dequantize (float32 division, as at run time)."""
-    return dequantize(quantize(np.asarray(x, dtype=np.float32), scale, zero_point, dtype), scale, zero_point)
+    """x through quantize and dequantize (float32 division, as at run time).
+
+    The same numbers as ``dequantize(quantize(x))`` in float32 alone: the rounding of an integer
+    -valued float32 is exact; adding the zero point is exact below 2^24 and, above, stays far
+    outside the range the clip maps to its bound; (q - zp) * scale of float32 operands is
+    rounded once, as the exact double product (at most 17 + 24 bits) cast to float32 is."""
+    s = np.float32(scale)
+    v = np.asarray(x, dtype=np.float32) / s
+    np.round(v, out=v)
+    v += np.float32(zero_point)
+    lo, hi = dtype_range(dtype)
+    q = np.clip(v, lo, hi, out=v).astype(dtype)
+    out = q.astype(np.float32)
+    out -= np.float32(zero_point)
+    out *= s
+    return out
 
 
 def fake_quantize_range(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

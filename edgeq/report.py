@@ -14,7 +14,7 @@ from . import interpreter, metrics, plots
 from .errors import EdgeqError
 from .files import atomic_write_text
 from .ir import Graph
-from .sensitivity import adds_error, layer_sensitivity
+from .sensitivity import SENSITIVITY_SAMPLES, adds_error, layer_sensitivity
 
 
 def _clean(v: Any) -> Any:
@@ -55,16 +55,25 @@ def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels:
     """Per layer: output scale / zero point, weight scale range, SQNR of the int8 reference vs
     float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity
     for the layers where the accumulated SQNR drops most (every layer with ``all_layers``)."""
-    fvals = interpreter.run(fgraph, inputs, keep=True)
     qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
-    qvals = interpreter.run(qgraph, qin, keep=True)
-    rows = []
+    qvals = interpreter.run_int_chunked(qgraph, qin, keep=True)
+    # each float tensor is compared as the float run produces it, then dropped: the float values
+    # of the whole graph are never held at once
+    compared_with: dict[str, list[str]] = {}
+    for node in qgraph.nodes:
+        compared_with.setdefault(qgraph.range_source(node.outputs[0]), []).append(node.outputs[0])
     accumulated: dict[str, float] = {}
+
+    def compare(name: str, value: np.ndarray) -> None:
+        for out in compared_with.get(name, ()):
+            accumulated[out] = metrics.sqnr_db(value, interpreter.dequantize(qgraph, out, qvals[out]))
+
+    interpreter.run(fgraph, inputs, on_tensor=compare)
+    rows = []
     for node in qgraph.nodes:
         out = node.outputs[0]
         q = qgraph.t(out).quant
         scale, zp = q.scalar() if q is not None else (None, None)   # argmax: int32 indices
-        accumulated[out] = metrics.sqnr_db(fvals[qgraph.range_source(out)], interpreter.dequantize(qgraph, out, qvals[out]))
         row: dict[str, Any] = {"layer": node.name, "op": node.op, "module": node.module_path, "tensor": out,
                                "dtype": qgraph.t(out).dtype, "output_scale": scale, "output_zero_point": zp,
                                "sqnr_db": accumulated[out]}
@@ -72,6 +81,7 @@ def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels:
             ws = qgraph.t(node.inputs[1]).quant.scale
             row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
         rows.append(row)
+    qvals.clear()       # the integer values are not needed past the SQNR rows
     chosen = _sensitivity_layers(qgraph, accumulated, fgraph, all_layers)
     sens = layer_sensitivity(fgraph, qgraph, inputs, labels, layers=chosen)
     for row in rows:
@@ -99,7 +109,7 @@ def _sensitivity_layers(qgraph: Graph, accumulated: dict[str, float], fgraph: Gr
 
 
 def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[dict], out: Path,
-           tensor: str | None) -> list[str]:
+              tensor: str | None) -> list[str]:
     paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.png")]
     if tensor is None:   # default: the output of the layer that hurts most on its own
         worst = min((r for r in layers if r["output_scale"] is not None),
@@ -108,7 +118,7 @@ def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: li
     if tensor not in qgraph.tensors or qgraph.t(tensor).quant is None or qgraph.t(tensor).is_constant:
         raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; "
                          f"choose one of: {', '.join(r['tensor'] for r in layers)}")
-    values = interpreter.run(fgraph, sample, keep=True)[tensor]
+    values = interpreter.run(fgraph, sample, keep={tensor})[tensor]   # that tensor alone is kept
     scale, zp = qgraph.t(tensor).quant.scalar()
     info = np.iinfo(qgraph.t(tensor).dtype)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
@@ -171,6 +181,15 @@ def _db(v: Any) -> str:
 
 def _num(v: Any, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)    # None: an unquantized (index) tensor
+
+
+def _sensitivity_note(rows: list[dict]) -> str:
+    """What the sensitivity columns cover: which layers were simulated, which were not."""
+    measured = sum(1 for r in rows if r.get("sensitivity_measured"))
+    return (f"Layer alone and float gain were simulated for {measured} of {len(rows)} layers, on at most "
+            f"{SENSITIVITY_SAMPLES} eval samples: the layers that add error of their own, ranked by the "
+            f"accumulated SQNR lost across them, at most {SENSITIVITY_MAX_LAYERS} and within a budget of "
+            f"{SENSITIVITY_NODE_BUDGET:,} node runs; '-' marks a layer not simulated.")
 
 
 def _precision_section(p: dict[str, Any]) -> list[str]:
@@ -264,7 +283,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
               "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
-              "gained by keeping only this layer in float.", "",
+              "gained by keeping only this layer in float. " + _sensitivity_note(d["quantization"]), "",
               "| layer | op | module | out type | out scale | out zp | SQNR accumulated | layer alone | float gain |",
               "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in d["quantization"]:

@@ -41,23 +41,59 @@ def simulate(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], quantized: 
     """Run the float graph, quantizing (fake-quant, dequantized integer weights) exactly the
     layers named in ``quantized`` and their inputs."""
     dq = dequantized_copy(qgraph) if dq is None else dq
-    dq_nodes = {n.name: n for n in dq.nodes}
-    values = dict(zip(fgraph.inputs, inputs))
-    for fnode in fgraph.nodes:
-        node: Node = fnode
-        graph = fgraph
-        args = [values[n] if n in values else fgraph.t(n).data for n in fnode.inputs]
-        if fnode.name in quantized:
-            node = dq_nodes[fnode.name]
-            graph = dq
-            # a 16x8 layer may read a requantized copy of a float-graph tensor: fake-quantize that
-            args = [_fq(qgraph, n, values[qgraph.range_source(n)]) if qgraph.range_source(n) in values
-                    else dq.t(n).data for n in node.inputs]
-        outs = get_op(node.op).run_float(node, graph, args)
-        if fnode.name in quantized:
-            outs = [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]
-        values.update(zip(fnode.outputs, outs))
+    values = _Simulation(fgraph, qgraph, dq).run(inputs, quantized)
     return [values[o] for o in fgraph.outputs]
+
+
+class _Simulation:
+    """The float graph with some layers fake-quantized, able to start from the values of an
+    earlier run: a run that differs from it only at node ``i`` (and where the quantized set
+    differs only in that node) repeats nodes 0..i-1 exactly, so only node ``i`` and what depends on
+    it are recomputed. The figures are those of full runs, bit for bit (same ops, same inputs)."""
+
+    def __init__(self, fgraph: Graph, qgraph: Graph, dq: Graph) -> None:
+        self.fgraph, self.qgraph, self.dq = fgraph, qgraph, dq
+        self.dq_nodes = {n.name: n for n in dq.nodes}
+        self.index = {n.name: i for i, n in enumerate(fgraph.nodes)}
+        # what each node reads: its float inputs and, quantized, the sources of its dq inputs
+        self.reads = []
+        for fnode in fgraph.nodes:
+            names = set(fnode.inputs)
+            if fnode.name in self.dq_nodes:
+                names |= {qgraph.range_source(n) for n in self.dq_nodes[fnode.name].inputs}
+            self.reads.append(names)
+
+    def run(self, inputs: list[np.ndarray], quantized: set[str], start: dict[str, np.ndarray] | None = None,
+            changed: str | None = None) -> dict[str, np.ndarray]:
+        """Every tensor's value. With ``start`` (the values of a run whose quantized set differs
+        from ``quantized`` in the node ``changed`` alone) the nodes before ``changed``, and the
+        later ones that do not depend on it, keep their values from ``start``."""
+        if start is None:
+            values = dict(zip(self.fgraph.inputs, inputs))
+            first, dirty = 0, None
+        else:
+            values, first, dirty = dict(start), self.index[changed], set()
+        for i in range(first, len(self.fgraph.nodes)):
+            fnode = self.fgraph.nodes[i]
+            if dirty is not None and i != first and not (self.reads[i] & dirty):
+                continue
+            outs = self._node(fnode, values, fnode.name in quantized)
+            values.update(zip(fnode.outputs, outs))
+            if dirty is not None:
+                dirty.update(fnode.outputs)
+        return values
+
+    def _node(self, fnode: Node, values: dict[str, np.ndarray], quantized: bool) -> list[np.ndarray]:
+        fgraph, qgraph, dq = self.fgraph, self.qgraph, self.dq
+        if not quantized:
+            args = [values[n] if n in values else fgraph.t(n).data for n in fnode.inputs]
+            return get_op(fnode.op).run_float(fnode, fgraph, args)
+        node = self.dq_nodes[fnode.name]
+        # a 16x8 layer may read a requantized copy of a float-graph tensor: fake-quantize that
+        args = [_fq(qgraph, n, values[qgraph.range_source(n)]) if qgraph.range_source(n) in values
+                else dq.t(n).data for n in node.inputs]
+        outs = get_op(node.op).run_float(node, dq, args)
+        return [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]
 
 
 def _sqnr(reference: list[np.ndarray], outputs: list[np.ndarray]) -> float:
@@ -87,17 +123,23 @@ def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
     measured = names if layers is None else [n for n in names if n in set(layers)]
     inputs = [x[:SENSITIVITY_SAMPLES] for x in inputs]
     labels = None if labels is None else labels[:SENSITIVITY_SAMPLES]
-    dq = dequantized_copy(qgraph)   # once: each simulation below reuses it
-    reference = simulate(fgraph, qgraph, inputs, set(), dq)
+    sim = _Simulation(fgraph, qgraph, dequantized_copy(qgraph))   # the dequantized copy once
     everything = set(names)
-    base = simulate(fgraph, qgraph, inputs, everything, dq)
+    float_values = sim.run(inputs, set())
+    base_values = sim.run(inputs, everything)
+    outputs = fgraph.outputs
+    reference, base = [float_values[o] for o in outputs], [base_values[o] for o in outputs]
     base_sqnr, base_acc = _sqnr(reference, base), _accuracy(base, labels)
     out = {}
     for name in measured:
-        kept_float = simulate(fgraph, qgraph, inputs, everything - {name}, dq)
+        # each run differs from the all-float or the all-quantized one in this layer alone
+        kept = sim.run(inputs, everything - {name}, base_values, name)
+        kept_float = [kept[o] for o in outputs]
+        del kept
+        alone = sim.run(inputs, {name}, float_values, name)
         acc = _accuracy(kept_float, labels)
         out[name] = {
-            "layer_alone_sqnr_db": _sqnr(reference, simulate(fgraph, qgraph, inputs, {name}, dq)),
+            "layer_alone_sqnr_db": _sqnr(reference, [alone[o] for o in outputs]),
             "higher_precision_gain_db": _sqnr(reference, kept_float) - base_sqnr,
             "higher_precision_gain_accuracy": None if acc is None else acc - base_acc,
         }

@@ -70,3 +70,13 @@ def test_dequantize_is_scale_times_offset(graphs):
     scale, zp = q.t(name).quant.scalar()
     ints = np.array([[zp, zp + 10, 127]], dtype=np.int8)
     np.testing.assert_allclose(interpreter.dequantize(q, name, ints), (ints.astype(np.float64) - zp) * scale, rtol=1e-6)
+
+
+def test_chunked_integer_run_equals_one_run_for_every_tensor(graphs):
+    _, _, q, x = graphs
+    qin = [interpreter.quantize_input(q, 0, x)]
+    whole = interpreter.run(q, qin, keep=True)
+    chunked = interpreter.run_int_chunked(q, qin, keep=True, rows=7)
+    assert set(chunked) == set(whole)
+    for k in whole:
+        np.testing.assert_array_equal(chunked[k], whole[k])

@@ -73,3 +73,19 @@ def test_dequantize_constant_per_channel():
     data = np.array([[2, -2], [4, 4]], dtype=np.int8)
     out = dequantize_constant(data, QuantParams(np.array([0.5, 0.25]), np.array([0, 0]), axis=0))
     np.testing.assert_array_equal(out, np.array([[1.0, -1.0], [1.0, 1.0]], np.float32))
+
+
+def test_fake_quantize_in_float32_is_the_double_computation():
+    rng = np.random.default_rng(0)
+    for dtype, zp in (("int8", -7), ("int8", 100), ("int16", 0)):
+        scale = float(np.float32(0.0123))
+        x = np.concatenate([rng.standard_normal(5000).astype(np.float32) * 3,
+                            ((np.arange(-300, 300) + 0.5) * np.float32(scale)).astype(np.float32),   # ties
+                            np.array([0.0, np.inf, -np.inf, 3e38, -3e38], np.float32)])
+        with np.errstate(over="ignore"):   # float32 division (inf beyond the range), rounding in double
+            v = np.round((x / np.float32(scale)).astype(np.float64)) + zp
+        lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+        expect = ((np.clip(v, lo, hi) - zp) * np.float64(np.float32(scale))).astype(np.float32)
+        with np.errstate(over="ignore"):
+            got = fake_quantize(x, scale, zp, dtype)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), expect.view(np.int32))

@@ -55,3 +55,24 @@ def test_build_writes_plots_and_inspect_names_worst_layer(tmp_path, capsys):
     assert worst["layer"] in text and "module" in text
     assert main(["inspect", str(tmp_path)]) == 0
     assert main(["inspect", str(tmp_path / "missing")]) == 2
+
+
+def test_restarted_simulations_equal_full_runs():
+    """layer_sensitivity restarts each simulation at the changed layer; the figures are those of
+    full runs of simulate()."""
+    from edgeq.sensitivity import _accuracy, _sqnr
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Conv2d(2, 4, 3), nn.PReLU(4), nn.MaxPool2d(2), nn.Conv2d(4, 4, 1), nn.ReLU(),
+                      nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).eval()
+    x = np.random.default_rng(1).normal(size=(20, 2, 8, 8)).astype(np.float32)
+    labels = np.arange(20) % 3
+    g = float_graph(m, [(2, 8, 8)])
+    q = quantized_graph(g, [x], options={"equalization": False, "bias_correction": False})
+    s = layer_sensitivity(g, q, [x], labels)
+    names = [n.name for n in q.nodes if n.name in {f.name for f in g.nodes}]
+    ref, base = simulate(g, q, [x], set()), simulate(g, q, [x], set(names))
+    for name in names:
+        kept = simulate(g, q, [x], set(names) - {name})
+        assert s[name]["layer_alone_sqnr_db"] == _sqnr(ref, simulate(g, q, [x], {name}))
+        assert s[name]["higher_precision_gain_db"] == _sqnr(ref, kept) - _sqnr(ref, base)
+        assert s[name]["higher_precision_gain_accuracy"] == _accuracy(kept, labels) - _accuracy(base, labels)

@@ -210,13 +210,27 @@ class Prelu(OpDef):
         a["input_zero_point"], a["alpha_zero_point"], a["output_zero_point"] = zp_in, zp_a, zp_out
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        x, alpha = xs
+        nd = x.ndim
+        fits = alpha.ndim <= nd and all(a in (1, b) for a, b in zip(alpha.shape[::-1], x.shape[::-1]))
+        if x.dtype != np.int8 or not fits or 256 * alpha.size >= x.size:
+            return [self._kernel(node, x, alpha)]
+        # elementwise in (x, alpha): the kernel on every int8 value against every alpha, looked up
+        al = alpha.reshape((1,) * (nd - alpha.ndim) + alpha.shape)
+        table = self._kernel(node, np.arange(-128, 128, dtype=np.int8).reshape((256,) + (1,) * nd), al[None])
+        index = tuple(np.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1)) if n > 1 else 0
+                      for d, n in enumerate(al.shape))
+        return [table[(x.astype(np.intp) + 128,) + index]]
+
+    @staticmethod
+    def _kernel(node: Node, x8: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         a = node.attrs
-        x = xs[0].astype(np.int64) - a["input_zero_point"]
-        al = xs[1].astype(np.int64) - a["alpha_zero_point"]
+        x = x8.astype(np.int64) - a["input_zero_point"]
+        al = alpha.astype(np.int64) - a["alpha_zero_point"]
         pos = multiply_by_quantized_multiplier(x, a["multiplier_1"], a["shift_1"])
         neg = multiply_by_quantized_multiplier(x * al, a["multiplier_2"], a["shift_2"])
         y = np.where(x >= 0, pos, neg) + a["output_zero_point"]
-        return [np.clip(y, -128, 127).astype(np.int8)]
+        return np.clip(y, -128, 127).astype(np.int8)
 
 
 # --- GELU as ops with int16 kernels (for a pass to call; not used by the pipeline) ----------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..intmath import quantize_multiplier, requantize, requantize_int64
+from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, quantize_multiplier, requantize, requantize_int64
 from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
 from .traversal import Traversal, window_traversal
@@ -42,9 +42,42 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
                output_zero_point: int, act_min: int, act_max: int) -> np.ndarray:
     """Integer conv on NCHW int8 (or int16: 16x8) input and OIHW int8 weights; returns NCHW
     integers of the input's type."""
-    pt, pl, pb, pr = padding
     wide = x.dtype == np.int16
-    acc_type = np.int64 if wide else np.int32
+    o, cg, kh, kw = w.shape
+    depthwise = cg == 1 and o == groups   # one input and one output channel per group
+    # the int8 kernel's int32 accumulator: the float64 sums equal it when no sum can wrap
+    exact = not depthwise and np.issubdtype(x.dtype, np.integer) and \
+        cg * kh * kw * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0)) \
+        < (EXACT_FLOAT64 if wide else INT32_LIMIT)
+    if not exact:
+        acc_type = np.int64 if wide else np.int32
+        acc = _accumulate_loop(x, w, stride, padding, dilation, groups, input_zero_point, acc_type).astype(np.int64)
+    else:
+        acc = _accumulate_float64(x, w, stride, padding, dilation, groups, input_zero_point)
+    acc += bias.astype(np.int64)[None, :, None, None]
+    m, s = multiplier[None, :, None, None], shift[None, :, None, None]
+    if wide:
+        return requantize_int64(acc, m, s, act_min, act_max).astype(np.int16)
+    return requantize(acc, m, s, output_zero_point, act_min, act_max).astype(np.int8)
+
+
+def _accumulate_float64(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int, int, int],
+                        dilation: tuple[int, int], groups: int, input_zero_point: int) -> np.ndarray:
+    """sum w * (x - zp) over each window, zero padding, in float64 through torch (exact: see
+    intmath.EXACT_FLOAT64; torch's float64 CPU convolution is im2col + matrix products); int64."""
+    pt, pl, pb, pr = padding
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float64)
+    xt -= input_zero_point
+    xt = torch.nn.functional.pad(xt, (pl, pr, pt, pb))
+    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.ascontiguousarray(w)).to(torch.float64),
+                                   stride=tuple(stride), dilation=tuple(dilation), groups=groups)
+    return y.numpy().astype(np.int64)
+
+
+def _accumulate_loop(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int, int, int],
+                     dilation: tuple[int, int], groups: int, input_zero_point: int, acc_type: type) -> np.ndarray:
+    """The same sums in ``acc_type`` integers, one kernel tap at a time (wrapping like C's int32)."""
+    pt, pl, pb, pr = padding
     xs = np.pad(x.astype(acc_type) - input_zero_point, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     n, c, h, wd = xs.shape
     o, cg, kh, kw = w.shape
@@ -53,7 +86,7 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
     oh = conv_out_size(h, kh, sh, 0, dh)
     ow = conv_out_size(wd, kw, sw, 0, dw)
     wg = w.astype(acc_type).reshape(groups, o // groups, cg, kh, kw)
-    depthwise = cg == 1 and o == groups   # one input and one output channel per group
+    depthwise = cg == 1 and o == groups
     acc = np.zeros((n, o, oh, ow) if depthwise else (n, groups, o // groups, oh * ow), dtype=acc_type)
     for i in range(kh):
         for j in range(kw):
@@ -62,11 +95,7 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
                 acc += wg[:, 0, 0, i, j][None, :, None, None] * patch
             else:
                 acc += wg[:, :, :, i, j] @ patch.reshape(n, groups, cg, oh * ow)
-    acc = acc.reshape(n, o, oh, ow).astype(np.int64) + bias.astype(np.int64)[None, :, None, None]
-    m, s = multiplier[None, :, None, None], shift[None, :, None, None]
-    if wide:
-        return requantize_int64(acc, m, s, act_min, act_max).astype(np.int16)
-    return requantize(acc, m, s, output_zero_point, act_min, act_max).astype(np.int8)
+    return acc.reshape(n, o, oh, ow)
 
 
 WINDOW = (Attr("stride", "pair"), Attr("padding", "padding"), Attr("dilation", "pair", (1, 1)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..intmath import requantize, requantize_int64
+from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, requantize, requantize_int64
 from ..ir import Graph, Node
 from .base import ACTIVATION, OpDef, apply_float_activation, register
 from .conv2d import quantize_filter_and_bias
@@ -18,14 +18,26 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
                multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int,
                act_min: int, act_max: int) -> np.ndarray:
     wide = x.dtype == np.int16
-    acc_type = np.int64 if wide else np.int32
-    acc = (x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T
-    acc = acc.astype(np.int64) + bias.astype(np.int64)
+    if _exact_in_float64(x, w, input_zero_point, wide):
+        acc = ((x.astype(np.float64) - input_zero_point) @ w.astype(np.float64).T).astype(np.int64)
+    else:
+        acc_type = np.int64 if wide else np.int32
+        acc = ((x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T).astype(np.int64)
+    acc += bias.astype(np.int64)
     if multiplier.size == 1:
         multiplier, shift = multiplier[0], shift[0]
     if wide:
         return requantize_int64(acc, multiplier, shift, act_min, act_max).astype(np.int16)
     return requantize(acc, multiplier, shift, output_zero_point, act_min, act_max).astype(np.int8)
+
+
+def _exact_in_float64(x: np.ndarray, w: np.ndarray, zero_point: int, wide: bool) -> bool:
+    """Is the float64 product exact and equal to the kernel's int32 (int64: 16x8) sums? Integer
+    inputs only: anything else keeps the integer loop's own conversion."""
+    if not np.issubdtype(x.dtype, np.integer):
+        return False
+    bound = x.shape[-1] * max_abs_offset(x.dtype, zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0))
+    return bound < (EXACT_FLOAT64 if wide else INT32_LIMIT)
 
 
 @register

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..intmath import (multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64, quantize_multiplier,
-                       wrap_int32)
+from ..intmath import (EXACT_FLOAT64, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64,
+                       quantize_multiplier, wrap_int32)
 from ..ir import Graph, Node
 from ..quant import dtype_range
 from .base import OpDef, act_quant, from_nchw, is_int16, register, to_nchw
@@ -58,7 +58,7 @@ class BatchMatmul(OpDef):
         a = node.attrs
         x1 = _torch_view(xs[0], graph).astype(np.int64) - a["input1_zero_point"]
         x2 = _torch_view(xs[1], graph).astype(np.int64) - a["input2_zero_point"]
-        acc = np.matmul(x1, x2)     # int64: exact; the int8 kernel accumulates in int32
+        acc = _exact_matmul(x1, x2)     # int64: exact; the int8 kernel accumulates in int32
         dtype = graph.t(node.outputs[0]).dtype
         if is_int16(graph, node.outputs[0]):
             y = multiply_by_quantized_multiplier_int64(acc, a["multiplier"], a["shift"])
@@ -71,3 +71,14 @@ class BatchMatmul(OpDef):
         a = graph.t(node.inputs[0]).shape
         k = a[2] if graph.layout == "nhwc" and len(a) == 4 else a[-1]
         return int(np.prod(self.shape(node, graph)[0])) * int(k)
+
+
+def _exact_matmul(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """np.matmul of int64 operands, through float64 (BLAS) where that is exact: every partial
+    sum is at most K * max|x1| * max|x2| < 2^53 in magnitude (see intmath.EXACT_FLOAT64)."""
+    if x1.size == 0 or x2.size == 0:
+        return np.matmul(x1, x2)
+    bound = x1.shape[-1] * int(np.abs(x1).max()) * int(np.abs(x2).max())
+    if bound >= EXACT_FLOAT64:
+        return np.matmul(x1, x2)
+    return np.matmul(x1.astype(np.float64), x2.astype(np.float64)).astype(np.int64)

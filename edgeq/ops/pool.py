@@ -69,13 +69,31 @@ class MaxPool2d(_Pool):
     lossless = True
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        win, _ = _windows(to_nchw(xs[0], graph), node, -np.inf)
-        return [apply_float_activation(node, from_nchw(win.max(axis=(4, 5)), graph))]
+        y = _window_max(to_nchw(xs[0], graph).astype(np.float32, copy=False), node, -np.inf)
+        return [apply_float_activation(node, from_nchw(y, graph))]
 
     def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-        win, _ = _windows(to_nchw(xs[0], graph), node, np.iinfo(xs[0].dtype).min)
-        y = np.clip(win.max(axis=(4, 5)), node.attrs["act_min"], node.attrs["act_max"])
+        # int8 / int16 values are exact in float32: the maximum of each window is the same integer
+        x = to_nchw(xs[0], graph)
+        y = _window_max(x.astype(np.float32), node, float(np.iinfo(x.dtype).min))
+        y = np.clip(y, node.attrs["act_min"], node.attrs["act_max"])
         return [from_nchw(y.astype(xs[0].dtype), graph)]
+
+
+def _window_max(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
+    """The maximum over each window of ``_windows`` (the same padded windows, ``fill`` in the
+    padding), by torch's max pooling over the padded array without padding of its own."""
+    kh, kw = node.attrs["kernel"]
+    sh, sw = node.attrs["stride"]
+    pt, pl, pb, pr = node.attrs["padding"]
+    n, c, h, w = x.shape
+    oh = conv_out_size(h, kh, sh, pt + pb, 1, node.attrs.get("ceil_mode", False))
+    ow = conv_out_size(w, kw, sw, pl + pr, 1, node.attrs.get("ceil_mode", False))
+    eb = max(0, (oh - 1) * sh + kh - (h + pt + pb))
+    er = max(0, (ow - 1) * sw + kw - (w + pl + pr))
+    xt = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(x)), (pl, pr + er, pt, pb + eb), value=fill)
+    y = torch.nn.functional.max_pool2d(xt, (kh, kw), (sh, sw))
+    return y[:, :, :oh, :ow].numpy()
 
 
 @register

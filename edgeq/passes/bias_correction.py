@@ -16,8 +16,10 @@ from ..ops import get_op
 def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Graph:
     """Return a copy of ``qgraph`` with biases corrected using float activations of ``sample``."""
     q = qgraph.copy()
-    values = interpreter.run(fgraph, sample, keep=True)
     fnodes = {n.name: n for n in fgraph.nodes}
+    # the float inputs of the weighted layers are all this needs: the other tensors are dropped
+    values = interpreter.run(fgraph, sample, keep={fnodes[n.name].inputs[0] for n in q.nodes
+                                                   if get_op(n.op).weighted and n.name in fnodes})
     for node in q.nodes:
         # the float node's input: a 16x8 layer may read a requantized copy (mixed precision)
         if not get_op(node.op).weighted or node.name not in fnodes or fnodes[node.name].inputs[0] not in values:

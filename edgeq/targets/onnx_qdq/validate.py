@@ -23,6 +23,7 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
         so = ort.SessionOptions()
         so.graph_optimization_level = level
         so.intra_op_num_threads = 1
+        so.enable_cpu_mem_arena = False    # the batch's buffers are freed after the run, not kept
         sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
         names = [i.name for i in sess.get_inputs()]
         chunks: list[list[np.ndarray]] = [[] for _ in graph.outputs]
