@@ -305,27 +305,27 @@ def _int16_lut_input(x: np.ndarray, multiplier: int, left_shift: int) -> np.ndar
     return (_i64(x) * multiplier + rounding) >> left_shift
 
 
+def _sigmoid_table_at(a: np.ndarray, fraction_bits: int, saturated: int) -> np.ndarray:
+    """The uint16 sigmoid table linearly interpolated at |input| ``a`` (its top bits index the
+    table, the low ``fraction_bits`` interpolate); ``saturated`` past the table's end."""
+    table = sigmoid_table_u16()
+    whole = a >> fraction_bits
+    idx = np.minimum(whole, 254)
+    interp = (table[idx] << fraction_bits) + (a & ((1 << fraction_bits) - 1)) * (table[idx + 1] - table[idx])
+    return np.where(whole >= 255, saturated, interp)
+
+
 def logistic_int16(x: np.ndarray, input_multiplier: int, input_left_shift: int) -> np.ndarray:
     """TFLite's int16 LOGISTIC (output 2^-15, zero point 0)."""
-    table = sigmoid_table_u16()
     v = _int16_lut_input(x, input_multiplier, input_left_shift)
-    a = np.abs(v)
-    uh = a >> 9
-    idx = np.minimum(uh, 254)
-    interp = (table[idx] << 9) + (a & 0x1FF) * (table[idx + 1] - table[idx])
-    result = np.where(uh >= 255, 0x7FFF << 10, interp)
+    result = _sigmoid_table_at(np.abs(v), 9, 0x7FFF << 10)
     result = np.where(v >= 0, result + (1 << 9), (1 << 25) - result + (1 << 9) - 1)
     return (result >> 10).astype(np.int16)
 
 
 def tanh_int16(x: np.ndarray, input_multiplier: int, input_left_shift: int) -> np.ndarray:
     """TFLite's int16 TANH (tanh(x) = 2 sigmoid(2x) - 1 on the same table; output 2^-15)."""
-    table = sigmoid_table_u16()
     v = _int16_lut_input(x, input_multiplier, input_left_shift)
-    a = np.abs(v)
-    uh = a >> 8
-    idx = np.minimum(uh, 254)
-    interp = (table[idx] << 8) + (a & 0xFF) * (table[idx + 1] - table[idx])
-    result = np.where(uh >= 255, 0xFFFF << 8, interp)
+    result = _sigmoid_table_at(np.abs(v), 8, 0xFFFF << 8)
     result = np.where(v >= 0, result - (1 << 23) + (1 << 7), -result + (1 << 23) + (1 << 7) - 1)
     return (result >> 8).astype(np.int16)
