@@ -21,6 +21,18 @@ def _loop_var(sub: ModelBuilder, b: ModelBuilder, outer: int, name: str) -> int:
     return sub.add_tensor(name, shape, dtype, quant)
 
 
+def _filled_with_zero(b: ModelBuilder, name: str) -> int:
+    """A tensor shaped like IR tensor ``name`` holding its real zero, made by FILL at run time
+    (a stacked-state accumulator: a constant of the whole sequence would be a buffer of zeros)."""
+    t = b.g.t(name)
+    dims = b.const(f"{name}_dims", np.asarray(t.shape, np.int32))
+    value = b.const(f"{name}_zero_value", np.asarray(int(t.quant.zero_point[0]), dtype=t.dtype), t.quant)
+    filled = b.add_tensor(f"{name}_initial", t.shape, t.dtype, t.quant)
+    # version 3: FILL of int8 / int16 values
+    b.op(BO.FILL, [dims, value], [filled], fb.BuiltinOptions.FillOptions, fb.FillOptionsT(), version=3)
+    return filled
+
+
 @lowers("scan")
 def _scan(b: ModelBuilder, node: Node) -> None:
     body, k, steps = node.attrs["body"], node.attrs["sequences"], int(node.attrs["steps"])
@@ -28,12 +40,7 @@ def _scan(b: ModelBuilder, node: Node) -> None:
     t0 = b.const(f"{node.name}_t0", np.array([0], np.int32))
     states = [b.tensor(n) for n in node.inputs[k:]]
     sequences = [b.tensor(n) for n in node.inputs[:k]]
-    accumulators = []
-    for i in stacked:
-        out = node.outputs[n_states + stacked.index(i)]
-        t = b.g.t(out)
-        zeros = np.full(t.shape, int(t.quant.zero_point[0]), dtype=t.dtype)
-        accumulators.append(b.const(f"{out}_initial", zeros, t.quant))
+    accumulators = [_filled_with_zero(b, node.outputs[n_states + stacked.index(i)]) for i in stacked]
     loop_in = [t0, *states, *sequences, *accumulators]
 
     cond = b.subgraph(Graph())

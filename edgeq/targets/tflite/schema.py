@@ -48,8 +48,26 @@ class AlignedBufferT(fb.BufferT):
         return fb.BufferEnd(builder)
 
 
+class SharingBuilder(flatbuffers.Builder):
+    """A builder that writes each distinct numpy vector once and lets every table that holds an
+    equal vector point at that one copy (flatbuffers vectors are immutable, and a table may refer
+    to any vector written before it). Per-channel zero points (int64, one per channel, for
+    weights and biases alike), shapes and one-value scales repeat across tensors: this is the
+    TFLite file's quantization metadata written once instead of per tensor."""
+
+    def __init__(self, initial_size: int) -> None:
+        super().__init__(initial_size)
+        self._vectors: dict[tuple[str, bytes], int] = {}
+
+    def CreateNumpyVector(self, x: np.ndarray) -> int:  # noqa: N802 - flatbuffers naming
+        key = (x.dtype.str, np.ascontiguousarray(x).tobytes())
+        if key not in self._vectors:
+            self._vectors[key] = super().CreateNumpyVector(x)
+        return self._vectors[key]
+
+
 def serialize(model: fb.ModelT) -> bytes:
-    builder = flatbuffers.Builder(1 << 16)
+    builder = SharingBuilder(1 << 16)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 
