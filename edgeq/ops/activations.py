@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from .. import intmath_activations as ia
 from ..intmath import multiply_by_quantized_multiplier, quantize_multiplier
@@ -110,13 +111,19 @@ class HardSwish(_Table):
         return ia.hard_swish_table(*act_quant(graph, node.inputs[0]), *act_quant(graph, node.outputs[0]))
 
 
-_ERF = np.vectorize(math.erf, otypes=[np.float64])
+_LIBM_ERF = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def gelu_float(x: np.ndarray, approximate: str) -> np.ndarray:
+def _torch_erf(x: np.ndarray) -> np.ndarray:
+    return torch.erf(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))).numpy()
+
+
+def gelu_float(x: np.ndarray, approximate: str, erf=_torch_erf) -> np.ndarray:
+    """GELU in float64. The float graph uses torch's erf (what the model computes, and fast on
+    whole activations); the int8 table passes the C library's erf, as LiteRT's table does."""
     if approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-    return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
 @register
@@ -134,7 +141,7 @@ class Gelu(_Table):
 
     def _table(self, node, graph):
         approximate = node.attrs.get("approximate", "none")
-        return ia.float_lut_int8(lambda x: gelu_float(x, approximate), *act_quant(graph, node.inputs[0]),
+        return ia.float_lut_int8(lambda x: gelu_float(x, approximate, _LIBM_ERF), *act_quant(graph, node.inputs[0]),
                                  *act_quant(graph, node.outputs[0]))
 
 

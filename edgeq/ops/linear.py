@@ -18,11 +18,13 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
                multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int,
                act_min: int, act_max: int) -> np.ndarray:
     wide = x.dtype == np.int16
+    rows = x.reshape(-1, x.shape[-1])      # 2-D: numpy's N-D matmul does not use BLAS
     if _exact_in_float64(x, w, input_zero_point, wide):
-        acc = ((x.astype(np.float64) - input_zero_point) @ w.astype(np.float64).T).astype(np.int64)
+        acc = ((rows.astype(np.float64) - input_zero_point) @ w.astype(np.float64).T).astype(np.int64)
     else:
         acc_type = np.int64 if wide else np.int32
-        acc = ((x.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T).astype(np.int64)
+        acc = ((rows.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T).astype(np.int64)
+    acc = acc.reshape(*x.shape[:-1], w.shape[0])
     acc += bias.astype(np.int64)
     if multiplier.size == 1:
         multiplier, shift = multiplier[0], shift[0]
@@ -59,7 +61,8 @@ class Linear(OpDef):
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         x, w, b = xs
-        y = (x.astype(np.float32) @ w.T.astype(np.float32) + b).astype(np.float32)
+        rows = x.reshape(-1, x.shape[-1]).astype(np.float32)    # 2-D: BLAS (N-D matmul is a slow loop)
+        y = (rows @ w.T.astype(np.float32) + b).astype(np.float32).reshape(*x.shape[:-1], w.shape[0])
         return [apply_float_activation(node, y)]
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
