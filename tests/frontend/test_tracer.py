@@ -118,3 +118,22 @@ def test_recurrent_layers_become_one_scan_each(kind, layers, batch_first):
     scans = [n for n in g.nodes if n.op == "scan"]
     assert len(scans) == layers and all(n.attrs["steps"] == 9 for n in scans)
     assert len(g.nodes) < 40                  # not one copy of the cell per time step
+
+
+@pytest.mark.parametrize("kind, layers, batch_first", [("gru", 2, True), ("lstm", 2, False), ("lstm", 1, True)])
+def test_bidirectional_layers_scan_the_reversed_sequence(kind, layers, batch_first):
+    """A backward direction is a scan over the time-reversed sequence; its outputs come back in
+    time order, after the forward ones on the feature axis; h_n (c_n) in torch's order."""
+    torch.manual_seed(1)
+    rnn = (nn.GRU if kind == "gru" else nn.LSTM)(5, 6, num_layers=layers, batch_first=batch_first, bidirectional=True)
+
+    def forward(s, x):
+        out, state = s.rnn(x if batch_first else x.transpose(0, 1))
+        out = out if batch_first else out.transpose(0, 1)
+        states = state if kind == "lstm" else (state,)
+        return (out, *[st.transpose(0, 1).flatten(1) for st in states])
+
+    g = _float_matches_torch(Fn(forward, rnn=rnn), torch.randn(1, 8, 5))
+    scans = [n for n in g.nodes if n.op == "scan"]
+    assert len(scans) == 2 * layers and all(n.attrs["steps"] == 8 for n in scans)
+    assert g.t(g.outputs[0]).shape == (1, 8, 12)

@@ -1,5 +1,5 @@
 """Handlers of nn.LSTM and nn.GRU (``aten.lstm.input`` / ``aten.gru.input``, kept whole by the
-tracer's decomposition table): each layer becomes one ``scan`` over the sequence.
+tracer's decomposition table): each layer (and direction) becomes one ``scan`` over the sequence.
 
 A layer's input projections (W_i* x + b) run once over the whole sequence before the loop;
 the step body holds the hidden projections and the gate arithmetic. GRU gates are r, z, n; LSTM
@@ -102,42 +102,72 @@ def _lstm_body(body: _Body, hidden: int, w_hh: np.ndarray) -> None:
     body.graph.outputs.extend([h_new, c_new])
 
 
+def _reversed_in_time(t: Tracer, fx: torch.fx.Node, seq: str, what: str) -> str:
+    """(1, T, F) with its steps in reverse order: a gather along the time axis (exact)."""
+    shape = t.graph.t(seq).shape
+    order = t.constant(f"{fx.name}_time_reversed", np.arange(shape[1] - 1, -1, -1, dtype=np.int64))
+    return t.intermediate(fx, "gather", [seq, order], what, {"axis": 1}, shape=shape)
+
+
+def _direction(t: Tracer, fx: torch.fx.Node, kind: str, seq: str, params: tuple[np.ndarray, ...],
+               initial: list[str], tag: str) -> tuple[list[str], str]:
+    """One layer in one direction as a ``scan`` over ``seq`` (1, T, F): its final states
+    (1, H) each and its stacked hidden states (1, T, H)."""
+    w_ih, w_hh, b_ih, b_hh = params
+    hidden, gates = w_hh.shape[1], (4 if kind == "lstm" else 3)
+    folded = b_ih + b_hh if kind == "lstm" else np.concatenate([b_ih[:2 * hidden] + b_hh[:2 * hidden],
+                                                               b_ih[2 * hidden:]])
+    names = "ifgo" if kind == "lstm" else "rzn"
+    projections = [_projection(t, fx, seq, w_ih[k * hidden:(k + 1) * hidden], folded[k * hidden:(k + 1) * hidden],
+                               f"{tag}_x_{names[k]}") for k in range(gates)]
+    body = _Body(f"{fx.name}.{tag}", module_path(fx))
+    if kind == "lstm":
+        _lstm_body(body, hidden, w_hh)
+    else:
+        _gru_body(body, hidden, w_hh, b_hh)
+    steps = t.graph.t(seq).shape[1]
+    outs = [t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_{tag}_{n}"), (1, hidden))).name
+            for n in (["h", "c"] if kind == "lstm" else ["h"])]
+    seq_out = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_{tag}_seq"), (1, steps, hidden))).name
+    t.graph.nodes.append(Node("scan", [*projections, *initial], [*outs, seq_out],
+                              {"body": body.graph, "steps": steps, "sequences": gates, "stacked": [0]},
+                              f"{fx.name}_{tag}", module_path(fx)))
+    return outs, seq_out
+
+
 def _recurrent(t: Tracer, fx: torch.fx.Node, kind: str) -> None:
+    """Each layer (and direction) a scan. A bidirectional layer's backward direction is a scan
+    over the time-reversed sequence whose outputs are reversed back; the two directions'
+    outputs are concatenated on the feature axis (torch's order: forward, then backward)."""
     x, hx, params, has_biases, layers, _dropout, _train, bidirectional, batch_first = fx.args[:9]
-    if bidirectional:
-        raise unsupported(fx, f"a bidirectional {kind.upper()} (run two models, or a reversed copy of the input)")
+    directions = 2 if bidirectional else 1
     states = list(hx) if kind == "lstm" else [hx]
     seq = t.tensor(x)
     if len(t.graph.t(seq).shape) != 3:
         raise unsupported(fx, f"an unbatched {kind.upper()} input")
-    gates = 4 if kind == "lstm" else 3
-    finals: list[list[str]] = []
+    finals: list[list[str]] = []            # per (layer, direction), in torch's h_n order
     for layer in range(int(layers)):
-        w_ih, w_hh, b_ih, b_hh = _params(t, fx, list(params), bool(has_biases), layer)
-        hidden = w_hh.shape[1]
-        folded = b_ih + b_hh if kind == "lstm" else np.concatenate([b_ih[:2 * hidden] + b_hh[:2 * hidden],
-                                                                       b_ih[2 * hidden:]])
-        names = "ifgo" if kind == "lstm" else "rzn"
-        projections = [_projection(t, fx, seq, w_ih[k * hidden:(k + 1) * hidden], folded[k * hidden:(k + 1) * hidden],
-                                   f"l{layer}_x_{names[k]}") for k in range(gates)]
-        body = _Body(f"{fx.name}.l{layer}", module_path(fx))
-        if kind == "lstm":
-            _lstm_body(body, hidden, w_hh)
+        outputs = []
+        for d in range(directions):
+            index = layer * directions + d
+            weights = _params(t, fx, list(params), bool(has_biases), index)
+            hidden = weights[1].shape[1]
+            initial = [_initial_state(t, fx, s, index, hidden) for s in states]
+            tag = f"l{layer}" + ("_reverse" if d else "")
+            source = _reversed_in_time(t, fx, seq, f"{tag}_input") if d else seq
+            outs, seq_out = _direction(t, fx, kind, source, weights, initial, tag)
+            finals.append(outs)
+            outputs.append(_reversed_in_time(t, fx, seq_out, f"{tag}_seq_in_time") if d else seq_out)
+        if directions == 1:
+            seq = outputs[0]
         else:
-            _gru_body(body, hidden, w_hh, b_hh)
-        initial = [_initial_state(t, fx, s, layer, hidden) for s in states]
-        steps = t.graph.t(seq).shape[1]
-        outs = [t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_l{layer}_{n}"), (1, hidden))).name
-                for n in (["h", "c"] if kind == "lstm" else ["h"])]
-        seq_out = t.graph.add_tensor(Tensor(t.graph.unique_name(f"{fx.name}_l{layer}_seq"), (1, steps, hidden))).name
-        t.graph.nodes.append(Node("scan", [*projections, *initial], [*outs, seq_out],
-                                  {"body": body.graph, "steps": steps, "sequences": gates, "stacked": [0]},
-                                  f"{fx.name}_l{layer}", module_path(fx)))
-        finals.append(outs)
-        seq = seq_out
+            steps = t.graph.t(outputs[0]).shape[1]
+            width = sum(t.graph.t(o).shape[2] for o in outputs)
+            seq = t.intermediate(fx, "concat", outputs, f"l{layer}_both_directions", {"axis": 2},
+                                 shape=(1, steps, width))
     b_out = 0 if batch_first else 1
     results = [(seq, b_out)]
-    for k in range(len(states)):            # h_n (and c_n): (layers, batch, H), batch axis 1
+    for k in range(len(states)):            # h_n (and c_n): (layers * directions, batch, H), batch axis 1
         per_layer = [t.reshaped(f[k], (1, 1, t.graph.t(f[k]).shape[1]), fx, "state") for f in finals]
         stacked = per_layer[0] if len(per_layer) == 1 else t.intermediate(
             fx, "concat", per_layer, f"state{k}", {"axis": 1}, shape=(1, len(per_layer), t.graph.t(finals[0][k]).shape[1]))
