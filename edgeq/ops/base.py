@@ -94,6 +94,9 @@ class OpDef:
     in_place: str | None = None
     #: the integer kernel only moves values (reshape, slice, max pool): no rounding of its own
     lossless: bool = False
+    #: a reduction that, over the spatial axes of a 4-D NCHW tensor, is this global pooling op
+    #: (mean: "avg_pool2d", reduce_max: "max_pool2d"; ``passes.lower_global_pool``)
+    spatial_pool: str | None = None
     #: the output is the input's bytes under another shape (reshape): memory plans alias them
     aliases_input: bool = False
     #: the integer kernel is a 256-entry int8 lookup table in ``attrs['table']``

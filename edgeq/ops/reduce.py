@@ -1,4 +1,4 @@
-"""Reductions and heads: mean and sum over any axes, argmax (an int32 index output).
+"""Reductions and heads: mean, sum and maximum over any axes, argmax (an int32 index output).
 
 Axes refer to the graph's layout (``passes.to_nhwc`` remaps them); dimension 0 (batch) is never
 reduced.
@@ -17,6 +17,10 @@ scale by one float32 ulp: every runtime then runs the requantizing algorithm abo
 ``avg_pool2d``. int16 (16x8): the same algorithm on int16 values with zero points 0.
 
 ``sum`` is the same kernel computing a mean at the scale ``s_out / n`` (see ``Sum``).
+
+``reduce_max`` (torch's amax, and max over a dim when its indices are unused) is exact: the
+largest int8 value at the input's quantization (TFLite REDUCE_MAX needs equal input and output
+quantization; dequantization is increasing).
 
 ``argmax`` returns int32 indices (TFLite ARG_MAX with output_type int32; the first index of the
 maximum on ties, as torch). Its integer kernel compares the int8 values: the index of the
@@ -97,6 +101,7 @@ class Mean(_Reduce):
     """attrs['axes']: sorted non-negative axes; attrs['keepdim']. int16 (16x8): the same
     algorithm on int16 values (zero points 0), as TFLite's int16 MEAN."""
     name = "mean"
+    spatial_pool = "avg_pool2d"
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         return [xs[0].mean(axis=tuple(node.attrs["axes"]), keepdims=node.attrs["keepdim"]).astype(np.float32)]
@@ -130,6 +135,22 @@ class Sum(_Reduce):
         s_out = act_quant(graph, node.outputs[0])[0]
         node.attrs["mean_scale"] = float(np.float32(s_out) / np.float32(reduced_count(node, graph)))
         set_mean_params(node, graph, node.attrs["mean_scale"])
+
+
+@register
+class ReduceMax(_Reduce):
+    """attrs['axes']: sorted non-negative axes; attrs['keepdim']. Same quantization in and out."""
+    name = "reduce_max"
+    spatial_pool = "max_pool2d"
+    supports_int16 = False
+    lossless = True
+    same_quant_as_input = True
+
+    def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [xs[0].max(axis=tuple(node.attrs["axes"]), keepdims=node.attrs["keepdim"]).astype(np.float32)]
+
+    def run_int(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [xs[0].max(axis=tuple(node.attrs["axes"]), keepdims=node.attrs["keepdim"])]
 
 
 @register

@@ -182,6 +182,15 @@ class Sum(_Reduce):
 
 
 @qat_kernel
+class ReduceMax(_Move):
+    """The maximum picks values (integers or floats alike); its gradient goes to the maxima."""
+    op = "reduce_max"
+
+    def move(self, node: Node, graph: Graph, x: torch.Tensor) -> torch.Tensor:
+        return torch.amax(x, dim=tuple(node.attrs["axes"]), keepdim=node.attrs["keepdim"])
+
+
+@qat_kernel
 class ArgMax(QatKernel):
     """Indices: no gradient flows through them."""
     op = "argmax"

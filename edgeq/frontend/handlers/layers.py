@@ -74,7 +74,10 @@ def _linear(t: Tracer, fx: torch.fx.Node, x: torch.fx.Node, w_t: torch.fx.Node, 
         raise unsupported(fx, "matrix multiply needs a constant weight operand")
     if not t.is_activation(x):
         raise unsupported(fx, "matrix multiply of two constants that was not folded")
-    w = np.ascontiguousarray(t.const_array(w_t).T)
+    w_t_array = t.const_array(w_t)
+    while w_t_array.ndim > 2 and w_t_array.shape[0] == 1:     # bmm's (1, K, N) weight at batch 1
+        w_t_array = w_t_array[0]
+    w = np.ascontiguousarray(w_t_array.T)
     wname = t.constant(f"{fx.name}_weight", w)
     bias = t.const_array(b) if b is not None else np.zeros(w.shape[0], np.float32)
     if bias.ndim == 2 and bias.shape[0] == 1:
@@ -113,10 +116,10 @@ def _batch_norm(t: Tracer, fx: torch.fx.Node) -> None:
 @handles(aten.bmm.default, aten.matmul.default)
 def _bmm(t: Tracer, fx: torch.fx.Node) -> None:
     """A product of two activations over their last two dimensions (attention's QK^T and AV);
-    a constant right operand is a linear layer."""
+    a constant right operand (2-D, or with unit leading dimensions) is a linear layer."""
     a, b = fx.args[:2]
-    if t.is_const(b) and len(t.shape(b)) == 2:
-        _linear(t, fx, a, b, None)
+    if t.is_const(b) and all(d == 1 for d in t.shape(b)[:-2]):
+        _linear(t, fx, a, b, None)       # a linear layer on a non-contiguous input arrives so
         return
     if not (t.is_activation(a) and t.is_activation(b)):
         raise unsupported(fx, "a batched matrix product with a constant operand")

@@ -1,4 +1,5 @@
-"""Handlers of pooling and reductions: max / average / adaptive pooling, mean, argmax."""
+"""Handlers of pooling and reductions: max / average / adaptive pooling, mean, sum, maximum,
+argmax."""
 from __future__ import annotations
 
 from typing import Any
@@ -71,6 +72,21 @@ def _sum(t: Tracer, fx: torch.fx.Node) -> None:
     keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
     axes, batch = _reduction(t, fx, x, fx.args[1] if len(fx.args) > 1 else None, keepdim)
     t.emit(fx, "sum", [t.tensor(x)], {"axes": axes, "keepdim": keepdim}, batch=batch)
+
+
+@handles(aten.amax.default, aten.max.dim)
+def _amax(t: Tracer, fx: torch.fx.Node) -> None:
+    """The maximum over axes (``torch.amax``; ``torch.max(x, dim)`` whose values alone are used:
+    getitem refuses its indices)."""
+    x = fx.args[0]
+    dims = fx.args[1] if len(fx.args) > 1 else fx.kwargs.get("dim", [])
+    keepdim = bool(fx.args[2]) if len(fx.args) > 2 else bool(fx.kwargs.get("keepdim", False))
+    if dims in (None, []) or (isinstance(dims, (list, tuple)) and not dims):
+        raise unsupported(fx, "a maximum over the whole tensor (give the dims to reduce)")
+    axes, batch = _reduction(t, fx, x, dims, keepdim)
+    if t.batch_axis(x) in axes:
+        raise unsupported(fx, "a maximum over the batch dimension")
+    t.emit(fx, "reduce_max", [t.tensor(x)], {"axes": axes, "keepdim": keepdim}, batch=batch)
 
 
 @handles(aten.argmax.default)

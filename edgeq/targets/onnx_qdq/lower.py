@@ -570,6 +570,13 @@ def _sum(b: _Builder, node: Node) -> None:
     b.finish(node, _float_out(node))
 
 
+@lowers("reduce_max")
+def _reduce_max(b: _Builder, node: Node) -> None:
+    _reduce(b, node, "ReduceMax", [int(a) for a in node.attrs["axes"]], int(node.attrs["keepdim"]),
+            b.dq(node.inputs[0]), _float_out(node), 18)
+    b.finish(node, _float_out(node))
+
+
 @lowers("l2_normalize")
 def _l2_normalize(b: _Builder, node: Node) -> None:
     """x / max(||x||_2, 1e-12) along the axis (F.normalize)."""

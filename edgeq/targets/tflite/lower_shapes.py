@@ -143,24 +143,30 @@ def _sum(b: ModelBuilder, node: Node) -> None:
     b.reshape(mean, b.tensor(y), t.shape)
 
 
-def mean_into(b: ModelBuilder, node: Node, dst: int) -> None:
-    """MEAN of the node's input into tensor ``dst``. TFLite Micro resolves at most two reduced
-    axes (a fixed-size array), so a mean over more axes runs on a [kept..., reduced] view:
-    TRANSPOSE (when the reduced axes are not last) and RESHAPE around a one-axis MEAN (the
-    same sum, so exact)."""
+@lowers("reduce_max")
+def _reduce_max(b: ModelBuilder, node: Node) -> None:
+    """REDUCE_MAX (int8, input and output quantization equal)."""
+    mean_into(b, node, b.tensor(node.outputs[0]), BO.REDUCE_MAX, "REDUCE_MAX")
+
+
+def mean_into(b: ModelBuilder, node: Node, dst: int, code: int = BO.MEAN, what: str = "MEAN") -> None:
+    """MEAN (or another reducer ``code``) of the node's input into tensor ``dst``. TFLite Micro
+    resolves at most two reduced axes (a fixed-size array), so a reduction over more axes runs on
+    a [kept..., reduced] view: TRANSPOSE (when the reduced axes are not last) and RESHAPE around
+    a one-axis reduction (the same values reduced, so exact)."""
     x = node.inputs[0]
     xt = b.g.t(x)
     yshape, ydtype, yquant = b.info[dst]
     axes, rank = sorted(int(a) for a in node.attrs["axes"]), len(xt.shape)
     if rank > 5:
-        raise UnsupportedOpError(f"{node.op} of a rank-{rank} tensor at {node.where()}: TFLite Micro's MEAN "
+        raise UnsupportedOpError(f"{node.op} of a rank-{rank} tensor at {node.where()}: TFLite Micro's {what} "
                                  "takes at most 5 dimensions (see `edgeq targets --ops`)")
     version = 3 if xt.dtype == "int16" else 2
 
     def mean(src: int, out: int, ax: list[int], keep: bool) -> None:
         opts = fb.ReducerOptionsT()
         opts.keepDims = keep
-        b.op(BO.MEAN, [src, b.const(f"{b.tensors[out].name}_axes", np.asarray(ax, dtype=np.int32))], [out],
+        b.op(code, [src, b.const(f"{b.tensors[out].name}_axes", np.asarray(ax, dtype=np.int32))], [out],
              fb.BuiltinOptions.ReducerOptions, opts, version=version)
 
     if len(axes) <= 2:

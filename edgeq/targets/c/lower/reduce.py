@@ -1,5 +1,5 @@
 """Lowerings of the reductions: max / average pooling, softmax, log_softmax, mean and sum (int8
-and 16x8), argmax, L2 normalization."""
+and 16x8), maximum over axes, argmax, L2 normalization."""
 from __future__ import annotations
 
 import numpy as np
@@ -89,12 +89,12 @@ MEAN_S16 = kernel("edgeq_mean_s16", "edgeq_mean_s16.c")
 MAX_ELEMENTS_S16 = 1 << 16
 
 
-def _mean(layer: LayerCode) -> None:
-    """TFLite MEAN (QuantizedMeanOrSum); a sum is the same kernel computing a mean at the scale
-    s_out / n (``ops.reduce.Sum``), so both lower here."""
-    node, a = layer.node, layer.attrs
+def _reduction_geometry(layer: LayerCode) -> tuple[list[Field], int]:
+    """The kept and the reduced dimensions of a reduction's input (shapes and element strides,
+    adjacent dimensions merged), as the reduction kernels' fields; and the reduced count."""
+    node = layer.node
     shape = list(layer.input(0).shape)
-    axes = sorted({int(v) % len(shape) for v in a["axes"]})
+    axes = sorted({int(v) % len(shape) for v in layer.attrs["axes"]})
     strides = row_major_strides(shape)
     kept = [d for d in range(len(shape)) if d not in axes]
     out_shape, (out_strides,) = collapse_dims([shape[d] for d in kept], [[strides[d] for d in kept]])
@@ -103,24 +103,43 @@ def _mean(layer: LayerCode) -> None:
     if max(len(out_shape), len(red_shape)) > n:
         raise UnsupportedOpError(f"{node.op} over {len(shape)} dimensions at {node.where()}; the C kernel "
                                  f"takes at most {n} (see `edgeq targets --ops`)")
-    if int(np.prod(red_shape)) != int(a["num_elements"]):
+    layer.note(f"axes {axes}")
+    return [("output_dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
+            ("output_strides", padded(out_strides, n, 0)),
+            ("reduce_dims", len(red_shape)), ("reduce_shape", padded(red_shape, n, 1)),
+            ("reduce_strides", padded(red_strides, n, 0))], int(np.prod(red_shape))
+
+
+def _mean(layer: LayerCode) -> None:
+    """TFLite MEAN (QuantizedMeanOrSum); a sum is the same kernel computing a mean at the scale
+    s_out / n (``ops.reduce.Sum``), so both lower here."""
+    node, a = layer.node, layer.attrs
+    geometry, count = _reduction_geometry(layer)
+    if count != int(a["num_elements"]):
         raise UnsupportedOpError(f"{node.op} at {node.where()}: {a['num_elements']} elements per mean, "
-                                 f"the axes {axes} hold {int(np.prod(red_shape))}")
+                                 f"its axes hold {count}")
     if layer.int16 and int(a["num_elements"]) >= MAX_ELEMENTS_S16:
         raise UnsupportedOpError(f"{node.op} at {node.where()}: an int16 mean of {a['num_elements']} values; "
                                  f"the C kernel sums fewer than {MAX_ELEMENTS_S16} (int32)")
-    layer.note(f"axes {axes}" + (", a sum: the mean at scale s_out / n" if node.op == "sum" else ""))
+    if node.op == "sum":
+        layer.note("a sum: the mean at scale s_out / n")
     layer.call(layer.kernel_for(MEAN, MEAN_S16), [
-        ("output_dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
-        ("output_strides", padded(out_strides, n, 0)),
-        ("reduce_dims", len(red_shape)), ("reduce_shape", padded(red_shape, n, 1)),
-        ("reduce_strides", padded(red_strides, n, 0)),
-        ("num_elements", a["num_elements"]), ("input_offset", -int(a["input_zero_point"])),
+        *geometry, ("num_elements", a["num_elements"]), ("input_offset", -int(a["input_zero_point"])),
         ("multiplier", a["multiplier"]), ("shift", a["shift"]), ("output_offset", a["output_zero_point"])])
 
 
 lowers("mean", kernels=(MEAN,), int16=(MEAN_S16,))(_mean)
 lowers("sum", kernels=(MEAN,), int16=(MEAN_S16,))(_mean)
+
+
+REDUCE_MAX = kernel("edgeq_reduce_max_s8", "edgeq_reduce_max.c")
+
+
+@lowers("reduce_max", kernels=(REDUCE_MAX,))
+def _reduce_max(layer: LayerCode) -> None:
+    """The largest int8 value over the axes (TFLite REDUCE_MAX; no requantization)."""
+    geometry, _ = _reduction_geometry(layer)
+    layer.call(REDUCE_MAX, geometry)
 
 
 ARGMAX = kernel("edgeq_argmax_s8", "edgeq_argmax.c")
