@@ -77,11 +77,10 @@ def fake_quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str =
     np.round(v, out=v)
     v += np.float32(zero_point)
     lo, hi = dtype_range(dtype)
-    q = np.clip(v, lo, hi, out=v).astype(dtype)
-    out = q.astype(np.float32)
-    out -= np.float32(zero_point)
-    out *= s
-    return out
+    np.clip(v, lo, hi, out=v)       # integer-valued float32: a cast to ``dtype`` and back is exact
+    v -= np.float32(zero_point)
+    v *= s
+    return v
 
 
 def fake_quantize_range(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
