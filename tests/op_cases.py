@@ -79,6 +79,8 @@ CASES = {
     "mean_height": (Fn(lambda s, x: x.mean(2)), (3, 4, 5)),
     "mean_three_axes_keepdim": (Fn(lambda s, x: s.c(x).mean((1, 2, 3), keepdim=True), c=nn.Conv2d(3, 4, 3)), (3, 6, 5)),
     "mean_sequence": (Fn(lambda s, x: torch.tanh(x).mean(1)), (6, 8)),
+    "group_norm_two_groups": (Fn(lambda s, x: s.n(s.c(x)), c=nn.Conv2d(3, 8, 3, padding=1), n=nn.GroupNorm(2, 8)), (3, 5, 5)),
+    "group_norm_global_1d": (Fn(lambda s, x: s.n(s.c(x)), c=nn.Conv1d(4, 6, 3), n=nn.GroupNorm(1, 6)), (4, 12)),
     "amax_spatial": (Fn(lambda s, x: s.c(x).amax((2, 3)), c=nn.Conv2d(3, 4, 3)), (3, 6, 6)),
     "amax_height_keepdim": (Fn(lambda s, x: s.c(x).amax(2, keepdim=True), c=nn.Conv2d(3, 4, 1)), (3, 5, 6)),
     "amax_channels": (Fn(lambda s, x: s.c(x).amax(1), c=nn.Conv2d(3, 4, 1)), (3, 4, 5)),

@@ -137,3 +137,17 @@ def test_bidirectional_layers_scan_the_reversed_sequence(kind, layers, batch_fir
     scans = [n for n in g.nodes if n.op == "scan"]
     assert len(scans) == 2 * layers and all(n.attrs["steps"] == 8 for n in scans)
     assert g.t(g.outputs[0]).shape == (1, 8, 12)
+
+
+@pytest.mark.parametrize("groups, shape", [(1, (8, 5, 6)), (2, (8, 5, 6)), (8, (8, 5, 6)), (1, (6, 20)), (3, (6, 20))])
+def test_group_norm_traces_to_the_layer_norm_primitives(groups, shape):
+    """One group (Conv-TasNet's global layer norm), some groups, one channel per group; 2-D
+    and 1-D feature maps; a random affine."""
+    torch.manual_seed(2)
+    norm = nn.GroupNorm(groups, shape[0])
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    conv = (nn.Conv2d if len(shape) == 3 else nn.Conv1d)(shape[0], shape[0], 1)
+    g = _float_matches_torch(Fn(lambda s, x: s.n(s.c(x)), c=conv, n=norm), torch.randn(1, *shape))
+    assert {"mean", "rsqrt", "squared_difference"} <= {n.op for n in g.nodes}

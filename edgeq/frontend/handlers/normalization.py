@@ -1,5 +1,5 @@
-"""Handlers of normalizations: LayerNorm (decomposed into the primitives TFLite runs
-integer-only: MEAN, SQUARED_DIFFERENCE, RSQRT, SUB, MUL, ADD) and vector norms (an L2
+"""Handlers of normalizations: LayerNorm and GroupNorm (decomposed into the primitives TFLite
+runs integer-only: MEAN, SQUARED_DIFFERENCE, RSQRT, SUB, MUL, ADD) and vector norms (an L2
 normalization when the norm divides its own input, F.normalize's pattern)."""
 from __future__ import annotations
 
@@ -7,6 +7,32 @@ import numpy as np
 import torch
 
 from ..tracer import Tracer, aten, handles, unsupported
+
+
+def _normalized(t: Tracer, fx: torch.fx.Node, xin: str, full: tuple[int, ...], axes: list[int], eps: float) -> str:
+    """(x - mean) * rsqrt(mean((x - mean)^2) + eps) over the IR ``axes`` of ``xin`` (shape ``full``)."""
+    stat = tuple(1 if d in axes else n for d, n in enumerate(full))
+    mean = t.intermediate(fx, "mean", [xin], "mean", {"axes": axes, "keepdim": True}, shape=stat)
+    sqd = t.intermediate(fx, "squared_difference", [xin, mean], "squared_difference", shape=full)
+    var = t.intermediate(fx, "mean", [sqd], "variance", {"axes": axes, "keepdim": True}, shape=stat)
+    eps_c = t.constant(f"{fx.name}_eps", np.full((1,) * len(stat), float(eps), np.float32))
+    var_eps = t.intermediate(fx, "add", [var, eps_c], "variance_eps", shape=stat)
+    rstd = t.intermediate(fx, "rsqrt", [var_eps], "rstd", shape=stat)
+    centered = t.intermediate(fx, "sub", [xin, mean], "centered", shape=full)
+    return t.intermediate(fx, "mul", [centered, rstd], "normalized", shape=full)
+
+
+def _affine(t: Tracer, fx: torch.fx.Node, y: str, weight: torch.fx.Node | None, bias: torch.fx.Node | None,
+            param_shape: tuple[int, ...], out_batch: int | None) -> None:
+    """y * gamma + beta (either may be absent) as ``fx``'s output."""
+    full = t.graph.t(y).shape
+    if weight is not None:
+        y = t.intermediate(fx, "mul", [y, t.constant(f"{fx.name}_gamma", t.const_array(weight).reshape(param_shape))],
+                           "scaled", shape=full)
+    if bias is None:
+        t.alias_tensor(fx, y, out_batch)
+        return
+    t.emit(fx, "add", [y, t.constant(f"{fx.name}_beta", t.const_array(bias).reshape(param_shape))], batch=out_batch)
 
 
 @handles(aten.native_layer_norm.default)
@@ -17,26 +43,32 @@ def _layer_norm(t: Tracer, fx: torch.fx.Node) -> None:
     x, normalized_shape, weight, bias, eps = fx.args
     rank, dims = len(t.shape(x)), len(normalized_shape)
     axes = sorted(t.ir_dim(fx, x, d) for d in range(rank - dims, rank))
-    xin = t.tensor(x)
     full = t.ir_shape(x)        # fx's own batch axis is not known yet: shapes come from x
-    stat = (*full[:-dims], *([1] * dims))
-    mean = t.intermediate(fx, "mean", [xin], "mean", {"axes": axes, "keepdim": True}, shape=stat)
-    sqd = t.intermediate(fx, "squared_difference", [xin, mean], "squared_difference", shape=full)
-    var = t.intermediate(fx, "mean", [sqd], "variance", {"axes": axes, "keepdim": True}, shape=stat)
-    eps_c = t.constant(f"{fx.name}_eps", np.full((1,) * len(stat), float(eps), np.float32))
-    var_eps = t.intermediate(fx, "add", [var, eps_c], "variance_eps", shape=stat)
-    rstd = t.intermediate(fx, "rsqrt", [var_eps], "rstd", shape=stat)
-    centered = t.intermediate(fx, "sub", [xin, mean], "centered", shape=full)
-    y = t.intermediate(fx, "mul", [centered, rstd], "normalized", shape=full)
-    out_batch = t.batch_axis(x)
-    param_shape = (1, *([1] * (len(stat) - 1 - dims)), *t.shape(x)[rank - dims:])
-    if weight is not None:
-        y = t.intermediate(fx, "mul", [y, t.constant(f"{fx.name}_gamma", t.const_array(weight).reshape(param_shape))],
-                           "scaled", shape=full)
-    if bias is None:
-        t.alias_tensor(fx, y, out_batch)
-        return
-    t.emit(fx, "add", [y, t.constant(f"{fx.name}_beta", t.const_array(bias).reshape(param_shape))], batch=out_batch)
+    y = _normalized(t, fx, t.tensor(x), full, axes, eps)
+    param_shape = (1, *([1] * (len(full) - 1 - dims)), *t.shape(x)[rank - dims:])
+    _affine(t, fx, y, weight, bias, param_shape, t.batch_axis(x))
+
+
+@handles(aten.native_group_norm.default)
+def _group_norm(t: Tracer, fx: torch.fx.Node) -> None:
+    """GroupNorm: the layer norm's statistics over each group of channels and all positions,
+    then a per-channel gamma, beta. One group (or one channel per group) normalizes the
+    (1, C, ...) tensor over its own axes; other groupings go through a (1, G, C/G * positions)
+    view and back."""
+    x, weight, bias, _n, channels, _positions, groups, eps = fx.args
+    xin = t.batch_first(fx, x)
+    full = t.graph.t(xin).shape
+    c, g = int(channels), int(groups)
+    rank = len(full)
+    if g == 1:
+        y = _normalized(t, fx, xin, full, list(range(1, rank)), eps)
+    elif g == c:
+        y = _normalized(t, fx, xin, full, list(range(2, rank)), eps)
+    else:
+        grouped_shape = (1, g, int(np.prod(full[1:])) // g)
+        grouped = t.reshaped(xin, grouped_shape, fx, "grouped")
+        y = t.reshaped(_normalized(t, fx, grouped, grouped_shape, [2], eps), full, fx, "ungrouped")
+    _affine(t, fx, y, weight, bias, (1, c, *([1] * (rank - 2))), 0)
 
 
 @handles(aten.linalg_vector_norm.default)
