@@ -20,11 +20,15 @@ from .ir import Graph
 from .mixed_precision import Candidate, PrecisionRequest
 from .ops import get_op
 from .passes import prepare_float_graph
+from .passes.adaround import DEFAULT_BUDGET_S, learn_rounding, learnable
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalizable_pairs, equalize_cross_layer
 from .quantize import quantize
 
 SAMPLE = 64
+#: calibration samples learned rounding fits the weights to (more than SAMPLE: a linear layer
+#: has more weights than a small sample has outputs, and would fit the sample's noise)
+ROUNDING_SAMPLES = 256
 
 
 @dataclass
@@ -38,10 +42,14 @@ class Quantization:
     bias_corrected: bool = False
     scores: dict[str, float] = field(default_factory=dict)   # output SQNR (dB) of each candidate
     precision: dict[str, Any] = field(default_factory=lambda: {"mode": "int8"})
+    #: the weight rounding ("nearest" or "adaround") and, for learned rounding, its budget and
+    #: the per-layer rows of ``passes.adaround.LayerRounding``
+    rounding: dict[str, Any] = field(default_factory=lambda: {"method": "nearest"})
 
     def passes_summary(self) -> dict[str, Any]:
         """The report's "quantization_passes" section."""
-        return {"equalization": self.equalized, "bias_correction": self.bias_corrected, **self.scores}
+        return {"equalization": self.equalized, "bias_correction": self.bias_corrected,
+                "rounding": self.rounding["method"], **self.scores}
 
 
 @dataclass
@@ -73,7 +81,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     """Calibrate the float graph on ``calibration`` and quantize it.
 
     options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help);
-    ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``).
+    ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``);
+    ``rounding``: "nearest" (default) or "adaround" (learned weight rounding of the chosen
+    candidate within ``rounding_budget`` seconds, before its bias correction; int8 builds).
     precision: which activations are int16 (edgeq.mixed_precision); default all int8."""
     options = options or {}
     precision = precision or PrecisionRequest()
@@ -91,7 +101,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         if not options.get("clip_outputs", False):
             cand.ranges = unclipped_outputs(cand.graph, cand.ranges)
         label = "equalized" if cand.equalized else "none"
-        q = quantize(cand.graph, cand.ranges, options)
+        q = plain = quantize(cand.graph, cand.ranges, options)
         score = scores[f"sqnr_db_{label}"] = output_sqnr(graph, reference, q, sample)
         corrected = False
         if options.get("bias_correction", True):
@@ -101,8 +111,11 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
                 q, score, corrected = qb, score_b, True
         if score > best_score:
             best, best_score = Quantization(graph, cand.graph, cand.ranges, q, cand.equalized, corrected), score
+            best_plain = plain
     assert best is not None
     best.scores = scores
+    if options.get("rounding", "nearest") == "adaround" and precision.mode == "int8" and not precision.layers:
+        _learned_rounding(best, best_plain, calibration, sample, reference, options)
     if precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
         promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference)
@@ -110,6 +123,28 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         best.quantized_float_graph, best.ranges = promo.source.graph, promo.source.ranges
         best.equalized, best.bias_corrected = promo.source.equalized, promo.source.bias_corrected
     return best
+
+
+def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.ndarray], sample: list[np.ndarray],
+                      reference: dict[str, np.ndarray], options: dict) -> None:
+    """AdaRound the chosen candidate's weights (``plain``: its graph before bias correction),
+    then bias-correct the result where that helps, as for nearest rounding."""
+    budget = float(options.get("rounding_budget", DEFAULT_BUDGET_S))
+    fit = [_sample(x[:ROUNDING_SAMPLES]) for x in calibration]
+    q, rows = learn_rounding(best.quantized_float_graph, plain, fit, budget)
+    graph, fgraph = best.float_graph, best.quantized_float_graph
+    score = best.scores["sqnr_db_adaround"] = output_sqnr(graph, reference, q, sample)
+    corrected = False
+    if options.get("bias_correction", True):
+        qb = correct_bias(fgraph, q, sample)
+        score_b = best.scores["sqnr_db_adaround_bias_corrected"] = output_sqnr(graph, reference, qb, sample)
+        if score_b > score:
+            q, corrected = qb, True
+    best.graph, best.bias_corrected = q, corrected
+    best.rounding = {"method": "adaround", "budget_s": budget, "samples": int(fit[0].shape[0]),
+                     "time_s": float(sum(r.time_s for r in rows)), "cut_short": any(r.cut_short for r in rows),
+                     "layers": [r.row() for r in rows],
+                     "skipped": [n.name for n in plain.nodes if get_op(n.op).weighted and not learnable(n, plain)]}
 
 
 def _sample(x: np.ndarray) -> np.ndarray:
