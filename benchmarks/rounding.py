@@ -88,7 +88,8 @@ def run(name: str, budget: float | None) -> dict:
                          "float_accuracy": (rep["accuracy"] or {}).get("float"),
                          "exact": [(v["runtime"], v["exact_fraction"]) for v in rep["validation"]],
                          "failures": rep["failures"], "bias_correction": rep["quantization_passes"]["bias_correction"],
-                         "rounding_s": r.get("time_s"), "cut_short": r.get("cut_short"),
+                         "rounding_s": r.get("time_s"), "cut_short": r.get("cut_short"), "kept": r.get("kept"),
+                         "sample_sqnr_db": [r.get("sqnr_db_nearest"), r.get("sqnr_db_adaround")],
                          "layers_kept": sum(x["kept"] for x in r.get("layers", [])),
                          "layers": len(r.get("layers", []))}
     return row
@@ -96,13 +97,15 @@ def run(name: str, budget: float | None) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = ["| model | SQNR nearest | SQNR adaround | top-1 nearest | top-1 adaround | build s nearest | "
-           "build s adaround | rounding s | layers kept | cut short |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "build s adaround | rounding s | layers kept | cut short | kept (sample SQNR nearest -> learned) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         n, a = r["nearest"], r["adaround"]
         acc = [f"{100 * x['accuracy']:.2f} %" if x["accuracy"] is not None else "-" for x in (n, a)]
         out.append(f"| {r['model']} | {n['sqnr_db']:.2f} dB | {a['sqnr_db']:.2f} dB | {acc[0]} | {acc[1]} | "
                    f"{n['build_s']:.1f} | {a['build_s']:.1f} | {a['rounding_s']:.1f} | "
-                   f"{a['layers_kept']}/{a['layers']} | {'yes' if a['cut_short'] else 'no'} |")
+                   f"{a['layers_kept']}/{a['layers']} | {'yes' if a['cut_short'] else 'no'} | "
+                   f"{'yes' if a['kept'] else 'no'} ({a['sample_sqnr_db'][0]:.2f} -> {a['sample_sqnr_db'][1]:.2f} dB) |")
     return "\n".join(out)
 
 

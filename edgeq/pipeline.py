@@ -115,7 +115,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     assert best is not None
     best.scores = scores
     if options.get("rounding", "nearest") == "adaround" and precision.mode == "int8" and not precision.layers:
-        _learned_rounding(best, best_plain, calibration, sample, reference, options)
+        _learned_rounding(best, best_plain, best_score, calibration, sample, reference, options)
     if precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
         promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference)
@@ -125,10 +125,12 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     return best
 
 
-def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.ndarray], sample: list[np.ndarray],
-                      reference: dict[str, np.ndarray], options: dict) -> None:
+def _learned_rounding(best: Quantization, plain: Graph, nearest_score: float, calibration: list[np.ndarray],
+                      sample: list[np.ndarray], reference: dict[str, np.ndarray], options: dict) -> None:
     """AdaRound the chosen candidate's weights (``plain``: its graph before bias correction),
-    then bias-correct the result where that helps, as for nearest rounding."""
+    bias-correct the result where that helps, and keep it where its output SQNR on the sample
+    beats nearest rounding's (``nearest_score``): each layer's reconstruction error is lower,
+    but layer by layer gains need not add up at the output."""
     budget = float(options.get("rounding_budget", DEFAULT_BUDGET_S))
     fit = [_sample(x[:ROUNDING_SAMPLES]) for x in calibration]
     q, rows = learn_rounding(best.quantized_float_graph, plain, fit, budget)
@@ -139,9 +141,13 @@ def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.nda
         qb = correct_bias(fgraph, q, sample)
         score_b = best.scores["sqnr_db_adaround_bias_corrected"] = output_sqnr(graph, reference, qb, sample)
         if score_b > score:
-            q, corrected = qb, True
-    best.graph, best.bias_corrected = q, corrected
-    best.rounding = {"method": "adaround", "budget_s": budget, "samples": int(fit[0].shape[0]),
+            q, score, corrected = qb, score_b, True
+    kept = score > nearest_score
+    if kept:
+        best.graph, best.bias_corrected = q, corrected
+    best.rounding = {"method": "adaround" if kept else "nearest", "tried": "adaround", "kept": kept,
+                     "sqnr_db_nearest": float(nearest_score), "sqnr_db_adaround": float(score),
+                     "budget_s": budget, "samples": int(fit[0].shape[0]),
                      "time_s": float(sum(r.time_s for r in rows)), "cut_short": any(r.cut_short for r in rows),
                      "layers": [r.row() for r in rows],
                      "skipped": [n.name for n in plain.nodes if get_op(n.op).weighted and not learnable(n, plain)]}

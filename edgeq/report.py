@@ -216,12 +216,17 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
 
 def _rounding_section(r: dict[str, Any] | None) -> list[str]:
     """Learned rounding (``passes.adaround``) per layer: what it computed, kept and skipped."""
-    if not r or r.get("method") != "adaround":
+    if not r or r.get("tried") != "adaround":
         return []
     rows = r["layers"]
     kept = [x for x in rows if x["kept"]]
     cut = [x["layer"] for x in rows if x["cut_short"]]
-    lines = ["", "## Learned rounding", "",
+    verdict = (f"Kept: output SQNR on the calibration sample {_db(r['sqnr_db_adaround'])} against "
+               f"{_db(r['sqnr_db_nearest'])} with nearest rounding." if r["kept"] else
+               f"Not kept: output SQNR on the calibration sample {_db(r['sqnr_db_adaround'])} against "
+               f"{_db(r['sqnr_db_nearest'])} with nearest rounding, which the build uses (the layers' lower "
+               "errors did not add up at the output).")
+    lines = ["", "## Learned rounding", "", verdict, "",
              f"AdaRound on {r['samples']} calibration samples, {r['time_s']:.1f} s of a {r['budget_s']:g} s budget: "
              f"{len(rows)} weighted layers optimised, the learned rounding kept on {len(kept)}"
              + (" (the others keep nearest rounding, which reconstructed their outputs at least as well). "

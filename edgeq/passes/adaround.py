@@ -39,6 +39,7 @@ BATCH = 32                    # samples per Adam step
 LEARNING_RATE = 1e-2
 SEED = 0
 DEFAULT_BUDGET_S = 60.0
+ASYMMETRIC = True
 
 
 @dataclass
@@ -132,8 +133,8 @@ def _round_layer(node: Node, q: Graph, fnode: Node, fgraph: Graph, x_q: np.ndarr
     b_t = torch.from_numpy(fgraph.t(fnode.inputs[2]).data.astype(np.float32))
     xq_t = torch.from_numpy(np.ascontiguousarray(x_q, dtype=np.float32))
     with torch.no_grad():
-        target = op.weighted_torch(plain, q, torch.from_numpy(np.ascontiguousarray(x_f, dtype=np.float32)),
-                                   torch.from_numpy(w_f.astype(np.float32)), b_t)
+        x_t = xq_t if not ASYMMETRIC else torch.from_numpy(np.ascontiguousarray(x_f, dtype=np.float32))
+        target = op.weighted_torch(plain, q, x_t, torch.from_numpy(w_f.astype(np.float32)), b_t)
     power = float(target.double().pow(2).sum()) or 1.0
 
     def error(ints: np.ndarray) -> float:

@@ -122,6 +122,7 @@ def test_adaround_build_is_bit_exact_with_the_reference(target, tmp_path):
     near = _build(tmp_path / "near", target, rounding="nearest")
     assert not rep["failures"] and not near["failures"]
     r = rep["rounding"]
+    assert r["tried"] == "adaround" and r["kept"] and r["sqnr_db_adaround"] > r["sqnr_db_nearest"]
     assert r["method"] == "adaround" and rep["quantization_passes"]["rounding"] == "adaround"
     assert any(x["kept"] for x in r["layers"]) and all(x["error_learned"] <= x["error_nearest"] for x in r["layers"])
     assert near["rounding"] == {"method": "nearest"}
@@ -162,4 +163,4 @@ def test_cli_rounding_option(tmp_path):
                "--rounding", "adaround", "--rounding-budget", "30", "--max-eval-samples", "4"])
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
-    assert rep["rounding"]["method"] == "adaround" and rep["rounding"]["budget_s"] == 30
+    assert rep["rounding"]["tried"] == "adaround" and rep["rounding"]["budget_s"] == 30
