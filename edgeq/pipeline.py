@@ -29,6 +29,7 @@ SAMPLE = 64
 #: calibration samples learned rounding fits the weights to (more than SAMPLE: a linear layer
 #: has more weights than a small sample has outputs, and would fit the sample's noise)
 ROUNDING_SAMPLES = 256
+HELD_OUT_MIN = 16
 
 
 @dataclass
@@ -115,7 +116,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     assert best is not None
     best.scores = scores
     if options.get("rounding", "nearest") == "adaround" and precision.mode == "int8" and not precision.layers:
-        _learned_rounding(best, best_plain, best_score, calibration, sample, reference, options)
+        _learned_rounding(best, best_plain, calibration, sample, options)
     if precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
         promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference)
@@ -125,21 +126,28 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     return best
 
 
-def _learned_rounding(best: Quantization, plain: Graph, nearest_score: float, calibration: list[np.ndarray],
-                      sample: list[np.ndarray], reference: dict[str, np.ndarray], options: dict) -> None:
+def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.ndarray], sample: list[np.ndarray],
+                      options: dict) -> None:
     """AdaRound the chosen candidate's weights (``plain``: its graph before bias correction),
-    bias-correct the result where that helps, and keep it where its output SQNR on the sample
-    beats nearest rounding's (``nearest_score``): each layer's reconstruction error is lower,
-    but layer by layer gains need not add up at the output."""
+    bias-correct the result where that helps, and keep it where its output SQNR beats nearest
+    rounding's on calibration samples it was not fitted to (the last quarter, at most SAMPLE;
+    with fewer than HELD_OUT_MIN left, on the sample): lower reconstruction errors layer by
+    layer need not add up at the output, and a layer with more weights than its sample has
+    outputs fits the sample's noise."""
     budget = float(options.get("rounding_budget", DEFAULT_BUDGET_S))
-    fit = [_sample(x[:ROUNDING_SAMPLES]) for x in calibration]
-    q, rows = learn_rounding(best.quantized_float_graph, plain, fit, budget)
+    n = calibration[0].shape[0]
+    hold = min(SAMPLE, n // 4) if n // 4 >= HELD_OUT_MIN else 0
+    fit = [_sample(x[:min(n - hold, ROUNDING_SAMPLES)]) for x in calibration]
+    check = [_sample(x[n - hold:]) for x in calibration] if hold else sample
     graph, fgraph = best.float_graph, best.quantized_float_graph
-    score = best.scores["sqnr_db_adaround"] = output_sqnr(graph, reference, q, sample)
+    reference = interpreter.run(graph, check)
+    nearest_score = output_sqnr(graph, reference, best.graph, check)
+    q, rows = learn_rounding(fgraph, plain, fit, budget)
+    score = output_sqnr(graph, reference, q, check)
     corrected = False
     if options.get("bias_correction", True):
         qb = correct_bias(fgraph, q, sample)
-        score_b = best.scores["sqnr_db_adaround_bias_corrected"] = output_sqnr(graph, reference, qb, sample)
+        score_b = output_sqnr(graph, reference, qb, check)
         if score_b > score:
             q, score, corrected = qb, score_b, True
     kept = score > nearest_score
@@ -147,6 +155,8 @@ def _learned_rounding(best: Quantization, plain: Graph, nearest_score: float, ca
         best.graph, best.bias_corrected = q, corrected
     best.rounding = {"method": "adaround" if kept else "nearest", "tried": "adaround", "kept": kept,
                      "sqnr_db_nearest": float(nearest_score), "sqnr_db_adaround": float(score),
+                     "checked_on": f"{hold} held-out calibration samples" if hold else
+                     f"the {check[0].shape[0]}-sample calibration sample (too few samples to hold out)",
                      "budget_s": budget, "samples": int(fit[0].shape[0]),
                      "time_s": float(sum(r.time_s for r in rows)), "cut_short": any(r.cut_short for r in rows),
                      "layers": [r.row() for r in rows],

@@ -221,11 +221,11 @@ def _rounding_section(r: dict[str, Any] | None) -> list[str]:
     rows = r["layers"]
     kept = [x for x in rows if x["kept"]]
     cut = [x["layer"] for x in rows if x["cut_short"]]
-    verdict = (f"Kept: output SQNR on the calibration sample {_db(r['sqnr_db_adaround'])} against "
-               f"{_db(r['sqnr_db_nearest'])} with nearest rounding." if r["kept"] else
-               f"Not kept: output SQNR on the calibration sample {_db(r['sqnr_db_adaround'])} against "
-               f"{_db(r['sqnr_db_nearest'])} with nearest rounding, which the build uses (the layers' lower "
-               "errors did not add up at the output).")
+    scores = (f"output SQNR on {r['checked_on']} {r['sqnr_db_adaround']:.2f} dB against "
+              f"{r['sqnr_db_nearest']:.2f} dB with nearest rounding")
+    verdict = (f"Learned rounding kept: {scores}." if r["kept"] else
+               f"Learned rounding not kept: {scores}, which the build uses (the layers' lower errors did not "
+               "carry over to the output).")
     lines = ["", "## Learned rounding", "", verdict, "",
              f"AdaRound on {r['samples']} calibration samples, {r['time_s']:.1f} s of a {r['budget_s']:g} s budget: "
              f"{len(rows)} weighted layers optimised, the learned rounding kept on {len(kept)}"
