@@ -159,6 +159,7 @@ def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.nda
                      f"the {check[0].shape[0]}-sample calibration sample (too few samples to hold out)",
                      "budget_s": budget, "samples": int(fit[0].shape[0]),
                      "time_s": float(sum(r.time_s for r in rows)), "cut_short": any(r.cut_short for r in rows),
+                     "stopped_by_clock": [r.layer for r in rows if r.stopped_by_clock],
                      "layers": [r.row() for r in rows],
                      "skipped": [n.name for n in plain.nodes if get_op(n.op).weighted and not learnable(n, plain)]}
 

@@ -231,9 +231,11 @@ def _rounding_section(r: dict[str, Any] | None) -> list[str]:
              f"{len(rows)} weighted layers optimised, the learned rounding kept on {len(kept)}"
              + (" (the others keep nearest rounding, which reconstructed their outputs at least as well). "
                 if len(kept) < len(rows) else ". ")
-             + (f"The budget cut {len(cut)} layer(s) short of the full schedule: {', '.join(cut)} (a build cut "
-                "short depends on the clock and may differ from run to run). " if cut else
-                "No layer was cut short by the budget. ")
+             + (f"To fit the budget (by an estimate of each step's time from the layer's MACs, so the build stays "
+                f"reproducible) every layer ran {rows[0]['iterations'] if rows else 0} steps instead of the full "
+                "schedule. " if cut else "Every layer ran the full schedule. ")
+             + (f"The clock stopped {', '.join(r['stopped_by_clock'])} early (past 3x the budget: this build "
+                "is not reproducible). " if r.get("stopped_by_clock") else "")
              + (f"Not optimised (no float forward in torch for learned rounding): {', '.join(r['skipped'])}. "
                 if r.get("skipped") else "")
              + "Error: ||y_float - y||^2 / ||y_float||^2 of the layer's output on its integer inputs; up: share of "
@@ -243,7 +245,7 @@ def _rounding_section(r: dict[str, Any] | None) -> list[str]:
     for x in rows:
         lines.append(f"| {x['layer']} | {x['op']} | {x['weights']:,} | {x['error_nearest']:.3e} | "
                      f"{x['error_learned']:.3e} | {_pct(x['up_nearest'])} | {_pct(x['up_learned'])} | "
-                     f"{_pct(x['changed'])} | {x['iterations']}{' (cut)' if x['cut_short'] else ''} | "
+                     f"{_pct(x['changed'])} | {x['iterations']}{' (clock)' if x.get('stopped_by_clock') else ''} | "
                      f"{x['time_s']:.2f} | {'yes' if x['kept'] else 'no'} |")
     return lines
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import edgeq
 from edgeq import interpreter
 from edgeq.cli import main
-from edgeq.passes.adaround import learn_rounding
+from edgeq.passes.adaround import MIN_ITERATIONS, learn_rounding
 from edgeq.pipeline import float_graph, quantize_model
 from tests.helpers import Fn, data
 
@@ -100,6 +100,20 @@ def test_each_weight_is_floor_or_ceil_of_w_over_s():
         np.testing.assert_array_equal(t.quant.scale, near.graph.t(nnode.inputs[1]).quant.scale)   # scales kept
         changed += int(np.sum(ints != near.graph.t(nnode.inputs[1]).data))
     assert changed > 0
+
+
+def test_a_small_budget_plans_fewer_steps_for_every_layer_reproducibly():
+    model = _stack_model()
+    x = data((2, 6, 6), n=48, seed=2)
+    near = _nearest(model, (2, 6, 6), x)
+    runs = [learn_rounding(near.quantized_float_graph, near.graph, [x], budget_s=0.05, iterations=1000)
+            for _ in range(2)]
+    for q, rows in runs:
+        assert {r.iterations for r in rows} == {MIN_ITERATIONS}
+        assert all(r.cut_short and not r.stopped_by_clock for r in rows)
+    weights = [[q.t(n.inputs[1]).data for n in q.nodes if n.op in ("conv2d", "linear")] for q, _ in runs]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
 
 
 def _build(tmp_path, target, rounding="adaround", **kw):
