@@ -134,7 +134,8 @@ _TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
               show_default=True,
               help="weight rounding: to nearest, or learned per layer on the calibration data (AdaRound)")
 @click.option("--rounding-budget", type=float, metavar="SECONDS", default=_DEFAULTS.rounding_budget,
-              show_default=True, help="--rounding adaround: time for all layers together")
+              show_default=True, help="--rounding adaround: time for all layers together (planned from "
+                                           "their MACs, so builds stay reproducible)")
 @click.option("--precision", type=click.Choice(["int8", "16x8", "auto"]), default=_DEFAULTS.precision,
               show_default=True,
               help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 kernel "

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .. import interpreter
-from ..ir import Graph, Node
+from ..ir import Graph, Node, QuantParams
 from ..ops import get_op
 from ..ops.base import OpDef
 from ..quant import WEIGHT_MAX
@@ -49,7 +49,6 @@ MIN_ITERATIONS = 50
 STEP_OVERHEAD_S = 8e-3
 STEP_S_PER_MAC = 5e-9
 HARD_STOP = 3.0
-ASYMMETRIC = True
 
 
 @dataclass
@@ -141,17 +140,16 @@ def _round_layer(node: Node, q: Graph, fnode: Node, fgraph: Graph, x_q: np.ndarr
     floor = np.floor(w_f.astype(np.float64) / scale)
     rest = w_f.astype(np.float64) / scale - floor
     nearest = wt.data.astype(np.float64)
-    plain = Node(node.op, node.inputs, node.outputs, dict(node.attrs), node.name)
 
     def forward(x: torch.Tensor, ints: torch.Tensor) -> torch.Tensor:
-        return op.weighted_torch(plain, q, x, ints * s_t, b_t)
+        return op.weighted_torch(node, q, x, ints * s_t, b_t)
 
     s_t = torch.from_numpy(scale.astype(np.float32))
     b_t = torch.from_numpy(fgraph.t(fnode.inputs[2]).data.astype(np.float32))
     xq_t = torch.from_numpy(np.ascontiguousarray(x_q, dtype=np.float32))
     with torch.no_grad():
-        x_t = xq_t if not ASYMMETRIC else torch.from_numpy(np.ascontiguousarray(x_f, dtype=np.float32))
-        target = op.weighted_torch(plain, q, x_t, torch.from_numpy(w_f.astype(np.float32)), b_t)
+        target = op.weighted_torch(node, q, torch.from_numpy(np.ascontiguousarray(x_f, dtype=np.float32)),
+                                   torch.from_numpy(w_f.astype(np.float32)), b_t)
     power = float(target.double().pow(2).sum()) or 1.0
 
     def error(ints: np.ndarray) -> float:
@@ -176,7 +174,7 @@ def _round_layer(node: Node, q: Graph, fnode: Node, fgraph: Graph, x_q: np.ndarr
                          done < iterations)
 
 
-def _broadcast_scale(quant: object, ndim: int) -> np.ndarray:
+def _broadcast_scale(quant: QuantParams, ndim: int) -> np.ndarray:
     s = np.asarray(quant.scale).astype(np.float64)
     if not quant.per_channel:
         return s.reshape((1,) * ndim)
