@@ -36,7 +36,7 @@ MAX_SQNR_SAMPLES = 64
 #: options that decide the quantization (a QAT module brings its own: they are ignored for it)
 QUANTIZATION_OPTIONS = frozenset({"method", "percentile", "precision", "int16_layers", "target_sqnr",
                                   "max_accuracy_drop", "equalization", "bias_correction",
-                                  "max_calibration_samples"})
+                                  "max_calibration_samples", "rounding", "rounding_budget"})
 
 
 @dataclass
@@ -324,6 +324,7 @@ def target_options(opts: BuildOptions, profile: TargetProfile, label: str) -> di
     """The options dict the quantizer and the target read (profile quantizer settings included).
     The description written into artifacts names the model by ``label``, never by a path."""
     return {**profile.quantizer, "equalization": opts.equalization, "bias_correction": opts.bias_correction,
+            "rounding": opts.rounding, "rounding_budget": opts.rounding_budget,
             "io": opts.io, "input_layout": opts.input_layout, "name": opts.name, "edgeq_version": __version__,
             "input_in_arena": opts.input_in_arena, "compare_tflm": True,
             "description": f"{label} quantized by edgeq for {profile.name}"}
@@ -351,6 +352,7 @@ def _report_data(model_label: str, profile: TargetProfile, opts: BuildOptions, c
         "quantization": layers,
         "quantization_passes": result.passes_summary(),
         "precision": result.precision,
+        "rounding": result.rounding,
         "plots": plots,
         "memory": memory,
         "macs": int(sum(get_op(n.op).macs(n, tgraph) for n in tgraph.nodes)),

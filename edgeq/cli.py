@@ -130,6 +130,12 @@ _TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
 @click.option("--max-calibration-samples", type=int, metavar="N", help="calibrate on at most N samples")
 @click.option("--no-equalization", is_flag=True, help="never apply cross-layer equalization")
 @click.option("--no-bias-correction", is_flag=True, help="never apply bias correction")
+@click.option("--rounding", type=click.Choice(["nearest", "adaround"]), default=_DEFAULTS.rounding,
+              show_default=True,
+              help="weight rounding: to nearest, or learned per layer on the calibration data (AdaRound)")
+@click.option("--rounding-budget", type=float, metavar="SECONDS", default=_DEFAULTS.rounding_budget,
+              show_default=True, help="--rounding adaround: time for all layers together (planned from "
+                                           "their MACs, so builds stay reproducible)")
 @click.option("--precision", type=click.Choice(["int8", "16x8", "auto"]), default=_DEFAULTS.precision,
               show_default=True,
               help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 kernel "

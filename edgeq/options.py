@@ -8,6 +8,9 @@ from .calibration import METHODS
 from .errors import EdgeqError
 from .mixed_precision import MODES
 from .names import check_c_name
+from .passes.adaround import DEFAULT_BUDGET_S
+
+ROUNDINGS = ("nearest", "adaround")
 
 
 @dataclass
@@ -34,6 +37,10 @@ class BuildOptions:
     progress: bool = False
     equalization: bool = True
     bias_correction: bool = True
+    #: weight rounding: "nearest", or "adaround" (learned on the calibration data, ``passes.adaround``)
+    #: within ``rounding_budget`` seconds
+    rounding: str = "nearest"
+    rounding_budget: float = DEFAULT_BUDGET_S
     #: tensor whose histogram is plotted (None: the most sensitive layer's output)
     histogram_tensor: str | None = None
     #: "int8", "16x8" or "auto" (``mixed_precision``), explicit promotions, and auto's targets
@@ -83,6 +90,11 @@ class BuildOptions:
             out.append(f"--input-in-arena applies to the C targets; ignored for the {target_format} target")
         if "name" in given and target_format != "c":
             out.append(f"--name applies to the C targets; ignored for the {target_format} target")
+        if "rounding_budget" in given and self.rounding != "adaround":
+            out.append(f"--rounding-budget applies to --rounding adaround; ignored with --rounding {self.rounding}")
+        if self.rounding == "adaround" and (self.precision != "int8" or self.int16_layers):
+            out.append("--rounding adaround applies to int8 builds; ignored with 16x8 layers (weights rounded to "
+                       "nearest)")
         for opt in ("target_sqnr", "max_accuracy_drop"):
             if opt in given and self.precision != "auto":
                 out.append(f"--{opt.replace('_', '-')} applies to --precision auto; ignored with --precision "
@@ -96,6 +108,8 @@ class BuildOptions:
             raise EdgeqError(f"unknown calibration method '{self.method}'; choose one of {', '.join(METHODS)}")
         if self.precision not in MODES:
             raise EdgeqError(f"unknown precision '{self.precision}'; choose one of {', '.join(MODES)}")
+        if self.rounding not in ROUNDINGS:
+            raise EdgeqError(f"unknown rounding '{self.rounding}'; choose one of {', '.join(ROUNDINGS)}")
         if self.io not in ("int8", "float"):
             raise EdgeqError(f"--io must be int8 or float, not '{self.io}'")
         if self.input_layout not in ("nhwc", "nchw"):
@@ -108,6 +122,9 @@ class BuildOptions:
         if not _number(self.percentile) or not 50 < self.percentile <= 100:
             raise EdgeqError(f"--percentile must be a number above 50 and at most 100 (the share of values kept "
                              f"at each end, e.g. 99.99), not {self.percentile!r}")
+        if not _number(self.rounding_budget) or self.rounding_budget <= 0:
+            raise EdgeqError(f"--rounding-budget must be a positive number of seconds (e.g. 60), not "
+                             f"{self.rounding_budget!r}")
         for opt in ("max_eval_samples", "max_calibration_samples"):
             v = getattr(self, opt)
             if v is not None and (not _integer(v) or v < 1):

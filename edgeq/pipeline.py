@@ -20,11 +20,16 @@ from .ir import Graph
 from .mixed_precision import Candidate, PrecisionRequest
 from .ops import get_op
 from .passes import prepare_float_graph
+from .passes.adaround import DEFAULT_BUDGET_S, learn_rounding, learnable
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalizable_pairs, equalize_cross_layer
 from .quantize import quantize
 
 SAMPLE = 64
+#: calibration samples learned rounding fits the weights to (more than SAMPLE: a linear layer
+#: has more weights than a small sample has outputs, and would fit the sample's noise)
+ROUNDING_SAMPLES = 256
+HELD_OUT_MIN = 16
 
 
 @dataclass
@@ -38,10 +43,14 @@ class Quantization:
     bias_corrected: bool = False
     scores: dict[str, float] = field(default_factory=dict)   # output SQNR (dB) of each candidate
     precision: dict[str, Any] = field(default_factory=lambda: {"mode": "int8"})
+    #: the weight rounding ("nearest" or "adaround") and, for learned rounding, its budget and
+    #: the per-layer rows of ``passes.adaround.LayerRounding``
+    rounding: dict[str, Any] = field(default_factory=lambda: {"method": "nearest"})
 
     def passes_summary(self) -> dict[str, Any]:
         """The report's "quantization_passes" section."""
-        return {"equalization": self.equalized, "bias_correction": self.bias_corrected, **self.scores}
+        return {"equalization": self.equalized, "bias_correction": self.bias_corrected,
+                "rounding": self.rounding["method"], **self.scores}
 
 
 @dataclass
@@ -73,7 +82,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     """Calibrate the float graph on ``calibration`` and quantize it.
 
     options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help);
-    ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``).
+    ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``);
+    ``rounding``: "nearest" (default) or "adaround" (learned weight rounding of the chosen
+    candidate within ``rounding_budget`` seconds, before its bias correction; int8 builds).
     precision: which activations are int16 (edgeq.mixed_precision); default all int8."""
     options = options or {}
     precision = precision or PrecisionRequest()
@@ -91,7 +102,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         if not options.get("clip_outputs", False):
             cand.ranges = unclipped_outputs(cand.graph, cand.ranges)
         label = "equalized" if cand.equalized else "none"
-        q = quantize(cand.graph, cand.ranges, options)
+        q = plain = quantize(cand.graph, cand.ranges, options)
         score = scores[f"sqnr_db_{label}"] = output_sqnr(graph, reference, q, sample)
         corrected = False
         if options.get("bias_correction", True):
@@ -101,8 +112,11 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
                 q, score, corrected = qb, score_b, True
         if score > best_score:
             best, best_score = Quantization(graph, cand.graph, cand.ranges, q, cand.equalized, corrected), score
+            best_plain = plain
     assert best is not None
     best.scores = scores
+    if options.get("rounding", "nearest") == "adaround" and precision.mode == "int8" and not precision.layers:
+        _learned_rounding(best, best_plain, calibration, sample, options)
     if precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
         promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference)
@@ -110,6 +124,44 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         best.quantized_float_graph, best.ranges = promo.source.graph, promo.source.ranges
         best.equalized, best.bias_corrected = promo.source.equalized, promo.source.bias_corrected
     return best
+
+
+def _learned_rounding(best: Quantization, plain: Graph, calibration: list[np.ndarray], sample: list[np.ndarray],
+                      options: dict) -> None:
+    """AdaRound the chosen candidate's weights (``plain``: its graph before bias correction),
+    bias-correct the result where that helps, and keep it where its output SQNR beats nearest
+    rounding's on calibration samples it was not fitted to (the last quarter, at most SAMPLE;
+    with fewer than HELD_OUT_MIN left, on the sample): lower reconstruction errors layer by
+    layer need not add up at the output, and a layer with more weights than its sample has
+    outputs fits the sample's noise."""
+    budget = float(options.get("rounding_budget", DEFAULT_BUDGET_S))
+    n = calibration[0].shape[0]
+    hold = min(SAMPLE, n // 4) if n // 4 >= HELD_OUT_MIN else 0
+    fit = [_sample(x[:min(n - hold, ROUNDING_SAMPLES)]) for x in calibration]
+    check = [_sample(x[n - hold:]) for x in calibration] if hold else sample
+    graph, fgraph = best.float_graph, best.quantized_float_graph
+    reference = interpreter.run(graph, check)
+    nearest_score = output_sqnr(graph, reference, best.graph, check)
+    q, rows = learn_rounding(fgraph, plain, fit, budget)
+    score = output_sqnr(graph, reference, q, check)
+    corrected = False
+    if options.get("bias_correction", True):
+        qb = correct_bias(fgraph, q, sample)
+        score_b = output_sqnr(graph, reference, qb, check)
+        if score_b > score:
+            q, score, corrected = qb, score_b, True
+    kept = score > nearest_score
+    if kept:
+        best.graph, best.bias_corrected = q, corrected
+    best.rounding = {"method": "adaround" if kept else "nearest", "tried": "adaround", "kept": kept,
+                     "sqnr_db_nearest": float(nearest_score), "sqnr_db_adaround": float(score),
+                     "checked_on": f"{hold} held-out calibration samples" if hold else
+                     f"the {check[0].shape[0]}-sample calibration sample (too few samples to hold out)",
+                     "budget_s": budget, "samples": int(fit[0].shape[0]),
+                     "time_s": float(sum(r.time_s for r in rows)), "cut_short": any(r.cut_short for r in rows),
+                     "stopped_by_clock": [r.layer for r in rows if r.stopped_by_clock],
+                     "layers": [r.row() for r in rows],
+                     "skipped": [n.name for n in plain.nodes if get_op(n.op).weighted and not learnable(n, plain)]}
 
 
 def _sample(x: np.ndarray) -> np.ndarray:

@@ -214,6 +214,42 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rounding_section(r: dict[str, Any] | None) -> list[str]:
+    """Learned rounding (``passes.adaround``) per layer: what it computed, kept and skipped."""
+    if not r or r.get("tried") != "adaround":
+        return []
+    rows = r["layers"]
+    kept = [x for x in rows if x["kept"]]
+    cut = [x["layer"] for x in rows if x["cut_short"]]
+    scores = (f"output SQNR on {r['checked_on']} {r['sqnr_db_adaround']:.2f} dB against "
+              f"{r['sqnr_db_nearest']:.2f} dB with nearest rounding")
+    verdict = (f"Learned rounding kept: {scores}." if r["kept"] else
+               f"Learned rounding not kept: {scores}, which the build uses (the layers' lower errors did not "
+               "carry over to the output).")
+    lines = ["", "## Learned rounding", "", verdict, "",
+             f"AdaRound on {r['samples']} calibration samples, {r['time_s']:.1f} s of a {r['budget_s']:g} s budget: "
+             f"{len(rows)} weighted layers optimised, the learned rounding kept on {len(kept)}"
+             + (" (the others keep nearest rounding, which reconstructed their outputs at least as well). "
+                if len(kept) < len(rows) else ". ")
+             + (f"To fit the budget (by an estimate of each step's time from the layer's MACs, so the build stays "
+                f"reproducible) every layer ran {rows[0]['iterations'] if rows else 0} steps instead of the full "
+                "schedule. " if cut else "Every layer ran the full schedule. ")
+             + (f"The clock stopped {', '.join(r['stopped_by_clock'])} early (past 3x the budget: this build "
+                "is not reproducible). " if r.get("stopped_by_clock") else "")
+             + (f"Not optimised (no float forward in torch for learned rounding): {', '.join(r['skipped'])}. "
+                if r.get("skipped") else "")
+             + "Error: ||y_float - y||^2 / ||y_float||^2 of the layer's output on its integer inputs; up: share of "
+             "weights rounded up (ceil of w/s); changed: share differing from nearest.", "",
+             "| layer | op | weights | error nearest | error learned | up nearest | up learned | changed | "
+             "iterations | time s | kept |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for x in rows:
+        lines.append(f"| {x['layer']} | {x['op']} | {x['weights']:,} | {x['error_nearest']:.3e} | "
+                     f"{x['error_learned']:.3e} | {_pct(x['up_nearest'])} | {_pct(x['up_learned'])} | "
+                     f"{_pct(x['changed'])} | {x['iterations']}{' (clock)' if x.get('stopped_by_clock') else ''} | "
+                     f"{x['time_s']:.2f} | {'yes' if x['kept'] else 'no'} |")
+    return lines
+
+
 def _speed_section(d: dict[str, Any]) -> list[str]:
     """Size and latency before (float) and after (the artifact) on this host."""
     size, entries = d.get("size") or {}, d.get("latency") or []
@@ -280,6 +316,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += _memory_section(d["memory"])
     lines += _speed_section(d)
     lines += _precision_section(d.get("precision") or {})
+    lines += _rounding_section(d.get("rounding"))
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
               "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
@@ -301,7 +338,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     if passes:
         lines += ["", f"Cross-layer equalization: {'applied' if passes.get('equalization') else 'not applied'}; "
                   f"bias correction: {'applied' if passes.get('bias_correction') else 'not applied'} "
-                  "(each is kept only when it raises output SQNR on the calibration sample)."]
+                  "(each is kept only when it raises output SQNR on the calibration sample); weight rounding: "
+                  f"{passes.get('rounding', 'nearest')}."]
     t = d["timings"]
     lines += ["", "## Timings", "", ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()), ""]
     return "\n".join(lines)

@@ -17,7 +17,8 @@ LENET = ROOT / "examples" / "digits" / "lenet.pt2"
 
 
 @pytest.mark.parametrize("verb, options", [([], ["build", "targets", "inspect"]),
-                                           (["build"], ["--calibration", "--trust-model", "--targets-dir", "--force"]),
+                                           (["build"], ["--calibration", "--trust-model", "--targets-dir", "--force",
+                                                        "--rounding", "--rounding-budget"]),
                                            (["targets"], ["--ops", "--targets-dir"]),
                                            (["inspect"], ["--top"])])
 def test_help_on_every_verb(verb, options, capsys):

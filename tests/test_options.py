@@ -19,7 +19,8 @@ def test_unknown_keyword_is_refused_with_the_known_ones():
 
 @pytest.mark.parametrize("field, value, message", [
     ("method", "kl", "unknown calibration method"), ("precision", "int4", "unknown precision"),
-    ("io", "int16", "--io"), ("input_layout", "chw", "--input-layout")])
+    ("io", "int16", "--io"), ("input_layout", "chw", "--input-layout"), ("rounding", "floor", "unknown rounding"),
+    ("rounding_budget", -1.0, "--rounding-budget"), ("rounding_budget", float("inf"), "--rounding-budget")])
 def test_values_no_build_can_use_are_refused(field, value, message):
     with pytest.raises(EdgeqError, match=message):
         BuildOptions.from_kwargs(**{field: value}).check()

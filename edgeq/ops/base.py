@@ -13,6 +13,8 @@ from ..ir import Graph, Node, QuantParams, Tensor
 from ..quant import constant_params, int16_scale, quantize, quantize_value
 
 if TYPE_CHECKING:
+    import torch
+
     from .traversal import Traversal
 
 
@@ -145,6 +147,13 @@ class OpDef:
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError(self.name)
 
+    def weighted_torch(self, node: Node, graph: Graph, x: "torch.Tensor", w: "torch.Tensor",
+                       b: "torch.Tensor") -> "torch.Tensor | None":
+        """A weighted op's float forward on torch tensors of an NCHW graph (differentiable in
+        ``w``), fused activation included; None where the op has none (learned rounding,
+        ``passes.adaround``, then leaves the layer's rounding to nearest)."""
+        return None
+
     def input_floor(self, node: Node, index: int, hi: float) -> float | None:
         """A value below which input ``index`` no longer changes the output, given the input's
         largest value ``hi`` (None: every value matters). Calibration need not reach below it:
@@ -258,6 +267,14 @@ def apply_float_activation(node: Node, y: np.ndarray) -> np.ndarray:
     lo = -np.inf if act["min"] is None else act["min"]
     hi = np.inf if act["max"] is None else act["max"]
     return np.clip(y, lo, hi).astype(np.float32)
+
+
+def torch_activation(node: Node, y: "torch.Tensor") -> "torch.Tensor":
+    """``apply_float_activation`` on a torch tensor (differentiable)."""
+    act = node.attrs.get("activation")
+    if act is None or (act["min"] is None and act["max"] is None):
+        return y
+    return y.clamp(min=act["min"], max=act["max"])
 
 
 def quantize_constant_operand(graph: Graph, name: str, wide: bool = False) -> None:

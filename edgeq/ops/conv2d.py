@@ -19,7 +19,7 @@ from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
 from .traversal import Traversal, window_traversal
 from .base import (ACTIVATION, Attr, OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
-                   from_nchw, is_int16, register, to_nchw)
+                   from_nchw, is_int16, register, to_nchw, torch_activation)
 
 
 def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
@@ -120,13 +120,24 @@ class _ConvBase(OpDef):
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         x, w, b = xs
-        pt, pl, pb, pr = node.attrs["padding"]
-        xt = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(to_nchw(x, graph))), (pl, pr, pt, pb))
-        y = torch.nn.functional.conv2d(
-            xt, torch.from_numpy(np.ascontiguousarray(weight_oihw(node, graph, w))), torch.from_numpy(b),
-            stride=tuple(node.attrs["stride"]), dilation=tuple(node.attrs["dilation"]),
-            groups=groups_of(node, graph))
+        y = self._conv_torch(node, torch.from_numpy(np.ascontiguousarray(to_nchw(x, graph))),
+                             torch.from_numpy(np.ascontiguousarray(weight_oihw(node, graph, w))),
+                             torch.from_numpy(b), groups_of(node, graph))
         return [apply_float_activation(node, from_nchw(y.numpy(), graph))]
+
+    @staticmethod
+    def _conv_torch(node: Node, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
+        pt, pl, pb, pr = node.attrs["padding"]
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pl, pr, pt, pb)), w, b,
+                                          stride=tuple(node.attrs["stride"]), dilation=tuple(node.attrs["dilation"]),
+                                          groups=groups)
+
+    def weighted_torch(self, node: Node, graph: Graph, x: torch.Tensor, w: torch.Tensor,
+                       b: torch.Tensor) -> torch.Tensor | None:
+        if graph.layout != "nchw":
+            return None
+        y = self._conv_torch(node, x, w, b, groups_of(node, graph))
+        return torch_activation(node, y)
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         quantize_filter_and_bias(node, graph, self.filter_axis)

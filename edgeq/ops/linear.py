@@ -6,10 +6,11 @@ accumulator is int64 with an int64 bias and the int64 requantization, as in conv
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, requantize, requantize_int64
 from ..ir import Graph, Node
-from .base import ACTIVATION, OpDef, apply_float_activation, register
+from .base import ACTIVATION, OpDef, apply_float_activation, register, torch_activation
 from .conv2d import quantize_filter_and_bias
 from .traversal import Traversal, row_traversal
 
@@ -64,6 +65,10 @@ class Linear(OpDef):
         rows = x.reshape(-1, x.shape[-1]).astype(np.float32)    # 2-D: BLAS (N-D matmul is a slow loop)
         y = (rows @ w.T.astype(np.float32) + b).astype(np.float32).reshape(*x.shape[:-1], w.shape[0])
         return [apply_float_activation(node, y)]
+
+    def weighted_torch(self, node: Node, graph: Graph, x: torch.Tensor, w: torch.Tensor,
+                       b: torch.Tensor) -> torch.Tensor | None:
+        return torch_activation(node, torch.nn.functional.linear(x, w, b))
 
     def quantize(self, node: Node, graph: Graph, options: dict) -> None:
         quantize_filter_and_bias(node, graph, 0 if options.get("linear_per_channel", True) else None)

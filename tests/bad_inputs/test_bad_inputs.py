@@ -114,12 +114,17 @@ SILENT = [
     Case("targets-missing-folder", ["targets", "--targets-dir", "{w}/nope"], "does not exist"),
     Case("unknown-option", lenet("--no-such-option"), "No such option"),
     Case("bad-method-choice", lenet("--method", "median"), "Invalid value for '--method'"),
+    Case("bad-rounding-choice", lenet("--rounding", "floor"), "Invalid value for '--rounding'"),
+    Case("rounding-budget-0", lenet("--rounding", "adaround", "--rounding-budget", "0"), "--rounding-budget must be"),
+    Case("rounding-budget-nan", lenet("--rounding", "adaround", "--rounding-budget", "nan"),
+         "--rounding-budget must be"),
+    Case("rounding-budget-text", lenet("--rounding-budget", "soon"), "Invalid value for '--rounding-budget'"),
     Case("missing-target", ["build", str(LENET), *CAL, "-o", "{out}"], "Missing option '--target'"),
 ]
 
 NOTES = [Case(f"note-{flag.strip('-')}", lenet(flag, value), f"note: {flag}", rc=0, out="complete")
          for flag, value in (("--name", "digits"), ("--percentile", "99.9"), ("--io", "float"),
-                             ("--input-layout", "nchw"), ("--target-sqnr", "30"))]
+                             ("--input-layout", "nchw"), ("--target-sqnr", "30"), ("--rounding-budget", "5"))]
 
 HALF_WRITTEN = [
     Case("inputs-fail-before-out-dir", lenet(data=["--calibration", "{w}/nope.npy"]), "not found"),
