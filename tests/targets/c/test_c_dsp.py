@@ -6,6 +6,7 @@ chosen to hit the tails: odd channel counts, depths that are not multiples of 4,
 every side, strides, dilation, 5x5 depthwise windows, a channel count with C % 4 != 0."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
+from edgeq.targets.c.lower import conv as conv_lowering
 
 EMULATE = ["-DEDGEQ_EMULATE_DSP"]
 
@@ -103,6 +105,23 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
             assert f"{kernel}(" in source, f"{kernel} not used: the test no longer covers it"
     if name == "stem":
         assert source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs), "a one-channel conv left the c1 kernel"
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+def test_one_channel_kernel_exact_requantization(models: dict[str, Prepared], flags: list[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-channel kernel's exact output stage (taken when edgeq_requantize_fast() is not
+    proven exact for a layer): the generator made to prove nothing."""
+    require_host_cc()
+    monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
+    p = models["stem"]
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    requant_flags = set(re.findall(r"\.fast_requant\s*=\s*(\d)", source))
+    assert requant_flags == {"0"} and source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs)
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
                         {"extra_cflags": flags, "sanitize": True})
     assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")

@@ -63,7 +63,7 @@ void edgeq_conv2d_im2col_s8(const edgeq_conv2d_im2col_params *p, const int8_t *i
  * taps j (the row zero padded to width4 = kernel_width rounded up to 4), each of the 4
  * channels: the int16 weights of taps 4j, 4j + 2, 4j + 1, 4j + 3 (as SXTB16 widens 4 input
  * bytes).  Output pixels in raster order, each window read before the pixel's writes.
- * scratch: (kernel_height + 1) * width4 bytes (a row of pad values, a window at the border). */
+ * scratch: kernel_height * width4 bytes (the window of a pixel at the border). */
 typedef struct {
     edgeq_conv_geometry geometry;
     int32_t pad_value;               /* input zero point */

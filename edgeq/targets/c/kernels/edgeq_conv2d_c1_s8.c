@@ -9,10 +9,8 @@
  *
  * A window row is read in groups of 4 taps (kernel_width rounded up to width4, the extra taps
  * meeting zero weights): up to 3 bytes past a row's last tap, never past the input's end.
- * Window rows above or below the input read a row of pad values (the first width4 bytes of
- * `scratch`); a pixel whose window leaves the input at the sides, or whose rounding would read
- * past its end, first has its rows inside the input copied, with the pad value, into the rest
- * of `scratch` ([kernel_height][width4] bytes).
+ * A pixel whose window leaves the input (padding), or whose rounding would read past its
+ * end, is first copied with the pad value into `scratch` ([kernel_height][width4] bytes).
  *
  * Traversal (a guarantee other code relies on: keep it): output pixels in raster order; each
  * pixel's window is read (or copied) before its O output bytes are written, and no input is
@@ -29,17 +27,21 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int8_t *shift;
-    const int8_t *pad;               /* a row of width4 pad values */
     int32_t channels, rows, width4, output_offset, offset2, act_min, act_max, fast;
 } stage;
+
+/* The exact requantization, out of line: a layer the fast one does not fit is rare. */
+static EDGEQ_NOINLINE int32_t output_exact(const stage *st, int32_t acc, int32_t o)
+{
+    return edgeq_requantize(acc, st->multiplier[o], st->shift[o], st->output_offset, st->act_min, st->act_max);
+}
 
 static inline int32_t output_of(const stage *st, int32_t acc, int32_t o)
 {
     const int32_t e = -st->shift[o];
     int32_t y;
     if (!st->fast) {
-        return edgeq_requantize(acc, st->multiplier[o], st->shift[o], st->output_offset, st->act_min,
-                                st->act_max);
+        return output_exact(st, acc, o);
     }
     y = edgeq_requantize_fast(acc, st->multiplier[o], e, (int32_t)((uint32_t)st->offset2 << (e - 1)));
     y = y < st->act_min ? st->act_min : y;
@@ -96,11 +98,11 @@ static EDGEQ_ALWAYS_INLINE weight_ptr rows_dot(weight_ptr w, const int8_t *x, in
     return w;
 }
 
-/* `count` output pixels of one output row, `step` input bytes apart (the stride): window rows
- * first..last-1 of the first start at src, row_stride bytes apart; the others lie in the
- * padding and read the pad row.  Each pixel's O outputs are written after its window is read. */
-static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t row_stride, int32_t first,
-                                  int32_t last, int32_t count, int32_t step, int8_t *out)
+/* `count` output pixels of one output row, `step` input bytes apart (the stride): the window
+ * rows of the first start at src, row_stride bytes apart.  Each pixel's O outputs are written
+ * after its window is read. */
+static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t row_stride, int32_t count,
+                                  int32_t step, int8_t *out)
 {
     const stage st = *stp;
     const int32_t channels = st.channels;
@@ -115,9 +117,7 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
             acc[1] = n > 1 ? st.bias[o + 1] : 0;
             acc[2] = n > 2 ? st.bias[o + 2] : 0;
             acc[3] = n > 3 ? st.bias[o + 3] : 0;
-            w = rows_dot(w, st.pad, 0, first, st.width4, acc);
-            w = rows_dot(w, src, row_stride, last - first, st.width4, acc);
-            w = rows_dot(w, st.pad, 0, st.rows - last, st.width4, acc);
+            w = rows_dot(w, src, row_stride, st.rows, st.width4, acc);
             out[o] = (int8_t)output_of(&st, acc[0], o);
             if (n > 1) {
                 out[o + 1] = (int8_t)output_of(&st, acc[1], o + 1);
@@ -132,26 +132,37 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
     }
 }
 
-/* Rows first..last-1 of the window whose top-left tap is input (iy0, ix0), the pad value
- * in the columns outside the input, as rows of width4 bytes at `win` (4-byte aligned). */
-static EDGEQ_NOINLINE void copy_rows(const edgeq_conv2d_c1_params *p, const int8_t *input, int32_t iy0,
-                                     int32_t ix0, int32_t first, int32_t last, uint32_t pad4, int8_t *win)
+/* The window whose top-left tap is input (iy0, ix0), the pad value outside the input, as
+ * kernel_height rows of width4 bytes at `win` (4-byte aligned). */
+static EDGEQ_NOINLINE void copy_window(const edgeq_conv2d_c1_params *p, const int8_t *input, int32_t iy0,
+                                       int32_t ix0, uint32_t pad4, int8_t *win)
 {
     const edgeq_conv_geometry *g = &p->geometry;
-    const int32_t w4 = (g->kernel_width + 3) & ~3;
+    const int32_t wd = g->input_width, kw = g->kernel_width;
+    const int32_t w4 = (kw + 3) & ~3;
     const int32_t lo = ix0 < 0 ? -ix0 : 0;                  /* taps inside the input: [lo, hi) */
-    const int32_t right = g->input_width - ix0;
-    const int32_t hi = right < g->kernel_width ? right : g->kernel_width;
+    const int32_t hi = wd - ix0 < kw ? wd - ix0 : kw;
+    const int32_t size = g->input_height * wd;
+    uint32_t *words = (uint32_t *)(void *)win;
     int32_t ky, kx;
 
-    for (ky = first; ky < last; ++ky, win += w4) {
-        const int8_t *row = input + (iy0 + ky) * g->input_width;
-        uint32_t *words = (uint32_t *)(void *)win;
+    for (ky = 0; ky < g->kernel_height; ++ky, win += w4) {
+        const int32_t iy = iy0 + ky;
+        if (iy >= 0 && iy < g->input_height && lo == 0 && hi == kw && iy * wd + ix0 + w4 <= size) {
+            const int8_t *row = input + iy * wd + ix0;      /* whole words, unaligned loads */
+            for (kx = 0; kx < w4; kx += 4) {
+                *words++ = edgeq_load32(row + kx);
+            }
+            continue;
+        }
         for (kx = 0; kx < w4; kx += 4) {
             *words++ = pad4;
         }
-        for (kx = lo; kx < hi; ++kx) {
-            win[kx] = row[ix0 + kx];
+        if (iy >= 0 && iy < g->input_height) {
+            const int8_t *row = input + iy * wd;
+            for (kx = lo; kx < hi; ++kx) {
+                win[kx] = row[ix0 + kx];
+            }
         }
     }
 }
@@ -166,15 +177,13 @@ void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, in
     const int32_t w4 = (kw + 3) & ~3;
     const int32_t o = p->output_channels;
     const uint32_t pad4 = (uint32_t)(uint8_t)p->pad_value * 0x01010101u;
-    int8_t *const win = scratch + w4;        /* after the pad row */
-    int32_t oy, ox, kx, in_lo, in_hi;
+    int32_t oy, ox, in_lo, in_hi;
     stage st;
 
     st.weights = p->weights;
     st.bias = p->bias;
     st.multiplier = p->requant.multiplier;
     st.shift = p->requant.shift;
-    st.pad = scratch;
     st.channels = o;
     st.rows = kh;
     st.width4 = w4;
@@ -183,9 +192,6 @@ void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, in
     st.act_min = p->requant.act_min;
     st.act_max = p->requant.act_max;
     st.fast = p->fast_requant;
-    for (kx = 0; kx < w4; kx += 4) {
-        ((uint32_t *)(void *)scratch)[kx >> 2] = pad4;
-    }
     /* output columns [in_lo, in_hi) have windows inside the input's columns */
     in_lo = (g->pad_left + sw - 1) / sw;
     in_hi = (wd - kw + g->pad_left) / sw + 1;
@@ -193,29 +199,25 @@ void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, in
     in_lo = in_lo < in_hi ? in_lo : in_hi;
     for (oy = 0; oy < g->output_height; ++oy, output += ow * o) {
         const int32_t iy0 = oy * g->stride_height - g->pad_top;
-        /* window rows inside the input: [first, last) */
-        const int32_t first = iy0 < 0 ? (-iy0 < kh ? -iy0 : kh) : 0;
-        const int32_t last = h - iy0 < kh ? (h - iy0 > first ? h - iy0 : first) : kh;
-        int32_t run_hi = in_hi;
-        if (first < last) {
-            /* the rounding up to width4 may not read past the input's end: pixel ox reads
-             * up to row_end + ox * sw (exclusive) */
-            const int32_t row_end = (iy0 + last - 1) * wd + w4 - g->pad_left;
+        int32_t run_hi = in_lo;
+        if (iy0 >= 0 && iy0 + kh <= h) {
+            /* rows inside; the rounding up to width4 may not read past the input's end:
+             * pixel ox reads up to row_end + ox * sw (exclusive) */
+            const int32_t row_end = (iy0 + kh - 1) * wd + w4 - g->pad_left;
+            run_hi = in_hi;
             while (run_hi > in_lo && row_end + (run_hi - 1) * sw > h * wd) {
                 --run_hi;
             }
-        } else {
-            run_hi = in_lo;
         }
         for (ox = 0; ox < ow; ++ox) {
             const int32_t ix0 = ox * sw - g->pad_left;
             if (ox == in_lo && run_hi > in_lo) {
-                pixels(&st, input + (iy0 + first) * wd + ix0, wd, first, last, run_hi - in_lo, sw, output + ox * o);
+                pixels(&st, input + iy0 * wd + ix0, wd, run_hi - in_lo, sw, output + ox * o);
                 ox = run_hi - 1;
                 continue;
             }
-            copy_rows(p, input, iy0, ix0, first, last, pad4, win);
-            pixels(&st, win, w4, first, last, 1, 0, output + ox * o);
+            copy_window(p, input, iy0, ix0, pad4, scratch);
+            pixels(&st, scratch, w4, 1, 0, output + ox * o);
         }
     }
 }
