@@ -363,6 +363,12 @@ def _plan(graph: Graph, prefix_in_place: bool, input_in_arena: bool = False,
                                       allows)
     best: tuple[int, list[int]] | None = None
     orders = [sorted(range(len(arena)), key=lambda i: key(arena[i], i)) for key in _ORDERS]
+    # the same orders with the kernels' scratch buffers first, and last: small and live for one
+    # step, they either take the bottom or fill gaps, instead of pushing the layout around
+    scratch_of = {k for k, b in enumerate(arena) if b["root"] is not None and b["root"].endswith(scratch_name(""))}
+    if scratch_of:
+        orders += [[i for i in o if (i in scratch_of) == first] + [i for i in o if (i in scratch_of) != first]
+                   for first in (True, False) for o in orders]
     rng = np.random.default_rng(0)   # a few seeded shuffles: deterministic, often a bit tighter
     orders += [list(rng.permutation(len(arena))) for _ in range(RANDOM_ORDERS)]
     for order in orders:

@@ -79,9 +79,11 @@ class ModelCode:
             return p
         return f"({'const ' if const else ''}int16_t *)({p})"
 
-    def scratch_ptr(self, node: str) -> str:
-        """Pointer expression (int16_t *) of a node's scratch buffer in the arena."""
-        return f"(int16_t *)(void *)({self.ptr(scratch_name(node))})"
+    def scratch_ptr(self, node: str, ctype: str = "int16_t") -> str:
+        """Pointer expression (``ctype *``) of a node's scratch buffer in the arena."""
+        if ctype == "int8_t":
+            return self.ptr(scratch_name(node))
+        return f"({ctype} *)(void *)({self.ptr(scratch_name(node))})"
 
     def nbytes(self, tensor: str) -> int:
         """Bytes of an activation (int8: its element count; argmax's int32 indices: 4 each)."""
@@ -163,11 +165,12 @@ class LayerCode:
             self.offset_const[-1] = self.ids.get("OFFSET_INPUT")
         return self.offset_const[-1]
 
-    def scratch(self) -> str:
-        """Pointer expression of this layer's scratch buffer (the plan must have given it one)."""
+    def scratch(self, ctype: str = "int16_t") -> str:
+        """Pointer expression (``ctype *``) of this layer's scratch buffer (the plan must have
+        given it one)."""
         if scratch_name(self.node.name) not in self.model.plan.tensors:
             raise KernelInterfaceError(f"internal error: the plan has no scratch for {self.node.name}")
-        return self.model.scratch_ptr(self.node.name)
+        return self.model.scratch_ptr(self.node.name, ctype)
 
     def tptr(self, tensor: str, const: bool = False) -> str:
         return self.model.tptr(tensor, const)

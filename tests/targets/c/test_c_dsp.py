@@ -6,6 +6,7 @@ chosen to hit the tails: odd channel counts, depths that are not multiples of 4,
 every side, strides, dilation, 5x5 depthwise windows, a channel count with C % 4 != 0."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
 from edgeq.targets import load_profile
 from edgeq.targets import c as c_target
+from edgeq.targets.c.lower import conv as conv_lowering
 
 EMULATE = ["-DEDGEQ_EMULATE_DSP"]
 
@@ -53,6 +55,28 @@ class Depthwise16(nn.Module):
         return self.pad(self.s2(torch.nn.functional.relu6(self.dw(self.pw(x)))))
 
 
+class Stem(nn.Module):
+    """One-channel convolutions (edgeq_conv2d_c1_s8), each an output of its own: 1x1, 3x3 with
+    and without padding, strides, a 10x8 stride-2 window with uneven padding (micro_speech's), a
+    5x3 window on the odd width, O % 4 != 0, and a 1x1 with stride 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([
+            nn.Conv2d(1, 4, 1),                                          # 1x1, every pixel
+            nn.Conv2d(1, 8, 3, padding=1),                               # lenet's stem
+            nn.Conv2d(1, 8, 3, stride=2, padding=1),                     # person_detect's stem
+            nn.Conv2d(1, 8, (10, 8), stride=2, padding=(5, 3)),          # micro_speech's stem
+            nn.Conv2d(1, 7, (5, 3), stride=(1, 2), padding=(2, 0)),      # odd width, O % 4 = 3
+            nn.Conv2d(1, 5, 3),                                          # no padding, O % 4 = 1
+            nn.Conv2d(1, 6, (1, 5), stride=(2, 1), padding=(0, 4)),      # wide padding, O % 4 = 2
+            nn.Conv2d(1, 3, 1, stride=2),                                # 1x1 stride 2
+        ])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.relu(c(x)) if i % 2 else c(x) for i, c in enumerate(self.convs))
+
+
 def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -64,11 +88,12 @@ def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
 @pytest.fixture(scope="module")
 def models() -> dict[str, Prepared]:
     torch.manual_seed(0)
-    return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2)}
+    return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2),
+            "stem": _prepared(Stem(), (1, 13, 11), 3)}
 
 
 @pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
-@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16"])
+@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16", "stem"])
 def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, flags: list[str],
                                       tmp_path: Path) -> None:
     require_host_cc()
@@ -78,6 +103,25 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
     for kernel in ("edgeq_conv2d_im2col_s8", "edgeq_conv2d_1x1_s8", "edgeq_depthwise_conv2d_opt_s8"):
         if name == "dsp_zoo":
             assert f"{kernel}(" in source, f"{kernel} not used: the test no longer covers it"
+    if name == "stem":
+        assert source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs), "a one-channel conv left the c1 kernel"
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+def test_one_channel_kernel_exact_requantization(models: dict[str, Prepared], flags: list[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-channel kernel's exact output stage (taken when edgeq_requantize_fast() is not
+    proven exact for a layer): the generator made to prove nothing."""
+    require_host_cc()
+    monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
+    p = models["stem"]
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    requant_flags = set(re.findall(r"\.fast_requant\s*=\s*(\d)", source))
+    assert requant_flags == {"0"} and source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs)
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
                         {"extra_cflags": flags, "sanitize": True})
     assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")

@@ -56,6 +56,28 @@ typedef struct {
 void edgeq_conv2d_im2col_s8(const edgeq_conv2d_im2col_params *p, const int8_t *input,
                             int8_t *output, int16_t *scratch);
 
+/* 2-D convolution of a one-channel input (input [H][W][1], dilation 1), straight from the
+ * input: acc = bias + sum w * x over the window, the input offset folded into the biases and
+ * the pad value (input zero point) standing for the taps outside the input.  Weights: for
+ * each group of 4 output channels (the last zero padded), each kernel row, each group of 4
+ * taps j (the row zero padded to width4 = kernel_width rounded up to 4), each of the 4
+ * channels: the int16 weights of taps 4j, 4j + 2, 4j + 1, 4j + 3 (as SXTB16 widens 4 input
+ * bytes).  Output pixels in raster order, each window read before the pixel's writes.
+ * scratch: kernel_height * width4 bytes (the window of a pixel at the border). */
+typedef struct {
+    edgeq_conv_geometry geometry;
+    int32_t pad_value;               /* input zero point */
+    int32_t output_channels;         /* O */
+    const int16_t *weights;          /* [ceil(O / 4)][KH][width4 / 4][4][4], 4-byte aligned */
+    const int32_t *bias;             /* [O], the input offset folded in */
+    edgeq_channel_requant requant;
+    int32_t output_offset;           /* output zero point */
+    int32_t fast_requant;            /* edgeq_requantize_fast() is exact (edgeq_matmul_s8) */
+} edgeq_conv2d_c1_params;
+
+void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, int8_t *output,
+                        int8_t *scratch);
+
 /* 16x8 2-D convolution (regular or grouped): int16 input [H][W][C], int8 weights OHWI with
  * I = C / groups, int16 output [OH][OW][O]; int64 acc = bias + sum w * x over the taps inside
  * the input (zero points are 0), requantized by edgeq_requantize_s16. */

@@ -15,11 +15,12 @@
  *   edgeq_smlabb / _smlatt  SMLABB / SMLATT: acc + a.lo * b.lo (or a.hi * b.hi)
  *   edgeq_smmlar(a, b, c)   SMMLAR: c + ((a * b + 2^31) >> 32), the rounded high word
  *   edgeq_ssat8(x)          SSAT #8: x clamped to [-128, 127] (also on the portable path)
+ *   edgeq_load2_inc(&p, ..) LDRD lo, hi, [p], #8: two aligned words, p advanced past them
  *   edgeq_load32(p)         a 32-bit load from any address (Cortex-M allows unaligned LDR)
  *
  * ACLE (arm_acle.h) has no intrinsic for SXTB16 with a rotation or for SMMLAR, and GCC's __ssat
- * returns an unsigned int (a sign-conversion warning); those three are a single instruction of
- * inline assembly.
+ * returns an unsigned int (a sign-conversion warning); those three (and LDRD, which GCC seldom
+ * forms from two loads) are a single instruction of inline assembly.
  */
 #ifndef EDGEQ_DSP_H
 #define EDGEQ_DSP_H
@@ -72,6 +73,16 @@ static inline int32_t edgeq_ssat8(int32_t x)
     return r;
 }
 
+/* LDRD with post-increment: the two words at *p (4-byte aligned, read-only data), p += 2.
+ * GCC seldom pairs two word loads by itself. */
+static inline void edgeq_load2_inc(const uint32_t **p, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t a, b;
+    __asm__("ldrd %0, %1, [%2], #8" : "=&r"(a), "=&r"(b), "+r"(*p));
+    *lo = a;
+    *hi = b;
+}
+
 #elif defined(EDGEQ_EMULATE_DSP)
 #define EDGEQ_DSP 1
 
@@ -120,6 +131,13 @@ static inline int32_t edgeq_smmlar(int32_t a, int32_t b, int32_t c)
 static inline int32_t edgeq_ssat8(int32_t x)
 {
     return x < -128 ? -128 : (x > 127 ? 127 : x);
+}
+
+static inline void edgeq_load2_inc(const uint32_t **p, uint32_t *lo, uint32_t *hi)
+{
+    *lo = (*p)[0];
+    *hi = (*p)[1];
+    *p += 2;
 }
 
 #else
