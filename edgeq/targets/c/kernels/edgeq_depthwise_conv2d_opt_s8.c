@@ -11,9 +11,10 @@
  *
  * DSP path: four channels at a time; a tap is one 32-bit load of four input values and one of
  * four weights, two SXTB16 each and four 16 x 16 multiply-accumulates (SMLABB / SMLATT).
- * Pixels whose window lies inside the input take the unrolled 3 x 3 loop (or the tap-table
- * loop for other kernels); border pixels loop over their taps and use the pad word where a
- * tap lies in the padding.  Portable path: one channel at a time.
+ * Pixels whose 3 x 3 window lies inside the input take the unrolled 3 x 3 taps (Thumb-2
+ * assembly on Arm: GCC spilled the tap pointers of the C form); 3 x 3 border pixels take
+ * unrolled taps with a mask of the taps inside, the pad word elsewhere; other kernels loop
+ * over a tap table.  Portable path: one channel at a time.
  */
 #include "edgeq_depthwise_conv2d.h"
 #include "edgeq_support.h"
@@ -139,29 +140,88 @@ static EDGEQ_ALWAYS_INLINE void store4(const stage *st, int32_t c, int32_t a0, i
     }
 }
 
-/* Every channel group of a pixel whose 3 x 3 window lies inside the input: x at its first
- * tap, taps `col` bytes apart in a kernel row, kernel rows `row` bytes apart. */
-static EDGEQ_ALWAYS_INLINE void pixel3x3(const edgeq_depthwise_conv2d_opt_params *p, const stage *stp,
-                                         const int8_t *x, int32_t col, int32_t row, int8_t *out)
+/* The four outputs of channels c..c+3, fast requantization, no clamp. */
+static EDGEQ_ALWAYS_INLINE void fast4(const int32_t *multiplier, const int8_t *shift, uint32_t offset2,
+                                      int32_t a0, int32_t a1, int32_t a2, int32_t a3, int8_t *out)
 {
-    const stage st = *stp;
-    const int32_t groups = p->geometry.input_channels & ~3;
-    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
-    const int8_t *r1 = x + row;
-    const int8_t *r2 = r1 + row;
-    int32_t c;
-    for (c = 0; c < groups; c += 4, w += 9) {
-        int32_t a0 = st.bias[c], a1 = st.bias[c + 1], a2 = st.bias[c + 2], a3 = st.bias[c + 3];
-        EDGEQ_DW_TAP(edgeq_load32(x + c), w[0])
-        EDGEQ_DW_TAP(edgeq_load32(x + c + col), w[1])
-        EDGEQ_DW_TAP(edgeq_load32(x + c + 2 * col), w[2])
-        EDGEQ_DW_TAP(edgeq_load32(r1 + c), w[3])
-        EDGEQ_DW_TAP(edgeq_load32(r1 + c + col), w[4])
-        EDGEQ_DW_TAP(edgeq_load32(r1 + c + 2 * col), w[5])
-        EDGEQ_DW_TAP(edgeq_load32(r2 + c), w[6])
-        EDGEQ_DW_TAP(edgeq_load32(r2 + c + col), w[7])
-        EDGEQ_DW_TAP(edgeq_load32(r2 + c + 2 * col), w[8])
-        store4(&st, c, a0, a1, a2, a3, out + c);
+    const int32_t e0 = -shift[0], e1 = -shift[1], e2 = -shift[2], e3 = -shift[3];
+    out[0] = (int8_t)edgeq_ssat8(edgeq_requantize_fast(a0, multiplier[0], e0, (int32_t)(offset2 << (e0 - 1))));
+    out[1] = (int8_t)edgeq_ssat8(edgeq_requantize_fast(a1, multiplier[1], e1, (int32_t)(offset2 << (e1 - 1))));
+    out[2] = (int8_t)edgeq_ssat8(edgeq_requantize_fast(a2, multiplier[2], e2, (int32_t)(offset2 << (e2 - 1))));
+    out[3] = (int8_t)edgeq_ssat8(edgeq_requantize_fast(a3, multiplier[3], e3, (int32_t)(offset2 << (e3 - 1))));
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+/* The 9 taps of one channel group of a window inside the input, in Thumb-2: x at the first
+ * tap (restored on exit), taps col bytes apart in a kernel row, rows `row` bytes apart.  GCC
+ * spills the tap pointers of the C form below; here the 4 accumulators, 4 temporaries, x, w,
+ * col and row stay in registers (the same instructions as EDGEQ_DW_TAP). */
+#define EDGEQ_DW_ASM_TAP(addr, wofs)                                                        \
+    "ldr %[v], " addr "\n\t"                                                                 \
+    "ldr %[u], [%[w], #" wofs "]\n\t"                                                        \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "sxtb16 %[s], %[u]\n\t"                                                                 \
+    "smlabb %[a0], %[t], %[s], %[a0]\n\t"                                                   \
+    "smlatt %[a2], %[t], %[s], %[a2]\n\t"                                                   \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "sxtb16 %[u], %[u], ror #8\n\t"                                                         \
+    "smlabb %[a1], %[v], %[u], %[a1]\n\t"                                                   \
+    "smlatt %[a3], %[v], %[u], %[a3]\n\t"
+#define EDGEQ_DW_ASM_ROW(w0, w1, w2)                                                        \
+    EDGEQ_DW_ASM_TAP("[%[x]]", w0)                                                          \
+    EDGEQ_DW_ASM_TAP("[%[x], %[col]]", w1)                                                  \
+    EDGEQ_DW_ASM_TAP("[%[x], %[col], lsl #1]", w2)
+#define EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)                                              \
+    {                                                                                       \
+        uint32_t v_, u_, t_, s_;                                                            \
+        __asm__(EDGEQ_DW_ASM_ROW("0", "4", "8")                                             \
+                "add %[x], %[x], %[row]\n\t"                                                \
+                EDGEQ_DW_ASM_ROW("12", "16", "20")                                          \
+                "add %[x], %[x], %[row]\n\t"                                                \
+                EDGEQ_DW_ASM_ROW("24", "28", "32")                                          \
+                "sub %[x], %[x], %[row], lsl #1\n\t"                                        \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),   \
+                  [v] "=&r"(v_), [u] "=&r"(u_), [t] "=&r"(t_), [s] "=&r"(s_)               \
+                : [w] "r"(w), [col] "r"(col), [row] "r"(row)                                \
+                : "memory");                                                                \
+    }
+#else
+#define EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)                                              \
+    {                                                                                       \
+        const int8_t *q_ = (x);                                                             \
+        EDGEQ_DW_TAP(edgeq_load32(q_), (w)[0])                                              \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + (col)), (w)[1])                                      \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + 2 * (col)), (w)[2])                                  \
+        q_ += (row);                                                                        \
+        EDGEQ_DW_TAP(edgeq_load32(q_), (w)[3])                                              \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + (col)), (w)[4])                                      \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + 2 * (col)), (w)[5])                                  \
+        q_ += (row);                                                                        \
+        EDGEQ_DW_TAP(edgeq_load32(q_), (w)[6])                                              \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + (col)), (w)[7])                                      \
+        EDGEQ_DW_TAP(edgeq_load32(q_ + 2 * (col)), (w)[8])                                  \
+    }
+#endif
+
+/* Every channel group of one pixel whose 3 x 3 window lies inside the input: x at its first
+ * tap, taps `col` bytes apart in a kernel row, kernel rows `row` bytes apart; `plain`: the
+ * fast requantization without clamp (a constant where inlined). */
+static EDGEQ_ALWAYS_INLINE void pixel3x3(const stage *st, const uint32_t *w, int32_t groups, const int8_t *x,
+                                         int32_t col, int32_t row, int8_t *out, int32_t plain)
+{
+    const int32_t *bias = st->bias;
+    const int32_t *multiplier = st->multiplier;
+    const int8_t *shift = st->shift;
+    const uint32_t offset2 = st->offset2;
+    const uint32_t *end = w + 9 * (groups >> 2);
+    for (; w != end; w += 9, x += 4, bias += 4, multiplier += 4, shift += 4, out += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)
+        if (plain) {
+            fast4(multiplier, shift, offset2, a0, a1, a2, a3, out);
+        } else {
+            store4(st, (int32_t)(bias - st->bias), a0, a1, a2, a3, out);
+        }
     }
 }
 
@@ -174,9 +234,47 @@ static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, co
 {
     const stage st = stage_of(p);
     const int32_t ch = p->geometry.input_channels;
-    for (; n > 0; --n, x += step, out += ch) {
-        pixel3x3(p, &st, x, col, row, out);
+    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
+    if (st.fast && !st.clamped) {
+        for (; n > 0; --n, x += step, out += ch) {
+            pixel3x3(&st, w, ch & ~3, x, col, row, out, 1);
+        }
+        return;
     }
+    for (; n > 0; --n, x += step, out += ch) {
+        pixel3x3(&st, w, ch & ~3, x, col, row, out, 0);
+    }
+}
+
+/* Every channel group of a pixel whose 3 x 3 window crosses the border of the input: bit
+ * ky * 3 + kx of `inside` is set where tap (ky, kx) lies inside the input, at input[at + ky *
+ * row + kx * col] (the pad word elsewhere).  Unrolled: no tap table, no tap loop. */
+static EDGEQ_NOINLINE void border3x3(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *input, int32_t at,
+                                     uint32_t inside, int32_t col, int32_t row, int8_t *out)
+{
+    const stage st = stage_of(p);
+    const int32_t groups = p->geometry.input_channels & ~3;
+    const uint32_t pad = 0x01010101u * (uint8_t)p->pad_value;
+    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
+    int32_t c;
+#define EDGEQ_DW_EDGE(bit, i) ((inside & (bit)) ? edgeq_load32(input + (i)) : pad)
+    for (c = 0; c < groups; c += 4, w += 9) {
+        int32_t a0 = st.bias[c], a1 = st.bias[c + 1], a2 = st.bias[c + 2], a3 = st.bias[c + 3];
+        int32_t i = at + c;
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(1u, i), w[0])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(2u, i + col), w[1])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(4u, i + 2 * col), w[2])
+        i += row;
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(8u, i), w[3])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(16u, i + col), w[4])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(32u, i + 2 * col), w[5])
+        i += row;
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(64u, i), w[6])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(128u, i + col), w[7])
+        EDGEQ_DW_TAP(EDGEQ_DW_EDGE(256u, i + 2 * col), w[8])
+        store4(&st, c, a0, a1, a2, a3, out + c);
+    }
+#undef EDGEQ_DW_EDGE
 }
 
 /* Every channel group of a pixel: tap t at x + offsets[t], or the pad word where
@@ -248,6 +346,18 @@ void edgeq_depthwise_conv2d_opt_s8(const edgeq_depthwise_conv2d_opt_params *p, c
                 ox += n - 1;
                 output += (n - 1) * ch;
                 continue;
+            } else if (groups > 0 && three) {
+                uint32_t in = 0;
+                int32_t ky, kx;
+                for (ky = 0; ky < 3; ++ky) {
+                    const int32_t iy = iy0 + ky * g->dilation_height;
+                    for (kx = 0; kx < 3; ++kx) {
+                        const int32_t ix = ix0 + kx * g->dilation_width;
+                        const uint32_t tap = iy >= 0 && iy < g->input_height && ix >= 0 && ix < g->input_width;
+                        in |= tap << (ky * 3 + kx);
+                    }
+                }
+                border3x3(p, input, (iy0 * g->input_width + ix0) * ch, in, col, row, output);
             } else if (groups > 0 && taps <= EDGEQ_DEPTHWISE_MAX_TAPS) {
                 int32_t ky, kx, t = 0;
                 for (ky = 0; ky < g->kernel_height; ++ky) {
