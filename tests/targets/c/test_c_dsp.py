@@ -53,6 +53,27 @@ class Depthwise16(nn.Module):
         return self.pad(self.s2(torch.nn.functional.relu6(self.dw(self.pw(x)))))
 
 
+class Depthwise3x3(nn.Module):
+    """3x3 depthwise layers on 4-channel groups: stride 1 runs of interior pixels (no clamp),
+    dilation 2 (border masks two taps wide), stride 2 down to 2 x 2 (every pixel on the
+    border, missing a row and a column), and an odd channel count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s1 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.dil = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.s2 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.tiny = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.edge = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 5, 1)
+        self.odd = nn.Conv2d(5, 5, 3, padding=1, groups=5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.dil(self.s1(x)))
+        y = self.edge(self.tiny(self.s2(y)))
+        return self.odd(self.pw(y))
+
+
 def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -64,11 +85,12 @@ def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
 @pytest.fixture(scope="module")
 def models() -> dict[str, Prepared]:
     torch.manual_seed(0)
-    return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2)}
+    return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2),
+            "depthwise3x3": _prepared(Depthwise3x3(), (8, 7, 9), 3)}
 
 
 @pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
-@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16"])
+@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16", "depthwise3x3"])
 def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, flags: list[str],
                                       tmp_path: Path) -> None:
     require_host_cc()

@@ -53,27 +53,47 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
 
 #if EDGEQ_DSP
 
-/* Two columns, fast requantization: 2 x 2 (channel, column) accumulators per block. */
-static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_t groups,
-                                      const uint32_t *cols, int8_t *out, int8_t *out_b)
-{
-    const int32_t *bias = st->bias;
-    const int32_t *multiplier = st->multiplier;
-    const int8_t *shift = st->shift;
-    const int32_t n = st->channels;
-    const uint32_t offset2 = (uint32_t)st->offset2;
-    const int32_t lo = st->act_min, hi = st->act_max;
-    const int32_t clamped = lo > EDGEQ_INT8_MIN || hi < EDGEQ_INT8_MAX;
-    int32_t o;
-
-    for (o = 0; o < n; o += 2) {
-        const int32_t o1 = o + 1 < n ? o + 1 : o;
-        const uint32_t *x = cols;
-        const uint32_t *end = w + 2 * groups;
-        int32_t a00 = bias[o], a10 = bias[o1];     /* [channel][column] */
-        int32_t a01 = a00, a11 = a10;
-        int32_t e0, e1, m0, m1, r0, r1, y00, y01, y10, y11;
-        /* one group of 4 depths: 4 products for each (channel, column) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+/* The 2 x 2 block's products over the depth in Thumb-2 (GCC spilled the loop's pointers and
+ * the output stage's state around the C form): the same SXTB16 / SMLAD steps as
+ * EDGEQ_MATMUL_GROUP, one LDRD per weight pair and per column group, pointers post-indexed.
+ * w and x advance past the block's groups; x_end = x + 4 * groups words. */
+#define EDGEQ_MM_ASM_GROUP                                                                  \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                                                     \
+    "ldrd %[xe], %[xo], [%[x]], #8\n\t"                                                     \
+    "sxtb16 %[w0e], %[w0]\n\t"                                                              \
+    "sxtb16 %[w1e], %[w1]\n\t"                                                              \
+    "sxtb16 %[w0], %[w0], ror #8\n\t"                                                       \
+    "sxtb16 %[w1], %[w1], ror #8\n\t"                                                       \
+    "smlad %[a00], %[w0e], %[xe], %[a00]\n\t"                                               \
+    "smlad %[a00], %[w0], %[xo], %[a00]\n\t"                                                \
+    "smlad %[a10], %[w1e], %[xe], %[a10]\n\t"                                               \
+    "smlad %[a10], %[w1], %[xo], %[a10]\n\t"                                                \
+    "ldrd %[xe], %[xo], [%[x]], #8\n\t"                                                     \
+    "smlad %[a01], %[w0e], %[xe], %[a01]\n\t"                                               \
+    "smlad %[a01], %[w0], %[xo], %[a01]\n\t"                                                \
+    "smlad %[a11], %[w1e], %[xe], %[a11]\n\t"                                               \
+    "smlad %[a11], %[w1], %[xo], %[a11]\n\t"
+#define EDGEQ_MM_ASM_BLOCK(code)                                                            \
+    {                                                                                       \
+        uint32_t w0_, w1_, w0e_, w1e_, xe_, xo_;                                            \
+        __asm__(code                                                                        \
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),       \
+                  [w] "+r"(w), [x] "+r"(x), [w0] "=&r"(w0_), [w1] "=&r"(w1_),               \
+                  [w0e] "=&r"(w0e_), [w1e] "=&r"(w1e_), [xe] "=&r"(xe_), [xo] "=&r"(xo_)    \
+                : [x_end] "r"(x_end)                                                        \
+                : "cc", "memory");                                                          \
+    }
+#define EDGEQ_MM_PRODUCTS                                                                   \
+    if (odd) {                                                                              \
+        EDGEQ_MM_ASM_BLOCK(EDGEQ_MM_ASM_GROUP "cmp %[x], %[x_end]\n\tbeq 2f\n"              \
+                           "1:\n\t" EDGEQ_MM_ASM_GROUP EDGEQ_MM_ASM_GROUP                   \
+                           "cmp %[x], %[x_end]\n\tbne 1b\n2:\n\t")                          \
+    } else {                                                                                \
+        EDGEQ_MM_ASM_BLOCK("1:\n\t" EDGEQ_MM_ASM_GROUP EDGEQ_MM_ASM_GROUP                   \
+                           "cmp %[x], %[x_end]\n\tbne 1b\n\t")                              \
+    }
+#else
 #define EDGEQ_MATMUL_GROUP(g)                                                               \
         {                                                                                   \
             const uint32_t w0 = w[2 * (g)], w1 = w[2 * (g) + 1];                            \
@@ -91,18 +111,42 @@ static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_
             a11 = edgeq_smlad(w1e, xe, a11);                                                \
             a11 = edgeq_smlad(w1o, xo, a11);                                                \
         }
-        if (groups & 1) {
-            EDGEQ_MATMUL_GROUP(0)
-            w += 2;
-            x += 4;
-        }
-        while (w != end) {     /* two groups a turn */
-            EDGEQ_MATMUL_GROUP(0)
-            EDGEQ_MATMUL_GROUP(1)
-            w += 4;
-            x += 8;
-        }
-#undef EDGEQ_MATMUL_GROUP
+#define EDGEQ_MM_PRODUCTS                                                                   \
+    if (odd) {                                                                              \
+        EDGEQ_MATMUL_GROUP(0)                                                               \
+        w += 2;                                                                             \
+        x += 4;                                                                             \
+    }                                                                                       \
+    while (x != x_end) {     /* two groups a turn */                                        \
+        EDGEQ_MATMUL_GROUP(0)                                                               \
+        EDGEQ_MATMUL_GROUP(1)                                                               \
+        w += 4;                                                                             \
+        x += 8;                                                                             \
+    }
+#endif
+
+/* Two columns, fast requantization: 2 x 2 (channel, column) accumulators per block. */
+static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_t groups,
+                                      const uint32_t *cols, int8_t *out, int8_t *out_b)
+{
+    const int32_t *bias = st->bias;
+    const int32_t *multiplier = st->multiplier;
+    const int8_t *shift = st->shift;
+    const int32_t n = st->channels;
+    const uint32_t offset2 = (uint32_t)st->offset2;
+    const int32_t lo = st->act_min, hi = st->act_max;
+    const int32_t clamped = lo > EDGEQ_INT8_MIN || hi < EDGEQ_INT8_MAX;
+    const uint32_t *x_end = cols + 4 * groups;
+    const int32_t odd = groups & 1;
+    int32_t o;
+
+    for (o = 0; o < n; o += 2) {
+        const int32_t o1 = o + 1 < n ? o + 1 : o;
+        const uint32_t *x = cols;
+        int32_t a00 = bias[o], a10 = bias[o1];     /* [channel][column] */
+        int32_t a01 = a00, a11 = a10;
+        int32_t e0, e1, m0, m1, r0, r1, y00, y01, y10, y11;
+        EDGEQ_MM_PRODUCTS
         e0 = -shift[o];
         e1 = -shift[o1];
         m0 = multiplier[o];
