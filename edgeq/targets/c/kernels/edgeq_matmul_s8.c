@@ -362,6 +362,26 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
         cols_exact(m, cols, columns, col_stride, out_stride, out);
         return;
     }
+#if EDGEQ_MM_PAIRS2_FN
+    if (columns == 2 && !(m->channels & 1) && m->requant.act_min == EDGEQ_INT8_MIN
+        && m->requant.act_max == EDGEQ_INT8_MAX) {     /* the common case, straight to the loop */
+        const int32_t groups = edgeq_matmul_depth4(m->depth) >> 2;
+        pairs2_args a;
+        a.w = (const uint32_t *)(const void *)m->weights;
+        a.cols = (const uint32_t *)cols;
+        a.x_end = a.cols + 4 * groups;
+        a.odd = groups & 1;
+        a.bias = m->bias;
+        a.multiplier = m->requant.multiplier;
+        a.shift = m->requant.shift;
+        a.out = out;
+        a.out_stride = out_stride;
+        a.pairs = m->channels >> 1;
+        a.offset2 = (uint32_t)(2 * m->output_offset + 1);
+        edgeq_matmul_pairs2_s8(&a);
+        return;
+    }
+#endif
     st.bias = m->bias;
     st.multiplier = m->requant.multiplier;
     st.shift = m->requant.shift;
