@@ -225,6 +225,126 @@ static EDGEQ_ALWAYS_INLINE void pixel3x3(const stage *st, const uint32_t *w, int
     }
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+/* run3x3's loops for the fast requantization without clamp, as one Thumb-2 function: the taps
+ * of EDGEQ_DW_INTERIOR_TAPS and, per output, the instructions of fast4 (edgeq_requantize_fast
+ * + SSAT).  Around the inline taps GCC spent ~20 instructions a channel group on spilled
+ * pointers; here r0-r3 accumulate, r4 = x, r5 = w, r6 = col, r7 = row, r8-r11 are the tap
+ * temporaries, lr the output, and the rest lives in a 10-word frame. */
+typedef struct {
+    const int8_t *x;                 /*  0: first tap of the first pixel */
+    const uint32_t *w;               /*  4 */
+    const int32_t *bias;             /*  8 */
+    const int32_t *multiplier;       /* 12 */
+    const int8_t *shift;             /* 16 */
+    int8_t *out;                     /* 20 */
+    int32_t col, row;                /* 24, 28 */
+    int32_t x_gap;                   /* 32: step - 4 * groups */
+    int32_t groups;                  /* 36: >= 1 */
+    int32_t pixels;                  /* 40: >= 1 */
+    uint32_t offset2;                /* 44: 2 * output_offset + 1 */
+    int32_t out_gap;                 /* 48: C - 4 * groups */
+} run3x3_args;
+
+void edgeq_depthwise_run3x3_s8(const run3x3_args *a);
+
+#define EDGEQ_DW_FN_TAP(addr, wofs)                                                         \
+    "ldr r8, " addr "\n\t"                                                                  \
+    "ldr r9, [r5, #" wofs "]\n\t"                                                           \
+    "sxtb16 r10, r8\n\t"                                                                    \
+    "sxtb16 r11, r9\n\t"                                                                    \
+    "smlabb r0, r10, r11, r0\n\t"                                                           \
+    "smlatt r2, r10, r11, r2\n\t"                                                           \
+    "sxtb16 r8, r8, ror #8\n\t"                                                             \
+    "sxtb16 r9, r9, ror #8\n\t"                                                             \
+    "smlabb r1, r8, r9, r1\n\t"                                                             \
+    "smlatt r3, r8, r9, r3\n\t"
+#define EDGEQ_DW_FN_ROW(w0, w1, w2)                                                         \
+    EDGEQ_DW_FN_TAP("[r4]", w0) EDGEQ_DW_FN_TAP("[r4, r6]", w1) EDGEQ_DW_FN_TAP("[r4, r6, lsl #1]", w2)
+/* accumulator a -> int8 at lr: shift byte `rot` of r7, multiplier at r6, offset2 in r12 */
+#define EDGEQ_DW_FN_OUT(a, rot)                                                             \
+    "sxtb r8, r7" rot "\n\t"                                                                \
+    "ldr r9, [r6], #4\n\t"                                                                  \
+    "mvn r10, r8\n\t"                                                                       \
+    "lsl r10, r12, r10\n\t"                                                                 \
+    "rsb r8, r8, #0\n\t"                                                                    \
+    "lsl r11, " a ", #1\n\t"                                                                \
+    "smmlar r11, r11, r9, r10\n\t"                                                          \
+    "sub r11, r11, " a ", lsr #31\n\t"                                                      \
+    "asr r11, r11, r8\n\t"                                                                  \
+    "ssat r11, #8, r11\n\t"                                                                 \
+    "strb r11, [lr], #1\n\t"
+
+__asm__(".pushsection .text.edgeq_depthwise_run3x3_s8,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".p2align 2\n\t"
+        ".global edgeq_depthwise_run3x3_s8\n\t"
+        ".thumb\n\t"
+        ".thumb_func\n\t"
+        ".type edgeq_depthwise_run3x3_s8, %function\n"
+        "edgeq_depthwise_run3x3_s8:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #40\n\t"
+        "str r0, [sp, #32]\n\t"
+        "ldr r1, [r0, #44]\n\tstr r1, [sp, #12]\n\t"     /* offset2 */
+        "ldr r1, [r0, #40]\n\tstr r1, [sp, #20]\n\t"     /* pixels left */
+        "ldr r6, [r0, #24]\n\tstr r6, [sp, #24]\n\t"     /* col */
+        "ldr r7, [r0, #28]\n\tstr r7, [sp, #28]\n\t"     /* row */
+        "ldr r4, [r0, #0]\n\t"
+        "ldr lr, [r0, #20]\n"
+        "5:\n\t"                                         /* a pixel */
+        "ldr r0, [sp, #32]\n\t"
+        "ldr r5, [r0, #4]\n\t"
+        "ldr r1, [r0, #8]\n\tstr r1, [sp, #0]\n\t"       /* bias */
+        "ldr r1, [r0, #12]\n\tstr r1, [sp, #4]\n\t"      /* multiplier */
+        "ldr r1, [r0, #16]\n\tstr r1, [sp, #8]\n\t"      /* shift */
+        "ldr r1, [r0, #36]\n\tstr r1, [sp, #16]\n"       /* groups left */
+        "4:\n\t"                                         /* a group of 4 channels */
+        "ldr r8, [sp, #0]\n\t"
+        "ldrd r0, r1, [r8], #8\n\t"
+        "ldrd r2, r3, [r8], #8\n\t"
+        "str r8, [sp, #0]\n\t"
+        EDGEQ_DW_FN_ROW("0", "4", "8")
+        "add r4, r4, r7\n\t"
+        EDGEQ_DW_FN_ROW("12", "16", "20")
+        "add r4, r4, r7\n\t"
+        EDGEQ_DW_FN_ROW("24", "28", "32")
+        "sub r4, r4, r7, lsl #1\n\t"
+        "add r4, r4, #4\n\t"
+        "add r5, r5, #36\n\t"
+        "ldr r6, [sp, #8]\n\t"
+        "ldr r7, [r6], #4\n\t"                           /* the 4 shifts */
+        "str r6, [sp, #8]\n\t"
+        "ldr r6, [sp, #4]\n\t"
+        "ldr r12, [sp, #12]\n\t"
+        EDGEQ_DW_FN_OUT("r0", "")
+        EDGEQ_DW_FN_OUT("r1", ", ror #8")
+        EDGEQ_DW_FN_OUT("r2", ", ror #16")
+        EDGEQ_DW_FN_OUT("r3", ", ror #24")
+        "str r6, [sp, #4]\n\t"
+        "ldrd r6, r7, [sp, #24]\n\t"
+        "ldr r8, [sp, #16]\n\t"
+        "subs r8, r8, #1\n\t"
+        "str r8, [sp, #16]\n\t"
+        "bne 4b\n\t"
+        "ldr r0, [sp, #32]\n\t"
+        "ldr r8, [r0, #32]\n\t"
+        "add r4, r4, r8\n\t"
+        "ldr r8, [r0, #48]\n\t"
+        "add lr, lr, r8\n\t"
+        "ldr r8, [sp, #20]\n\t"
+        "subs r8, r8, #1\n\t"
+        "str r8, [sp, #20]\n\t"
+        "bne 5b\n\t"
+        "add sp, sp, #40\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size edgeq_depthwise_run3x3_s8, .-edgeq_depthwise_run3x3_s8\n\t"
+        ".popsection");
+#define EDGEQ_DW_RUN3X3_FN 1
+#else
+#define EDGEQ_DW_RUN3X3_FN 0
+#endif
+
 /* Every channel group of n pixels of a row whose 3 x 3 windows lie inside the input, one
  * pixel after the other: x at the first tap of the first, taps `col` bytes apart in a kernel
  * row, kernel rows `row` bytes apart, pixels `step` bytes apart in the input; outputs ch
@@ -236,9 +356,27 @@ static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, co
     const int32_t ch = p->geometry.input_channels;
     const uint32_t *w = (const uint32_t *)(const void *)p->weights;
     if (st.fast && !st.clamped) {
+#if EDGEQ_DW_RUN3X3_FN
+        run3x3_args a;
+        a.x = x;
+        a.w = w;
+        a.bias = st.bias;
+        a.multiplier = st.multiplier;
+        a.shift = st.shift;
+        a.out = out;
+        a.col = col;
+        a.row = row;
+        a.x_gap = step - (ch & ~3);
+        a.groups = ch >> 2;
+        a.pixels = n;
+        a.offset2 = st.offset2;
+        a.out_gap = ch & 3;
+        edgeq_depthwise_run3x3_s8(&a);
+#else
         for (; n > 0; --n, x += step, out += ch) {
             pixel3x3(&st, w, ch & ~3, x, col, row, out, 1);
         }
+#endif
         return;
     }
     for (; n > 0; --n, x += step, out += ch) {
