@@ -18,6 +18,7 @@
  */
 #include "edgeq_depthwise_conv2d.h"
 #include "edgeq_support.h"
+#include "edgeq_depthwise_thumb2.h"
 
 /* The weight of tap t (kernel row-major) of channel c in the generator's layout. */
 static int32_t weight_at(const edgeq_depthwise_conv2d_opt_params *p, int32_t taps, int32_t t, int32_t c)
@@ -151,41 +152,8 @@ static EDGEQ_ALWAYS_INLINE void fast4(const int32_t *multiplier, const int8_t *s
     out[3] = (int8_t)edgeq_ssat8(edgeq_requantize_fast(a3, multiplier[3], e3, (int32_t)(offset2 << (e3 - 1))));
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-/* The 9 taps of one channel group of a window inside the input, in Thumb-2: x at the first
- * tap (restored on exit), taps col bytes apart in a kernel row, rows `row` bytes apart.  GCC
- * spills the tap pointers of the C form below; here the 4 accumulators, 4 temporaries, x, w,
- * col and row stay in registers (the same instructions as EDGEQ_DW_TAP). */
-#define EDGEQ_DW_ASM_TAP(addr, wofs)                                                        \
-    "ldr %[v], " addr "\n\t"                                                                 \
-    "ldr %[u], [%[w], #" wofs "]\n\t"                                                        \
-    "sxtb16 %[t], %[v]\n\t"                                                                 \
-    "sxtb16 %[s], %[u]\n\t"                                                                 \
-    "smlabb %[a0], %[t], %[s], %[a0]\n\t"                                                   \
-    "smlatt %[a2], %[t], %[s], %[a2]\n\t"                                                   \
-    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
-    "sxtb16 %[u], %[u], ror #8\n\t"                                                         \
-    "smlabb %[a1], %[v], %[u], %[a1]\n\t"                                                   \
-    "smlatt %[a3], %[v], %[u], %[a3]\n\t"
-#define EDGEQ_DW_ASM_ROW(w0, w1, w2)                                                        \
-    EDGEQ_DW_ASM_TAP("[%[x]]", w0)                                                          \
-    EDGEQ_DW_ASM_TAP("[%[x], %[col]]", w1)                                                  \
-    EDGEQ_DW_ASM_TAP("[%[x], %[col], lsl #1]", w2)
-#define EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)                                              \
-    {                                                                                       \
-        uint32_t v_, u_, t_, s_;                                                            \
-        __asm__(EDGEQ_DW_ASM_ROW("0", "4", "8")                                             \
-                "add %[x], %[x], %[row]\n\t"                                                \
-                EDGEQ_DW_ASM_ROW("12", "16", "20")                                          \
-                "add %[x], %[x], %[row]\n\t"                                                \
-                EDGEQ_DW_ASM_ROW("24", "28", "32")                                          \
-                "sub %[x], %[x], %[row], lsl #1\n\t"                                        \
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),   \
-                  [v] "=&r"(v_), [u] "=&r"(u_), [t] "=&r"(t_), [s] "=&r"(s_)               \
-                : [w] "r"(w), [col] "r"(col), [row] "r"(row)                                \
-                : "memory");                                                                \
-    }
-#else
+/* The 9 taps of one channel group of a window inside the input (the C model of the Thumb-2
+ * functions of edgeq_depthwise_conv2d_thumb2.c). */
 #define EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)                                              \
     {                                                                                       \
         const int8_t *q_ = (x);                                                             \
@@ -201,199 +169,89 @@ static EDGEQ_ALWAYS_INLINE void fast4(const int32_t *multiplier, const int8_t *s
         EDGEQ_DW_TAP(edgeq_load32(q_ + (col)), (w)[7])                                      \
         EDGEQ_DW_TAP(edgeq_load32(q_ + 2 * (col)), (w)[8])                                  \
     }
-#endif
 
-/* Every channel group of one pixel whose 3 x 3 window lies inside the input: x at its first
- * tap, taps `col` bytes apart in a kernel row, kernel rows `row` bytes apart; `plain`: the
- * fast requantization without clamp (a constant where inlined). */
+/* Every channel group of one pixel whose 3 x 3 window lies inside the input (fast
+ * requantization, no clamp): x at its first tap, taps `col` bytes apart in a kernel row,
+ * kernel rows `row` bytes apart. */
 static EDGEQ_ALWAYS_INLINE void pixel3x3(const stage *st, const uint32_t *w, int32_t groups, const int8_t *x,
-                                         int32_t col, int32_t row, int8_t *out, int32_t plain)
+                                         int32_t col, int32_t row, int8_t *out)
 {
     const int32_t *bias = st->bias;
     const int32_t *multiplier = st->multiplier;
     const int8_t *shift = st->shift;
-    const uint32_t offset2 = st->offset2;
     const uint32_t *end = w + 9 * (groups >> 2);
     for (; w != end; w += 9, x += 4, bias += 4, multiplier += 4, shift += 4, out += 4) {
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
         EDGEQ_DW_INTERIOR_TAPS(x, w, col, row)
-        if (plain) {
-            fast4(multiplier, shift, offset2, a0, a1, a2, a3, out);
-        } else {
-            store4(st, (int32_t)(bias - st->bias), a0, a1, a2, a3, out);
-        }
+        fast4(multiplier, shift, st->offset2, a0, a1, a2, a3, out);
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-/* run3x3's loops for the fast requantization without clamp, as one Thumb-2 function: the taps
- * of EDGEQ_DW_INTERIOR_TAPS and, per output, the instructions of fast4 (edgeq_requantize_fast
- * + SSAT).  Around the inline taps GCC spent ~20 instructions a channel group on spilled
- * pointers; here r0-r3 accumulate, r4 = x, r5 = w, r6 = col, r7 = row, r8-r11 are the tap
- * temporaries, lr the output, and the rest lives in a 10-word frame. */
-typedef struct {
-    const int8_t *x;                 /*  0: first tap of the first pixel */
-    const uint32_t *w;               /*  4 */
-    const int32_t *bias;             /*  8 */
-    const int32_t *multiplier;       /* 12 */
-    const int8_t *shift;             /* 16 */
-    int8_t *out;                     /* 20 */
-    int32_t col, row;                /* 24, 28 */
-    int32_t x_gap;                   /* 32: step - 4 * groups */
-    int32_t groups;                  /* 36: >= 1 */
-    int32_t pixels;                  /* 40: >= 1 */
-    uint32_t offset2;                /* 44: 2 * output_offset + 1 */
-    int32_t out_gap;                 /* 48: C - 4 * groups */
-} run3x3_args;
-
-void edgeq_depthwise_run3x3_s8(const run3x3_args *a);
-
-#define EDGEQ_DW_FN_TAP(addr, wofs)                                                         \
-    "ldr r8, " addr "\n\t"                                                                  \
-    "ldr r9, [r5, #" wofs "]\n\t"                                                           \
-    "sxtb16 r10, r8\n\t"                                                                    \
-    "sxtb16 r11, r9\n\t"                                                                    \
-    "smlabb r0, r10, r11, r0\n\t"                                                           \
-    "smlatt r2, r10, r11, r2\n\t"                                                           \
-    "sxtb16 r8, r8, ror #8\n\t"                                                             \
-    "sxtb16 r9, r9, ror #8\n\t"                                                             \
-    "smlabb r1, r8, r9, r1\n\t"                                                             \
-    "smlatt r3, r8, r9, r3\n\t"
-#define EDGEQ_DW_FN_ROW(w0, w1, w2)                                                         \
-    EDGEQ_DW_FN_TAP("[r4]", w0) EDGEQ_DW_FN_TAP("[r4, r6]", w1) EDGEQ_DW_FN_TAP("[r4, r6, lsl #1]", w2)
-/* accumulator a -> int8 at lr: shift byte `rot` of r7, multiplier at r6, offset2 in r12 */
-#define EDGEQ_DW_FN_OUT(a, rot)                                                             \
-    "sxtb r8, r7" rot "\n\t"                                                                \
-    "ldr r9, [r6], #4\n\t"                                                                  \
-    "mvn r10, r8\n\t"                                                                       \
-    "lsl r10, r12, r10\n\t"                                                                 \
-    "rsb r8, r8, #0\n\t"                                                                    \
-    "lsl r11, " a ", #1\n\t"                                                                \
-    "smmlar r11, r11, r9, r10\n\t"                                                          \
-    "sub r11, r11, " a ", lsr #31\n\t"                                                      \
-    "asr r11, r11, r8\n\t"                                                                  \
-    "ssat r11, #8, r11\n\t"                                                                 \
-    "strb r11, [lr], #1\n\t"
-
-__asm__(".pushsection .text.edgeq_depthwise_run3x3_s8,\"ax\",%progbits\n\t"
-        ".syntax unified\n\t"
-        ".p2align 2\n\t"
-        ".global edgeq_depthwise_run3x3_s8\n\t"
-        ".thumb\n\t"
-        ".thumb_func\n\t"
-        ".type edgeq_depthwise_run3x3_s8, %function\n"
-        "edgeq_depthwise_run3x3_s8:\n\t"
-        "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #40\n\t"
-        "str r0, [sp, #32]\n\t"
-        "ldr r1, [r0, #44]\n\tstr r1, [sp, #12]\n\t"     /* offset2 */
-        "ldr r1, [r0, #40]\n\tstr r1, [sp, #20]\n\t"     /* pixels left */
-        "ldr r6, [r0, #24]\n\tstr r6, [sp, #24]\n\t"     /* col */
-        "ldr r7, [r0, #28]\n\tstr r7, [sp, #28]\n\t"     /* row */
-        "ldr r4, [r0, #0]\n\t"
-        "ldr lr, [r0, #20]\n"
-        "5:\n\t"                                         /* a pixel */
-        "ldr r0, [sp, #32]\n\t"
-        "ldr r5, [r0, #4]\n\t"
-        "ldr r1, [r0, #8]\n\tstr r1, [sp, #0]\n\t"       /* bias */
-        "ldr r1, [r0, #12]\n\tstr r1, [sp, #4]\n\t"      /* multiplier */
-        "ldr r1, [r0, #16]\n\tstr r1, [sp, #8]\n\t"      /* shift */
-        "ldr r1, [r0, #36]\n\tstr r1, [sp, #16]\n"       /* groups left */
-        "4:\n\t"                                         /* a group of 4 channels */
-        "ldr r8, [sp, #0]\n\t"
-        "ldrd r0, r1, [r8], #8\n\t"
-        "ldrd r2, r3, [r8], #8\n\t"
-        "str r8, [sp, #0]\n\t"
-        EDGEQ_DW_FN_ROW("0", "4", "8")
-        "add r4, r4, r7\n\t"
-        EDGEQ_DW_FN_ROW("12", "16", "20")
-        "add r4, r4, r7\n\t"
-        EDGEQ_DW_FN_ROW("24", "28", "32")
-        "sub r4, r4, r7, lsl #1\n\t"
-        "add r4, r4, #4\n\t"
-        "add r5, r5, #36\n\t"
-        "ldr r6, [sp, #8]\n\t"
-        "ldr r7, [r6], #4\n\t"                           /* the 4 shifts */
-        "str r6, [sp, #8]\n\t"
-        "ldr r6, [sp, #4]\n\t"
-        "ldr r12, [sp, #12]\n\t"
-        EDGEQ_DW_FN_OUT("r0", "")
-        EDGEQ_DW_FN_OUT("r1", ", ror #8")
-        EDGEQ_DW_FN_OUT("r2", ", ror #16")
-        EDGEQ_DW_FN_OUT("r3", ", ror #24")
-        "str r6, [sp, #4]\n\t"
-        "ldrd r6, r7, [sp, #24]\n\t"
-        "ldr r8, [sp, #16]\n\t"
-        "subs r8, r8, #1\n\t"
-        "str r8, [sp, #16]\n\t"
-        "bne 4b\n\t"
-        "ldr r0, [sp, #32]\n\t"
-        "ldr r8, [r0, #32]\n\t"
-        "add r4, r4, r8\n\t"
-        "ldr r8, [r0, #48]\n\t"
-        "add lr, lr, r8\n\t"
-        "ldr r8, [sp, #20]\n\t"
-        "subs r8, r8, #1\n\t"
-        "str r8, [sp, #20]\n\t"
-        "bne 5b\n\t"
-        "add sp, sp, #40\n\t"
-        "pop {r4-r11, pc}\n\t"
-        ".size edgeq_depthwise_run3x3_s8, .-edgeq_depthwise_run3x3_s8\n\t"
-        ".popsection");
-#define EDGEQ_DW_RUN3X3_FN 1
-#else
-#define EDGEQ_DW_RUN3X3_FN 0
-#endif
-
 /* Every channel group of n pixels of a row whose 3 x 3 windows lie inside the input, one
- * pixel after the other: x at the first tap of the first, taps `col` bytes apart in a kernel
- * row, kernel rows `row` bytes apart, pixels `step` bytes apart in the input; outputs ch
- * bytes apart (the channels beyond the groups are left to pixel_rest). */
+ * pixel after the other (fast requantization, no clamp): x at the first tap of the first,
+ * taps `col` bytes apart in a kernel row, kernel rows `row` bytes apart, pixels `step` bytes
+ * apart in the input; outputs ch bytes apart (the channels beyond the groups are left to
+ * pixel_rest). */
 static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *x, int32_t col,
                                   int32_t row, int32_t step, int8_t *out, int32_t n)
 {
-    const stage st = stage_of(p);
     const int32_t ch = p->geometry.input_channels;
     const uint32_t *w = (const uint32_t *)(const void *)p->weights;
-    if (st.fast && !st.clamped) {
-#if EDGEQ_DW_RUN3X3_FN
-        run3x3_args a;
-        a.x = x;
-        a.w = w;
-        a.bias = st.bias;
-        a.multiplier = st.multiplier;
-        a.shift = st.shift;
-        a.out = out;
-        a.col = col;
-        a.row = row;
-        a.x_gap = step - (ch & ~3);
-        a.groups = ch >> 2;
-        a.pixels = n;
-        a.offset2 = st.offset2;
-        a.out_gap = ch & 3;
-        edgeq_depthwise_run3x3_s8(&a);
+#if EDGEQ_THUMB2_DSP
+    edgeq_dw_run3x3_args a;
+    a.x = x;
+    a.w = w;
+    a.bias = p->bias;
+    a.multiplier = p->requant.multiplier;
+    a.shift = p->requant.shift;
+    a.out = out;
+    a.col = col;
+    a.row = row;
+    a.x_gap = step - (ch & ~3);
+    a.groups = ch >> 2;
+    a.pixels = n;
+    a.offset2 = (uint32_t)(2 * p->output_offset + 1);
+    a.out_gap = ch & 3;
+    edgeq_depthwise_run3x3_s8(&a);
 #else
-        for (; n > 0; --n, x += step, out += ch) {
-            pixel3x3(&st, w, ch & ~3, x, col, row, out, 1);
-        }
-#endif
-        return;
-    }
+    const stage st = stage_of(p);
     for (; n > 0; --n, x += step, out += ch) {
-        pixel3x3(&st, w, ch & ~3, x, col, row, out, 0);
+        pixel3x3(&st, w, ch & ~3, x, col, row, out);
     }
+#endif
 }
 
-/* Every channel group of a pixel whose 3 x 3 window crosses the border of the input: bit
- * ky * 3 + kx of `inside` is set where tap (ky, kx) lies inside the input, at input[at + ky *
- * row + kx * col] (the pad word elsewhere).  Unrolled: no tap table, no tap loop. */
+/* Every channel group of a pixel whose 3 x 3 window crosses the border of the input (fast
+ * requantization, no clamp): bit ky * 3 + kx of `inside` is set where tap (ky, kx) lies
+ * inside the input, at input[at + ky * row + kx * col]; the pad word elsewhere. */
 static EDGEQ_NOINLINE void border3x3(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *input, int32_t at,
                                      uint32_t inside, int32_t col, int32_t row, int8_t *out)
 {
-    const stage st = stage_of(p);
     const int32_t groups = p->geometry.input_channels & ~3;
     const uint32_t pad = 0x01010101u * (uint8_t)p->pad_value;
     const uint32_t *w = (const uint32_t *)(const void *)p->weights;
+#if EDGEQ_THUMB2_DSP
+    edgeq_dw_border3x3_args a;
+    int32_t ky;
+    a.input = input;
+    a.w = w;
+    a.bias = p->bias;
+    a.multiplier = p->requant.multiplier;
+    a.shift = p->requant.shift;
+    a.out = out;
+    a.col = col;
+    a.row = row;
+    a.at = at;
+    a.groups = groups >> 2;
+    a.pad = pad;
+    a.offset2 = (uint32_t)(2 * p->output_offset + 1);
+    for (ky = 0; ky < 3; ++ky) {     /* bits 0, 1, 2 of the kernel row -> N, Z, C */
+        const uint32_t r = (inside >> (3 * ky)) & 7u;
+        a.inside[ky] = ((r & 1u) << 31) | ((r & 2u) << 29) | ((r & 4u) << 27);
+    }
+    edgeq_depthwise_border3x3_s8(&a);
+#else
+    const stage st = stage_of(p);
     int32_t c;
 #define EDGEQ_DW_EDGE(bit, i) ((inside & (bit)) ? edgeq_load32(input + (i)) : pad)
     for (c = 0; c < groups; c += 4, w += 9) {
@@ -410,9 +268,10 @@ static EDGEQ_NOINLINE void border3x3(const edgeq_depthwise_conv2d_opt_params *p,
         EDGEQ_DW_TAP(EDGEQ_DW_EDGE(64u, i), w[6])
         EDGEQ_DW_TAP(EDGEQ_DW_EDGE(128u, i + col), w[7])
         EDGEQ_DW_TAP(EDGEQ_DW_EDGE(256u, i + 2 * col), w[8])
-        store4(&st, c, a0, a1, a2, a3, out + c);
+        fast4(st.multiplier + c, st.shift + c, st.offset2, a0, a1, a2, a3, out + c);
     }
 #undef EDGEQ_DW_EDGE
+#endif
 }
 
 /* Every channel group of a pixel: tap t at x + offsets[t], or the pad word where
@@ -460,7 +319,9 @@ void edgeq_depthwise_conv2d_opt_s8(const edgeq_depthwise_conv2d_opt_params *p, c
     const int32_t groups = ch & ~3;
     const int32_t col = g->dilation_width * ch;
     const int32_t row = g->dilation_height * g->input_width * ch;
-    const int32_t three = g->kernel_height == 3 && g->kernel_width == 3;
+    /* 3 x 3 windows with the fast requantization and no clamp take the unrolled paths */
+    const int32_t three = g->kernel_height == 3 && g->kernel_width == 3 && p->fast_requant
+                          && p->requant.act_min == EDGEQ_INT8_MIN && p->requant.act_max == EDGEQ_INT8_MAX;
     int32_t offsets[EDGEQ_DEPTHWISE_MAX_TAPS];
 #endif
     for (oy = 0; oy < oh; ++oy) {

@@ -53,7 +53,7 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
 
 #if EDGEQ_DSP
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#if EDGEQ_THUMB2_DSP
 /* The 2 x 2 block's products over the depth in Thumb-2 (GCC spilled the loop's pointers and
  * the output stage's state around the C form): the same SXTB16 / SMLAD steps as
  * EDGEQ_MATMUL_GROUP, one LDRD per weight pair and per column group, pointers post-indexed.
@@ -125,7 +125,7 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
     }
 #endif
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#if EDGEQ_THUMB2_DSP
 /* Whole channel pairs of two columns, fast requantization, no clamp: the 2 x 2 block loop
  * of cols2_fast with its output stage, as one Thumb-2 function (around the inline block GCC
  * still spent ~70 instructions a pair on spills; here the products use r0-r12, the output
