@@ -6,16 +6,25 @@ chosen to hit the tails: odd channel counts, depths that are not multiples of 4,
 every side, strides, dilation, 5x5 depthwise windows, a channel count with C % 4 != 0."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from c_target_helpers import (
+    Prepared,
+    assert_bit_exact,
+    emit,
+    prepare_model,
+    require_cross_tools,
+    require_host_cc,
+)
 from torch import nn
 
-from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
-from edgeq.targets import load_profile
+from edgeq import interpreter
 from edgeq.targets import c as c_target
+from edgeq.targets import load_profile
 
 EMULATE = ["-DEDGEQ_EMULATE_DSP"]
 
@@ -151,3 +160,49 @@ def test_layer_profile_adds_up_to_the_measured_total(models: dict[str, Prepared]
     for r in profile["rows"]:
         if r["macs"]:
             assert r["instructions"] >= r["macs"] / 2, r
+
+
+class AddPair(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+def _add_every_pair(scale2: float) -> Prepared:
+    """An int8 add of two activations evaluated on every pair of int8 values (65,536 elements):
+    the fast path of edgeq_add_s8 against the reference on its whole domain."""
+    rng = np.random.default_rng(4)
+    shape = (1, 256, 256)
+    cal = [rng.standard_normal((8, *shape)).astype(np.float32),
+           scale2 * rng.standard_normal((8, *shape)).astype(np.float32)]
+    base = prepare_model(f"add_pairs_{scale2:g}".replace(".", "_"), AddPair().eval(), [shape, shape], cal,
+                         [c[:1] for c in cal])
+    values = np.arange(-128, 128, dtype=np.int8)
+    x1 = np.tile(values, 256).reshape(base.inputs[0][:1].shape)
+    x2 = np.repeat(values, 256).reshape(base.inputs[1][:1].shape)
+    ref = interpreter.run(base.graph, [x1, x2])
+    return Prepared(base.name, base.graph, [x1, x2], [ref[o] for o in base.graph.outputs])
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+@pytest.mark.parametrize("scale2", [3.0, 1.0])
+def test_fast_add_bit_exact_on_every_input_pair(scale2: float, flags: list[str], tmp_path: Path) -> None:
+    """Different input scales (one input rescaled by (2^30, 0), the other by a multiplier) and
+    equal ones (both (2^30, 0)): the generator takes the fast path, bit-exact on all pairs."""
+    require_host_cc()
+    p = _add_every_pair(scale2)
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    assert "edgeq_add_s8(" in source and ".fast" in source and re.search(r"\.fast\s*=\s*1", source)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+@pytest.mark.slow
+def test_fast_add_bit_exact_under_qemu(tmp_path: Path) -> None:
+    require_cross_tools()
+    p = _add_every_pair(3.0)
+    prof = load_profile("cortex-m4")
+    arts = c_target.emit(p.graph, tmp_path, prof, {"name": p.name})
+    runs = c_target.run(p.graph, arts, prof, p.inputs, None, {})
+    assert_bit_exact(p, runs[0].outputs, where="cortex-m4")

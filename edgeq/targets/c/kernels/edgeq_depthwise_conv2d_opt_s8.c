@@ -196,11 +196,10 @@ static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, co
                                   int32_t row, int32_t step, int8_t *out, int32_t n)
 {
     const int32_t ch = p->geometry.input_channels;
-    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
 #if EDGEQ_THUMB2_DSP
     edgeq_dw_run3x3_args a;
     a.x = x;
-    a.w = w;
+    a.w = p->weights;
     a.bias = p->bias;
     a.multiplier = p->requant.multiplier;
     a.shift = p->requant.shift;
@@ -210,11 +209,12 @@ static EDGEQ_NOINLINE void run3x3(const edgeq_depthwise_conv2d_opt_params *p, co
     a.x_gap = step - (ch & ~3);
     a.groups = ch >> 2;
     a.pixels = n;
-    a.offset2 = (uint32_t)(2 * p->output_offset + 1);
+    a.offset2 = 2 * p->output_offset + 1;
     a.out_gap = ch & 3;
     edgeq_depthwise_run3x3_s8(&a);
 #else
     const stage st = stage_of(p);
+    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
     for (; n > 0; --n, x += step, out += ch) {
         pixel3x3(&st, w, ch & ~3, x, col, row, out);
     }
@@ -229,12 +229,11 @@ static EDGEQ_NOINLINE void border3x3(const edgeq_depthwise_conv2d_opt_params *p,
 {
     const int32_t groups = p->geometry.input_channels & ~3;
     const uint32_t pad = 0x01010101u * (uint8_t)p->pad_value;
-    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
 #if EDGEQ_THUMB2_DSP
     edgeq_dw_border3x3_args a;
     int32_t ky;
     a.input = input;
-    a.w = w;
+    a.w = p->weights;
     a.bias = p->bias;
     a.multiplier = p->requant.multiplier;
     a.shift = p->requant.shift;
@@ -243,15 +242,16 @@ static EDGEQ_NOINLINE void border3x3(const edgeq_depthwise_conv2d_opt_params *p,
     a.row = row;
     a.at = at;
     a.groups = groups >> 2;
-    a.pad = pad;
-    a.offset2 = (uint32_t)(2 * p->output_offset + 1);
+    a.pad = (int32_t)pad;
+    a.offset2 = 2 * p->output_offset + 1;
     for (ky = 0; ky < 3; ++ky) {     /* bits 0, 1, 2 of the kernel row -> N, Z, C */
         const uint32_t r = (inside >> (3 * ky)) & 7u;
-        a.inside[ky] = ((r & 1u) << 31) | ((r & 2u) << 29) | ((r & 4u) << 27);
+        a.inside[ky] = (int32_t)(((r & 1u) << 31) | ((r & 2u) << 29) | ((r & 4u) << 27));
     }
     edgeq_depthwise_border3x3_s8(&a);
 #else
     const stage st = stage_of(p);
+    const uint32_t *w = (const uint32_t *)(const void *)p->weights;
     int32_t c;
 #define EDGEQ_DW_EDGE(bit, i) ((inside & (bit)) ? edgeq_load32(input + (i)) : pad)
     for (c = 0; c < groups; c += 4, w += 9) {
