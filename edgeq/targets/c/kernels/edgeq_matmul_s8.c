@@ -53,47 +53,8 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
 
 #if EDGEQ_DSP
 
-#if EDGEQ_THUMB2_DSP
-/* The 2 x 2 block's products over the depth in Thumb-2 (GCC spilled the loop's pointers and
- * the output stage's state around the C form): the same SXTB16 / SMLAD steps as
- * EDGEQ_MATMUL_GROUP, one LDRD per weight pair and per column group, pointers post-indexed.
- * w and x advance past the block's groups; x_end = x + 4 * groups words. */
-#define EDGEQ_MM_ASM_GROUP                                                                  \
-    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                                                     \
-    "ldrd %[xe], %[xo], [%[x]], #8\n\t"                                                     \
-    "sxtb16 %[w0e], %[w0]\n\t"                                                              \
-    "sxtb16 %[w1e], %[w1]\n\t"                                                              \
-    "sxtb16 %[w0], %[w0], ror #8\n\t"                                                       \
-    "sxtb16 %[w1], %[w1], ror #8\n\t"                                                       \
-    "smlad %[a00], %[w0e], %[xe], %[a00]\n\t"                                               \
-    "smlad %[a00], %[w0], %[xo], %[a00]\n\t"                                                \
-    "smlad %[a10], %[w1e], %[xe], %[a10]\n\t"                                               \
-    "smlad %[a10], %[w1], %[xo], %[a10]\n\t"                                                \
-    "ldrd %[xe], %[xo], [%[x]], #8\n\t"                                                     \
-    "smlad %[a01], %[w0e], %[xe], %[a01]\n\t"                                               \
-    "smlad %[a01], %[w0], %[xo], %[a01]\n\t"                                                \
-    "smlad %[a11], %[w1e], %[xe], %[a11]\n\t"                                               \
-    "smlad %[a11], %[w1], %[xo], %[a11]\n\t"
-#define EDGEQ_MM_ASM_BLOCK(code)                                                            \
-    {                                                                                       \
-        uint32_t w0_, w1_, w0e_, w1e_, xe_, xo_;                                            \
-        __asm__(code                                                                        \
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),       \
-                  [w] "+r"(w), [x] "+r"(x), [w0] "=&r"(w0_), [w1] "=&r"(w1_),               \
-                  [w0e] "=&r"(w0e_), [w1e] "=&r"(w1e_), [xe] "=&r"(xe_), [xo] "=&r"(xo_)    \
-                : [x_end] "r"(x_end)                                                        \
-                : "cc", "memory");                                                          \
-    }
-#define EDGEQ_MM_PRODUCTS                                                                   \
-    if (odd) {                                                                              \
-        EDGEQ_MM_ASM_BLOCK(EDGEQ_MM_ASM_GROUP "cmp %[x], %[x_end]\n\tbeq 2f\n"              \
-                           "1:\n\t" EDGEQ_MM_ASM_GROUP EDGEQ_MM_ASM_GROUP                   \
-                           "cmp %[x], %[x_end]\n\tbne 1b\n2:\n\t")                          \
-    } else {                                                                                \
-        EDGEQ_MM_ASM_BLOCK("1:\n\t" EDGEQ_MM_ASM_GROUP EDGEQ_MM_ASM_GROUP                   \
-                           "cmp %[x], %[x_end]\n\tbne 1b\n\t")                              \
-    }
-#else
+/* The 2 x 2 block's products over the depth (C; the common case runs in
+ * edgeq_matmul_pairs2_s8). */
 #define EDGEQ_MATMUL_GROUP(g)                                                               \
         {                                                                                   \
             const uint32_t w0 = w[2 * (g)], w1 = w[2 * (g) + 1];                            \
@@ -123,14 +84,14 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
         w += 4;                                                                             \
         x += 8;                                                                             \
     }
-#endif
 
 #if EDGEQ_THUMB2_DSP
-/* Whole channel pairs of two columns, fast requantization, no clamp: the 2 x 2 block loop
- * of cols2_fast with its output stage, as one Thumb-2 function (around the inline block GCC
- * still spent ~70 instructions a pair on spills; here the products use r0-r12, the output
- * pointer stays in lr, the rest lives in an 8-word frame).  Same instructions per output as
- * edgeq_requantize_fast + SSAT; writes channel o, o + 1 of column 0, then of column 1. */
+/* Whole channel pairs of two columns, fast requantization, no clamp: cols2_fast's loop with
+ * its output stage as one Thumb-2 function (GCC spilled the pointers and the output stage's
+ * state of the C form, ~70 instructions a pair besides the products; here the products use
+ * r0-r12, the output pointer stays in lr, the rest lives in an 8-word frame).  The same
+ * instructions per output as edgeq_requantize_fast + SSAT; writes channel o, o + 1 of column
+ * 0, then of column 1. */
 typedef struct {
     const uint32_t *w;               /*  0: the first pair's weights */
     const uint32_t *cols;            /*  4 */
@@ -262,28 +223,9 @@ static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_
     const int32_t clamped = lo > EDGEQ_INT8_MIN || hi < EDGEQ_INT8_MAX;
     const uint32_t *x_end = cols + 4 * groups;
     const int32_t odd = groups & 1;
-    int32_t o = 0;
+    int32_t o;
 
-#if EDGEQ_MM_PAIRS2_FN
-    if (!clamped && n >= 2) {
-        pairs2_args a;
-        a.w = w;
-        a.cols = cols;
-        a.x_end = x_end;
-        a.odd = odd;
-        a.bias = bias;
-        a.multiplier = multiplier;
-        a.shift = shift;
-        a.out = out;
-        a.out_stride = (int32_t)(out_b - out);
-        a.pairs = n >> 1;
-        a.offset2 = offset2;
-        edgeq_matmul_pairs2_s8(&a);
-        o = n & ~1;
-        w += o * groups;     /* 2 * groups words a pair */
-    }
-#endif
-    for (; o < n; o += 2) {
+    for (o = 0; o < n; o += 2) {
         const int32_t o1 = o + 1 < n ? o + 1 : o;
         const uint32_t *x = cols;
         int32_t a00 = bias[o], a10 = bias[o1];     /* [channel][column] */
