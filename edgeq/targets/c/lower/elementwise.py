@@ -34,21 +34,22 @@ def broadcast_shape(layer: LayerCode) -> list[Field]:
 
 def add_fast(a: dict) -> bool:
     """Whether edgeq_add_s8 may take its fast path: the preconditions of edgeq_requantize_fast()
-    (those of the convolutions' fast path) hold for every int8 input value: |x << left_shift|
-    and |s1 + s2| below FAST_ACC_LIMIT, every shift in FAST_SHIFTS (right shifts) except an
-    input's (multiplier, shift) = (2^30, 0), which the kernel takes as x << (left_shift - 1)."""
+    (those of the convolutions' fast path) hold for every int8 input value: |x << k| and
+    |s1 + s2| below FAST_ACC_LIMIT, every shift in FAST_SHIFTS (right shifts).  k is left_shift,
+    or left_shift + 1 for an input rescaled by (multiplier, shift) = (2^30, 0), which the kernel
+    rescales with right shift 1 (see edgeq_add.c)."""
     q = np.arange(-128, 128, dtype=np.int64)
     scaled = []
-    halves = [a[f"input{k}_shift"] == 0 and a[f"input{k}_multiplier"] == 1 << 30 for k in ("1", "2")]
     if a["left_shift"] < 1:
         return False
-    for k, half in zip(("1", "2"), halves):
+    for k in ("1", "2"):
+        half = a[f"input{k}_shift"] == 0 and a[f"input{k}_multiplier"] == 1 << 30
         if not half and not FAST_SHIFTS[0] <= a[f"input{k}_shift"] <= FAST_SHIFTS[1]:
             return False
-        v = (q - int(a[f"input{k}_zero_point"])) << int(a["left_shift"])
-        if np.abs(v).max() >= FAST_ACC_LIMIT:
+        x = q - int(a[f"input{k}_zero_point"])
+        if np.abs(x << (int(a["left_shift"]) + int(half))).max() >= FAST_ACC_LIMIT:
             return False
-        scaled.append(np.abs(multiply_by_quantized_multiplier(v, a[f"input{k}_multiplier"],
+        scaled.append(np.abs(multiply_by_quantized_multiplier(x << int(a["left_shift"]), a[f"input{k}_multiplier"],
                                                               a[f"input{k}_shift"])).max())
     return bool(FAST_SHIFTS[0] <= a["output_shift"] <= FAST_SHIFTS[1] and sum(scaled) < FAST_ACC_LIMIT)
 
