@@ -11,10 +11,12 @@
  *
  * DSP path: four channels at a time; a tap is one 32-bit load of four input values and one of
  * four weights, two SXTB16 each and four 16 x 16 multiply-accumulates (SMLABB / SMLATT).
- * Pixels whose 3 x 3 window lies inside the input take the unrolled 3 x 3 taps (Thumb-2
- * assembly on Arm: GCC spilled the tap pointers of the C form); 3 x 3 border pixels take
- * unrolled taps with a mask of the taps inside, the pad word elsewhere; other kernels loop
- * over a tap table.  Portable path: one channel at a time.
+ * 3 x 3 layers with the fast requantization and no clamp: runs of pixels whose window lies
+ * inside the input take the unrolled taps (run3x3), border pixels unrolled taps with a mask
+ * of the taps inside the input, the pad word elsewhere (border3x3); on Arm cores with the DSP
+ * extension both are Thumb-2 functions (edgeq_depthwise_conv2d_thumb2.c: GCC spilled the tap
+ * pointers of the C form), elsewhere their C models below.  Other layers loop over a tap
+ * table.  Portable path: one channel at a time.
  */
 #include "edgeq_depthwise_conv2d.h"
 #include "edgeq_support.h"
