@@ -12,11 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from c_target_helpers import (
+    Prepared,
+    assert_bit_exact,
+    emit,
+    prepare_model,
+    require_cross_tools,
+    require_host_cc,
+)
 from torch import nn
 
-from c_target_helpers import Prepared, assert_bit_exact, emit, prepare_model, require_cross_tools, require_host_cc
-from edgeq.targets import load_profile
+from edgeq import interpreter
 from edgeq.targets import c as c_target
+from edgeq.targets import load_profile
 from edgeq.targets.c.lower import conv as conv_lowering
 
 EMULATE = ["-DEDGEQ_EMULATE_DSP"]
@@ -77,6 +85,27 @@ class Stem(nn.Module):
         return tuple(torch.relu(c(x)) if i % 2 else c(x) for i, c in enumerate(self.convs))
 
 
+class Depthwise3x3(nn.Module):
+    """3x3 depthwise layers on 4-channel groups: stride 1 runs of interior pixels (no clamp),
+    dilation 2 (border masks two taps wide), stride 2 down to 2 x 2 (every pixel on the
+    border, missing a row and a column), and an odd channel count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s1 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.dil = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.s2 = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.tiny = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.edge = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 5, 1)
+        self.odd = nn.Conv2d(5, 5, 3, padding=1, groups=5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.dil(self.s1(x)))
+        y = self.edge(self.tiny(self.s2(y)))
+        return self.odd(self.pw(y))
+
+
 def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -89,11 +118,11 @@ def _prepared(model: nn.Module, shape: tuple[int, ...], seed: int) -> Prepared:
 def models() -> dict[str, Prepared]:
     torch.manual_seed(0)
     return {"dsp_zoo": _prepared(DspZoo(), (3, 16, 16), 1), "depthwise16": _prepared(Depthwise16(), (4, 12, 12), 2),
-            "stem": _prepared(Stem(), (1, 13, 11), 3)}
+            "stem": _prepared(Stem(), (1, 13, 11), 3), "depthwise3x3": _prepared(Depthwise3x3(), (8, 7, 9), 3)}
 
 
 @pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
-@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16", "stem"])
+@pytest.mark.parametrize("name", ["dsp_zoo", "depthwise16", "stem", "depthwise3x3"])
 def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, flags: list[str],
                                       tmp_path: Path) -> None:
     require_host_cc()
@@ -173,3 +202,49 @@ def test_layer_profile_adds_up_to_the_measured_total(models: dict[str, Prepared]
     for r in profile["rows"]:
         if r["macs"]:
             assert r["instructions"] >= r["macs"] / 2, r
+
+
+class AddPair(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+def _add_every_pair(scale2: float) -> Prepared:
+    """An int8 add of two activations evaluated on every pair of int8 values (65,536 elements):
+    the fast path of edgeq_add_s8 against the reference on its whole domain."""
+    rng = np.random.default_rng(4)
+    shape = (1, 256, 256)
+    cal = [rng.standard_normal((8, *shape)).astype(np.float32),
+           scale2 * rng.standard_normal((8, *shape)).astype(np.float32)]
+    base = prepare_model(f"add_pairs_{scale2:g}".replace(".", "_"), AddPair().eval(), [shape, shape], cal,
+                         [c[:1] for c in cal])
+    values = np.arange(-128, 128, dtype=np.int8)
+    x1 = np.tile(values, 256).reshape(base.inputs[0][:1].shape)
+    x2 = np.repeat(values, 256).reshape(base.inputs[1][:1].shape)
+    ref = interpreter.run(base.graph, [x1, x2])
+    return Prepared(base.name, base.graph, [x1, x2], [ref[o] for o in base.graph.outputs])
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+@pytest.mark.parametrize("scale2", [3.0, 1.0])
+def test_fast_add_bit_exact_on_every_input_pair(scale2: float, flags: list[str], tmp_path: Path) -> None:
+    """Different input scales (one input rescaled by (2^30, 0), the other by a multiplier) and
+    equal ones (both (2^30, 0)): the generator takes the fast path, bit-exact on all pairs."""
+    require_host_cc()
+    p = _add_every_pair(scale2)
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    assert "edgeq_add_s8(" in source and ".fast" in source and re.search(r"\.fast\s*=\s*1", source)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+@pytest.mark.slow
+def test_fast_add_bit_exact_under_qemu(tmp_path: Path) -> None:
+    require_cross_tools()
+    p = _add_every_pair(3.0)
+    prof = load_profile("cortex-m4")
+    arts = c_target.emit(p.graph, tmp_path, prof, {"name": p.name})
+    runs = c_target.run(p.graph, arts, prof, p.inputs, None, {})
+    assert_bit_exact(p, runs[0].outputs, where="cortex-m4")

@@ -17,6 +17,9 @@ typedef struct {
     int32_t input2_offset, input2_multiplier, input2_shift;
     int32_t output_offset, output_multiplier, output_shift;
     int32_t act_min, act_max;
+    /* 1 when edgeq's generator checked, for every input value, the preconditions of
+     * edgeq_requantize_fast() for the three rescalings (edgeq_add_s8 then uses it) */
+    int32_t fast;
 } edgeq_add_params;
 
 void edgeq_add_s8(const edgeq_add_params *p, const int8_t *input1, const int8_t *input2,

@@ -47,8 +47,17 @@ void edgeq_conv2d_1x1_s8(const edgeq_conv2d_1x1_params *p, const int8_t *input, 
     for (i = 0; i + 2 <= pixels; i += 2) {
         const int8_t *x = input + i * c;
 #if EDGEQ_DSP
-        widen_pixel(x, c, 0, 2, scratch);
-        widen_pixel(x + c, c, 1, 2, scratch);
+        if ((c & 3) == 0) {     /* both pixels, group by group */
+            uint32_t *group = (uint32_t *)(void *)scratch;
+            const int8_t *x1 = x + c, *end = x + c;
+            for (; x != end; x += 4, x1 += 4, group += 4) {
+                edgeq_matmul_widen4(edgeq_load32(x), group);
+                edgeq_matmul_widen4(edgeq_load32(x1), group + 2);
+            }
+        } else {
+            widen_pixel(x, c, 0, 2, scratch);
+            widen_pixel(x + c, c, 1, 2, scratch);
+        }
         edgeq_matmul_cols_s8(m, scratch, 2, 0, o, output + i * o);
 #else
         (void)scratch;

@@ -149,6 +149,14 @@ static inline int32_t edgeq_ssat8(int32_t x)
 }
 #endif
 
+/* EDGEQ_THUMB2_DSP: a Thumb-2 core with the DSP extension (not the host's emulation): the
+ * kernels' hand-scheduled Thumb-2 functions replace their C models. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#define EDGEQ_THUMB2_DSP 1
+#else
+#define EDGEQ_THUMB2_DSP 0
+#endif
+
 static inline uint32_t edgeq_load32(const void *p)
 {
     uint32_t v;

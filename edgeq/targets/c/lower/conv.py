@@ -290,7 +290,8 @@ def _conv2d(layer: LayerCode) -> None:
 
 
 DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
-DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c")
+DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c",
+                       "edgeq_depthwise_conv2d_thumb2.c")
 DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from ....errors import UnsupportedOpError
+from ....intmath import multiply_by_quantized_multiplier
 from ....intmath_activations import sigmoid_table_u16
 from ....ops import REGISTRY
 from ..cformat import Field
 from ..cheaders import max_dims
 from ..layer import LayerCode
 from ..strides import broadcast_strides, collapse_dims, padded
+from .conv import FAST_ACC_LIMIT, FAST_SHIFTS
 from .registry import Kernel, kernel, lowers
 
 TABLE_SIZE = 256
@@ -30,8 +32,31 @@ def broadcast_shape(layer: LayerCode) -> list[Field]:
             ("input1_strides", padded(s1, n, 0)), ("input2_strides", padded(s2, n, 0))]
 
 
-def add_fields(a: dict, size: int) -> list[Field]:
-    """``edgeq_add_params`` fields (TFLite ADD's integer parameters)."""
+def add_fast(a: dict) -> bool:
+    """Whether edgeq_add_s8 may take its fast path: the preconditions of edgeq_requantize_fast()
+    (those of the convolutions' fast path) hold for every int8 input value: |x << k| and
+    |s1 + s2| below FAST_ACC_LIMIT, every shift in FAST_SHIFTS (right shifts).  k is left_shift,
+    or left_shift + 1 for an input rescaled by (multiplier, shift) = (2^30, 0), which the kernel
+    rescales with right shift 1 (see edgeq_add.c)."""
+    q = np.arange(-128, 128, dtype=np.int64)
+    scaled = []
+    if a["left_shift"] < 1:
+        return False
+    for k in ("1", "2"):
+        half = a[f"input{k}_shift"] == 0 and a[f"input{k}_multiplier"] == 1 << 30
+        if not half and not FAST_SHIFTS[0] <= a[f"input{k}_shift"] <= FAST_SHIFTS[1]:
+            return False
+        x = q - int(a[f"input{k}_zero_point"])
+        if np.abs(x << (int(a["left_shift"]) + int(half))).max() >= FAST_ACC_LIMIT:
+            return False
+        scaled.append(np.abs(multiply_by_quantized_multiplier(x << int(a["left_shift"]), a[f"input{k}_multiplier"],
+                                                              a[f"input{k}_shift"])).max())
+    return bool(FAST_SHIFTS[0] <= a["output_shift"] <= FAST_SHIFTS[1] and sum(scaled) < FAST_ACC_LIMIT)
+
+
+def add_fields(a: dict, size: int, fast: bool = False) -> list[Field]:
+    """``edgeq_add_params`` fields (TFLite ADD's integer parameters); ``fast``: the kernel may use
+    its fast path (edgeq_add_s8 only, see add_fast)."""
     return [
         ("size", size), ("left_shift", a["left_shift"]),
         ("input1_offset", -int(a["input1_zero_point"])),
@@ -40,7 +65,7 @@ def add_fields(a: dict, size: int) -> list[Field]:
         ("input2_multiplier", a["input2_multiplier"]), ("input2_shift", a["input2_shift"]),
         ("output_offset", a["output_zero_point"]),
         ("output_multiplier", a["output_multiplier"]), ("output_shift", a["output_shift"]),
-        ("act_min", a["act_min"]), ("act_max", a["act_max"])]
+        ("act_min", a["act_min"]), ("act_max", a["act_max"]), ("fast", int(fast))]
 
 
 def rescale_fields(requant: dict | None) -> list[Field]:
@@ -84,7 +109,7 @@ def _add(layer: LayerCode) -> None:
         layer.call(layer.kernel_for(ADD, ADD_S16), add_fields(node.attrs, size))
         return
     if same_shape:
-        layer.call(ADD, add_fields(node.attrs, size), binary_args(layer))
+        layer.call(ADD, add_fields(node.attrs, size, add_fast(node.attrs)), binary_args(layer))
     else:
         broadcasting_call(layer, ADD_BROADCAST, [("add", add_fields(node.attrs, 0))])
 
