@@ -131,6 +131,19 @@ class HeadsZoo(nn.Module):
                 corners.mean(1, keepdim=True), torch.relu(self.up(y)))
 
 
+class StemMaxZoo(nn.Module):
+    """A one-channel input (the one-channel conv kernel) and maxima over axes that are no
+    global pooling: channels, height (reduce_max)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 6, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.stem(x)
+        return y.amax(1), y.amax(2, keepdim=True)
+
+
 class SequenceOpsZoo(nn.Module):
     """LayerNorm (squared difference, rsqrt), attention products of two activations (3-D, and
     4-D per head: NHWC-stored operands read through strides), reflect padding (a gather), a
@@ -176,6 +189,7 @@ ZOO = {
     "softmax_transpose_zoo": (SoftmaxTransposeZoo, [(3, 6, 5)]),
     "padding_zoo": (PaddingZoo, [(3, 5, 7)]),
     "two_inputs": (TwoInputs, [(10,), (6,)]),
+    "stem_max_zoo": (StemMaxZoo, [(1, 9, 8)]),
 }
 
 _CACHE: dict[str, Prepared] = {}
