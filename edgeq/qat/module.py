@@ -12,7 +12,9 @@ Forward: every node runs its QAT kernel (``kernel.get_kernel``) twice: on intege
 (``int_forward``, no gradient) and on floats (``float_forward``, the straight-through surrogate:
 dequantized inputs, fake-quantized weights). The node's float output is
 ``y_sim + (dequantize(y_int) - y_sim).detach()``: its value is the integer result, its gradient
-the surrogate's, zero where the output saturates. Activation scales stay as calibrated.
+the surrogate's, zero where the output saturates. Activation scales stay as calibrated, or
+(``learn_scales``) are parameters trained by LSQ's gradient (``edgeq.qat.scales``): every
+change re-derives the integer parameters of every node from them.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from ..ops import get_op
 from ..pipeline import Prequantized, Quantization
 from ..quant import dequantize_constant, dtype_range, quantize_bias
 from . import elementwise, movement, weighted  # noqa: F401  (fill the kernel registry)
+from . import scales as sc
 from . import tintmath as tm
 from .kernel import QatKernel, get_kernel, long
 
@@ -36,7 +39,8 @@ from .kernel import QatKernel, get_kernel, long
 class QATModule(nn.Module):
     """See the module docstring. Built by ``edgeq.qat.prepare``; build it with ``edgeq.build``."""
 
-    def __init__(self, result: Quantization, options: dict, input_rounding: str, label: str) -> None:
+    def __init__(self, result: Quantization, options: dict, input_rounding: str, label: str,
+                 learn_scales: bool = False) -> None:
         super().__init__()
         self.result = result
         self.options = dict(options)
@@ -51,6 +55,12 @@ class QATModule(nn.Module):
         self._slot: dict[str, int] = {}
         self._offset: dict[str, np.ndarray] = {}
         self._synced: dict[str, tuple] = {}
+        self.scales = nn.ParameterList()
+        self._scale_slot: dict[str, int] = {}
+        self._follows: dict[str, str] = {}
+        self._scales_synced: tuple | None = None
+        if learn_scales:
+            self._add_scales()
         floats = {n.name: n for n in result.quantized_float_graph.nodes}
         for node in self.graph.nodes:
             if get_op(node.op).weighted:
@@ -74,18 +84,59 @@ class QATModule(nn.Module):
                                  wide=bias_int.dtype == np.int64)
         self._offset[node.name] = bias_int.astype(np.int64) - plain.astype(np.int64)   # a bias correction
 
+    def _add_scales(self) -> None:
+        learn, self._follows = sc.learnable_tensors(self.graph)
+        for name in learn:
+            self._scale_slot[name] = len(self.scales)
+            self.scales.append(nn.Parameter(torch.tensor(float(self.graph.t(name).quant.scale[0]), dtype=torch.float32)))
+
+    def scale_parameters(self) -> list[nn.Parameter]:
+        """The learnable activation scales (empty unless prepared with ``learn_scales=True``)."""
+        return list(self.scales)
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """The float weights and biases of the weighted nodes."""
+        return [*self.weights, *self.biases]
+
     def parameters_of(self, node_name: str) -> tuple[nn.Parameter, nn.Parameter]:
         """The float (weight, bias) parameters of a weighted node."""
         k = self._slot[node_name]
         return self.weights[k], self.biases[k]
 
     def sync(self) -> None:
-        """Quantize again every weighted node whose parameters changed since the last call."""
+        """Quantize again every weighted node whose parameters changed since the last call
+        (every node, when a learned scale changed)."""
+        if self._scales_synced != self._scale_key():
+            self._sync_scales()
         for name, k in self._slot.items():
-            key = tuple((p._version, p.data_ptr()) for p in (self.weights[k], self.biases[k]))
+            key = self._weight_key(k)
             if self._synced.get(name) != key:
                 self._requantize(next(n for n in self.graph.nodes if n.name == name), k)
                 self._synced[name] = key
+
+    def _weight_key(self, k: int) -> tuple:
+        return tuple((p._version, p.data_ptr()) for p in (self.weights[k], self.biases[k]))
+
+    def _scale_key(self) -> tuple | None:
+        if not self._scale_slot:
+            return None
+        with torch.no_grad():      # a step past zero: the smallest positive scale the quantizer makes
+            for p in self.scales:
+                if not bool(p > sc.MIN_SCALE):
+                    p.clamp_(min=sc.MIN_SCALE)
+        return tuple((p._version, p.data_ptr()) for p in self.scales)
+
+    def _sync_scales(self) -> None:
+        """The learned scales into the graph's tensors, then every node's integers from them."""
+        values = {name: float(self.scales[k].detach().item()) for name, k in self._scale_slot.items()}
+        sc.write_scales(self.graph, values, self._follows)
+        for node in self.graph.nodes:
+            if node.name in self._slot:
+                self._requantize(node, self._slot[node.name])
+                self._synced[node.name] = self._weight_key(self._slot[node.name])
+            else:
+                get_op(node.op).quantize(node, self.graph, self.options)
+        self._scales_synced = self._scale_key()
 
     def _requantize(self, node: Node, k: int) -> None:
         g = self.graph
@@ -137,8 +188,7 @@ class QATModule(nn.Module):
     def forward(self, *xs: torch.Tensor) -> Any:
         self.sync()
         ints = [self._quantize_input(i, x) for i, x in enumerate(xs)]
-        floats = [x.float() + (self._dequantize(n, q) - x.float()).detach()
-                  for n, q, x in zip(self.graph.inputs, ints, xs)]
+        floats = [self._snap_input(n, q, x.float()) for n, q, x in zip(self.graph.inputs, ints, xs)]
         ints_out, floats_out = self._run(ints, floats, exact=True)
         outs = [q if self.graph.t(n).quant is None else f for n, q, f in zip(self.graph.outputs, ints_out, floats_out)]
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -189,9 +239,21 @@ class QATModule(nn.Module):
         scale, zp = t.quant.scalar()
         scale = float(np.float32(scale))
         lo, hi = dtype_range(t.dtype)
+        src = sc.root(out, self._follows)
+        if src in self._scale_slot:
+            return sc.lsq(y_sim, self.scales[self._scale_slot[src]], scale, y_int, zp, lo, hi,
+                          sc.grad_scale(self.graph, out))
         y_sim = y_sim.clamp((lo - zp) * scale, (hi - zp) * scale)
         value = ((y_int.to(torch.float64) - zp) * scale).to(torch.float32)
         return y_sim + (value - y_sim).detach()
+
+    def _snap_input(self, name: str, q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if name not in self._scale_slot:
+            return x + (self._dequantize(name, q) - x).detach()
+        t = self.graph.t(name)
+        scale, zp = t.quant.scalar()
+        return sc.lsq(x, self.scales[self._scale_slot[name]], scale, q, zp, *dtype_range(t.dtype),
+                      sc.grad_scale(self.graph, name))
 
     def _quantize_input(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """``interpreter.quantize_input`` in torch: float32 division, the target's rounding."""

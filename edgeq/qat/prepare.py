@@ -16,11 +16,14 @@ from .module import QATModule
 
 
 def prepare(model: str | torch.nn.Module | torch.export.ExportedProgram, calibration: Any, target: str,
-            options: BuildOptions | None = None, **kwargs: Any) -> QATModule:
+            options: BuildOptions | None = None, learn_scales: bool = False, **kwargs: Any) -> QATModule:
     """Trace, calibrate and quantize ``model`` for ``target`` exactly as ``edgeq.build`` would
     (the same options: ``BuildOptions`` fields as keyword arguments), and return a QAT module
     computing that integer graph in torch. Train it with any loop and optimizer; ``edgeq.build``
-    of the module emits the integers it computes."""
+    of the module emits the integers it computes.
+
+    ``learn_scales``: the calibrated int8 activation scales become parameters trained by LSQ's
+    gradient (``edgeq.qat.scales``; fixed and int16 scales stay fixed)."""
     opts = BuildOptions.from_kwargs(options, **kwargs)
     profile = load_profile(target, opts.targets_dir)
     opts.check(profile.format)
@@ -36,4 +39,4 @@ def prepare(model: str | torch.nn.Module | torch.export.ExportedProgram, calibra
         options_ = target_options(opts, profile, label)
         result = quantize_model(fgraph, cal.arrays, method=opts.method, options=options_,
                                 percentile=opts.percentile, precision=request)
-    return QATModule(result, options_, target_module(profile).input_rounding, label)
+    return QATModule(result, options_, target_module(profile).input_rounding, label, learn_scales)

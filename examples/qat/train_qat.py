@@ -14,6 +14,10 @@ deployed int8 accuracy), a few epochs of QAT of that module on CPU, and ``edgeq.
 trained module for every target, whose deployed accuracy must equal the module's.
 
     python examples/qat/train_qat.py [--out build/qat_example] [--targets onnx tflite host-c]
+                                     [--learn-scales [--scale-lr 1e-4]]
+
+``--learn-scales``: the activation scales learn too (LSQ, ``edgeq.qat.prepare(...,
+learn_scales=True)``), with Adam at ``--scale-lr``.
 
 Prints and writes ``results.json``: float / PTQ / QAT accuracy, per-target deployed accuracy,
 timings."""
@@ -44,6 +48,7 @@ OUTLIER = 32.0            # range factor of the planted outlier channel
 FLOAT_EPOCHS = 40
 QAT_EPOCHS = 10
 QAT_LR = 1e-3
+SCALE_LR = 1e-4          # Adam's steps are about lr whatever the gradient: scales are ~1e-2
 N_CALIB = 300
 
 
@@ -101,11 +106,15 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def qat(qm: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> None:
+def qat(qm: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int,
+        scale_lr: float = SCALE_LR) -> None:
     """Plain Adam on cross-entropy with a cosine schedule, seeded shuffling; the QAT module's
-    forward pass is the deployed integer graph."""
+    forward pass is the deployed integer graph. Learned scales (if any) take ``scale_lr``."""
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(qm.parameters(), lr=lr)
+    groups = [{"params": qm.weight_parameters(), "lr": lr}]
+    if qm.scale_parameters():
+        groups.append({"params": qm.scale_parameters(), "lr": scale_lr})
+    opt = torch.optim.Adam(groups)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     steps = epochs * ((len(xt) + 63) // 64)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -121,10 +130,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "qat_example")
     ap.add_argument("--targets", nargs="+", default=["onnx", "tflite", "host-c"])
+    ap.add_argument("--learn-scales", action="store_true", help="learn the activation scales too (LSQ)")
+    ap.add_argument("--scale-lr", type=float, default=SCALE_LR)
     args = ap.parse_args(argv)
     ds = digits()
     results: dict = {"model": "NarrowMobileNetV2", "data": "sklearn digits (1347 train / 450 test)",
-                     "outlier_factor": OUTLIER}
+                     "outlier_factor": OUTLIER, "learn_scales": args.learn_scales}
     with single_thread():
         torch.manual_seed(SEED)
         model = NarrowMobileNetV2()
@@ -137,11 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
         results["float_accuracy"] = accuracy(model, ds.x_test, ds.y_test)
         calib = ds.calibration(N_CALIB, SEED)
         t = time.perf_counter()
-        qm = edgeq.qat.prepare(model, calib, args.targets[0])
+        qm = edgeq.qat.prepare(model, calib, args.targets[0], learn_scales=args.learn_scales)
         results["prepare_s"] = round(time.perf_counter() - t, 1)
         results["ptq_accuracy"] = accuracy(qm, ds.x_test, ds.y_test)
         t, cpu = time.perf_counter(), time.process_time()
-        qat(qm, ds.x_train, ds.y_train, QAT_EPOCHS, QAT_LR, SEED)
+        qat(qm, ds.x_train, ds.y_train, QAT_EPOCHS, QAT_LR, SEED, args.scale_lr)
         results["qat_train_s"] = round(time.perf_counter() - t, 1)
         results["qat_train_cpu_s"] = round(time.process_time() - cpu, 1)     # one thread: the CPU it took
         results["qat_epochs"] = QAT_EPOCHS

@@ -6,35 +6,13 @@ import pytest
 import torch
 
 import edgeq
-from edgeq import interpreter
 from edgeq.errors import UnsupportedOpError
 from edgeq.qat.kernel import KERNELS
 from tests.helpers import data
 from tests.op_cases import CASES
+from tests.qat.conftest import assert_exact, reference
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _reference(qm, x):
-    """The reference interpreter on the QAT module's current integer graph (dequantized outputs)."""
-    g = qm.quantized_graph()
-    q = interpreter.quantize_input(g, 0, x, qm.input_rounding)
-    out = interpreter.run(g, [q])
-    return g, [out[o] if g.t(o).quant is None else interpreter.dequantize(g, o, out[o]) for o in g.outputs]
-
-
-def _outputs(y):
-    return [t.detach().numpy() for t in (y if isinstance(y, tuple) else (y,))]
-
-
-def _assert_exact(qm, x):
-    g, ref = _reference(qm, x)
-    mine = _outputs(qm(torch.from_numpy(x)))
-    for o, r, m in zip(g.outputs, ref, mine):
-        np.testing.assert_array_equal(m, r.astype(m.dtype) if g.t(o).quant is None else r, err_msg=o)
-    one = _outputs(qm(torch.from_numpy(x[3:4])))          # any batch size: batch 1 gives the same
-    for r, m in zip(ref, one):
-        np.testing.assert_array_equal(m, r[3:4].astype(m.dtype))
 
 
 def _prepare(name, target="onnx"):
@@ -51,12 +29,12 @@ def _prepare(name, target="onnx"):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bit_exact_before_and_after_training(name):
     qm, x = _prepare(name)
-    _assert_exact(qm, x)
+    assert_exact(qm, x)
     if not list(qm.parameters()):
         return
     before = qm.quantized_graph()
     opt = torch.optim.Adam(qm.parameters(), lr=0.05)
-    target = [torch.from_numpy(r).float() for r in _reference(qm, data(CASES[name][1], 48, seed=1))[1]]
+    target = [torch.from_numpy(r).float() for r in reference(qm, data(CASES[name][1], 48, seed=1))[1]]
     for _ in range(3):
         opt.zero_grad()
         ys = qm(torch.from_numpy(x))
@@ -76,8 +54,8 @@ def test_bit_exact_before_and_after_training(name):
                for node in after.nodes if node.name in qm._slot for n in node.inputs[1:] if n in before.tensors) \
         or any(not np.array_equal(before.nodes[i].attrs.get("multiplier"), node.attrs.get("multiplier"))
                for i, node in enumerate(after.nodes) if node.name in qm._slot), "training changed no integer"
-    _assert_exact(qm, x)
-    _assert_exact(qm, data(CASES[name][1], 48, seed=2))
+    assert_exact(qm, x)
+    assert_exact(qm, data(CASES[name][1], 48, seed=2))
 
 
 def test_int16_layers_bit_exact_after_training():
@@ -90,7 +68,7 @@ def test_int16_layers_bit_exact_after_training():
         opt.zero_grad()
         qm(torch.from_numpy(x)).pow(2).mean().backward()
         opt.step()
-    _assert_exact(qm, x)
+    assert_exact(qm, x)
 
 
 def test_unsupported_op_names_the_op():
