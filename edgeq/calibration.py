@@ -79,8 +79,7 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
     """Return {tensor name: (lo, hi)} for every activation of the float ``graph``."""
     if method not in METHODS:
         raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
-    lo, hi = _observe_minmax(graph, inputs, batch_size, progress)
-    floors = input_floors(graph, hi)
+    lo, hi, floors = _observe_minmax(graph, inputs, batch_size, progress)
     lo.update({k: max(lo[k], f) for k, f in floors.items()})
     observed = {k: (lo[k], hi[k]) for k in lo}
     result = Ranges(observed)
@@ -107,19 +106,14 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
     return result
 
 
-def input_floors(graph: Graph, hi: dict[str, float]) -> dict[str, float]:
-    """{tensor: value below which none of its consumers' outputs change} (``OpDef.input_floor``),
-    for the activations every consumer of which has such a floor."""
-    floors = {}
-    for name in hi:
-        users = graph.consumers(name)
-        if not users or name in graph.outputs:
-            continue
-        found = [get_op(n.op).input_floor(n, i, hi[name]) for n in users
-                 for i, x in enumerate(n.inputs) if x == name]
-        if found and all(f is not None for f in found):
-            floors[name] = min(found)
-    return floors
+def input_floor(graph: Graph, name: str, x: np.ndarray) -> float | None:
+    """The value below which no consumer's output changes on the batch ``x`` of tensor ``name``
+    (``OpDef.input_floor``; None unless every consumer has one and ``name`` is no output)."""
+    users = graph.consumers(name)
+    if not users or name in graph.outputs:
+        return None
+    found = [get_op(n.op).input_floor(n, i, x) for n in users for i, t in enumerate(n.inputs) if t == name]
+    return None if any(f is None for f in found) else min(found)
 
 
 def _stream(graph: Graph, inputs: list[np.ndarray], batch_size: int,
@@ -139,17 +133,28 @@ def _as_input(x: np.ndarray) -> np.ndarray:
     return x.copy() if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
 
 
-def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int,
-                    progress: Callable[[int], None] | None) -> tuple[dict[str, float], dict[str, float]]:
+def _observe_minmax(graph: Graph, inputs: list[np.ndarray], batch_size: int, progress: Callable[[int], None] | None
+                    ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Observed min and max of every tensor, and the floors (``input_floor``) that hold on every
+    batch: a floor is relative to each batch's own values (a softmax's smallest row maximum)."""
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
+    floors: dict[str, float] = {}
+    no_floor: set[str] = set()
 
     def record(name: str, x: np.ndarray) -> None:
         lo[name] = min(lo.get(name, np.inf), float(x.min()))
         hi[name] = max(hi.get(name, -np.inf), float(x.max()))
+        if name not in no_floor:
+            f = input_floor(graph, name, x)
+            if f is None:
+                no_floor.add(name)
+                floors.pop(name, None)
+            else:
+                floors[name] = min(floors.get(name, np.inf), f)
 
     _stream(graph, inputs, batch_size, record, progress)
-    return lo, hi
+    return lo, hi, floors
 
 
 def _observe_histograms(graph: Graph, inputs: list[np.ndarray], batch_size: int,

@@ -119,8 +119,9 @@ def test_an_additive_mask_does_not_take_the_softmax_input_range(method):
     g = float_graph(model, [(4, 16), (4, 16)])
     r = calibrate(g, [scores, mask], method)
     logits = next(n.inputs[0] for n in g.nodes if n.op == "softmax")
-    lo, hi = r[logits]
-    assert hi - lo <= 20.0 + 1e-6 and lo > -100.0   # not the mask's -10000
+    lo, _ = r[logits]
+    masked = scores + (1.0 - mask) * -10000.0
+    assert lo >= masked.max(axis=-1).min() - 20.0 - 1e-5 and lo > -100.0   # not the mask's -10000
     # the quantized model's probabilities against torch's float ones
     q = quantize_model(g, [scores, mask], method).graph
     xq = [interpreter.quantize_input(q, i, x) for i, x in enumerate([scores, mask])]
@@ -128,3 +129,28 @@ def test_an_additive_mask_does_not_take_the_softmax_input_range(method):
     want = model(torch.from_numpy(scores), torch.from_numpy(mask)).numpy()
     sqnr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
     assert sqnr > 30.0
+
+
+class _FaceScore(nn.Module):
+    """A 2-class softmax (a face detector's face / no-face probability)."""
+
+    def forward(self, logits):
+        return torch.softmax(logits, dim=1)
+
+
+@pytest.mark.parametrize("method", ["minmax", "mse"])
+def test_the_softmax_floor_holds_for_every_row(method):
+    # a confident classifier: each row's logits share a large offset, so many rows' maxima lie
+    # far below the tensor's largest logit; a floor under that largest logit clipped them both
+    rng = np.random.default_rng(1)
+    offset, half_gap = rng.uniform(-12.0, 12.0, (256, 1)), rng.uniform(-2.0, 2.0, (256, 1))
+    logits = np.concatenate([offset + half_gap, offset - half_gap], axis=1).astype(np.float32)
+    g = float_graph(_FaceScore().eval(), [(2,)])
+    q = quantize_model(g, [logits], method).graph
+    got = interpreter.dequantize(q, q.outputs[0], interpreter.run(q, [interpreter.quantize_input(q, 0, logits)])
+                                 [q.outputs[0]]).astype(np.float64)
+    want = _FaceScore()(torch.from_numpy(logits)).numpy().astype(np.float64)
+    sqnr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
+    assert sqnr > 35.0
+    lo, _ = calibrate(g, [logits], method)[g.inputs[0]]
+    assert lo <= logits.max(axis=1).min()

@@ -154,10 +154,11 @@ class OpDef:
         ``passes.adaround``, then leaves the layer's rounding to nearest)."""
         return None
 
-    def input_floor(self, node: Node, index: int, hi: float) -> float | None:
-        """A value below which input ``index`` no longer changes the output, given the input's
-        largest value ``hi`` (None: every value matters). Calibration need not reach below it:
-        an attention mask's -10000 would otherwise take the whole int8 range."""
+    def input_floor(self, node: Node, index: int, x: np.ndarray) -> float | None:
+        """A value below which input ``index`` no longer changes the output, for the batch ``x``
+        of that input (None: every value matters); calibration takes the smallest over its
+        batches and need not reach below it: an attention mask's -10000 would otherwise take
+        the whole int8 range."""
         return None
 
     def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:

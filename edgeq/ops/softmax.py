@@ -23,10 +23,13 @@ class Softmax(OpDef):
     in_place = "elementwise"
     fixed_output_quant = (1.0 / 256.0, -128)
 
-    def input_floor(self, node: Node, index: int, hi: float) -> float | None:
+    def input_floor(self, node: Node, index: int, x: np.ndarray) -> float | None:
         # exp(-SOFTMAX_SPAN) of a row's largest logit is below half an int16 step even summed
-        # over a thousand masked positions; lower logits (an additive mask) change nothing
-        return hi - SOFTMAX_SPAN / float(node.attrs.get("beta", 1.0))
+        # over a thousand masked positions; lower logits (an additive mask) change nothing. Each
+        # row counts: a confident classifier's rows have maxima far below the tensor's largest
+        # value, and a floor under that largest value would clip their winning logits.
+        lowest_row_max = float(np.max(x, axis=node.attrs["axis"]).min())
+        return lowest_row_max - SOFTMAX_SPAN / float(node.attrs.get("beta", 1.0))
 
     def shape(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         return [graph.t(node.inputs[0]).shape]
