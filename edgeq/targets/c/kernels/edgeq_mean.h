@@ -13,12 +13,7 @@ extern "C" {
  * reduced dimensions (reduce_shape / reduce_strides) plus input_offset * num_elements,
  * requantized with the multiplier already divided by num_elements, saturated to int8. */
 typedef struct {
-    int32_t output_dims;
-    int32_t output_shape[EDGEQ_MAX_DIMS];
-    int32_t output_strides[EDGEQ_MAX_DIMS];
-    int32_t reduce_dims;
-    int32_t reduce_shape[EDGEQ_MAX_DIMS];
-    int32_t reduce_strides[EDGEQ_MAX_DIMS];
+    edgeq_reduce_axes axes;
     int32_t num_elements;
     int32_t input_offset;
     int32_t multiplier, shift;

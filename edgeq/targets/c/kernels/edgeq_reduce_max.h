@@ -13,12 +13,7 @@ extern "C" {
  * reduce_strides).  No requantization: the maximum of the integers is the integer of the
  * maximum. */
 typedef struct {
-    int32_t output_dims;
-    int32_t output_shape[EDGEQ_MAX_DIMS];
-    int32_t output_strides[EDGEQ_MAX_DIMS];
-    int32_t reduce_dims;
-    int32_t reduce_shape[EDGEQ_MAX_DIMS];
-    int32_t reduce_strides[EDGEQ_MAX_DIMS];
+    edgeq_reduce_axes axes;
 } edgeq_reduce_max_params;
 
 void edgeq_reduce_max_s8(const edgeq_reduce_max_params *p, const int8_t *input, int8_t *EDGEQ_RESTRICT output);

@@ -248,6 +248,21 @@ static inline int32_t edgeq_next_index(int32_t d, const int32_t *shape, const in
     return offset;
 }
 
+/* The number of outputs of a reduction and of rows (of its innermost reduced dimension)
+ * each output reduces. */
+static inline void edgeq_reduce_counts(const edgeq_reduce_axes *a, int32_t *outputs, int32_t *rows)
+{
+    int32_t d;
+    *outputs = 1;
+    *rows = 1;
+    for (d = 0; d < a->output_dims; ++d) {
+        *outputs *= a->output_shape[d];
+    }
+    for (d = 0; d < a->reduce_dims - 1; ++d) {
+        *rows *= a->reduce_shape[d];
+    }
+}
+
 /* output[k] = input[start + sum_d i_d * strides[d]] for the multi-indices (i_0, i_1, ...) of
  * `shape` in row-major order, the last dimension innermost: transpose and strided slice. */
 static inline void edgeq_gather_s8(int32_t dims, const int32_t *shape, const int32_t *strides,

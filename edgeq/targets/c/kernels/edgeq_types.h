@@ -68,6 +68,18 @@ typedef struct {
     int32_t pad_top, pad_left;
 } edgeq_pool_window;
 
+/* The axes of a reduction over an input of element strides: the kept dimensions
+ * (output_shape / output_strides, one output per multi-index) and the reduced ones
+ * (reduce_shape / reduce_strides, adjacent dimensions merged by the generator). */
+typedef struct {
+    int32_t output_dims;
+    int32_t output_shape[EDGEQ_MAX_DIMS];
+    int32_t output_strides[EDGEQ_MAX_DIMS];
+    int32_t reduce_dims;
+    int32_t reduce_shape[EDGEQ_MAX_DIMS];
+    int32_t reduce_strides[EDGEQ_MAX_DIMS];
+} edgeq_reduce_axes;
+
 /* Shape of a fully connected layer: `rows` input rows of input_features values, each giving
  * output_features values. */
 typedef struct {

@@ -91,7 +91,8 @@ MAX_ELEMENTS_S16 = 1 << 16
 
 def _reduction_geometry(layer: LayerCode) -> tuple[list[Field], int]:
     """The kept and the reduced dimensions of a reduction's input (shapes and element strides,
-    adjacent dimensions merged), as the reduction kernels' fields; and the reduced count."""
+    adjacent dimensions merged), as the reduction kernels' ``axes`` member
+    (``edgeq_reduce_axes``); and the reduced count."""
     node = layer.node
     shape = list(layer.input(0).shape)
     axes = sorted({int(v) % len(shape) for v in layer.attrs["axes"]})
@@ -104,10 +105,10 @@ def _reduction_geometry(layer: LayerCode) -> tuple[list[Field], int]:
         raise UnsupportedOpError(f"{node.op} over {len(shape)} dimensions at {node.where()}; the C kernel "
                                  f"takes at most {n} (see `edgeq targets --ops`)")
     layer.note(f"axes {axes}")
-    return [("output_dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
-            ("output_strides", padded(out_strides, n, 0)),
-            ("reduce_dims", len(red_shape)), ("reduce_shape", padded(red_shape, n, 1)),
-            ("reduce_strides", padded(red_strides, n, 0))], int(np.prod(red_shape))
+    return [("axes", [("output_dims", len(out_shape)), ("output_shape", padded(out_shape, n, 1)),
+                      ("output_strides", padded(out_strides, n, 0)),
+                      ("reduce_dims", len(red_shape)), ("reduce_shape", padded(red_shape, n, 1)),
+                      ("reduce_strides", padded(red_strides, n, 0))])], int(np.prod(red_shape))
 
 
 def _mean(layer: LayerCode) -> None:

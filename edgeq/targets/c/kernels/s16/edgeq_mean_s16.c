@@ -5,22 +5,17 @@
 
 void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *EDGEQ_RESTRICT output)
 {
-    const int32_t last = p->reduce_dims - 1;
-    const int32_t inner = p->reduce_shape[last];
-    const int32_t step = p->reduce_strides[last];
+    const edgeq_reduce_axes *a = &p->axes;
+    const int32_t last = a->reduce_dims - 1;
+    const int32_t inner = a->reduce_shape[last];
+    const int32_t step = a->reduce_strides[last];
     const int32_t offset_sum = p->input_offset * p->num_elements;
     int32_t out_index[EDGEQ_MAX_DIMS] = {0};
-    int32_t outputs = 1;
-    int32_t rows = 1;
+    int32_t outputs, rows;
     int32_t base = 0;
-    int32_t d, k, r, i;
+    int32_t k, r, i;
 
-    for (d = 0; d < p->output_dims; ++d) {
-        outputs *= p->output_shape[d];
-    }
-    for (d = 0; d < last; ++d) {
-        rows *= p->reduce_shape[d];
-    }
+    edgeq_reduce_counts(a, &outputs, &rows);
     for (k = 0; k < outputs; ++k) {
         int32_t red_index[EDGEQ_MAX_DIMS] = {0};
         int32_t offset = base;
@@ -32,13 +27,13 @@ void edgeq_mean_s16(const edgeq_mean_params *p, const int16_t *input, int16_t *E
                 sum += x[i * step];
             }
             /* next row of the reduced dimensions */
-            offset = edgeq_next_index(last - 1, p->reduce_shape, p->reduce_strides, red_index, offset);
+            offset = edgeq_next_index(last - 1, a->reduce_shape, a->reduce_strides, red_index, offset);
         }
         out = edgeq_multiply_by_quantized_multiplier(sum + offset_sum, p->multiplier, p->shift)
               + p->output_offset;
         out = out < EDGEQ_INT16_MIN ? EDGEQ_INT16_MIN : out;
         output[k] = (int16_t)(out > EDGEQ_INT16_MAX ? EDGEQ_INT16_MAX : out);
         /* next output: advance the multi-index of the kept dimensions */
-        base = edgeq_next_index(p->output_dims - 1, p->output_shape, p->output_strides, out_index, base);
+        base = edgeq_next_index(a->output_dims - 1, a->output_shape, a->output_strides, out_index, base);
     }
 }
