@@ -58,7 +58,7 @@ def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
 
     ``options['input_layout'] == 'nchw'`` keeps 4-D inputs in torch layout (the layout pass
     then transposes them inside the graph)."""
-    return passes.to_nhwc(qgraph, input_layout=options.get("input_layout", "nhwc"))
+    return passes.nhwc_graph(qgraph, input_layout=options.get("input_layout", "nhwc"))
 
 
 def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> list[Path]:

@@ -24,7 +24,7 @@ MODEL_FILE = "model.tflite"
 
 def prepare(qgraph: Graph, profile: TargetProfile, options: dict) -> Graph:
     """NHWC (the layout pass decides everything layout-related); TFLite needs nothing else."""
-    g = passes.to_nhwc(qgraph, input_layout=options.get("input_layout", "nhwc"))
+    g = passes.nhwc_graph(qgraph, input_layout=options.get("input_layout", "nhwc"))
     check_supported(g)
     return g
 

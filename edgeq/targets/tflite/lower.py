@@ -50,6 +50,7 @@ from ...ir import Graph
 from ...ops import get_op
 from . import lower_arithmetic, lower_control, lower_elementwise, lower_layers, lower_shapes  # noqa: F401 - they fill the table
 from .builder import BO, ModelBuilder
+from .peephole import collapse_glue, compact_buffers
 from .registry import LOWERINGS, REFUSALS
 from .schema import fb
 
@@ -111,6 +112,9 @@ def build_model(graph: Graph, io: str = "int8", description: str = "", version: 
     meta = {"producer": "edgeq", "edgeq_version": version, "description": description, "io": io,
             "linear_op": linear_op,
             "input_layout": graph.input_layout, **(extra_metadata or {})}
-    return b.finish(model_inputs, model_outputs, description, meta)
+    io = collapse_glue(b, model_inputs + model_outputs)
+    model = b.finish(io[:len(model_inputs)], io[len(model_inputs):], description, meta)
+    compact_buffers(model)
+    return model
 
 

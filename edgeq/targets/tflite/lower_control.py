@@ -11,6 +11,7 @@ import numpy as np
 
 from ...ir import Graph, Node
 from .builder import BO, ModelBuilder
+from .peephole import collapse_glue
 from .registry import LOWERINGS, lowers
 from .schema import fb
 
@@ -81,8 +82,10 @@ def _scan(b: ModelBuilder, node: Node) -> None:
     t_out = step.like_index(t_in, "next")
     step.op(BO.ADD, [t_in, step.const(f"{node.name}_one", np.array([1], np.int32))], [t_out],
             fb.BuiltinOptions.AddOptions, fb.AddOptionsT(), version=1)
+    body_in = [t_in, *state_in, *seq_in, *acc_in]
     body_out = [t_out, *[step.tensor(o) for o in body.outputs], *seq_in, *acc_out]
-    body_index = b.add_subgraph(step, [t_in, *state_in, *seq_in, *acc_in], body_out, f"{node.name}_body")
+    io = collapse_glue(step, body_in + body_out)
+    body_index = b.add_subgraph(step, io[:len(body_in)], io[len(body_in):], f"{node.name}_body")
 
     loop_out = [b.like_index(t0, "final"), *[b.tensor(o) for o in node.outputs[:n_states]],
                 *[b.like_index(v, "after") for v in sequences],

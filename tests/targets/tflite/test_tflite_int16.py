@@ -96,7 +96,9 @@ def check_flatbuffer_types(b: Built16) -> None:
     """Independent of the writer: read the .tflite back and check every 16x8 operator's tensors."""
     sg = b.model.subgraphs[0]
     by_name = {t.name.decode(): t for t in sg.tensors}
-    for name in b.int16_tensors():            # every int16 IR activation is an INT16 tensor, zp 0
+    kept = [n for n in b.int16_tensors() if n in by_name]   # glue between two RESHAPEs is collapsed
+    assert kept
+    for name in kept:                         # every int16 IR activation written is an INT16 tensor, zp 0
         t = by_name[name]
         assert t.type == TT.INT16, name
         assert not np.any(t.quantization.zeroPoint)
@@ -183,7 +185,7 @@ OP_CASES = {
     "sub_broadcast_mean": (lambda: Fn(lambda s, x: s.l(x) - s.l(x).mean(-1, keepdim=True), l=nn.Linear(8, 6)),
                            (5, 8), None, {"CONV_2D": 4, "RESHAPE": 1, "MEAN": 3, "MUL": 4, "ADD": 3, "QUANTIZE": 2}),
     "sum_abs": (lambda: Fn(lambda s, x: torch.abs(s.l(x)).sum(1), l=nn.Linear(8, 6)), (5, 8), None,
-                {"CONV_2D": 4, "RESHAPE": 1, "ABS": 3, "TRANSPOSE": 5, "MEAN": 3, "QUANTIZE": 2}),
+                {"CONV_2D": 4, "RESHAPE": 1, "ABS": 3, "MEAN": 3, "QUANTIZE": 2}),
     "batch_matmul": (lambda: Fn(lambda s, x: s.q(x) @ s.k(x).transpose(-1, -2), q=nn.Linear(8, 8), k=nn.Linear(8, 8)),
                      (6, 8), None, {"CONV_2D": 4, "RESHAPE": 1, "TRANSPOSE": 5, "BATCH_MATMUL": 3, "QUANTIZE": 2}),
     "lstm_cell": (lambda: Fn(lambda s, x: s.cell(x)[1], cell=nn.LSTMCell(10, 12)), (10,), None,
