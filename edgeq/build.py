@@ -13,7 +13,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -129,7 +129,7 @@ def _build(model: torch.nn.Module | torch.export.ExportedProgram, label: str, ca
         result = pre.quantization
         model = pre.float_model
     else:
-        result = _quantize(fgraph, cal, opts, target_opts, request, clock)
+        result = _quantize(fgraph, cal, opts, target_opts, request, clock, target_accepts(tmod, profile, target_opts, tmp))
     _check_histogram_tensor(result.graph, opts.histogram_tensor)
     staging = output.Staging(dest)
     try:
@@ -146,15 +146,31 @@ def _build(model: torch.nn.Module | torch.export.ExportedProgram, label: str, ca
 
 
 def _quantize(fgraph: Graph, cal: Samples, opts: BuildOptions, target_opts: dict, request: PrecisionRequest,
-              clock: _Clock) -> Quantization:
+              clock: _Clock, accepts: Callable[[Graph], str | None] | None = None) -> Quantization:
     with clock.stage("calibrate_quantize"):
         bar = _progress(opts.progress, "calibrate", None)   # passes over the set depend on method and candidates
         result = quantize_model(fgraph, cal.arrays, method=opts.method, options=target_opts,
                                 percentile=opts.percentile, progress=bar.update if bar is not None else None,
-                                precision=request)
+                                precision=request, accepts=accepts)
         if bar is not None:
             bar.close()
     return result
+
+
+def target_accepts(tmod: Any, profile: TargetProfile, target_opts: dict, tmp: Path) -> Callable[[Graph], str | None]:
+    """For ``--precision auto``: why the target cannot run a quantized graph (its lowering
+    refuses a 16x8 layer, or the artifact is over the profile's budget), or None."""
+    def accepts(qgraph: Graph) -> str | None:
+        trial = Path(tempfile.mkdtemp(prefix="precision-", dir=tmp))
+        try:
+            tgraph = tmod.prepare(qgraph, profile, target_opts)
+            tmod.memory(tgraph, tmod.emit(tgraph, trial, profile, target_opts), profile, target_opts)
+        except EdgeqError as e:
+            return str(e)
+        finally:
+            shutil.rmtree(trial, ignore_errors=True)
+        return None
+    return accepts
 
 
 def _check_prequantized(pre: Prequantized, target_opts: dict, profile: TargetProfile) -> None:

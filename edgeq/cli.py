@@ -139,7 +139,8 @@ _TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
 @click.option("--precision", type=click.Choice(["int8", "16x8", "auto"]), default=_DEFAULTS.precision,
               show_default=True,
               help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 kernel "
-                   "exists; auto: promote the most sensitive layers to 16x8 until the target is met")
+                   "exists; auto: promote the most sensitive layers to 16x8 until the target is met (without "
+                   "--target-sqnr / --max-accuracy-drop: int8 unless the output SQNR is below 20 dB)")
 @click.option("--target-sqnr", type=float, metavar="DB", help="--precision auto: output SQNR to reach (dB vs float)")
 @click.option("--max-accuracy-drop", type=float, metavar="PP",
               help="--precision auto: accuracy loss allowed vs float, percentage points (needs --eval-labels)")

@@ -3,12 +3,15 @@
 * ``int8``: none (the default);
 * ``16x8``: every activation that can be int16 (the input stays int8: it is quantized at the
   model boundary);
-* ``auto``: the layers ranked by sensitivity (output SQNR gained when the layer is kept in
+* ``auto`` (the build's default): the layers ranked by sensitivity (output SQNR gained when the layer is kept in
   higher precision, edgeq.sensitivity) are promoted one at a time, most sensitive first, and the
   search stops as soon as the model meets the target: an output SQNR (dB, against float) or a
   maximum accuracy drop (percentage points, with labelled eval data). Each step is measured with
   the integer reference itself, not a simulation, and its arena cost is recorded (the C
-  target's static memory plan of the NHWC graph).
+  target's static memory plan of the NHWC graph). Without a target given, the target is an
+  output SQNR floor (``DEFAULT_FLOOR_DB``): a model that int8 keeps above it stays all int8 at
+  no extra cost, one that int8 would lose gets 16x8 where it helps. Promotions the target
+  cannot run (``accepts``: the target's own lowering and budget) are skipped and reported.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from .errors import EdgeqError
 from .ir import Graph
 from .memory_plan import plan_memory
 from .ops import get_op
-from .passes.layout import to_nhwc
+from .passes import nhwc_graph
 from .passes.bias_correction import correct_bias
 from .passes.precision import int16_capable, promote
 from .quantize import quantize
@@ -31,6 +34,11 @@ from .sensitivity import layer_sensitivity
 from .calibration import Ranges
 
 MODES = ("int8", "16x8", "auto")
+#: auto's output SQNR target (dB against float) when none is given: below it int8 noise is a
+#: tenth of the signal, where classifiers and regressors visibly degrade
+DEFAULT_FLOOR_DB = 20.0
+#: at most this many layers are tried for promotion towards the default floor
+DEFAULT_FLOOR_TRIES = 8
 AUTO_EVAL_SAMPLES = 2000   # accuracy targets are measured on at most this many labelled samples
 
 
@@ -42,13 +50,14 @@ class PrecisionRequest:
     max_accuracy_drop: float | None = None               # percentage points below float
     eval_inputs: list[np.ndarray] | None = None
     eval_labels: np.ndarray | None = None
+    #: auto without a user target: the target is DEFAULT_FLOOR_DB (set by ``check``)
+    floor_default: bool = False
 
     def check(self) -> None:
         if self.mode not in MODES:
             raise EdgeqError(f"unknown precision '{self.mode}'; choose one of {', '.join(MODES)}")
         if self.mode == "auto" and self.target_sqnr_db is None and self.max_accuracy_drop is None:
-            raise EdgeqError("--precision auto needs a target: --target-sqnr DB (output SQNR against float) "
-                             "or --max-accuracy-drop PP (with --eval-labels)")
+            self.target_sqnr_db, self.floor_default = DEFAULT_FLOOR_DB, True
         if self.max_accuracy_drop is not None and self.eval_labels is None:
             raise EdgeqError("--max-accuracy-drop needs labelled eval data: add --eval-data and --eval-labels, "
                              "or use --target-sqnr instead")
@@ -95,15 +104,16 @@ class SearchStep:
 
 def arena_bytes(qgraph: Graph) -> int:
     """The static arena the C target plans for this graph (bytes)."""
-    return plan_memory(to_nhwc(qgraph)).arena_size
+    return plan_memory(nhwc_graph(qgraph)).arena_size
 
 
 class Scorer:
     """Output SQNR against float on a calibration sample, and accuracy on labelled eval data."""
 
-    def __init__(self, fgraph: Graph, sample: list[np.ndarray], request: PrecisionRequest) -> None:
+    def __init__(self, fgraph: Graph, sample: list[np.ndarray], request: PrecisionRequest,
+                 reference: dict[str, np.ndarray] | None = None) -> None:
         self.fgraph, self.sample = fgraph, sample
-        self.reference = interpreter.run(fgraph, sample)
+        self.reference = reference if reference is not None else interpreter.run(fgraph, sample)
         self.inputs = self.labels = None
         self.float_accuracy: float | None = None
         if request.eval_labels is not None and request.eval_inputs is not None:
@@ -134,25 +144,34 @@ def met(request: PrecisionRequest, scorer: Scorer, sqnr: float, accuracy: float 
 
 
 def search(make: Callable[[list[str]], Graph], order: Callable[[], list[str]], request: PrecisionRequest,
-           scorer: Scorer) -> tuple[Graph, list[SearchStep], int, bool]:
+           scorer: Scorer, accepts: Callable[[Graph], str | None] | None = None,
+           refused: list[dict] | None = None) -> tuple[Graph, list[SearchStep], int, bool]:
     """Promote ``order``'s layers one at a time until the target is met.
 
     ``make(layers)`` returns the quantized graph with those layers' outputs in int16; ``order()``
     ranks the candidates (called only when plain int8 misses the target). Returns the
     chosen graph, the steps (the first is plain int8), the index of the chosen step, and whether
     the target was met. When no step meets it, the best step is chosen (by accuracy, then SQNR,
-    for an accuracy target; by SQNR otherwise)."""
+    for an accuracy target; by SQNR otherwise). ``accepts(graph)`` gives the reason the target
+    cannot run a step's graph (the layer is then left int8 and listed in ``refused``), or None."""
     promoted: list[str] = []
     q = make(promoted)
     sqnr, acc = scorer.score(q)
     steps = [SearchStep(None, sqnr, acc, arena_bytes(q))]
     if met(request, scorer, sqnr, acc):
         return q, steps, 0, True
-    for layer in order():
+    layers = order()
+    for layer in layers[:DEFAULT_FLOOR_TRIES] if request.floor_default else layers:
         if met(request, scorer, sqnr, acc):
             return q, steps, len(steps) - 1, True
+        trial = make(promoted + [layer])
+        reason = accepts(trial) if accepts is not None else None
+        if reason is not None:
+            if refused is not None:
+                refused.append({"layer": layer, "reason": reason})
+            continue
         promoted.append(layer)
-        q = make(promoted)
+        q = trial
         sqnr, acc = scorer.score(q)
         steps.append(SearchStep(layer, sqnr, acc, arena_bytes(q)))
     if met(request, scorer, sqnr, acc):
@@ -187,7 +206,8 @@ class Promotion:
 
 
 def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], sample: list[np.ndarray],
-          options: dict, request: PrecisionRequest, reference: dict[str, np.ndarray]) -> Promotion:
+          options: dict, request: PrecisionRequest, reference: dict[str, np.ndarray],
+          accepts: Callable[[Graph], str | None] | None = None) -> Promotion:
     """Promote layers to 16x8 as ``request`` asks. ``winner`` / ``q8``: the int8 choice;
     ``tried``: every float graph tried, since what suits int8 activations may not suit int16:
     fixed promotions re-decide equalization and bias correction."""
@@ -199,10 +219,13 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
 
     source = winner
     if request.mode == "auto":
-        scorer = Scorer(fgraph, sample, request)
-        q, steps, chosen, reached = search(make, lambda: sensitivity_order(g, q8, sample), request, scorer)
+        scorer = Scorer(fgraph, sample, request, reference)
+        refused: list[dict] = []
+        q, steps, chosen, reached = search(make, lambda: sensitivity_order(g, q8, sample), request, scorer,
+                                           accepts, refused)
         layers = [st.promoted for st in steps[1:chosen + 1]]
-        info = {"mode": "auto", "target_sqnr_db": request.target_sqnr_db,
+        info = {"mode": "auto", "default_floor": request.floor_default, "refused": refused,
+                "target_sqnr_db": request.target_sqnr_db,
                 "max_accuracy_drop": request.max_accuracy_drop, "target_met": reached, "chosen_step": chosen,
                 "float_accuracy": scorer.float_accuracy, "steps": [s.to_dict() for s in steps]}
     else:
@@ -229,3 +252,10 @@ def sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray]) -> list[str
     higher precision, on the calibration sample), execution order on ties."""
     sens = layer_sensitivity(g, q8, sample, None)
     return sorted(candidates_of(g), key=lambda n: -sens.get(n, {}).get("higher_precision_gain_db", 0.0))
+
+
+def kept_int8(sqnr_db: float, request: PrecisionRequest, reason: str) -> dict:
+    """The report's "precision" section when auto's default floor needed no search."""
+    return {"mode": "auto", "default_floor": True, "target_sqnr_db": request.target_sqnr_db,
+            "target_met": sqnr_db >= (request.target_sqnr_db or 0.0), "int8_sqnr_db": round(sqnr_db, 3),
+            "searched": False, "reason": reason, "promoted_layers": [], "int16_layers": [], "int16_tensors": []}

@@ -43,8 +43,9 @@ class BuildOptions:
     rounding_budget: float = DEFAULT_BUDGET_S
     #: tensor whose histogram is plotted (None: the most sensitive layer's output)
     histogram_tensor: str | None = None
-    #: "int8", "16x8" or "auto" (``mixed_precision``), explicit promotions, and auto's targets
-    precision: str = "int8"
+    #: "int8", "16x8" or "auto" (``mixed_precision``; the default: int8 unless the output SQNR
+    #: falls below ``mixed_precision.DEFAULT_FLOOR_DB``), explicit promotions, and auto's targets
+    precision: str = "auto"
     int16_layers: list[str] = field(default_factory=list)
     target_sqnr: float | None = None
     max_accuracy_drop: float | None = None
@@ -92,7 +93,7 @@ class BuildOptions:
             out.append(f"--name applies to the C targets; ignored for the {target_format} target")
         if "rounding_budget" in given and self.rounding != "adaround":
             out.append(f"--rounding-budget applies to --rounding adaround; ignored with --rounding {self.rounding}")
-        if self.rounding == "adaround" and (self.precision != "int8" or self.int16_layers):
+        if self.rounding == "adaround" and (("precision" in given and self.precision != "int8") or self.int16_layers):
             out.append("--rounding adaround applies to int8 builds; ignored with 16x8 layers (weights rounded to "
                        "nearest)")
         for opt in ("target_sqnr", "max_accuracy_drop"):

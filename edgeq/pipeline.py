@@ -78,14 +78,16 @@ def float_graph(model: torch.nn.Module | torch.export.ExportedProgram,
 def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "mse",
                    options: dict | None = None, percentile: float = 99.99,
                    progress: Callable[[int], None] | None = None,
-                   precision: PrecisionRequest | None = None) -> Quantization:
+                   precision: PrecisionRequest | None = None,
+                   accepts: Callable[[Graph], str | None] | None = None) -> Quantization:
     """Calibrate the float graph on ``calibration`` and quantize it.
 
     options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help);
     ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``);
     ``rounding``: "nearest" (default) or "adaround" (learned weight rounding of the chosen
     candidate within ``rounding_budget`` seconds, before its bias correction; int8 builds).
-    precision: which activations are int16 (edgeq.mixed_precision); default all int8."""
+    precision: which activations are int16 (edgeq.mixed_precision); default all int8.
+    accepts: for ``--precision auto``, the reason the target cannot run a quantized graph, or None."""
     options = options or {}
     precision = precision or PrecisionRequest()
     precision.check()
@@ -115,11 +117,17 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
             best_plain = plain
     assert best is not None
     best.scores = scores
-    if options.get("rounding", "nearest") == "adaround" and precision.mode == "int8" and not precision.layers:
+    adaround = options.get("rounding", "nearest") == "adaround"
+    int8_first = (precision.mode == "int8" or precision.floor_default) and not precision.layers
+    if adaround and int8_first:
         _learned_rounding(best, best_plain, calibration, sample, options)
-    if precision.mode != "int8" or precision.layers:
+    if precision.floor_default and (best_score >= (precision.target_sqnr_db or 0.0) or adaround):
+        why = "learned rounding is int8-only" if adaround else "int8 meets the floor"
+        best.precision = mixed_precision.kept_int8(best_score, precision, why)
+    elif precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
-        promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference)
+        promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference,
+                                      accepts)
         best.graph, best.precision = promo.graph, promo.info
         best.quantized_float_graph, best.ranges = promo.source.graph, promo.source.ranges
         best.equalized, best.bias_corrected = promo.source.equalized, promo.source.bias_corrected

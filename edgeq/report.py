@@ -196,6 +196,11 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
     """Which layers run in 16x8, why (the auto search's steps) and the arena they cost."""
     if p.get("mode", "int8") == "int8" and not p.get("int16_layers"):
         return []
+    if p.get("searched") is False:
+        return ["", "## Mixed precision", "",
+                f"Mode `auto` without a target: every activation int8, since the int8 output SQNR on the "
+                f"calibration sample is {_db(p['int8_sqnr_db'])} (floor {p['target_sqnr_db']} dB; "
+                f"{p['reason']}). No layer was tried in 16x8."]
     lines = ["", "## Mixed precision", "",
              f"Mode `{p['mode']}`: {len(p['int16_layers'])} layers run with int16 activations and int8 "
              f"weights (16x8): {', '.join(p['int16_layers']) or 'none'}. C arena "
@@ -211,6 +216,8 @@ def _precision_section(p: dict[str, Any]) -> list[str]:
             mark = " (chosen)" if i == p.get("chosen_step") else ""
             lines.append(f"| {i}{mark} | {st['promoted'] or '- (all int8)'} | {_db(st['output_sqnr_db'])} | "
                          f"{_pct(st['accuracy'])} | {st['arena_bytes']:,} |")
+        for r in p.get("refused") or []:
+            lines.append(f"\nNot promoted, the target cannot run it in 16x8: `{r['layer']}`: {r['reason']}")
     return lines
 
 

@@ -6,10 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import edgeq
 from edgeq.errors import EdgeqError
-from edgeq.mixed_precision import PrecisionRequest, candidates_of, sensitivity_order
+from edgeq.mixed_precision import DEFAULT_FLOOR_DB, PrecisionRequest, candidates_of, sensitivity_order
 from edgeq.pipeline import float_graph, quantize_model, quantized_graph
 from examples.models import MODELS, synthetic_data
 
@@ -76,9 +77,10 @@ def test_order_is_most_sensitive_first(dscnn):
     assert values == sorted(values, reverse=True) and sorted(order) == sorted(candidates_of(g))
 
 
-def test_requests_without_a_target_or_labels_are_refused():
-    with pytest.raises(EdgeqError, match="needs a target"):
-        PrecisionRequest("auto").check()
+def test_requests_without_labels_are_refused_and_auto_defaults_to_the_floor():
+    request = PrecisionRequest("auto")
+    request.check()
+    assert request.floor_default and request.target_sqnr_db == DEFAULT_FLOOR_DB
     with pytest.raises(EdgeqError, match="needs labelled eval data"):
         PrecisionRequest("auto", max_accuracy_drop=0.5).check()
     with pytest.raises(EdgeqError, match="unknown precision"):
@@ -112,51 +114,65 @@ def test_build_16x8_onnx_reports_precision_and_stays_close_to_reference(tmp_path
     assert saved["precision"]["int16_layers"] == p["int16_layers"]
 
 
-def test_cli_auto_without_target_is_a_clear_error(tmp_path):
+class OutlierMlp(torch.nn.Module):
+    """One hidden unit 300x larger than the others (tanh between the layers: no equalization
+    can rescale it): one int8 scale for the hidden activations rounds the other units away
+    (int8 "loses the model"); int16 keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2 = torch.nn.Linear(8, 16), torch.nn.Linear(16, 4)
+        with torch.no_grad():
+            self.fc1.weight[0] *= 300.0
+            self.fc1.bias[0] = 300.0
+            self.fc2.weight[:, 0] = torch.tensor([1.0, -1.0, 0.5, 2.0]) / 300.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def _outlier_data(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+
+
+def test_default_precision_promotes_only_where_int8_loses_the_model(tmp_path):
+    cal, ev = _outlier_data(64, 0), _outlier_data(32, 1)
+    int8 = edgeq.build(OutlierMlp().eval(), cal, "onnx", tmp_path / "int8", eval_data=ev, precision="int8")
+    default = edgeq.build(OutlierMlp().eval(), cal, "onnx", tmp_path / "default", eval_data=ev)
+    assert int8["output_sqnr_db"][0] < DEFAULT_FLOOR_DB <= default["output_sqnr_db"][0]
+    p = default["precision"]
+    assert p["mode"] == "auto" and p["default_floor"] and p["target_met"] and p["int16_layers"]
+    assert "## Mixed precision" in (tmp_path / "default" / "report.md").read_text()
+
+
+def test_default_precision_keeps_int8_builds_byte_identical(tmp_path):
+    factory, _ = MODELS["lenet_digits"]
+    x = synthetic_data("lenet_digits", 32, 0)
+    a = edgeq.build(factory(), x, "onnx", tmp_path / "a", precision="int8")
+    b = edgeq.build(factory(), x, "onnx", tmp_path / "b")
+    assert b["precision"]["searched"] is False and b["precision"]["int16_layers"] == []
+    assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()
+    assert a["output_sqnr_db"] == b["output_sqnr_db"]
+
+
+def test_promotions_the_target_refuses_are_skipped():
+    g = float_graph(OutlierMlp().eval(), [(8,)])
+    refuse_int16 = (lambda q: "no 16x8 kernel here" if any(t.dtype == "int16" for t in q.tensors.values())
+                    else None)
+    result = quantize_model(g, [_outlier_data(64, 0)], options=FAST, precision=PrecisionRequest("auto"),
+                            accepts=refuse_int16)
+    info = result.precision
+    assert info["int16_layers"] == [] and not info["target_met"]
+    assert info["refused"] and all(r["reason"] == "no 16x8 kernel here" for r in info["refused"])
+    assert all(t.dtype != "int16" for t in result.graph.tensors.values())
+
+
+def test_cli_auto_without_target_uses_the_floor(tmp_path):
     np.save(tmp_path / "cal.npy", synthetic_data("lenet_digits", 8, 0))
     res = subprocess.run([sys.executable, "-m", "edgeq.cli", "build", "examples/models.py:lenet_digits", "--target",
                           "onnx", "--calibration", str(tmp_path / "cal.npy"), "-o", str(tmp_path / "o"),
                           "--precision", "auto", "--quiet"], cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "--target-sqnr" in res.stderr and "--max-accuracy-drop" in res.stderr
-
-
-@pytest.mark.parametrize("target", ["tflite", "host-c"])
-def test_build_16x8_is_bit_exact_where_it_must_be(target, tmp_path):
-    factory, shape = MODELS["lenet_digits"]
-    x = synthetic_data("lenet_digits", 32, 0)
-    rep = edgeq.build(factory(), x, target, tmp_path, precision="16x8")   # raises if not bit-exact
-    exact = [v for v in rep["validation"] if v["must_be_exact"]]
-    assert exact and all(v["exact_fraction"] == 1.0 for v in exact)
-    assert rep["precision"]["int16_layers"] and all(o["dtype"] == "int16" for o in rep["outputs"])
-
-
-def test_ops_table_marks_16x8_ops_and_hides_internal_requantize():
-    from edgeq.cli import ops_table
-    from edgeq.targets import list_profiles, load_profile
-    table = ops_table([load_profile(n) for n in list_profiles()])
-    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line and not line.startswith(("yes", "16x8", "("))}
-    assert rows["conv2d"][-1] == "yes" and rows["linear"][-1] == "yes" and rows["softmax"][-1] == "-"
-    assert "requantize" not in rows
-
-
-def test_build_16x8_unet_with_4d_output_on_host_c(tmp_path):
-    """concat, transposed conv and nearest upsampling stay int8 between 16x8 convs; the 4-D
-    output is compared with torch in the target's (NHWC) layout."""
-    from examples.zoo import ZOO, zoo_data
-    factory, _ = ZOO["tiny_unet"]
-    rep = edgeq.build(factory(), zoo_data("tiny_unet", 8, 0), "host-c", tmp_path, precision="16x8")
-    assert rep["validation"][0]["exact_fraction"] == 1.0
-    assert rep["output_sqnr_db"][0] > 30
-    ops = {r["op"]: r["dtype"] for r in rep["quantization"]}
-    assert ops["conv2d"] == "int16" and ops["concat"] == "int8" and ops["requantize"] in ("int8", "int16")
-
-
-def test_16x8_builds_are_byte_identical(tmp_path):
-    factory, _ = MODELS["lenet_digits"]
-    x = synthetic_data("lenet_digits", 16, 0)
-    digests = []
-    for run in ("a", "b"):
-        rep = edgeq.build(factory(), x, "tflite", tmp_path / run, precision="auto", target_sqnr=60.0)
-        digests.append([(a["path"], a["sha256"]) for a in rep["artifacts"]])
-    assert digests[0] == digests[1]
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["precision"]["target_sqnr_db"] == DEFAULT_FLOOR_DB

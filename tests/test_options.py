@@ -9,7 +9,7 @@ def test_keywords_fill_fields_over_a_base():
     base = BuildOptions(method="minmax", name="kws")
     o = BuildOptions.from_kwargs(base, precision="16x8", int16_layers=None)
     assert (o.method, o.name, o.precision, o.int16_layers) == ("minmax", "kws", "16x8", [])
-    assert base.precision == "int8"                                   # the base is not changed
+    assert base.precision == "auto"                                   # the base is not changed
 
 
 def test_unknown_keyword_is_refused_with_the_known_ones():

@@ -5,13 +5,16 @@ from typing import Any
 
 import torch
 
-from ..build import eval_set, private_tmp, target_options, trace_with_data
+from ..build import eval_set, private_tmp, target_accepts, target_options, trace_with_data
+from ..errors import UnsupportedOpError
+from ..ir import Graph
 from ..frontend import load_model
 from ..frontend.loader import model_label
 from ..mixed_precision import PrecisionRequest
 from ..options import BuildOptions
 from ..pipeline import quantize_model
 from ..targets import load_profile, target_module
+from .kernel import get_kernel
 from .module import QATModule
 
 
@@ -37,6 +40,20 @@ def prepare(model: str | torch.nn.Module | torch.export.ExportedProgram, calibra
                                    ev, labels)
         request.check()
         options_ = target_options(opts, profile, label)
+        on_target = target_accepts(target_module(profile), profile, options_, tmp)
+
+        def accepts(qgraph: Graph) -> str | None:      # --precision auto: trainable and deployable
+            return _qat_refusal(qgraph) or on_target(qgraph)
         result = quantize_model(fgraph, cal.arrays, method=opts.method, options=options_,
-                                percentile=opts.percentile, precision=request)
+                                percentile=opts.percentile, precision=request, accepts=accepts)
     return QATModule(result, options_, target_module(profile).input_rounding, label, learn_scales)
+
+
+def _qat_refusal(qgraph: Graph) -> str | None:
+    """Why edgeq.qat cannot train through the quantized graph, or None."""
+    for node in qgraph.nodes:
+        try:
+            get_kernel(node, qgraph)
+        except UnsupportedOpError as e:
+            return str(e)
+    return None
