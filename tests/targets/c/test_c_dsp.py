@@ -132,6 +132,9 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
     for kernel in ("edgeq_conv2d_im2col_s8", "edgeq_conv2d_1x1_s8", "edgeq_depthwise_conv2d_opt_s8"):
         if name == "dsp_zoo":
             assert f"{kernel}(" in source, f"{kernel} not used: the test no longer covers it"
+    if name == "depthwise3x3":     # the 3x3 kernel on the 8-channel layers, the general one on 5
+        assert source.count("edgeq_depthwise_conv2d_3x3_s8(") == 5, "the 3x3 kernel lost a layer"
+        assert source.count("edgeq_depthwise_conv2d_opt_s8(") == 1, "the 5-channel layer left the general kernel"
     if name == "stem":
         assert source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs), "a one-channel conv left the c1 kernel"
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,

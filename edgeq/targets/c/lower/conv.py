@@ -290,7 +290,8 @@ def _conv2d(layer: LayerCode) -> None:
 
 
 DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
-DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c",
+DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c")
+DEPTHWISE_3X3 = kernel("edgeq_depthwise_conv2d_3x3_s8", "edgeq_depthwise_conv2d_3x3_s8.c",
                        "edgeq_depthwise_conv2d_thumb2.c")
 DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
 
@@ -314,7 +315,17 @@ def depthwise_kind(node: Node, graph: Graph) -> str:
     return "opt"
 
 
-@lowers("depthwise_conv2d", kernels=(DEPTHWISE, DEPTHWISE_OPT), int16=(DEPTHWISE_S16,))
+def depthwise_3x3(layer: LayerCode, fast: bool) -> bool:
+    """Does an "opt" layer fit edgeq_depthwise_conv2d_3x3_s8 (3 x 3, C % 4 == 0, the fast
+    requantization, no clamp)?  Its own file holds only those paths, so a model whose
+    depthwise layers all fit links neither the tap table nor the per-channel code."""
+    kh, kw = layer.input(1).shape[1:3]
+    a = layer.attrs
+    return bool((kh, kw) == (3, 3) and layer.output.shape[-1] % 4 == 0 and fast
+                and int(a["act_min"]) == -128 and int(a["act_max"]) == 127)
+
+
+@lowers("depthwise_conv2d", kernels=(DEPTHWISE, DEPTHWISE_OPT, DEPTHWISE_3X3), int16=(DEPTHWISE_S16,))
 def _depthwise_conv2d(layer: LayerCode) -> None:
     check_precision(layer)
     layer.note(window_note(layer, groups=False))
@@ -338,7 +349,8 @@ def _depthwise_conv2d(layer: LayerCode) -> None:
                                              layer.node.inputs[2], 6,
                                              f"int32 biases + input_offset ({-zp}) * the sum of each channel's weights")),
                   ("requant", channel_requant(layer, o)), ("fast_requant", int(fast))]
-        layer.call(DEPTHWISE_OPT, fields, args=[layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0])])
+        layer.call(DEPTHWISE_3X3 if depthwise_3x3(layer, fast) else DEPTHWISE_OPT, fields,
+                   args=[layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0])])
         return
     multiplier = layer.output.shape[-1] // layer.input(0).shape[-1]
     fields = weighted_fields(layer, "int8 weights, 1HWO", [("geometry", conv_geometry(layer)),
