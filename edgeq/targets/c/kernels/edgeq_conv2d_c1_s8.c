@@ -31,7 +31,7 @@ typedef struct {
 } stage;
 
 /* The exact requantization, out of line: a layer the fast one does not fit is rare. */
-static EDGEQ_NOINLINE int32_t output_exact(const stage *st, int32_t acc, int32_t o)
+static EDGEQ_COLD int32_t output_exact(const stage *st, int32_t acc, int32_t o)
 {
     return edgeq_requantize(acc, st->multiplier[o], st->shift[o], st->output_offset, st->act_min, st->act_max);
 }
@@ -109,7 +109,7 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
 
     for (; count > 0; --count, src += step, out += channels) {
         weight_ptr w = (weight_ptr)(const void *)st.weights;
-        int32_t o;
+        int32_t o, q;
         for (o = 0; o < channels; o += 4) {
             const int32_t n = channels - o;
             int32_t acc[4];
@@ -118,15 +118,8 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
             acc[2] = n > 2 ? st.bias[o + 2] : 0;
             acc[3] = n > 3 ? st.bias[o + 3] : 0;
             w = rows_dot(w, src, row_stride, st.rows, st.width4, acc);
-            out[o] = (int8_t)output_of(&st, acc[0], o);
-            if (n > 1) {
-                out[o + 1] = (int8_t)output_of(&st, acc[1], o + 1);
-            }
-            if (n > 2) {
-                out[o + 2] = (int8_t)output_of(&st, acc[2], o + 2);
-            }
-            if (n > 3) {
-                out[o + 3] = (int8_t)output_of(&st, acc[3], o + 3);
+            for (q = 0; q < n && q < 4; ++q) {     /* one output stage in the code, not four */
+                out[o + q] = (int8_t)output_of(&st, acc[q], o + q);
             }
         }
     }

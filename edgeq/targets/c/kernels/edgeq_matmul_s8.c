@@ -25,7 +25,7 @@ static inline int32_t clamp(int32_t y, int32_t lo, int32_t hi)
 }
 
 /* Every output of `columns` columns with the exact requantization (edgeq_requantize). */
-static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
+static EDGEQ_COLD void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
                                       int32_t col_stride, int32_t out_stride, int8_t *out)
 {
     const int32_t n = m->channels;
