@@ -27,25 +27,15 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int8_t *shift;
-    int32_t channels, rows, width4, output_offset, offset2, act_min, act_max, fast;
+    int32_t channels, rows, width4, offset2, act_min, act_max;
 } stage;
 
-/* The exact requantization, out of line: a layer the fast one does not fit is rare. */
-static EDGEQ_COLD int32_t output_exact(const stage *st, int32_t acc, int32_t o)
-{
-    return edgeq_requantize(acc, st->multiplier[o], st->shift[o], st->output_offset, st->act_min, st->act_max);
-}
-
+/* The fast requantization (the generator picks this kernel only where it is exact), clamped. */
 static inline int32_t output_of(const stage *st, int32_t acc, int32_t o)
 {
     const int32_t e = -st->shift[o];
-    int32_t y;
-    if (!st->fast) {
-        return output_exact(st, acc, o);
-    }
-    y = edgeq_requantize_fast(acc, st->multiplier[o], e, (int32_t)((uint32_t)st->offset2 << (e - 1)));
-    y = y < st->act_min ? st->act_min : y;
-    return y > st->act_max ? st->act_max : y;
+    const int32_t y = edgeq_requantize_fast(acc, st->multiplier[o], e, (int32_t)((uint32_t)st->offset2 << (e - 1)));
+    return y < st->act_min ? st->act_min : (y > st->act_max ? st->act_max : y);
 }
 
 #if EDGEQ_DSP
@@ -109,7 +99,7 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
 
     for (; count > 0; --count, src += step, out += channels) {
         weight_ptr w = (weight_ptr)(const void *)st.weights;
-        int32_t o, q;
+        int32_t o;
         for (o = 0; o < channels; o += 4) {
             const int32_t n = channels - o;
             int32_t acc[4];
@@ -118,8 +108,15 @@ static EDGEQ_NOINLINE void pixels(const stage *stp, const int8_t *src, int32_t r
             acc[2] = n > 2 ? st.bias[o + 2] : 0;
             acc[3] = n > 3 ? st.bias[o + 3] : 0;
             w = rows_dot(w, src, row_stride, st.rows, st.width4, acc);
-            for (q = 0; q < n && q < 4; ++q) {     /* one output stage in the code, not four */
-                out[o + q] = (int8_t)output_of(&st, acc[q], o + q);
+            out[o] = (int8_t)output_of(&st, acc[0], o);
+            if (n > 1) {
+                out[o + 1] = (int8_t)output_of(&st, acc[1], o + 1);
+            }
+            if (n > 2) {
+                out[o + 2] = (int8_t)output_of(&st, acc[2], o + 2);
+            }
+            if (n > 3) {
+                out[o + 3] = (int8_t)output_of(&st, acc[3], o + 3);
             }
         }
     }
@@ -180,11 +177,9 @@ void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, in
     st.channels = o;
     st.rows = kh;
     st.width4 = w4;
-    st.output_offset = p->output_offset;
     st.offset2 = 2 * p->output_offset + 1;
     st.act_min = p->requant.act_min;
     st.act_max = p->requant.act_max;
-    st.fast = p->fast_requant;
     /* output columns [in_lo, in_hi) have windows inside the input's columns */
     in_lo = (g->pad_left + sw - 1) / sw;
     in_hi = (wd - kw + g->pad_left) / sw + 1;
