@@ -176,7 +176,7 @@ void edgeq_depthwise_conv2d_3x3_s8(const edgeq_depthwise_conv2d_opt_params *p, c
 #if EDGEQ_DSP
             const int32_t ix0 = ox * g->stride_width - g->pad_left;
             uint32_t in = 0;
-            int32_t t;
+            int32_t ky, kx;
             if (iy0 >= 0 && iy0 + 2 * dh < ih && ix0 >= 0 && ix0 + 2 * dw < iw) {
                 /* this pixel and the following ones whose windows lie inside the input */
                 int32_t n = 1;
@@ -188,9 +188,12 @@ void edgeq_depthwise_conv2d_3x3_s8(const edgeq_depthwise_conv2d_opt_params *p, c
                 output += (n - 1) * ch;
                 continue;
             }
-            for (t = 0; t < 9; ++t) {
-                const int32_t iy = iy0 + (t / 3) * dh, ix = ix0 + (t % 3) * dw;
-                in |= (uint32_t)(iy >= 0 && iy < ih && ix >= 0 && ix < iw) << t;
+            for (ky = 0; ky < 3; ++ky) {
+                const int32_t iy = iy0 + ky * dh;
+                for (kx = 0; kx < 3; ++kx) {
+                    const int32_t ix = ix0 + kx * dw;
+                    in |= (uint32_t)(iy >= 0 && iy < ih && ix >= 0 && ix < iw) << (ky * 3 + kx);
+                }
             }
             border3x3(p, input, (iy0 * iw + ix0) * ch, in, col, row, output);
 #else
