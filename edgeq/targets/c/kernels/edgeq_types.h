@@ -47,8 +47,8 @@
 #define EDGEQ_NOINLINE
 #endif
 
-/* Marks a path no layer of the example models takes (the exact requantization, per-model
- * setup): compiled for size, out of line, off the hot code. */
+/* Marks a path no layer of the example models takes (the exact requantization): compiled
+ * for size, out of line, off the hot code. */
 #if defined(__GNUC__)
 #define EDGEQ_COLD __attribute__((cold, noinline))
 #else
