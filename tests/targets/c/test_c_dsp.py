@@ -132,6 +132,9 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
     for kernel in ("edgeq_conv2d_im2col_s8", "edgeq_conv2d_1x1_s8", "edgeq_depthwise_conv2d_opt_s8"):
         if name == "dsp_zoo":
             assert f"{kernel}(" in source, f"{kernel} not used: the test no longer covers it"
+    if name == "depthwise3x3":     # the 3x3 kernel on the 8-channel layers, the general one on 5
+        assert source.count("edgeq_depthwise_conv2d_3x3_s8(") == 5, "the 3x3 kernel lost a layer"
+        assert source.count("edgeq_depthwise_conv2d_opt_s8(") == 1, "the 5-channel layer left the general kernel"
     if name == "stem":
         assert source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs), "a one-channel conv left the c1 kernel"
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
@@ -140,17 +143,19 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
 
 
 @pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
-def test_one_channel_kernel_exact_requantization(models: dict[str, Prepared], flags: list[str], tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The one-channel kernel's exact output stage (taken when edgeq_requantize_fast() is not
-    proven exact for a layer): the generator made to prove nothing."""
+def test_one_channel_layers_without_fast_requantization(models: dict[str, Prepared], flags: list[str],
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where edgeq_requantize_fast() is not proven exact (the generator made to prove nothing)
+    the one-channel layers leave the c1 kernel, which has no exact output stage, for im2col's
+    matmul (its exact path: cols_exact) and stay bit-exact."""
     require_host_cc()
     monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
     p = models["stem"]
     arts = emit(p, tmp_path, p.name)
     source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
     requant_flags = set(re.findall(r"\.fast_requant\s*=\s*(\d)", source))
-    assert requant_flags == {"0"} and source.count("edgeq_conv2d_c1_s8(") == len(Stem().convs)
+    assert requant_flags == {"0"} and "edgeq_conv2d_c1_s8(" not in source
+    assert source.count("edgeq_conv2d_im2col_s8(") + source.count("edgeq_conv2d_1x1_s8(") == len(Stem().convs)
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
                         {"extra_cflags": flags, "sanitize": True})
     assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")

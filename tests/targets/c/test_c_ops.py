@@ -28,10 +28,11 @@ class ConvPoolZoo(nn.Module):
         self.grouped = nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2)
         self.dw = nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=8)    # depth multiplier 2
         self.rect = nn.Conv2d(16, 6, (1, 3), padding=(0, 1))
+        self.dw3 = nn.Conv2d(16, 16, 3, padding=1, groups=16)          # the 3x3 depthwise kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.grouped(torch.relu(x))                 # clamp on the graph input
-        y = self.dw(F.hardtanh(y, -1.0, 1.0))
+        y = self.dw3(self.dw(F.hardtanh(y, -1.0, 1.0)))
         y = F.avg_pool2d(y, 3, stride=2, padding=1, count_include_pad=False)
         y = F.max_pool2d(y, 2, stride=2, ceil_mode=True)
         return self.rect(y)

@@ -63,7 +63,8 @@ void edgeq_conv2d_im2col_s8(const edgeq_conv2d_im2col_params *p, const int8_t *i
  * taps j (the row zero padded to width4 = kernel_width rounded up to 4), each of the 4
  * channels: the int16 weights of taps 4j, 4j + 2, 4j + 1, 4j + 3 (as SXTB16 widens 4 input
  * bytes).  Output pixels in raster order, each window read before the pixel's writes.
- * scratch: kernel_height * width4 bytes (the window of a pixel at the border). */
+ * scratch: kernel_height * width4 bytes (the window of a pixel at the border).  The output
+ * stage is edgeq_requantize_fast(): the generator picks this kernel only where it is exact. */
 typedef struct {
     edgeq_conv_geometry geometry;
     int32_t pad_value;               /* input zero point */
@@ -72,7 +73,6 @@ typedef struct {
     const int32_t *bias;             /* [O], the input offset folded in */
     edgeq_channel_requant requant;
     int32_t output_offset;           /* output zero point */
-    int32_t fast_requant;            /* edgeq_requantize_fast() is exact (edgeq_matmul_s8) */
 } edgeq_conv2d_c1_params;
 
 void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, int8_t *output,

@@ -27,25 +27,15 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int8_t *shift;
-    int32_t channels, rows, width4, output_offset, offset2, act_min, act_max, fast;
+    int32_t channels, rows, width4, offset2, act_min, act_max;
 } stage;
 
-/* The exact requantization, out of line: a layer the fast one does not fit is rare. */
-static EDGEQ_NOINLINE int32_t output_exact(const stage *st, int32_t acc, int32_t o)
-{
-    return edgeq_requantize(acc, st->multiplier[o], st->shift[o], st->output_offset, st->act_min, st->act_max);
-}
-
+/* The fast requantization (the generator picks this kernel only where it is exact), clamped. */
 static inline int32_t output_of(const stage *st, int32_t acc, int32_t o)
 {
     const int32_t e = -st->shift[o];
-    int32_t y;
-    if (!st->fast) {
-        return output_exact(st, acc, o);
-    }
-    y = edgeq_requantize_fast(acc, st->multiplier[o], e, (int32_t)((uint32_t)st->offset2 << (e - 1)));
-    y = y < st->act_min ? st->act_min : y;
-    return y > st->act_max ? st->act_max : y;
+    const int32_t y = edgeq_requantize_fast(acc, st->multiplier[o], e, (int32_t)((uint32_t)st->offset2 << (e - 1)));
+    return y < st->act_min ? st->act_min : (y > st->act_max ? st->act_max : y);
 }
 
 #if EDGEQ_DSP
@@ -187,11 +177,9 @@ void edgeq_conv2d_c1_s8(const edgeq_conv2d_c1_params *p, const int8_t *input, in
     st.channels = o;
     st.rows = kh;
     st.width4 = w4;
-    st.output_offset = p->output_offset;
     st.offset2 = 2 * p->output_offset + 1;
     st.act_min = p->requant.act_min;
     st.act_max = p->requant.act_max;
-    st.fast = p->fast_requant;
     /* output columns [in_lo, in_hi) have windows inside the input's columns */
     in_lo = (g->pad_left + sw - 1) / sw;
     in_hi = (wd - kw + g->pad_left) / sw + 1;

@@ -39,7 +39,7 @@ static void put_run(const int8_t *src, int32_t k, int32_t n, int32_t q, int32_t 
 }
 
 /* Column q: depth k..k+n-1 are `value` (the padding). */
-static void put_fill(int32_t value, int32_t k, int32_t n, int32_t q, int32_t columns,
+static EDGEQ_NOINLINE void put_fill(int32_t value, int32_t k, int32_t n, int32_t q, int32_t columns,
                      int32_t depth, void *cols)
 {
     int32_t j;

@@ -48,6 +48,11 @@ typedef struct {
 void edgeq_depthwise_conv2d_opt_s8(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *input,
                                    int8_t *output);
 
+/* The same for a 3 x 3 window, C % 4 == 0, fast_requant set and no clamp (act_min = -128,
+ * act_max = 127): the lowering's choice for such layers, with the same parameters. */
+void edgeq_depthwise_conv2d_3x3_s8(const edgeq_depthwise_conv2d_opt_params *p, const int8_t *input,
+                                   int8_t *output);
+
 /* 16x8 depthwise 2-D convolution: int16 input and output, int8 weights 1HWO, int64 biases. */
 typedef struct {
     edgeq_conv_geometry geometry;

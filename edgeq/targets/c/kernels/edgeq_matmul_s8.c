@@ -3,8 +3,10 @@
  * (edgeq_matmul.h): two output channels by one or two columns at a time.
  *
  * Traversal (a guarantee other code relies on: keep it): output channels in increasing pairs;
- * for each pair, channel o then o + 1 of column 0, then of column 1 (out + out_stride).  With
- * one column the writes are at increasing addresses.
+ * for each pair, channel o then o + 1 of column 0, then of column 1 (out + out_stride); on the
+ * DSP path with an odd channel count or a clamp, every pair of column 0, then of column 1
+ * (the DSP path's columns are in the scratch: no write meets a read).  With one column the
+ * writes are at increasing addresses.
  */
 #include "edgeq_matmul.h"
 
@@ -23,7 +25,7 @@ static inline int32_t clamp(int32_t y, int32_t lo, int32_t hi)
 }
 
 /* Every output of `columns` columns with the exact requantization (edgeq_requantize). */
-static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
+static EDGEQ_COLD void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
                                       int32_t col_stride, int32_t out_stride, int8_t *out)
 {
     const int32_t n = m->channels;
@@ -53,42 +55,10 @@ static EDGEQ_NOINLINE void cols_exact(const edgeq_matmul_s8 *m, const void *cols
 
 #if EDGEQ_DSP
 
-/* The 2 x 2 block's products over the depth (C; the common case runs in
- * edgeq_matmul_pairs2_s8). */
-#define EDGEQ_MATMUL_GROUP(g)                                                               \
-        {                                                                                   \
-            const uint32_t w0 = w[2 * (g)], w1 = w[2 * (g) + 1];                            \
-            const int32_t w0e = edgeq_sxtb16(w0), w0o = edgeq_sxtb16_ror8(w0);              \
-            const int32_t w1e = edgeq_sxtb16(w1), w1o = edgeq_sxtb16_ror8(w1);              \
-            int32_t xe = (int32_t)x[4 * (g)], xo = (int32_t)x[4 * (g) + 1];                 \
-            a00 = edgeq_smlad(w0e, xe, a00);                                                \
-            a00 = edgeq_smlad(w0o, xo, a00);                                                \
-            a10 = edgeq_smlad(w1e, xe, a10);                                                \
-            a10 = edgeq_smlad(w1o, xo, a10);                                                \
-            xe = (int32_t)x[4 * (g) + 2];                                                   \
-            xo = (int32_t)x[4 * (g) + 3];                                                   \
-            a01 = edgeq_smlad(w0e, xe, a01);                                                \
-            a01 = edgeq_smlad(w0o, xo, a01);                                                \
-            a11 = edgeq_smlad(w1e, xe, a11);                                                \
-            a11 = edgeq_smlad(w1o, xo, a11);                                                \
-        }
-#define EDGEQ_MM_PRODUCTS                                                                   \
-    if (odd) {                                                                              \
-        EDGEQ_MATMUL_GROUP(0)                                                               \
-        w += 2;                                                                             \
-        x += 4;                                                                             \
-    }                                                                                       \
-    while (x != x_end) {     /* two groups a turn */                                        \
-        EDGEQ_MATMUL_GROUP(0)                                                               \
-        EDGEQ_MATMUL_GROUP(1)                                                               \
-        w += 4;                                                                             \
-        x += 8;                                                                             \
-    }
-
 #if EDGEQ_THUMB2_DSP
-/* Whole channel pairs of two columns, fast requantization, no clamp: cols2_fast's loop with
- * its output stage as one Thumb-2 function (GCC spilled the pointers and the output stage's
- * state of the C form, ~70 instructions a pair besides the products; here the products use
+/* Whole channel pairs of two columns, fast requantization, no clamp: 2 x 2 (channel, column)
+ * accumulators per block and the output stage as one Thumb-2 function (GCC spilled the
+ * pointers and the output stage's state of the C form, ~70 instructions a pair besides the products; here the products use
  * r0-r12, the output pointer stays in lr, the rest lives in an 8-word frame).  The same
  * instructions per output as edgeq_requantize_fast + SSAT; writes channel o, o + 1 of column
  * 0, then of column 1. */
@@ -210,56 +180,12 @@ __asm__(".pushsection .text.edgeq_matmul_pairs2_s8,\"ax\",%progbits\n\t"
 #define EDGEQ_MM_PAIRS2_FN 0
 #endif
 
-/* Two columns, fast requantization: 2 x 2 (channel, column) accumulators per block. */
-static EDGEQ_NOINLINE void cols2_fast(const stage *st, const uint32_t *w, int32_t groups,
-                                      const uint32_t *cols, int8_t *out, int8_t *out_b)
-{
-    const int32_t *bias = st->bias;
-    const int32_t *multiplier = st->multiplier;
-    const int8_t *shift = st->shift;
-    const int32_t n = st->channels;
-    const uint32_t offset2 = (uint32_t)st->offset2;
-    const int32_t lo = st->act_min, hi = st->act_max;
-    const int32_t clamped = lo > EDGEQ_INT8_MIN || hi < EDGEQ_INT8_MAX;
-    const uint32_t *x_end = cols + 4 * groups;
-    const int32_t odd = groups & 1;
-    int32_t o;
-
-    for (o = 0; o < n; o += 2) {
-        const int32_t o1 = o + 1 < n ? o + 1 : o;
-        const uint32_t *x = cols;
-        int32_t a00 = bias[o], a10 = bias[o1];     /* [channel][column] */
-        int32_t a01 = a00, a11 = a10;
-        int32_t e0, e1, m0, m1, r0, r1, y00, y01, y10, y11;
-        EDGEQ_MM_PRODUCTS
-        e0 = -shift[o];
-        e1 = -shift[o1];
-        m0 = multiplier[o];
-        m1 = multiplier[o1];
-        r0 = (int32_t)(offset2 << (e0 - 1));
-        r1 = (int32_t)(offset2 << (e1 - 1));
-        y00 = edgeq_ssat8(edgeq_requantize_fast(a00, m0, e0, r0));
-        y01 = edgeq_ssat8(edgeq_requantize_fast(a01, m0, e0, r0));
-        y10 = edgeq_ssat8(edgeq_requantize_fast(a10, m1, e1, r1));
-        y11 = edgeq_ssat8(edgeq_requantize_fast(a11, m1, e1, r1));
-        if (clamped) {
-            y00 = clamp(y00, lo, hi);
-            y01 = clamp(y01, lo, hi);
-            y10 = clamp(y10, lo, hi);
-            y11 = clamp(y11, lo, hi);
-        }
-        out[o] = (int8_t)y00;
-        out_b[o] = (int8_t)y01;
-        if (o1 != o) {
-            out[o1] = (int8_t)y10;
-            out_b[o1] = (int8_t)y11;
-        }
-    }
-}
-
-/* One column, fast requantization. */
+/* One column, fast requantization: its group g at cols + g * step words (step 2 for one
+ * column, 4 for either of two interleaved ones).  Two columns with an odd channel count or a
+ * clamp take it once per column: no zoo layer needs them, and a second 2 x 2 loop in C cost
+ * 600 bytes of flash in every model with a 1x1 or im2col layer. */
 static EDGEQ_NOINLINE void cols1_fast(const stage *st, const uint32_t *w, int32_t groups,
-                                      const uint32_t *cols, int8_t *out)
+                                      const uint32_t *cols, int32_t step, int8_t *out)
 {
     const int32_t *bias = st->bias;
     const int32_t *multiplier = st->multiplier;
@@ -283,7 +209,7 @@ static EDGEQ_NOINLINE void cols1_fast(const stage *st, const uint32_t *w, int32_
             a1 = edgeq_smlad(edgeq_sxtb16(w1), xe, a1);
             a1 = edgeq_smlad(edgeq_sxtb16_ror8(w1), xo, a1);
             w += 2;
-            x += 2;
+            x += step;
         } while (w != end);
         e0 = -shift[o];
         e1 = -shift[o1];
@@ -300,6 +226,7 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
                           int32_t col_stride, int32_t out_stride, int8_t *out)
 {
     stage st;
+    int32_t q;
     if (!m->fast_requant) {
         cols_exact(m, cols, columns, col_stride, out_stride, out);
         return;
@@ -332,12 +259,9 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
     st.act_min = m->requant.act_min;
     st.act_max = m->requant.act_max;
     st.output_offset = m->output_offset;
-    if (columns == 2) {
-        cols2_fast(&st, (const uint32_t *)(const void *)m->weights, edgeq_matmul_depth4(m->depth) >> 2,
-                   (const uint32_t *)cols, out, out + out_stride);
-    } else {
+    for (q = 0; q < columns; ++q) {
         cols1_fast(&st, (const uint32_t *)(const void *)m->weights, edgeq_matmul_depth4(m->depth) >> 2,
-                   (const uint32_t *)cols, out);
+                   (const uint32_t *)cols + 2 * q, 2 * columns, out + q * out_stride);
     }
 }
 

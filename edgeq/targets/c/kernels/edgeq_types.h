@@ -47,6 +47,14 @@
 #define EDGEQ_NOINLINE
 #endif
 
+/* Marks a path no layer of the example models takes (the exact requantization): compiled
+ * for size, out of line, off the hot code. */
+#if defined(__GNUC__)
+#define EDGEQ_COLD __attribute__((cold, noinline))
+#else
+#define EDGEQ_COLD
+#endif
+
 /* Window of a 2-D convolution over an NHWC input [H][W][C]: output pixel (oy, ox) reads input
  * rows oy * stride_height - pad_top + ky * dilation_height for ky < kernel_height (likewise
  * for columns); taps outside the input contribute nothing. */

@@ -155,6 +155,16 @@ def _weights_2d(node: Node, graph: Graph) -> np.ndarray:
     return w.reshape(w.shape[0], -1)
 
 
+def fast_requant(node: Node, graph: Graph) -> bool:
+    """Is edgeq_requantize_fast() exact for every accumulator the (foldable) layer can produce?"""
+    w2 = _weights_2d(node, graph)
+    bias = graph.t(node.inputs[2]).data.astype(np.int64).reshape(-1)
+    _, final = matmul_bounds(w2, bias, int(node.attrs["input_zero_point"]))
+    shift = np.asarray(node.attrs["shift"], dtype=np.int64).reshape(-1)
+    return bool(final.max(initial=0) < FAST_ACC_LIMIT and shift.min() >= FAST_SHIFTS[0]
+                and shift.max() <= FAST_SHIFTS[1])
+
+
 def folded_output_stage(layer: LayerCode) -> tuple[str, bool]:
     """The biases with the input offset folded in (their array's symbol), and whether
     edgeq_requantize_fast() is exact for every accumulator the layer can produce."""
@@ -162,10 +172,7 @@ def folded_output_stage(layer: LayerCode) -> tuple[str, bool]:
     w2 = _weights_2d(layer.node, layer.graph)
     bias = layer.input(2).data.astype(np.int64).reshape(-1)
     zp = int(a["input_zero_point"])
-    _, final = matmul_bounds(w2, bias, zp)
-    shift = np.asarray(a["shift"], dtype=np.int64).reshape(-1)
-    fast = bool(final.max(initial=0) < FAST_ACC_LIMIT and shift.min() >= FAST_SHIFTS[0]
-                and shift.max() <= FAST_SHIFTS[1])
+    fast = fast_requant(layer.node, layer.graph)
     folded_bias = layer.const_array("folded_bias", "int32_t", bias - zp * w2.sum(axis=1), layer.node.inputs[2], 6,
                                     f"int32 biases + input_offset ({-zp}) * the sum of each channel's weights")
     return folded_bias, fast
@@ -199,15 +206,16 @@ C1_MAX_CHANNELS = 16
 
 def conv_kind(node: Node, graph: Graph) -> str:
     """The kernel a conv2d layer calls: "s16", "generic" (grouped, or an offset that cannot be
-    folded), "c1" (one input channel, no dilation, few output channels), "1x1" (pointwise,
-    stride 1, no padding) or "im2col"."""
+    folded), "c1" (one input channel, no dilation, few output channels, the fast
+    requantization exact: the kernel has no exact output stage, im2col's matmul has one),
+    "1x1" (pointwise, stride 1, no padding) or "im2col"."""
     if graph.t(node.inputs[0]).dtype != "int8":
         return "s16"
     a = node.attrs
     if a["groups"] != 1 or not foldable(node, graph):
         return "generic"
     if (graph.t(node.inputs[0]).shape[-1] == 1 and tuple(a["dilation"]) == (1, 1)
-            and graph.t(node.outputs[0]).shape[-1] <= C1_MAX_CHANNELS):
+            and graph.t(node.outputs[0]).shape[-1] <= C1_MAX_CHANNELS and fast_requant(node, graph)):
         return "c1"
     kh, kw = graph.t(node.inputs[1]).shape[1:3]
     if (kh, kw) == (1, 1) and tuple(a["stride"]) == (1, 1) and not any(a["padding"]):
@@ -246,11 +254,10 @@ def c1_fields(layer: LayerCode) -> list[Field]:
     weights = layer.const_array("c1_weights", "int16_t", c1_weights(w.data.astype(np.int64)), layer.node.inputs[1],
                                 8, f"int8 weights, OHWI {shape_text(w.shape)}, as int16 for edgeq_conv2d_c1_s8 "
                                 f"(groups of 4 channels, rows, groups of 4 taps, taps 0 2 1 3)", aligned=True)
-    folded_bias, fast = folded_output_stage(layer)
+    folded_bias, _ = folded_output_stage(layer)     # fast: conv_kind's condition
     return [("geometry", conv_geometry(layer)), ("pad_value", layer.attrs["input_zero_point"]),
             ("output_channels", o), ("weights", weights), ("bias", folded_bias),
-            ("requant", channel_requant(layer, o)), ("output_offset", layer.attrs["output_zero_point"]),
-            ("fast_requant", int(fast))]
+            ("requant", channel_requant(layer, o)), ("output_offset", layer.attrs["output_zero_point"])]
 
 
 CONV2D = kernel("edgeq_conv2d_s8", "edgeq_conv2d.c")
@@ -290,7 +297,8 @@ def _conv2d(layer: LayerCode) -> None:
 
 
 DEPTHWISE = kernel("edgeq_depthwise_conv2d_s8", "edgeq_depthwise_conv2d.c")
-DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c",
+DEPTHWISE_OPT = kernel("edgeq_depthwise_conv2d_opt_s8", "edgeq_depthwise_conv2d_opt_s8.c")
+DEPTHWISE_3X3 = kernel("edgeq_depthwise_conv2d_3x3_s8", "edgeq_depthwise_conv2d_3x3_s8.c",
                        "edgeq_depthwise_conv2d_thumb2.c")
 DEPTHWISE_S16 = kernel("edgeq_depthwise_conv2d_s16", "edgeq_depthwise_conv2d_s16.c")
 
@@ -314,7 +322,17 @@ def depthwise_kind(node: Node, graph: Graph) -> str:
     return "opt"
 
 
-@lowers("depthwise_conv2d", kernels=(DEPTHWISE, DEPTHWISE_OPT), int16=(DEPTHWISE_S16,))
+def depthwise_3x3(layer: LayerCode, fast: bool) -> bool:
+    """Does an "opt" layer fit edgeq_depthwise_conv2d_3x3_s8 (3 x 3, C % 4 == 0, the fast
+    requantization, no clamp)?  Its own file holds only those paths, so a model whose
+    depthwise layers all fit links neither the tap table nor the per-channel code."""
+    kh, kw = layer.input(1).shape[1:3]
+    a = layer.attrs
+    return bool((kh, kw) == (3, 3) and layer.output.shape[-1] % 4 == 0 and fast
+                and int(a["act_min"]) == -128 and int(a["act_max"]) == 127)
+
+
+@lowers("depthwise_conv2d", kernels=(DEPTHWISE, DEPTHWISE_OPT, DEPTHWISE_3X3), int16=(DEPTHWISE_S16,))
 def _depthwise_conv2d(layer: LayerCode) -> None:
     check_precision(layer)
     layer.note(window_note(layer, groups=False))
@@ -323,10 +341,7 @@ def _depthwise_conv2d(layer: LayerCode) -> None:
         w2 = _weights_2d(layer.node, layer.graph)
         bias = layer.input(2).data.astype(np.int64).reshape(-1)
         zp = int(a["input_zero_point"])
-        _, final = matmul_bounds(w2, bias, zp)
-        shift = np.asarray(a["shift"], dtype=np.int64).reshape(-1)
-        fast = bool(final.max(initial=0) < FAST_ACC_LIMIT and shift.min() >= FAST_SHIFTS[0]
-                    and shift.max() <= FAST_SHIFTS[1])
+        fast = fast_requant(layer.node, layer.graph)
         o = layer.output.shape[-1]
         fields = [("geometry", conv_geometry(layer)), ("pad_value", zp), ("output_offset", a["output_zero_point"]),
                   ("weights", layer.const_array("grouped_weights", "int8_t", depthwise_weights(w2),
@@ -338,7 +353,8 @@ def _depthwise_conv2d(layer: LayerCode) -> None:
                                              layer.node.inputs[2], 6,
                                              f"int32 biases + input_offset ({-zp}) * the sum of each channel's weights")),
                   ("requant", channel_requant(layer, o)), ("fast_requant", int(fast))]
-        layer.call(DEPTHWISE_OPT, fields, args=[layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0])])
+        layer.call(DEPTHWISE_3X3 if depthwise_3x3(layer, fast) else DEPTHWISE_OPT, fields,
+                   args=[layer.ptr(layer.node.inputs[0]), layer.ptr(layer.node.outputs[0])])
         return
     multiplier = layer.output.shape[-1] // layer.input(0).shape[-1]
     fields = weighted_fields(layer, "int8 weights, 1HWO", [("geometry", conv_geometry(layer)),
