@@ -1,8 +1,9 @@
 """The model-independent steps of a build, top to bottom: trace, float passes, calibrate, try the
 accuracy passes, quantize, then mixed precision where asked.
 
-Cross-layer equalization and bias correction are tried and kept only where they raise the
-output SQNR on a calibration sample ("on where they help"); each can be switched off. The
+Cross-layer equalization, bias correction and near-minmax ranges are tried and kept only where
+they raise the output SQNR on a calibration sample ("on where they help"; the worst output
+first, ``evaluation.worst_then_mean``); each can be switched off. The
 result (``Quantization``) records every decision, so later steps never redo them."""
 from __future__ import annotations
 
