@@ -77,31 +77,51 @@ def calibrate(graph: Graph, inputs: list[np.ndarray], method: str = "mse", perce
               batch_size: int = 32, progress: Callable[[int], None] | None = None,
               time_budget_s: float = 120.0) -> Ranges:
     """Return {tensor name: (lo, hi)} for every activation of the float ``graph``."""
-    if method not in METHODS:
-        raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
+    return calibrate_choices(graph, inputs, [(method, percentile)], batch_size, progress, time_budget_s)[0]
+
+
+def calibrate_choices(graph: Graph, inputs: list[np.ndarray], choices: list[tuple[str, float]],
+                      batch_size: int = 32, progress: Callable[[int], None] | None = None,
+                      time_budget_s: float = 120.0) -> list[Ranges]:
+    """``calibrate`` for several (method, percentile) choices at once: one ``Ranges`` per
+    choice, all from the same two passes over ``inputs``."""
+    for method, _ in choices:
+        if method not in METHODS:
+            raise EdgeqError(f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}")
     lo, hi, floors = _observe_minmax(graph, inputs, batch_size, progress)
     lo.update({k: max(lo[k], f) for k, f in floors.items()})
     observed = {k: (lo[k], hi[k]) for k in lo}
-    result = Ranges(observed)
-    result.observed = observed
-    if method == "minmax":
-        return result
+    if all(method == "minmax" for method, _ in choices):
+        return [_observed_ranges(observed) for _ in choices]
     edges = {k: (min(lo[k], 0.0), max(hi[k], 0.0)) for k in lo}
     hists = _observe_histograms(graph, inputs, batch_size, edges, floors, progress)
 
-    def choose(name: str, how: str) -> tuple[float, float]:
+    def choose(name: str, how: str, percentile: float) -> tuple[float, float]:
         a, b = edges[name]
         if b <= a or how == "minmax":
             return lo[name], hi[name]
         return CHOOSERS[how](hists[name], percentile)
 
-    if method != "auto":
-        result = Ranges()
-        result.chooser = lambda name: choose(name, method)
-    else:
-        candidates = {k: {m: choose(k, m) for m in ("minmax", "percentile", "mse", "entropy")} for k in lo}
-        sample = [_as_input(x[:AUTO_SAMPLES]) for x in inputs]
-        result = Ranges(choose_by_layer_output_error(graph, sample, candidates, time_budget_s))
+    out = []
+    for method, percentile in choices:
+        if method == "minmax":
+            out.append(_observed_ranges(observed))
+            continue
+        if method != "auto":
+            result = Ranges()
+            result.chooser = lambda name, m=method, p=percentile: choose(name, m, p)
+        else:
+            candidates = {k: {m: choose(k, m, percentile) for m in ("minmax", "percentile", "mse", "entropy")}
+                          for k in lo}
+            sample = [_as_input(x[:AUTO_SAMPLES]) for x in inputs]
+            result = Ranges(choose_by_layer_output_error(graph, sample, candidates, time_budget_s))
+        result.observed = observed
+        out.append(result)
+    return out
+
+
+def _observed_ranges(observed: dict[str, tuple[float, float]]) -> Ranges:
+    result = Ranges(observed)
     result.observed = observed
     return result
 

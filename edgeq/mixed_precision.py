@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from . import interpreter, metrics
-from .evaluation import output_sqnr
+from .evaluation import output_sqnr, output_sqnrs, worst_then_mean
 from .errors import EdgeqError
 from .ir import Graph
 from .memory_plan import plan_memory
@@ -230,11 +230,11 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
                 "float_accuracy": scorer.float_accuracy, "steps": [s.to_dict() for s in steps]}
     else:
         layers = candidates_of(g) if request.mode == "16x8" else resolve_layers(g, request.layers)
-        best: tuple[float, Graph, Candidate] | None = None
+        best: tuple[tuple[float, float], Graph, Candidate] | None = None
         for cand in tried:
             for bc in (False, True) if options.get("bias_correction", True) else (False,):
                 qc = make(layers, cand.graph, cand.ranges, bc)
-                score = output_sqnr(fgraph, reference, qc, sample)
+                score = worst_then_mean(output_sqnrs(fgraph, reference, qc, sample))   # as pipeline ranks
                 if best is None or score > best[0]:
                     best = (score, qc, Candidate(cand.graph, cand.ranges, cand.equalized, bc))
         assert best is not None

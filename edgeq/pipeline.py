@@ -1,8 +1,9 @@
 """The model-independent steps of a build, top to bottom: trace, float passes, calibrate, try the
 accuracy passes, quantize, then mixed precision where asked.
 
-Cross-layer equalization and bias correction are tried and kept only where they raise the
-output SQNR on a calibration sample ("on where they help"); each can be switched off. The
+Cross-layer equalization, bias correction and near-minmax ranges are tried and kept only where
+they raise the output SQNR on a calibration sample ("on where they help"; the worst output
+first, ``evaluation.worst_then_mean``); each can be switched off. The
 result (``Quantization``) records every decision, so later steps never redo them."""
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 import torch
 
 from . import interpreter, mixed_precision
-from .calibration import Ranges, calibrate
-from .evaluation import output_sqnr
+from .calibration import Ranges, calibrate_choices
+from .evaluation import output_sqnr, output_sqnrs, worst_then_mean
 from .frontend import trace
 from .ir import Graph
 from .mixed_precision import Candidate, PrecisionRequest
@@ -30,6 +31,11 @@ SAMPLE = 64
 #: has more weights than a small sample has outputs, and would fit the sample's noise)
 ROUNDING_SAMPLES = 256
 HELD_OUT_MIN = 16
+#: the second range choice every build tries besides its method: clip only the rarest values
+#: (0.001 % at each end). MSE-optimal clipping of a shared trunk tensor cuts tails that a
+#: regression head reads (a face detector's box and landmarks lost 0.7-1 dB against ONNX Runtime's
+#: 99.999 percentile, benchmarks/results/issue17_face_heads.md); near-minmax ranges keep them
+WIDE = ("percentile", 99.999)
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Quantization:
     equalized: bool = False
     bias_corrected: bool = False
     scores: dict[str, float] = field(default_factory=dict)   # output SQNR (dB) of each candidate
+    #: which ranges were kept: the method's (e.g. "mse") or the wide candidate's ("percentile 99.999")
+    range_choice: str = ""
     precision: dict[str, Any] = field(default_factory=lambda: {"mode": "int8"})
     #: the weight rounding ("nearest" or "adaround") and, for learned rounding, its budget and
     #: the per-layer rows of ``passes.adaround.LayerRounding``
@@ -50,7 +58,7 @@ class Quantization:
     def passes_summary(self) -> dict[str, Any]:
         """The report's "quantization_passes" section."""
         return {"equalization": self.equalized, "bias_correction": self.bias_corrected,
-                "rounding": self.rounding["method"], **self.scores}
+                "ranges": self.range_choice, "rounding": self.rounding["method"], **self.scores}
 
 
 @dataclass
@@ -83,47 +91,61 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     """Calibrate the float graph on ``calibration`` and quantize it.
 
     options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help);
+    ``wide_ranges`` (default True: ranges clipping only the rarest values, ``WIDE``, are tried
+    besides the method's when the method clips, kept if they rank higher);
     ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``);
     ``rounding``: "nearest" (default) or "adaround" (learned weight rounding of the chosen
     candidate within ``rounding_budget`` seconds, before its bias correction; int8 builds).
     precision: which activations are int16 (edgeq.mixed_precision); default all int8.
-    accepts: for ``--precision auto``, the reason the target cannot run a quantized graph, or None."""
+    accepts: for ``--precision auto``, the reason the target cannot run a quantized graph, or None.
+
+    Candidates (equalized or not x the range choices x bias corrected or not) are ranked by
+    ``evaluation.worst_then_mean`` of their per-output SQNR on the calibration sample."""
     options = options or {}
     precision = precision or PrecisionRequest()
     precision.check()
     sample = [_sample(x[:SAMPLE]) for x in calibration]
     reference = interpreter.run(graph, sample)
-    candidates = [Candidate(graph, Ranges(), False)]
+    graphs = [(graph, False)]
     if options.get("equalization", True) and equalizable_pairs(graph):
-        candidates.append(Candidate(equalize_cross_layer(graph), Ranges(), True))
+        graphs.append((equalize_cross_layer(graph), True))
+    choices = [(method, percentile)]
+    if options.get("wide_ranges", True) and method not in ("minmax", "percentile"):
+        choices.append(WIDE)
+    candidates: list[Candidate] = []
     best: Quantization | None = None
-    best_score = -np.inf
+    best_key = (-np.inf, -np.inf)
     scores: dict[str, float] = {}
-    for cand in candidates:
-        cand.ranges = calibrate(cand.graph, calibration, method=method, percentile=percentile, progress=progress)
-        if not options.get("clip_outputs", False):
-            cand.ranges = unclipped_outputs(cand.graph, cand.ranges)
-        label = "equalized" if cand.equalized else "none"
-        q = plain = quantize(cand.graph, cand.ranges, options)
-        score = scores[f"sqnr_db_{label}"] = output_sqnr(graph, reference, q, sample)
-        corrected = False
-        if options.get("bias_correction", True):
-            qb = correct_bias(cand.graph, q, sample)
-            score_b = scores[f"sqnr_db_{label}_bias_corrected"] = output_sqnr(graph, reference, qb, sample)
-            if score_b > score:
-                q, score, corrected = qb, score_b, True
-        if score > best_score:
-            best, best_score = Quantization(graph, cand.graph, cand.ranges, q, cand.equalized, corrected), score
-            best_plain = plain
+    for g, equalized in graphs:
+        ranges_list = calibrate_choices(g, calibration, choices, progress=progress)
+        for (how, pct), ranges in zip(choices, ranges_list):
+            if not options.get("clip_outputs", False):
+                ranges = unclipped_outputs(g, ranges)
+            cand = Candidate(g, ranges, equalized)
+            candidates.append(cand)
+            label = ("equalized" if equalized else "none") + ("" if (how, pct) == choices[0] else "_wide")
+            q = plain = quantize(g, ranges, options)
+            tried = [(q, False, f"sqnr_db_{label}")]
+            if options.get("bias_correction", True):
+                tried.append((correct_bias(g, q, sample), True, f"sqnr_db_{label}_bias_corrected"))
+            for qc, corrected, key in tried:
+                per_output = output_sqnrs(graph, reference, qc, sample)
+                scores[key] = float(np.mean(per_output))
+                rank = worst_then_mean(per_output)
+                if rank > best_key:
+                    best_key, best_plain = rank, plain
+                    best = Quantization(graph, g, ranges, qc, equalized, corrected)
+                    best.range_choice = how if how != "percentile" else f"percentile {pct:g}"
     assert best is not None
     best.scores = scores
     adaround = options.get("rounding", "nearest") == "adaround"
     int8_first = (precision.mode == "int8" or precision.floor_default) and not precision.layers
     if adaround and int8_first:
         _learned_rounding(best, best_plain, calibration, sample, options)
-    if precision.floor_default and (best_score >= (precision.target_sqnr_db or 0.0) or adaround):
+    int8_sqnr = best_key[1]       # the mean over outputs, as auto's search measures its steps
+    if precision.floor_default and (int8_sqnr >= (precision.target_sqnr_db or 0.0) or adaround):
         why = "learned rounding is int8-only" if adaround else "int8 meets the floor"
-        best.precision = mixed_precision.kept_int8(best_score, precision, why)
+        best.precision = mixed_precision.kept_int8(int8_sqnr, precision, why)
     elif precision.mode != "int8" or precision.layers:
         winner = Candidate(best.quantized_float_graph, best.ranges, best.equalized, best.bias_corrected)
         promo = mixed_precision.apply(graph, winner, best.graph, candidates, sample, options, precision, reference,

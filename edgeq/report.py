@@ -345,7 +345,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     if passes:
         lines += ["", f"Cross-layer equalization: {'applied' if passes.get('equalization') else 'not applied'}; "
                   f"bias correction: {'applied' if passes.get('bias_correction') else 'not applied'} "
-                  "(each is kept only when it raises output SQNR on the calibration sample); weight rounding: "
+                  "(each is kept only when it raises output SQNR on the calibration sample, worst output first); "
+                  f"ranges: {passes.get('ranges') or '-'}; weight rounding: "
                   f"{passes.get('rounding', 'nearest')}."]
     t = d["timings"]
     lines += ["", "## Timings", "", ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in t.items()), ""]
