@@ -373,3 +373,22 @@ class LogSoftmax(QatKernel):
 
     def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
         return torch.log_softmax(xs[0], dim=node.attrs["axis"])
+
+
+@qat_kernel
+class L2Normalize(QatKernel):
+    """TFLite's int8 L2_NORMALIZATION (``intmath_elementwise.l2_normalize_int8``): the int32 sum
+    of squared centred inputs per row, its inverse square root as a fixed-point multiplier (per
+    row, by the numpy kernel's ``inv_sqrt_multiplier_exp``), one rounding multiply per element."""
+    op = "l2_normalize"
+
+    def int_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        axis = node.attrs["axis"]
+        v = xs[0].movedim(axis, -1) - node.attrs["input_zero_point"]
+        acc = tm.wrap_int32((v * v).sum(-1, keepdim=True))
+        inv, inv_shift = ie.inv_sqrt_multiplier_exp(acc.numpy())
+        out = tm.multiply_by_quantized_multiplier(v, long(inv), long(inv_shift) + ie.L2_OUTPUT_SHIFT)
+        return out.clamp(-128, 127).movedim(-1, axis)
+
+    def float_forward(self, node: Node, graph: Graph, xs: list[torch.Tensor]) -> torch.Tensor:
+        return F.normalize(xs[0], dim=node.attrs["axis"], eps=1e-12)

@@ -120,6 +120,14 @@ def test_recurrent_layers_become_one_scan_each(kind, layers, batch_first):
     assert len(g.nodes) < 40                  # not one copy of the cell per time step
 
 
+def test_recurrent_batch_on_another_axis_than_the_inputs_first_is_named():
+    """batch_first=False fed (batch, time, features): the RNN's batch axis (1) holds the time
+    steps. One line naming the module and the way out, not a reshape error from inside."""
+    rnn = nn.GRU(4, 6)
+    with pytest.raises(UnsupportedOpError, match=r"from module 'rnn'.*batch axis \(1, batch_first=False\) has 5 rows"):
+        trace(Fn(lambda s, x: s.rnn(x)[0][-1], rnn=rnn), [(5, 4)])
+
+
 @pytest.mark.parametrize("kind, layers, batch_first", [("gru", 2, True), ("lstm", 2, False), ("lstm", 1, True)])
 def test_bidirectional_layers_scan_the_reversed_sequence(kind, layers, batch_first):
     """A backward direction is a scan over the time-reversed sequence; its outputs come back in

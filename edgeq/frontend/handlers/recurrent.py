@@ -145,6 +145,12 @@ def _recurrent(t: Tracer, fx: torch.fx.Node, kind: str) -> None:
     seq = t.tensor(x)
     if len(t.graph.t(seq).shape) != 3:
         raise unsupported(fx, f"an unbatched {kind.upper()} input")
+    batch = int(x.meta["val"].shape[0 if batch_first else 1])
+    if batch != 1:      # traced at batch 1: the RNN's batch axis must be the input's first
+        raise unsupported(fx, f"an {kind.upper()} whose batch axis ({0 if batch_first else 1}, "
+                              f"{'batch_first' if batch_first else 'batch_first=False'}) has {batch} rows when edgeq "
+                              "traces one sample (edgeq's batch is axis 0 of each input: use batch_first=True, "
+                              "or feed (time, 1, features) samples")
     finals: list[list[str]] = []            # per (layer, direction), in torch's h_n order
     for layer in range(int(layers)):
         outputs = []
