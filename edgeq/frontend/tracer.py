@@ -20,12 +20,17 @@ from ..ops.base import check_graph
 aten = torch.ops.aten
 Handler = Callable[["Tracer", torch.fx.Node], None]
 HANDLERS: dict[Any, Handler] = {}
+#: ops the decomposition table would rewrite that a handler takes whole (``handles(whole=True)``):
+#: a graph keeping them still takes the one-trace path of ``_export_core_aten``
+HANDLED_WHOLE: set[Any] = set()
 
 
-def handles(*targets: Any) -> Callable[[Handler], Handler]:
+def handles(*targets: Any, whole: bool = False) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
         for t in targets:
             HANDLERS[t] = fn
+            if whole:
+                HANDLED_WHOLE.add(t)
         return fn
     return deco
 
@@ -64,7 +69,7 @@ def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...])
     ``_export(pre_dispatch=False)``: composite ops decomposed while tracing) gives the same
     core-aten graph when no op left in it is one the decomposition table would still rewrite,
     except ops on weights alone (``aten.t`` of a linear weight), which the tracer folds into
-    constants. Otherwise (the post-dispatch graph decomposed further need not be the training
+    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU). Otherwise (the post-dispatch graph decomposed further need not be the training
     IR's: an upsampling became computed indices) and for recurrent layers (the one-trace path
     would unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
     Where both apply they give the same IR graph (compared on the example zoo)."""
@@ -73,7 +78,7 @@ def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...])
         from torch.export._trace import _export   # private torch API (torch is pinned); lazily as torch does
         ep = _export(model, example, strict=False, pre_dispatch=False)
         weights = set(ep.graph_signature.inputs_to_parameters) | set(ep.graph_signature.inputs_to_buffers)
-        if all(n.target not in table or all(a.name in weights for a in n.all_input_nodes)
+        if all(n.target not in table or n.target in HANDLED_WHOLE or all(a.name in weights for a in n.all_input_nodes)
                for n in ep.graph.nodes if n.op == "call_function"):
             return ep
     return torch.export.export(model, example).run_decompositions(table)
