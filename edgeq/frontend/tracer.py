@@ -69,19 +69,28 @@ def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...])
     ``_export(pre_dispatch=False)``: composite ops decomposed while tracing) gives the same
     core-aten graph when no op left in it is one the decomposition table would still rewrite,
     except ops on weights alone (``aten.t`` of a linear weight), which the tracer folds into
-    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU). Otherwise (the post-dispatch graph decomposed further need not be the training
-    IR's: an upsampling became computed indices) and for recurrent layers (the one-trace path
-    would unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
+    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU). Otherwise (the
+    post-dispatch graph decomposed further need not be the training IR's: an upsampling became
+    computed indices), when that trace fails, and for recurrent layers (the one-trace path would
+    unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
     Where both apply they give the same IR graph (compared on the example zoo)."""
     table = _decompositions()
     if not any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
         from torch.export._trace import _export   # private torch API (torch is pinned); lazily as torch does
-        ep = _export(model, example, strict=False, pre_dispatch=False)
-        weights = set(ep.graph_signature.inputs_to_parameters) | set(ep.graph_signature.inputs_to_buffers)
-        if all(n.target not in table or n.target in HANDLED_WHOLE or all(a.name in weights for a in n.all_input_nodes)
-               for n in ep.graph.nodes if n.op == "call_function"):
+        try:
+            ep = _export(model, example, strict=False, pre_dispatch=False)
+        except Exception:   # noqa: BLE001 - the two traces below report the model's own export error
+            ep = None
+        if ep is not None and _core_aten_already(ep, table):
             return ep
     return torch.export.export(model, example).run_decompositions(table)
+
+
+def _core_aten_already(ep: torch.export.ExportedProgram, table: Any) -> bool:
+    """No op left that the table would rewrite, but ops on weights alone and ops handled whole."""
+    weights = set(ep.graph_signature.inputs_to_parameters) | set(ep.graph_signature.inputs_to_buffers)
+    return all(n.target not in table or n.target in HANDLED_WHOLE or all(a.name in weights for a in n.all_input_nodes)
+               for n in ep.graph.nodes if n.op == "call_function")
 
 
 def _decompositions() -> Any:
