@@ -229,7 +229,7 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
                             runs[0].extra["instructions_per_inference"])
         if prof is not None:
             data["layer_profile"] = prof
-            chart = layer_profile_chart(prof["rows"], out / "plots" / "layer_profile.png")
+            chart = layer_profile_chart(prof["rows"], out / "plots" / "layer_profile.svg")
             data["plots"] = [*data.get("plots", []), str(chart.relative_to(out))]
     data["size"] = latency.sizes(latency.float_weight_bytes(model), sum(a["bytes"] for a in data["artifacts"]),
                                  memory)

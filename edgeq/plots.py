@@ -1,122 +1,98 @@
-"""Report plots (PNG, matplotlib's Agg backend): per-layer SQNR, a tensor's histogram with
-its chosen clipping range, and the C arena's memory timeline."""
+"""Report plots (SVG, written by ``svg_chart``): per-layer SQNR, a tensor's histogram with its
+chosen clipping range, the per-layer instruction profile and the C arena's memory timeline."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
 from .files import atomic_write_bytes
+from .svg_chart import Chart
+
+BLUE, RED, GREEN, YELLOW, PINK, ORANGE = "#4477aa", "#cc3311", "#228833", "#ccbb44", "#ee6677", "#ee7733"
 
 
-def _save(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
-    buf = io.BytesIO()
-    # no timestamps or software tags in the PNG: same inputs, same bytes
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
+def _bottom_for(labels: list[str]) -> float:
+    """Room under the axis for labels rotated by 70 degrees (about 3.6 px per character at 7 pt)."""
+    return 20.0 + 3.6 * max((len(s) for s in labels), default=0)
+
+
+def _save(data: bytes, path: Path) -> Path:
+    atomic_write_bytes(path, data)
     return path
 
 
 def sqnr_bar_chart(rows: list[dict], path: Path) -> Path:
     """Grouped bars per layer: accumulated SQNR (int8 reference vs float at that layer) and the
-    model-output SQNR when only that layer is quantized."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [f"{r['module'] or r['layer']}\n({r['op']})" for r in rows]
+    model-output SQNR when only that layer is quantized (both capped at 80 dB)."""
+    labels = [f"{r['module'] or r['layer']} ({r['op']})" for r in rows]
     acc = [min(r["sqnr_db"], 80.0) for r in rows]
     alone = [min(r.get("layer_alone_sqnr_db") or 0.0, 80.0) for r in rows]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.2))
-    ax.bar(x - 0.2, acc, 0.4, label="accumulated (this layer's output)")
-    ax.bar(x + 0.2, alone, 0.4, label="layer alone (model output)")
-    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("SQNR vs float (dB, higher is better)")
-    ax.set_title("Per-layer SQNR of the integer reference")
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    lo, hi = min([0.0, *acc, *alone]), max([1.0, *acc, *alone])
+    pad = 0.05 * (hi - lo)
+    chart = Chart(max(660.0, 60.0 * len(rows) + 220), 300 + _bottom_for(labels), -0.6, len(rows) - 0.4,
+                  lo - (pad if lo < 0 else 0.0), hi + pad, title="Per-layer SQNR of the integer reference",
+                  ylabel="SQNR vs float (dB, higher is better)", bottom=_bottom_for(labels))
+    x = list(range(len(rows)))
+    chart.bars([i - 0.2 for i in x], acc, 0.4, BLUE, "accumulated (this layer's output)")
+    chart.bars([i + 0.2 for i in x], alone, 0.4, ORANGE, "layer alone (model output)")
+    return _save(chart.render(list(zip(x, labels)), legend_corner="lower left"), path)
 
 
 def tensor_histogram(values: np.ndarray, lo: float, hi: float, name: str, path: Path,
                      dtype: str = "int8") -> Path:
-    """Histogram of a tensor's float values (log counts) with its integer range's edges marked."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Histogram of a tensor's float values (200 bins, log counts) with its integer range's edges
+    marked; the x axis spans the values and both edges."""
     v = values.ravel()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.hist(v, bins=200, color="#4477aa", log=True)
-    for edge, label in ((lo, f"{dtype} range min"), (hi, f"{dtype} range max")):
-        ax.axvline(edge, color="#cc3311", linestyle="--", label=f"{label} {edge:.3g}")
+    counts, edges = np.histogram(v, bins=200)
     clipped = float(np.mean((v < lo) | (v > hi)))
-    ax.set_title(f"{name}: values on the sample ({100 * clipped:.3f} % clipped)")
-    ax.set_xlabel("float value")
-    ax.set_ylabel("count (log)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    x0, x1 = min(float(edges[0]), lo), max(float(edges[-1]), hi)
+    pad = 0.02 * ((x1 - x0) or 1.0)
+    chart = Chart(770.0, 420.0, x0 - pad, x1 + pad, 0.5, max(1.0, float(counts.max())) * 1.6, log_y=True,
+                  title=f"{name}: values on the sample ({100 * clipped:.3f} % clipped)",
+                  xlabel="float value", ylabel="count (log)")
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    chart.bars(centres, counts.tolist(), float(edges[1] - edges[0]), BLUE)
+    chart.vline(lo, RED, "5,3", f"{dtype} range min {lo:.3g}")
+    chart.vline(hi, RED, "5,3", f"{dtype} range max {hi:.3g}")
+    return _save(chart.render(grid=False), path)
 
 
 def layer_profile_chart(rows: list[dict], path: Path) -> Path:
     """Bars per layer: guest instructions under QEMU (the per-layer profile), with each layer's
     instructions per MAC written above its bar where it has MACs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{r['layer']} {r['op']}" for r in rows]
     counts = [r["instructions"] / 1e3 for r in rows]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(rows) + 2), 4.2))
-    ax.bar(x, counts, 0.7)
+    top = max([1e-3, *counts]) * 1.1
+    chart = Chart(max(660.0, 44.0 * len(rows) + 220), 300 + _bottom_for(labels), -0.6, len(rows) - 0.4, 0.0, top,
+                  title="Instructions per layer (numbers: per MAC)",
+                  ylabel="thousand instructions (QEMU plugin count)", bottom=_bottom_for(labels))
+    x = list(range(len(rows)))
+    chart.bars(x, counts, 0.7, BLUE)
     for i, r in enumerate(rows):
         if r.get("instructions_per_mac"):
-            ax.text(i, counts[i], f"{r['instructions_per_mac']:.2f}", ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(x, labels, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("thousand instructions (QEMU plugin count)")
-    ax.set_title("Instructions per layer (numbers: per MAC)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+            chart.text(i, counts[i], f"{r['instructions_per_mac']:.2f}", 6.0)
+    return _save(chart.render(list(zip(x, labels))), path)
 
 
 def memory_timeline(timeline: dict, path: Path, tflm_arena: int | None = None) -> Path:
     """Bytes of the live arena tensors per layer (their sum: what a plan without overlaps needs
     at least) and the arena bytes they cover in the plan, with the plan's peak, the bound
     without overlaps and (when measured) TFLite Micro's arena for the same model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = timeline["steps"]
-    x = np.arange(len(steps))
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.22 * len(steps) + 3), 4.2))
-    ax.bar(x, timeline["live_bytes"], 0.8, color="#bbccee", label="bytes live (sum of live tensors)")
-    ax.step(x, timeline["used_bytes"], where="mid", color="#4477aa", label="arena bytes in use (this plan)")
-    ax.axhline(timeline["arena_bytes"], color="#228833", label=f"arena (plan peak) {timeline['arena_bytes']:,} B")
-    ax.axhline(timeline["bound_without_overlap_bytes"], color="#ccbb44", linestyle="--",
-               label=f"bound without overlaps {timeline['bound_without_overlap_bytes']:,} B")
+    x = list(range(len(steps)))
+    marks = [timeline["arena_bytes"], timeline["bound_without_overlap_bytes"], *(timeline["live_bytes"] or [0]),
+             *(timeline["used_bytes"] or [0])] + ([tflm_arena] if tflm_arena is not None else [])
+    shown = x if len(steps) <= 40 else x[:: max(1, len(steps) // 40)]
+    labels = [str(steps[i]) for i in shown]
+    chart = Chart(max(770.0, 24.0 * len(steps) + 330), 300 + _bottom_for(labels), -0.6, len(steps) - 0.4, 0.0,
+                  max(1, *marks) * 1.25, title="Memory timeline of the C arena, layer by layer", ylabel="bytes",
+                  bottom=_bottom_for(labels))
+    chart.bars(x, list(timeline["live_bytes"]), 0.8, "#bbccee", "bytes live (sum of live tensors)")
+    chart.step(x, list(timeline["used_bytes"]), BLUE, "arena bytes in use (this plan)")
+    chart.hline(timeline["arena_bytes"], GREEN, label=f"arena (plan peak) {timeline['arena_bytes']:,} B")
+    chart.hline(timeline["bound_without_overlap_bytes"], YELLOW, "5,3",
+                f"bound without overlaps {timeline['bound_without_overlap_bytes']:,} B")
     if tflm_arena is not None:
-        ax.axhline(tflm_arena, color="#ee6677", linestyle=":",
-                   label=f"TFLite Micro arena (our .tflite, input/output in it) {tflm_arena:,} B")
-    ticks = x if len(steps) <= 40 else x[:: max(1, len(steps) // 40)]
-    ax.set_xticks(ticks, [steps[i] for i in ticks], rotation=70, ha="right", fontsize=6)
-    ax.set_ylabel("bytes")
-    ax.set_title("Memory timeline of the C arena, layer by layer")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+        chart.hline(tflm_arena, PINK, "2,2", f"TFLite Micro arena (our .tflite, input/output in it) {tflm_arena:,} B")
+    return _save(chart.render(list(zip(shown, labels))), path)

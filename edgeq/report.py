@@ -110,7 +110,7 @@ def _sensitivity_layers(qgraph: Graph, accumulated: dict[str, float], fgraph: Gr
 
 def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: list[dict], out: Path,
               tensor: str | None) -> list[str]:
-    paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.png")]
+    paths = [plots.sqnr_bar_chart(layers, out / "plots" / "sqnr.svg")]
     if tensor is None:   # default: the output of the layer that hurts most on its own
         worst = min((r for r in layers if r["output_scale"] is not None),
                     key=lambda r: r.get("layer_alone_sqnr_db", np.inf))
@@ -123,7 +123,7 @@ def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: li
     info = np.iinfo(qgraph.t(tensor).dtype)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)
     paths.append(plots.tensor_histogram(values, (info.min - zp) * scale, (info.max - zp) * scale, tensor,
-                                        out / "plots" / f"histogram_{safe}.png", qgraph.t(tensor).dtype))
+                                        out / "plots" / f"histogram_{safe}.svg", qgraph.t(tensor).dtype))
     return [str(p.relative_to(out)) for p in paths]
 
 
@@ -131,7 +131,7 @@ def memory_plots(memory: dict, out: Path) -> list[str]:
     """The memory timeline of a C build (the plan per layer beside TFLite Micro's arena)."""
     if not memory.get("timeline"):
         return []
-    path = plots.memory_timeline(memory["timeline"], out / "plots" / "memory_timeline.png",
+    path = plots.memory_timeline(memory["timeline"], out / "plots" / "memory_timeline.svg",
                                  memory.get("tflm_arena_bytes"))
     return [str(path.relative_to(out))]
 

@@ -20,14 +20,24 @@ SENSITIVITY_SAMPLES = 32   # enough to rank layers; the cost is two model runs p
 
 
 def dequantized_copy(qgraph: Graph) -> Graph:
-    """A float copy of a quantized graph whose weights and biases are the dequantized integers."""
+    """A float copy of a quantized graph whose weights and biases are the dequantized integers,
+    in the bodies of its loops too (a scan's step then runs its float kernels on dequantized
+    weights: the simulation quantizes a loop's weights and the values entering and leaving it,
+    not the activations inside each step)."""
     g = qgraph.copy()
+    _dequantize_in_place(g)
+    return g
+
+
+def _dequantize_in_place(g: Graph) -> None:
     g.quantized = False
     for t in g.tensors.values():
         if t.is_constant and t.quant is not None:
             t.data = dequantize_constant(t.data, t.quant)
             t.dtype = "float32"
-    return g
+    for node in g.nodes:
+        for body in get_op(node.op).bodies(node):
+            _dequantize_in_place(body)
 
 
 def _fq(qgraph: Graph, name: str, x: np.ndarray) -> np.ndarray:

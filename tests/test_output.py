@@ -29,7 +29,7 @@ def test_destination_checks_create_nothing(tmp_path, monkeypatch):
 
 
 def test_earlier_build_is_replaceable_foreign_folder_is_not(tmp_path):
-    _old_build(tmp_path / "old", ["model.onnx", "plots/sqnr.png"])
+    _old_build(tmp_path / "old", ["model.onnx", "plots/sqnr.svg"])
     assert foreign_files(tmp_path / "old") == [] and check_destination(tmp_path / "old")
     (tmp_path / "old" / "notes.txt").write_text("mine")
     assert foreign_files(tmp_path / "old") == ["notes.txt"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 from edgeq import plots, report
 
@@ -23,7 +24,11 @@ def test_section_has_one_row_per_layer_with_counts_per_mac_and_share() -> None:
     assert report.layer_profile_section(None) == []
 
 
-def test_chart_is_a_deterministic_png(tmp_path: Path) -> None:
-    a = plots.layer_profile_chart(PROFILE["rows"], tmp_path / "a.png").read_bytes()
-    b = plots.layer_profile_chart(PROFILE["rows"], tmp_path / "b.png").read_bytes()
-    assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
+def test_chart_is_a_deterministic_svg(tmp_path: Path) -> None:
+    a = plots.layer_profile_chart(PROFILE["rows"], tmp_path / "a.svg").read_bytes()
+    b = plots.layer_profile_chart(PROFILE["rows"], tmp_path / "b.svg").read_bytes()
+    assert a == b
+    root = ElementTree.fromstring(a)     # well-formed XML, one bar per layer, the per-MAC figure shown
+    bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("fill") == plots.BLUE]
+    assert len(bars) == 2 and float(bars[0].get("height")) > 2.9 * float(bars[1].get("height"))
+    assert "2.00" in [e.text for e in root.iter("{http://www.w3.org/2000/svg}text")]

@@ -20,12 +20,17 @@ from ..ops.base import check_graph
 aten = torch.ops.aten
 Handler = Callable[["Tracer", torch.fx.Node], None]
 HANDLERS: dict[Any, Handler] = {}
+#: ops the decomposition table would rewrite that a handler takes whole (``handles(whole=True)``):
+#: a graph keeping them still takes the one-trace path of ``_export_core_aten``
+HANDLED_WHOLE: set[Any] = set()
 
 
-def handles(*targets: Any) -> Callable[[Handler], Handler]:
+def handles(*targets: Any, whole: bool = False) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
         for t in targets:
             HANDLERS[t] = fn
+            if whole:
+                HANDLED_WHOLE.add(t)
         return fn
     return deco
 
@@ -48,13 +53,44 @@ def trace(model: torch.nn.Module | torch.export.ExportedProgram,
         example = tuple(torch.zeros((1, *s), dtype=torch.int64 if i else torch.float32)
                         for s, i in zip(input_shapes, integer))
         try:
-            ep = torch.export.export(model.eval(), example)
+            ep = _export_core_aten(model.eval(), example)
         except Exception as e:
             raise EdgeqError(f"torch.export failed on the model: {type(e).__name__}: {e}".splitlines()[0]) from e
     else:
-        ep = model
-    ep = ep.run_decompositions(_decompositions())
+        ep = model.run_decompositions(_decompositions())
     return Tracer(ep).run()
+
+
+def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
+    """The model in core aten, traced once where that suffices.
+
+    ``torch.export.export`` traces to the training IR and ``run_decompositions`` traces it a
+    second time (about half of the export's cost). One post-dispatch trace (torch's own
+    ``_export(pre_dispatch=False)``: composite ops decomposed while tracing) gives the same
+    core-aten graph when no op left in it is one the decomposition table would still rewrite,
+    except ops on weights alone (``aten.t`` of a linear weight), which the tracer folds into
+    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU). Otherwise (the
+    post-dispatch graph decomposed further need not be the training IR's: an upsampling became
+    computed indices), when that trace fails, and for recurrent layers (the one-trace path would
+    unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
+    Where both apply they give the same IR graph (compared on the example zoo)."""
+    table = _decompositions()
+    if not any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+        from torch.export._trace import _export   # private torch API (torch is pinned); lazily as torch does
+        try:
+            ep = _export(model, example, strict=False, pre_dispatch=False)
+        except Exception:   # noqa: BLE001 - the two traces below report the model's own export error
+            ep = None
+        if ep is not None and _core_aten_already(ep, table):
+            return ep
+    return torch.export.export(model, example).run_decompositions(table)
+
+
+def _core_aten_already(ep: torch.export.ExportedProgram, table: Any) -> bool:
+    """No op left that the table would rewrite, but ops on weights alone and ops handled whole."""
+    weights = set(ep.graph_signature.inputs_to_parameters) | set(ep.graph_signature.inputs_to_buffers)
+    return all(n.target not in table or n.target in HANDLED_WHOLE or all(a.name in weights for a in n.all_input_nodes)
+               for n in ep.graph.nodes if n.op == "call_function")
 
 
 def _decompositions() -> Any:

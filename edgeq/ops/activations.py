@@ -193,7 +193,7 @@ class Prelu(OpDef):
 
     def run_float(self, node: Node, graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
         x, alpha = xs
-        return [np.where(x >= 0, x, alpha * x).astype(np.float32)]
+        return [np.where(x >= 0, x, alpha * x).astype(np.float32, copy=False)]
 
     def adjust_output_quant(self, node: Node, graph: Graph, scale: float, zero_point: int) -> tuple[float, int]:
         s_in = np.float32(act_quant(graph, node.inputs[0])[0])

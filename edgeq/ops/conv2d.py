@@ -14,12 +14,32 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, quantize_multiplier, requantize, requantize_int64
+from ..intmath import (
+    EXACT_FLOAT64,
+    INT32_LIMIT,
+    exact_float_type,
+    max_abs_offset,
+    quantize_multiplier,
+    requantize,
+    requantize_int64,
+)
 from ..ir import Graph, Node
 from ..quant import quantize_bias, symmetric_weight_quant
+from .base import (
+    ACTIVATION,
+    Attr,
+    OpDef,
+    act_quant,
+    activation_range,
+    apply_float_activation,
+    conv_out_size,
+    from_nchw,
+    is_int16,
+    register,
+    to_nchw,
+    torch_activation,
+)
 from .traversal import Traversal, window_traversal
-from .base import (ACTIVATION, Attr, OpDef, act_quant, activation_range, apply_float_activation, conv_out_size,
-                   from_nchw, is_int16, register, to_nchw, torch_activation)
 
 
 def weight_oihw(node: Node, graph: Graph, w: np.ndarray) -> np.ndarray:
@@ -45,15 +65,17 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
     wide = x.dtype == np.int16
     o, cg, kh, kw = w.shape
     depthwise = cg == 1 and o == groups   # one input and one output channel per group
-    # the int8 kernel's int32 accumulator: the float64 sums equal it when no sum can wrap
-    exact = not depthwise and np.issubdtype(x.dtype, np.integer) and \
-        cg * kh * kw * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0)) \
-        < (EXACT_FLOAT64 if wide else INT32_LIMIT)
-    if not exact:
+    # the float sums equal the kernel's integer accumulator when no partial sum can be inexact
+    # or wrap; depthwise in float64 is slower than the tap loop, in float32 faster
+    exact = None
+    if np.issubdtype(x.dtype, np.integer):
+        bound = cg * kh * kw * max_abs_offset(x.dtype, input_zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0))
+        exact = exact_float_type(bound, EXACT_FLOAT64 if wide else INT32_LIMIT)
+    if exact is None or (depthwise and exact is np.float64):
         acc_type = np.int64 if wide else np.int32
         acc = _accumulate_loop(x, w, stride, padding, dilation, groups, input_zero_point, acc_type).astype(np.int64)
     else:
-        acc = _accumulate_float64(x, w, stride, padding, dilation, groups, input_zero_point)
+        acc = _accumulate_float(x, w, stride, padding, dilation, groups, input_zero_point, exact)
     acc += bias.astype(np.int64)[None, :, None, None]
     m, s = multiplier[None, :, None, None], shift[None, :, None, None]
     if wide:
@@ -61,15 +83,16 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: tuple[int
     return requantize(acc, m, s, output_zero_point, act_min, act_max).astype(np.int8)
 
 
-def _accumulate_float64(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int, int, int],
-                        dilation: tuple[int, int], groups: int, input_zero_point: int) -> np.ndarray:
-    """sum w * (x - zp) over each window, zero padding, in float64 through torch (exact: see
-    intmath.EXACT_FLOAT64; torch's float64 CPU convolution is im2col + matrix products); int64."""
+def _accumulate_float(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int, int, int],
+                      dilation: tuple[int, int], groups: int, input_zero_point: int, dtype: type) -> np.ndarray:
+    """sum w * (x - zp) over each window, zero padding, in float32 or float64 through torch
+    (exact: see intmath.EXACT_FLOAT64 / EXACT_FLOAT32); int64."""
     pt, pl, pb, pr = padding
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float64)
+    ttype = torch.float32 if dtype is np.float32 else torch.float64
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(ttype)
     xt -= input_zero_point
     xt = torch.nn.functional.pad(xt, (pl, pr, pt, pb))
-    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.ascontiguousarray(w)).to(torch.float64),
+    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.ascontiguousarray(w)).to(ttype),
                                    stride=tuple(stride), dilation=tuple(dilation), groups=groups)
     return y.numpy().astype(np.int64)
 

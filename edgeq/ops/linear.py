@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..intmath import EXACT_FLOAT64, INT32_LIMIT, max_abs_offset, requantize, requantize_int64
+from ..intmath import (
+    EXACT_FLOAT64,
+    INT32_LIMIT,
+    exact_float_type,
+    max_abs_offset,
+    requantize,
+    requantize_int64,
+)
 from ..ir import Graph, Node
 from .base import ACTIVATION, OpDef, apply_float_activation, register, torch_activation
 from .conv2d import quantize_filter_and_bias
@@ -20,8 +27,9 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
                act_min: int, act_max: int) -> np.ndarray:
     wide = x.dtype == np.int16
     rows = x.reshape(-1, x.shape[-1])      # 2-D: numpy's N-D matmul does not use BLAS
-    if _exact_in_float64(x, w, input_zero_point, wide):
-        acc = ((rows.astype(np.float64) - input_zero_point) @ w.astype(np.float64).T).astype(np.int64)
+    exact = _exact_float(x, w, input_zero_point, wide)
+    if exact is not None:
+        acc = ((rows.astype(exact) - exact(input_zero_point)) @ w.astype(exact).T).astype(np.int64)
     else:
         acc_type = np.int64 if wide else np.int32
         acc = ((rows.astype(acc_type) - input_zero_point) @ w.astype(acc_type).T).astype(np.int64)
@@ -34,13 +42,14 @@ def linear_int(x: np.ndarray, w: np.ndarray, bias: np.ndarray, input_zero_point:
     return requantize(acc, multiplier, shift, output_zero_point, act_min, act_max).astype(np.int8)
 
 
-def _exact_in_float64(x: np.ndarray, w: np.ndarray, zero_point: int, wide: bool) -> bool:
-    """Is the float64 product exact and equal to the kernel's int32 (int64: 16x8) sums? Integer
-    inputs only: anything else keeps the integer loop's own conversion."""
+def _exact_float(x: np.ndarray, w: np.ndarray, zero_point: int, wide: bool) -> type | None:
+    """The float type (float32 or float64) whose product is exact and equals the kernel's int32
+    (int64: 16x8) sums, or None. Integer inputs only: anything else keeps the integer loop's own
+    conversion."""
     if not np.issubdtype(x.dtype, np.integer):
-        return False
+        return None
     bound = x.shape[-1] * max_abs_offset(x.dtype, zero_point) * int(np.abs(w.astype(np.int64)).max(initial=0))
-    return bound < (EXACT_FLOAT64 if wide else INT32_LIMIT)
+    return exact_float_type(bound, EXACT_FLOAT64 if wide else INT32_LIMIT)
 
 
 @register

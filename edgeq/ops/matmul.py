@@ -15,8 +15,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..intmath import (EXACT_FLOAT64, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64,
-                       quantize_multiplier, wrap_int32)
+from ..intmath import (
+    EXACT_FLOAT64,
+    exact_float_type,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    quantize_multiplier,
+    wrap_int32,
+)
 from ..ir import Graph, Node
 from ..quant import dtype_range
 from .base import OpDef, act_quant, from_nchw, is_int16, register, to_nchw
@@ -75,14 +81,16 @@ class BatchMatmul(OpDef):
 
 
 def _exact_matmul(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """np.matmul of int64 operands, through float64 (BLAS) where that is exact: every partial
-    sum is at most K * max|x1| * max|x2| < 2^53 in magnitude (see intmath.EXACT_FLOAT64)."""
+    """np.matmul of int64 operands, through float32 or float64 (BLAS) where that is exact: every
+    partial sum is at most K * max|x1| * max|x2| in magnitude, below 2^24 or 2^53 (see
+    intmath.EXACT_FLOAT32 / EXACT_FLOAT64)."""
     if x1.size == 0 or x2.size == 0:
         return np.matmul(x1, x2)
     bound = x1.shape[-1] * int(np.abs(x1).max()) * int(np.abs(x2).max())
-    if bound >= EXACT_FLOAT64:
+    exact = exact_float_type(bound, EXACT_FLOAT64)
+    if exact is None:
         return np.matmul(x1, x2)
-    return _batched_matmul(x1.astype(np.float64), x2.astype(np.float64)).astype(np.int64)
+    return _batched_matmul(x1.astype(exact), x2.astype(exact)).astype(np.int64)
 
 
 def _batched_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -82,7 +82,8 @@ class MaxPool2d(_Pool):
 
 def _window_max(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
     """The maximum over each window of ``_windows`` (the same padded windows, ``fill`` in the
-    padding), by torch's max pooling over the padded array without padding of its own."""
+    padding), separably: the maximum over each row of a window, then over its rows (the
+    maximum is exact, so the order changes nothing; NaN propagates as in torch's pooling)."""
     kh, kw = node.attrs["kernel"]
     sh, sw = node.attrs["stride"]
     pt, pl, pb, pr = node.attrs["padding"]
@@ -91,9 +92,15 @@ def _window_max(x: np.ndarray, node: Node, fill: float) -> np.ndarray:
     ow = conv_out_size(w, kw, sw, pl + pr, 1, node.attrs.get("ceil_mode", False))
     eb = max(0, (oh - 1) * sh + kh - (h + pt + pb))
     er = max(0, (ow - 1) * sw + kw - (w + pl + pr))
-    xt = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(x)), (pl, pr + er, pt, pb + eb), value=fill)
-    y = torch.nn.functional.max_pool2d(xt, (kh, kw), (sh, sw))
-    return y[:, :, :oh, :ow].numpy()
+    if pt or pb + eb or pl or pr + er:
+        x = np.pad(x, ((0, 0), (0, 0), (pt, pb + eb), (pl, pr + er)), constant_values=fill)
+    rows = x[:, :, :, 0: sw * (ow - 1) + 1: sw]
+    for j in range(1, kw):
+        rows = np.maximum(rows, x[:, :, :, j: j + sw * (ow - 1) + 1: sw])
+    y = rows[:, :, 0: sh * (oh - 1) + 1: sh]
+    for i in range(1, kh):
+        y = np.maximum(y, rows[:, :, i: i + sh * (oh - 1) + 1: sh])
+    return np.ascontiguousarray(y)
 
 
 @register

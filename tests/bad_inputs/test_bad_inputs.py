@@ -245,7 +245,7 @@ def test_new_c_build_leaves_no_file_of_the_old_one(work: Path, tmp_path: Path, c
 
 def test_old_build_with_read_only_plots_is_replaced(work: Path, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
-    write_old_build(out, {"model.onnx": "old", "plots/sqnr.png": "old"})
+    write_old_build(out, {"model.onnx": "old", "plots/sqnr.svg": "old"})
     (out / "plots").chmod(0o500)
     rc, _ = _run(lenet_args(work, out), capfd)
     assert rc == 0 and (out / "plots").stat().st_mode & 0o200

@@ -1,6 +1,6 @@
 """The integer kernels' fast paths against independent references: conv / FC sums through
-float64 against Python-integer sums (exact below 2^53, and equal to the int32 accumulator
-below 2^31: intmath.EXACT_FLOAT64), the int32 wrap kept above that bound, PReLU's lookup table
+float32 (bound below 2^24) or float64 against Python-integer sums (exact below 2^53, and equal
+to the int32 accumulator below 2^31: intmath.EXACT_FLOAT64), the int32 wrap kept above that bound, PReLU's lookup table
 against its elementwise kernel, max pooling against the windows' maxima."""
 import numpy as np
 import pytest
@@ -60,7 +60,34 @@ def test_conv_float64_sums_are_the_integer_sums(case):
     np.testing.assert_array_equal(y, expect.astype(np.int8))
 
 
-def test_linear_float64_sums_and_the_int32_wrap_above_its_bound():
+# (input channels, output channels, groups, kernel): depthwise 3x3 (float32), 64 x 3x3 taps
+# (576 * 255 * 127 > 2^24: float64), depthwise 23x23 (529 taps: above 2^24, the tap loop)
+@pytest.mark.parametrize("shape", [(6, 6, 6, 3), (64, 2, 1, 3), (2, 2, 2, 23)])
+def test_conv_each_exact_path_and_the_loop_are_the_integer_sums(shape):
+    cin, cout, groups, k = shape
+    rng = np.random.default_rng(k)
+    x = rng.integers(-128, 128, (2, cin, k + 1, k)).astype(np.int8)
+    w = rng.integers(-127, 128, (cout, cin // groups, k, k)).astype(np.int8)
+    w[0, 0, 0, 0] = -127                     # the bound's worst case present
+    zp = -128
+    pad = Padding(1, 0, 0, 1)
+    m, sh = np.full(cout, 1 << 30, dtype=np.int64), np.full(cout, -8, dtype=np.int64)
+    y = conv2d_int(x, w, np.arange(cout, dtype=np.int32), (1, 1), pad, (1, 1), groups, zp, m, sh, -1, -128, 127)
+    ref = _conv_acc_python(x, w, 1, pad, groups, zp).astype(np.int64) + np.arange(cout)[None, :, None, None]
+    expect = intmath.requantize(ref, m[None, :, None, None], sh[None, :, None, None], -1, -128, 127)
+    np.testing.assert_array_equal(y, expect.astype(np.int8))
+
+
+def test_exact_float_type_bounds():
+    lim = intmath.INT32_LIMIT
+    assert intmath.exact_float_type(2**24 - 1, lim) is np.float32
+    assert intmath.exact_float_type(2**24, lim) is np.float64
+    assert intmath.exact_float_type(lim, lim) is None
+    assert intmath.exact_float_type(2**40, intmath.EXACT_FLOAT64) is np.float64
+
+
+def test_linear_float_sums_and_the_int32_wrap_above_its_bound():
+    """k = 3: float32; 600 (600 * 255 * 127 > 2^24): float64; 70 000: the int32 loop."""
     rng = np.random.default_rng(7)
     for k in (3, 600, 70_000):      # 70 000 * 255 * 127 > 2^31: the int32 sums wrap (the loop path)
         x = np.where(rng.random((2, k)) < 0.5, -128, 127).astype(np.int8)

@@ -169,6 +169,16 @@ def _leaky_relu(t: Tracer, fx: torch.fx.Node) -> None:
     _leaky_or_prelu(t, fx, fx.args[0], np.array(slope, np.float32))
 
 
+@handles(aten._prelu_kernel.default, whole=True)
+def _prelu_kernel(t: Tracer, fx: torch.fx.Node) -> None:
+    """nn.PReLU on the one-trace path (its slope already shaped to broadcast over the channels,
+    a folded constant); the decomposition's where(x > 0, x, x * slope) lands in ``_where``."""
+    x, w = fx.args
+    if not t.is_const(w):
+        raise unsupported(fx, "PReLU with a computed slope")
+    _leaky_or_prelu(t, fx, x, t.const_array(w))
+
+
 def _leaky_or_prelu(t: Tracer, fx: torch.fx.Node, x: torch.fx.Node, slope: np.ndarray) -> None:
     if slope.size == 1 and float(slope.reshape(-1)[0]) >= 0:
         t.emit(fx, "leaky_relu", [t.tensor(x)], {"alpha": float(slope.reshape(-1)[0])})
