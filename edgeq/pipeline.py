@@ -99,8 +99,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     precision: which activations are int16 (edgeq.mixed_precision); default all int8.
     accepts: for ``--precision auto``, the reason the target cannot run a quantized graph, or None.
 
-    Candidates (equalized or not x the range choices x bias corrected or not) are ranked by
-    ``evaluation.worst_then_mean`` of their per-output SQNR on the calibration sample."""
+    Candidates (the method's ranges on the graph equalized or not, then ``WIDE`` ranges on the
+    winner's graph; each bias corrected or not) are ranked by ``evaluation.worst_then_mean`` of
+    their per-output SQNR on the calibration sample."""
     options = options or {}
     precision = precision or PrecisionRequest()
     precision.check()
@@ -116,26 +117,36 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     best: Quantization | None = None
     best_key = (-np.inf, -np.inf)
     scores: dict[str, float] = {}
-    for g, equalized in graphs:
+
+    def consider(g: Graph, equalized: bool, ranges: Ranges, choice: tuple[str, float]) -> None:
+        nonlocal best, best_key, best_plain
+        if not options.get("clip_outputs", False):
+            ranges = unclipped_outputs(g, ranges)
+        candidates.append(Candidate(g, ranges, equalized))
+        label = ("equalized" if equalized else "none") + ("" if choice == choices[0] else "_wide")
+        q = plain = quantize(g, ranges, options)
+        tried = [(q, False, f"sqnr_db_{label}")]
+        if options.get("bias_correction", True):
+            tried.append((correct_bias(g, q, sample), True, f"sqnr_db_{label}_bias_corrected"))
+        for qc, corrected, key in tried:
+            per_output = output_sqnrs(graph, reference, qc, sample)
+            scores[key] = float(np.mean(per_output))
+            rank = worst_then_mean(per_output)
+            if rank > best_key:
+                best_key, best_plain = rank, plain
+                best = Quantization(graph, g, ranges, qc, equalized, corrected)
+                best.range_choice = choice[0] if choice[0] != "percentile" else f"percentile {choice[1]:g}"
+
+    best_plain: Graph | None = None
+    wide: dict[bool, Ranges] = {}
+    for g, equalized in graphs:      # the method's ranges on each graph (plain, equalized)
         ranges_list = calibrate_choices(g, calibration, choices, progress=progress)
-        for (how, pct), ranges in zip(choices, ranges_list):
-            if not options.get("clip_outputs", False):
-                ranges = unclipped_outputs(g, ranges)
-            cand = Candidate(g, ranges, equalized)
-            candidates.append(cand)
-            label = ("equalized" if equalized else "none") + ("" if (how, pct) == choices[0] else "_wide")
-            q = plain = quantize(g, ranges, options)
-            tried = [(q, False, f"sqnr_db_{label}")]
-            if options.get("bias_correction", True):
-                tried.append((correct_bias(g, q, sample), True, f"sqnr_db_{label}_bias_corrected"))
-            for qc, corrected, key in tried:
-                per_output = output_sqnrs(graph, reference, qc, sample)
-                scores[key] = float(np.mean(per_output))
-                rank = worst_then_mean(per_output)
-                if rank > best_key:
-                    best_key, best_plain = rank, plain
-                    best = Quantization(graph, g, ranges, qc, equalized, corrected)
-                    best.range_choice = how if how != "percentile" else f"percentile {pct:g}"
+        consider(g, equalized, ranges_list[0], choices[0])
+        if len(choices) > 1:
+            wide[equalized] = ranges_list[1]
+    if wide:                         # wide ranges on the graph that won: equalization is decided
+        assert best is not None
+        consider(best.quantized_float_graph, best.equalized, wide[best.equalized], choices[1])
     assert best is not None
     best.scores = scores
     adaround = options.get("rounding", "nearest") == "adaround"
