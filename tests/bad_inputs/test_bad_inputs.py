@@ -124,7 +124,10 @@ SILENT = [
 
 NOTES = [Case(f"note-{flag.strip('-')}", lenet(flag, value), f"note: {flag}", rc=0, out="complete")
          for flag, value in (("--name", "digits"), ("--percentile", "99.9"), ("--io", "float"),
-                             ("--input-layout", "nchw"), ("--target-sqnr", "30"), ("--rounding-budget", "5"))]
+                             ("--input-layout", "nchw"), ("--rounding-budget", "5"))] + [
+    # the default --precision auto uses --target-sqnr; int8 ignores it
+    Case("note-target-sqnr", lenet("--precision", "int8", "--target-sqnr", "30"), "note: --target-sqnr", rc=0,
+         out="complete")]
 
 HALF_WRITTEN = [
     Case("inputs-fail-before-out-dir", lenet(data=["--calibration", "{w}/nope.npy"]), "not found"),
