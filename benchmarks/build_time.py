@@ -67,8 +67,8 @@ def edgeq_job(name: str, target: str) -> dict:
     m = build_models.models()[name]
     stages: dict[str, float] = {}
     # finer stages inside trace and calibrate_quantize: the pipeline's steps, timed where it calls them
-    for attr, key in (("prepare_float_graph", "fold_fuse"), ("calibrate", "calibrate"), ("quantize", "quantize"),
-                      ("output_sqnr", "scoring"), ("correct_bias", "bias_correction")):
+    for attr, key in (("prepare_float_graph", "fold_fuse"), ("calibrate_choices", "calibrate"), ("quantize", "quantize"),
+                      ("output_sqnrs", "scoring"), ("correct_bias", "bias_correction")):
         setattr(pipeline, attr, _timed(stages, key, getattr(pipeline, attr)))
     model = m.factory()
     cal, ev = m.data(m.calibration, 0), m.data(m.eval, 1)
