@@ -28,7 +28,7 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
         values[name] = x
         if on_tensor:
             on_tensor(name, x)
-    refcount = _refcounts(graph)
+    refcount = graph.use_counts()
     for node in graph.nodes:
         op = get_op(node.op)
         args = [values[n] if n in values else graph.t(n).data for n in node.inputs]
@@ -46,14 +46,6 @@ def run(graph: Graph, inputs: list[np.ndarray], keep: bool | set[str] = False,
         return values
     extra = keep if isinstance(keep, set) else set()
     return {k: v for k, v in values.items() if k in graph.outputs or k in extra}
-
-
-def _refcounts(graph: Graph) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in graph.nodes:
-        for n in node.inputs:
-            counts[n] = counts.get(n, 0) + 1
-    return counts
 
 
 def run_batched(graph: Graph, inputs: list[np.ndarray], batch_size: int = 64,

@@ -129,6 +129,14 @@ class Graph:
     def consumers(self, tensor: str) -> list[Node]:
         return [n for n in self.nodes if tensor in n.inputs]
 
+    def use_counts(self) -> dict[str, int]:
+        """How many node inputs read each tensor (a tensor read twice by one node counts twice)."""
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            for n in node.inputs:
+                counts[n] = counts.get(n, 0) + 1
+        return counts
+
     def is_graph_output(self, tensor: str) -> bool:
         return tensor in self.outputs
 

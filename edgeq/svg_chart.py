@@ -103,16 +103,15 @@ class Chart:
             self.legend.append((label, color, "line"))
 
     def hline(self, y: float, color: str, dash: str = "", label: str = "") -> None:
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.body.append(f'<line x1="{_f(self.left)}" x2="{_f(self.width - self.right)}" y1="{_f(self.py(y))}" '
-                         f'y2="{_f(self.py(y))}" stroke="{color}" stroke-width="1.5"{d}/>')
-        if label:
-            self.legend.append((label, color, "dash" if dash else "line"))
+        self._rule(self.left, self.width - self.right, self.py(y), self.py(y), color, dash, label)
 
     def vline(self, x: float, color: str, dash: str = "", label: str = "") -> None:
+        self._rule(self.px(x), self.px(x), self.top, self.height - self.bottom, color, dash, label)
+
+    def _rule(self, x1: float, x2: float, y1: float, y2: float, color: str, dash: str, label: str) -> None:
         d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.body.append(f'<line x1="{_f(self.px(x))}" x2="{_f(self.px(x))}" y1="{_f(self.top)}" '
-                         f'y2="{_f(self.height - self.bottom)}" stroke="{color}" stroke-width="1.5"{d}/>')
+        self.body.append(f'<line x1="{_f(x1)}" x2="{_f(x2)}" y1="{_f(y1)}" y2="{_f(y2)}" stroke="{color}" '
+                         f'stroke-width="1.5"{d}/>')
         if label:
             self.legend.append((label, color, "dash" if dash else "line"))
 

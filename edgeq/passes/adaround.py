@@ -95,7 +95,7 @@ def learn_rounding(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], budge
     deadline = time.perf_counter() + HARD_STOP * max(budget_s, full * plan / iterations)
     rows: list[LayerRounding] = []
     qvalues = {name: interpreter.quantize_input(q, i, x) for i, (name, x) in enumerate(zip(q.inputs, sample))}
-    refcount = _refcounts(q)
+    refcount = q.use_counts()
     for node in q.nodes:
         if node in layers:
             x_q = interpreter.dequantize(q, node.inputs[0], qvalues[node.inputs[0]])
@@ -117,14 +117,6 @@ def learn_rounding(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], budge
 def step_estimate_s(node: Node, graph: Graph, batch: int) -> float:
     """The estimated time of one Adam step of ``node`` on ``batch`` samples."""
     return STEP_OVERHEAD_S + STEP_S_PER_MAC * get_op(node.op).macs(node, graph) * batch
-
-
-def _refcounts(graph: Graph) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in graph.nodes:
-        for n in node.inputs:
-            counts[n] = counts.get(n, 0) + 1
-    return counts
 
 
 def _round_layer(node: Node, q: Graph, fnode: Node, fgraph: Graph, x_q: np.ndarray, x_f: np.ndarray,

@@ -38,6 +38,27 @@
     "asr r11, r11, r8\n\t"                                                                  \
     "ssat r11, #8, r11\n\t"                                                                 \
     "strb r11, [lr], #1\n\t"
+/* after a group's taps (both functions): back to the next group's first tap and weights, the
+ * 4 accumulators (r0-r3) out through the group's 4 shifts and multipliers, loop over groups */
+#define EDGEQ_DW_FN_GROUP_DONE                                                              \
+    "sub r4, r4, r7, lsl #1\n\t"                                                            \
+    "add r4, r4, #4\n\t"                                                                    \
+    "add r5, r5, #36\n\t"                                                                   \
+    "ldr r6, [sp, #8]\n\t"                                                                  \
+    "ldr r7, [r6], #4\n\t"                                                                  \
+    "str r6, [sp, #8]\n\t"                                                                  \
+    "ldr r6, [sp, #4]\n\t"                                                                  \
+    "ldr r12, [sp, #12]\n\t"                                                                \
+    EDGEQ_DW_FN_OUT("r0", "")                                                               \
+    EDGEQ_DW_FN_OUT("r1", ", ror #8")                                                       \
+    EDGEQ_DW_FN_OUT("r2", ", ror #16")                                                      \
+    EDGEQ_DW_FN_OUT("r3", ", ror #24")                                                      \
+    "str r6, [sp, #4]\n\t"                                                                  \
+    "ldrd r6, r7, [sp, #24]\n\t"                                                            \
+    "ldr r8, [sp, #16]\n\t"                                                                 \
+    "subs r8, r8, #1\n\t"                                                                   \
+    "str r8, [sp, #16]\n\t"                                                                 \
+    "bne 4b\n\t"
 
 __asm__(".pushsection .text.edgeq_depthwise_run3x3_s8,\"ax\",%progbits\n\t"
         ".syntax unified\n\t"
@@ -73,24 +94,7 @@ __asm__(".pushsection .text.edgeq_depthwise_run3x3_s8,\"ax\",%progbits\n\t"
         EDGEQ_DW_FN_ROW("12", "16", "20")
         "add r4, r4, r7\n\t"
         EDGEQ_DW_FN_ROW("24", "28", "32")
-        "sub r4, r4, r7, lsl #1\n\t"
-        "add r4, r4, #4\n\t"
-        "add r5, r5, #36\n\t"
-        "ldr r6, [sp, #8]\n\t"
-        "ldr r7, [r6], #4\n\t"                           /* the 4 shifts */
-        "str r6, [sp, #8]\n\t"
-        "ldr r6, [sp, #4]\n\t"
-        "ldr r12, [sp, #12]\n\t"
-        EDGEQ_DW_FN_OUT("r0", "")
-        EDGEQ_DW_FN_OUT("r1", ", ror #8")
-        EDGEQ_DW_FN_OUT("r2", ", ror #16")
-        EDGEQ_DW_FN_OUT("r3", ", ror #24")
-        "str r6, [sp, #4]\n\t"
-        "ldrd r6, r7, [sp, #24]\n\t"
-        "ldr r8, [sp, #16]\n\t"
-        "subs r8, r8, #1\n\t"
-        "str r8, [sp, #16]\n\t"
-        "bne 4b\n\t"
+        EDGEQ_DW_FN_GROUP_DONE
         "ldr r0, [sp, #32]\n\t"
         "ldr r8, [r0, #32]\n\t"
         "add r4, r4, r8\n\t"
@@ -166,24 +170,7 @@ __asm__(".pushsection .text.edgeq_depthwise_border3x3_s8,\"ax\",%progbits\n\t"
         EDGEQ_DW_FN_CROW("36", "12", "16", "20")
         "add r4, r4, r7\n\t"
         EDGEQ_DW_FN_CROW("40", "24", "28", "32")
-        "sub r4, r4, r7, lsl #1\n\t"
-        "add r4, r4, #4\n\t"
-        "add r5, r5, #36\n\t"
-        "ldr r6, [sp, #8]\n\t"
-        "ldr r7, [r6], #4\n\t"
-        "str r6, [sp, #8]\n\t"
-        "ldr r6, [sp, #4]\n\t"
-        "ldr r12, [sp, #12]\n\t"
-        EDGEQ_DW_FN_OUT("r0", "")
-        EDGEQ_DW_FN_OUT("r1", ", ror #8")
-        EDGEQ_DW_FN_OUT("r2", ", ror #16")
-        EDGEQ_DW_FN_OUT("r3", ", ror #24")
-        "str r6, [sp, #4]\n\t"
-        "ldrd r6, r7, [sp, #24]\n\t"
-        "ldr r8, [sp, #16]\n\t"
-        "subs r8, r8, #1\n\t"
-        "str r8, [sp, #16]\n\t"
-        "bne 4b\n\t"
+        EDGEQ_DW_FN_GROUP_DONE
         "add sp, sp, #44\n\t"
         "pop {r4-r11, pc}\n\t"
         ".size edgeq_depthwise_border3x3_s8, .-edgeq_depthwise_border3x3_s8\n\t"
