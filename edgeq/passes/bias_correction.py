@@ -17,18 +17,26 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
     """Return a copy of ``qgraph`` with biases corrected using float activations of ``sample``."""
     q = qgraph.copy()
     fnodes = {n.name: n for n in fgraph.nodes}
-    # the float inputs of the weighted layers are all this needs: the other tensors are dropped
-    values = interpreter.run(fgraph, sample, keep={fnodes[n.name].inputs[0] for n in q.nodes
-                                                   if get_op(n.op).weighted and n.name in fnodes})
+    # each weighted layer's shift is measured as the float run produces the layer's input, which
+    # is then dropped: no activation is held past its last use
+    # (a 16x8 layer may read a requantized copy: its float node's input is the one measured)
+    readers: dict[str, list[Node]] = {}
     for node in q.nodes:
-        # the float node's input: a 16x8 layer may read a requantized copy (mixed precision)
-        if not get_op(node.op).weighted or node.name not in fnodes or fnodes[node.name].inputs[0] not in values:
+        if get_op(node.op).weighted and node.name in fnodes:
+            readers.setdefault(fnodes[node.name].inputs[0], []).append(node)
+    shifts: dict[str, np.ndarray] = {}
+
+    def measure(name: str, value: np.ndarray) -> None:
+        for node in readers.get(name, ()):
+            shifts[node.name] = _mean_output_shift(fgraph, fnodes[node.name], q, node, value)
+
+    interpreter.run(fgraph, sample, on_tensor=measure)
+    for node in q.nodes:
+        if node.name not in shifts:
             continue
-        fnode = fnodes[node.name]
-        shift = _mean_output_shift(fgraph, fnode, q, node, values[fnode.inputs[0]])
         b = q.t(node.inputs[2])
         scale = b.quant.scale.astype(np.float64)
-        corrected = b.data.astype(np.float64) - np.round(shift / scale)
+        corrected = b.data.astype(np.float64) - np.round(shifts[node.name] / scale)
         limit = 2**47 if b.data.dtype == np.int64 else 2**31 - 1   # 16x8 layers have int64 biases
         new = q.add_constant(f"{b.name}_corrected", np.clip(corrected, -limit, limit - 1).astype(b.data.dtype))
         new.quant = b.quant
@@ -38,16 +46,18 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
 
 
 def _mean_output_shift(fgraph: Graph, fnode: Node, q: Graph, qnode: Node, x: np.ndarray) -> np.ndarray:
-    """Per output channel mean of (layer with dequantized weights - float layer), no activation."""
+    """Per output channel mean of (layer with dequantized weights - float layer), no activation:
+    the layer is linear in its weights, so that is the mean of the layer run with the weights'
+    quantization error and no bias, one run (and no cancellation between two large outputs)."""
     plain = Node(fnode.op, fnode.inputs, fnode.outputs, {**fnode.attrs, "activation": None}, fnode.name)
     w_f, b_f = (fgraph.t(n).data for n in fnode.inputs[1:])
     wq = q.t(qnode.inputs[1])
     shape = [1] * wq.data.ndim
     shape[wq.quant.axis if wq.quant.per_channel else 0] = -1
-    w_dq = (wq.data.astype(np.float64) * wq.quant.scale.astype(np.float64).reshape(shape)).astype(np.float32)
+    w_dq = wq.data.astype(np.float64) * wq.quant.scale.astype(np.float64).reshape(shape)
+    error = (w_dq - w_f.astype(np.float64)).astype(np.float32)
     op = get_op(fnode.op)
-    y_f = op.run_float(plain, fgraph, [x, w_f, b_f])[0]
-    y_q = op.run_float(plain, fgraph, [x, w_dq, b_f])[0]
-    channel = op.output_channel_axis(fnode, fgraph) % y_f.ndim
-    axes = tuple(i for i in range(y_f.ndim) if i != channel)
-    return (y_q.astype(np.float64) - y_f).mean(axis=axes)
+    y = op.run_float(plain, fgraph, [x, error, np.zeros_like(b_f)])[0]
+    channel = op.output_channel_axis(fnode, fgraph) % y.ndim
+    axes = tuple(i for i in range(y.ndim) if i != channel)
+    return y.astype(np.float64).mean(axis=axes)

@@ -1,6 +1,7 @@
 """Cross-layer equalization keeps the float function and balances ranges; bias correction
 removes the mean shift weight quantization causes."""
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -70,3 +71,38 @@ def test_bias_correction_removes_mean_shift():
     # only the bias changed, and it is still int32 at the same scale
     assert q.t(q.nodes[0].inputs[2]).quant.scale.tolist() == qb.t(qb.nodes[0].inputs[2]).quant.scale.tolist()
     assert qb.t(qb.nodes[0].inputs[2]).data.dtype == np.int32
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(3, 6, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                                   nn.ConvTranspose2d(3, 4, 2, stride=2)], ids=["conv", "depthwise", "transposed"])
+def test_bias_correction_subtracts_the_mean_shift_in_double_precision(layer):
+    """Each corrected bias is the original minus round(shift / bias scale), the shift being the
+    per-channel mean of (layer with dequantized weights - float layer), computed here with
+    torch in float64 (ties within 1e-3 of a half step are not asserted)."""
+    torch.manual_seed(2)
+    m = nn.Sequential(layer).eval()
+    cin = layer.in_channels
+    x = np.random.default_rng(3).normal(0.5, 1.0, (16, cin, 8, 8)).astype(np.float32)
+    g = float_graph(m, [(cin, 8, 8)])
+    q = quantize(g, calibrate(g, [x], "minmax"), {})
+    qb = correct_bias(g, q, [x])
+    node, fnode = q.nodes[0], g.nodes[0]
+    wq, b = q.t(node.inputs[1]), q.t(node.inputs[2])
+    shape = [1] * wq.data.ndim
+    shape[wq.quant.axis] = -1
+    w_dq = torch.from_numpy(wq.data.astype(np.float64) * wq.quant.scale.astype(np.float64).reshape(shape))
+    w_f = torch.from_numpy(g.t(fnode.inputs[1]).data.astype(np.float64))
+    # the IR's transposed-conv weight is (out, in, kh, kw); torch's is (in, out, kh, kw)
+    run = (lambda w: torch.nn.functional.conv_transpose2d(torch.from_numpy(x).double(), w.transpose(0, 1),
+                                                          stride=2)) \
+        if isinstance(layer, nn.ConvTranspose2d) else \
+        (lambda w: torch.nn.functional.conv2d(torch.from_numpy(x).double(), w, stride=layer.stride,
+                                              padding=layer.padding, groups=layer.groups))
+    shift = (run(w_dq) - run(w_f)).mean(dim=(0, 2, 3)).numpy()
+    steps = shift / b.quant.scale.astype(np.float64)
+    clear = np.abs(np.abs(steps - np.floor(steps)) - 0.5) > 1e-3
+    expected = b.data.astype(np.int64) - np.round(steps).astype(np.int64)
+    got = qb.t(qb.nodes[0].inputs[2]).data.astype(np.int64)
+    assert clear.sum() >= len(clear) - 1
+    np.testing.assert_array_equal(got[clear], expected[clear])
+    assert np.any(got != b.data)
