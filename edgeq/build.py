@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from . import interpreter, latency, metrics, output, report
 from .data import Inputs, Samples, check_inputs, check_labels, load_labels, read_samples
@@ -102,7 +103,7 @@ def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibrati
     label = pre.label if pre is not None else model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)
-    with private_tmp() as tmp, _one_torch_thread():
+    with private_tmp() as tmp, one_thread():
         return _build(model, label, calibration, profile, dest, eval_data, eval_labels, opts, tmp, pre)
 
 
@@ -209,7 +210,7 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
     with clock.stage("sensitivity"):
         sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
         layers = report.layer_report(result.quantized_float_graph, result.graph, sample,
-                                     None if labels is None else labels[:MAX_SQNR_SAMPLES])
+                                     None if labels is None else labels[:MAX_SQNR_SAMPLES], opts.sensitivity)
     with clock.stage("plots"):
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)
@@ -263,15 +264,17 @@ def _artifact_inputs(tgraph: Graph, int_inputs: list[np.ndarray], ev: list[np.nd
 
 
 @contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """torch runs on one thread during a build (restored after). Its work here is many small
-    ops on small batches, where a second thread buys little and on a busy machine costs ten
-    times over (threads waiting for a core); and a float result of torch then never depends on
-    how many cores the machine has, so neither do the ranges calibration picks."""
+def one_thread() -> Iterator[None]:
+    """torch and numpy's BLAS run on one thread during a build (restored after). The work here
+    is many small ops on small batches, where a second thread buys little and on a busy machine
+    costs ten times over (threads waiting for a core: a 8x1152 by 1152x128 matmul took 2.1 ms
+    on two threads of a loaded 2-core machine, 0.48 ms on one); and a float result then never
+    depends on how many cores the machine has, so neither do the ranges calibration picks."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(threads)
 
@@ -366,6 +369,7 @@ def _report_data(model_label: str, profile: TargetProfile, opts: BuildOptions, c
         "output_sqnr_db": [metrics.sqnr_db(_target_layout(tgraph, f), interpreter.dequantize(tgraph, n, q))
                            for f, n, q in zip(float_out, tgraph.outputs, ref_out)],
         "quantization": layers,
+        "sensitivity": opts.sensitivity,
         "quantization_passes": result.passes_summary(),
         "precision": result.precision,
         "rounding": result.rounding,

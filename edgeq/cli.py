@@ -136,6 +136,9 @@ _TARGETS_DIR = click.option("--targets-dir", multiple=True, metavar="DIR",
 @click.option("--rounding-budget", type=float, metavar="SECONDS", default=_DEFAULTS.rounding_budget,
               show_default=True, help="--rounding adaround: time for all layers together (planned from "
                                            "their MACs, so builds stay reproducible)")
+@click.option("--sensitivity", type=click.Choice(["top", "all"]), default=_DEFAULTS.sensitivity, show_default=True,
+              help="the report's per-layer sensitivity: simulated for the layers that lose the most SQNR "
+                   "(top, a few seconds at most) or for every layer (all)")
 @click.option("--precision", type=click.Choice(["int8", "16x8", "auto"]), default=_DEFAULTS.precision,
               show_default=True,
               help="activation precision: int8; 16x8 (int16 activations, int8 weights) wherever an int16 kernel "

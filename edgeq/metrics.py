@@ -42,6 +42,11 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float | None:
 
 def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
     """10 log10(signal power / noise power); inf when identical."""
+    return db_of(*energies(reference, approx))
+
+
+def energies(reference: np.ndarray, approx: np.ndarray) -> tuple[float, float]:
+    """(signal, noise): the float64 sums of reference^2 and (reference - approx)^2."""
     if np.shape(reference) != np.shape(approx):
         ref = reference.astype(np.float64)
         noise = float(np.sum((ref - approx.astype(np.float64)) ** 2))
@@ -55,6 +60,27 @@ def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
         d *= d
         noise = float(np.sum(d))
         del d
+    return signal, noise
+
+
+def db_of(signal: float, noise: float) -> float:
+    """10 log10(signal / noise) in dB; inf without noise."""
     if noise == 0.0:
         return float("inf")
     return 10.0 * np.log10(max(signal, 1e-30) / noise)
+
+
+class SqnrSum:
+    """The SQNR of samples that arrive in chunks: each chunk's energies are summed, so the
+    figure is that of all the samples at once (the same sums in another order)."""
+
+    def __init__(self) -> None:
+        self.signal = self.noise = 0.0
+
+    def add(self, reference: np.ndarray, approx: np.ndarray) -> None:
+        signal, noise = energies(reference, approx)
+        self.signal += signal
+        self.noise += noise
+
+    def db(self) -> float:
+        return db_of(self.signal, self.noise)

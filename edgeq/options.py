@@ -9,6 +9,7 @@ from .errors import EdgeqError
 from .mixed_precision import MODES
 from .names import check_c_name
 from .passes.adaround import DEFAULT_BUDGET_S
+from .sensitivity import SENSITIVITY_MODES
 
 ROUNDINGS = ("nearest", "adaround")
 
@@ -41,6 +42,8 @@ class BuildOptions:
     #: within ``rounding_budget`` seconds
     rounding: str = "nearest"
     rounding_budget: float = DEFAULT_BUDGET_S
+    #: the report's per-layer sensitivity simulations: "top" layers (cheap) or "all" of them
+    sensitivity: str = "top"
     #: tensor whose histogram is plotted (None: the most sensitive layer's output)
     histogram_tensor: str | None = None
     #: "int8", "16x8" or "auto" (``mixed_precision``; the default: int8 unless the output SQNR
@@ -111,6 +114,8 @@ class BuildOptions:
             raise EdgeqError(f"unknown precision '{self.precision}'; choose one of {', '.join(MODES)}")
         if self.rounding not in ROUNDINGS:
             raise EdgeqError(f"unknown rounding '{self.rounding}'; choose one of {', '.join(ROUNDINGS)}")
+        if self.sensitivity not in SENSITIVITY_MODES:
+            raise EdgeqError(f"unknown --sensitivity '{self.sensitivity}'; choose one of {', '.join(SENSITIVITY_MODES)}")
         if self.io not in ("int8", "float"):
             raise EdgeqError(f"--io must be int8 or float, not '{self.io}'")
         if self.input_layout not in ("nhwc", "nchw"):

@@ -43,32 +43,39 @@ def io_entry(graph: Graph, name: str, input_layout: str) -> dict:
             "scale": scale, "zero_point": zp}
 
 
-#: at most this many layers get the two sensitivity simulations (each a run of the whole model),
-#: and no more than the node budget allows (a layer costs 2 x the graph's node count): the rest
-#: are marked as not measured in the report
-SENSITIVITY_MAX_LAYERS = 48
+#: by default (``--sensitivity top``) at most this many layers get the two sensitivity
+#: simulations (each a run of the model from the layer on), and no more than the node budget
+#: allows (a layer costs 2 x the graph's node count): the rest are marked as not measured in the
+#: report. ``--sensitivity all`` simulates every layer.
+SENSITIVITY_TOP_LAYERS = 8
+#: samples per run of the per-layer SQNR comparison (the figures are those of one run)
+REPORT_CHUNK = 16
 SENSITIVITY_NODE_BUDGET = 120_000
 
 
 def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels: np.ndarray | None = None,
-                 all_layers: bool = False) -> list[dict]:
+                 sensitivity: str = "top") -> list[dict]:
     """Per layer: output scale / zero point, weight scale range, SQNR of the int8 reference vs
     float at the layer's output (accumulated), and the sensitivity figures of edgeq.sensitivity
-    for the layers where the accumulated SQNR drops most (every layer with ``all_layers``)."""
-    qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(inputs)]
-    qvals = interpreter.run_int_chunked(qgraph, qin, keep=True)
-    # each float tensor is compared as the float run produces it, then dropped: the float values
-    # of the whole graph are never held at once
+    for the layers where the accumulated SQNR drops most (every layer with ``sensitivity="all"``)."""
+    # each float tensor is compared as the float run produces it, then dropped, and the samples
+    # go through in chunks: neither run's values of the whole graph are ever held for them all
     compared_with: dict[str, list[str]] = {}
     for node in qgraph.nodes:
         compared_with.setdefault(qgraph.range_source(node.outputs[0]), []).append(node.outputs[0])
-    accumulated: dict[str, float] = {}
+    totals: dict[str, metrics.SqnrSum] = {}
+    for start in range(0, inputs[0].shape[0], REPORT_CHUNK):
+        chunk = [x[start:start + REPORT_CHUNK] for x in inputs]
+        qvals = interpreter.run(qgraph, [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(chunk)],
+                                keep=True)
 
-    def compare(name: str, value: np.ndarray) -> None:
-        for out in compared_with.get(name, ()):
-            accumulated[out] = metrics.sqnr_db(value, interpreter.dequantize(qgraph, out, qvals[out]))
+        def compare(name: str, value: np.ndarray) -> None:
+            for out in compared_with.get(name, ()):
+                totals.setdefault(out, metrics.SqnrSum()).add(value, interpreter.dequantize(qgraph, out, qvals[out]))
 
-    interpreter.run(fgraph, inputs, on_tensor=compare)
+        interpreter.run(fgraph, chunk, on_tensor=compare)
+        del qvals
+    accumulated = {name: total.db() for name, total in totals.items()}
     rows = []
     for node in qgraph.nodes:
         out = node.outputs[0]
@@ -81,8 +88,7 @@ def layer_report(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray], labels:
             ws = qgraph.t(node.inputs[1]).quant.scale
             row["weight_scale_min"], row["weight_scale_max"] = float(ws.min()), float(ws.max())
         rows.append(row)
-    qvals.clear()       # the integer values are not needed past the SQNR rows
-    chosen = _sensitivity_layers(qgraph, accumulated, fgraph, all_layers)
+    chosen = _sensitivity_layers(qgraph, accumulated, fgraph, sensitivity == "all")
     sens = layer_sensitivity(fgraph, qgraph, inputs, labels, layers=chosen)
     for row in rows:
         row.update(sens.get(row["layer"], {}))
@@ -102,7 +108,7 @@ def _sensitivity_layers(qgraph: Graph, accumulated: dict[str, float], fgraph: Gr
         before = [accumulated.get(i, 200.0) for i in node.inputs if not qgraph.t(i).is_constant]
         return min(min(before, default=200.0), 200.0) - min(accumulated[node.outputs[0]], 200.0)
 
-    limit = max(1, min(SENSITIVITY_MAX_LAYERS, SENSITIVITY_NODE_BUDGET // (2 * max(len(fgraph.nodes), 1))))
+    limit = max(1, min(SENSITIVITY_TOP_LAYERS, SENSITIVITY_NODE_BUDGET // (2 * max(len(fgraph.nodes), 1))))
     ranked = sorted(layers, key=lambda n: -drop(n))[:limit]
     keep = {n.name for n in ranked}
     return [n.name for n in layers if n.name in keep]
@@ -183,13 +189,15 @@ def _num(v: Any, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)    # None: an unquantized (index) tensor
 
 
-def _sensitivity_note(rows: list[dict]) -> str:
+def _sensitivity_note(rows: list[dict], mode: str) -> str:
     """What the sensitivity columns cover: which layers were simulated, which were not."""
     measured = sum(1 for r in rows if r.get("sensitivity_measured"))
+    which = ("every layer that adds error of its own (--sensitivity all)" if mode == "all"
+             else f"the layers that add error of their own ranked by the accumulated SQNR lost across them, at "
+                  f"most {SENSITIVITY_TOP_LAYERS} and within a budget of {SENSITIVITY_NODE_BUDGET:,} node runs "
+                  f"(--sensitivity all simulates every one)")
     return (f"Layer alone and float gain were simulated for {measured} of {len(rows)} layers, on at most "
-            f"{SENSITIVITY_SAMPLES} eval samples: the layers that add error of their own, ranked by the "
-            f"accumulated SQNR lost across them, at most {SENSITIVITY_MAX_LAYERS} and within a budget of "
-            f"{SENSITIVITY_NODE_BUDGET:,} node runs; '-' marks a layer not simulated.")
+            f"{SENSITIVITY_SAMPLES} eval samples: {which}; '-' marks a layer not simulated.")
 
 
 def _precision_section(p: dict[str, Any]) -> list[str]:
@@ -327,7 +335,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["", "## Per-layer quantization", "",
               "SQNR accumulated: int8 reference vs float at the layer's output. Layer alone: the model "
               "output's SQNR when only this layer is quantized. Float gain: output SQNR (and accuracy) "
-              "gained by keeping only this layer in float. " + _sensitivity_note(d["quantization"]), "",
+              "gained by keeping only this layer in float. " + _sensitivity_note(d["quantization"], d.get("sensitivity", "top")), "",
               "| layer | op | module | out type | out scale | out zp | SQNR accumulated | layer alone | float gain |",
               "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in d["quantization"]:

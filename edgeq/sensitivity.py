@@ -17,6 +17,10 @@ from .quant import dequantize_constant, fake_quantize
 
 
 SENSITIVITY_SAMPLES = 32   # enough to rank layers; the cost is two model runs per layer
+SENSITIVITY_CHUNK = 8      # samples simulated at once (memory: three whole runs of a chunk)
+#: which layers a build's report simulates: "top" (the default), the layers that lose the most
+#: SQNR, a handful; "all": every layer that adds error of its own
+SENSITIVITY_MODES = ("top", "all")
 
 
 def dequantized_copy(qgraph: Graph) -> Graph:
@@ -106,14 +110,28 @@ class _Simulation:
         return [_fq(qgraph, o, y) for o, y in zip(node.outputs, outs)]
 
 
-def _sqnr(reference: list[np.ndarray], outputs: list[np.ndarray]) -> float:
-    return float(np.mean([min(metrics.sqnr_db(r, o), 200.0) for r, o in zip(reference, outputs)]))
+class _Score:
+    """SQNR and accuracy of one simulated run, summed over chunks of samples: per output its
+    energies (``metrics.SqnrSum``), and the count of correct top-1 answers. The figures are those
+    of one run over all the samples (the same sums, in chunks)."""
 
+    def __init__(self, n_outputs: int) -> None:
+        self.sqnrs = [metrics.SqnrSum() for _ in range(n_outputs)]
+        self.correct, self.count, self.classifies = 0, 0, True
 
-def _accuracy(outputs: list[np.ndarray], labels: np.ndarray | None) -> float | None:
-    if labels is None or outputs[0].ndim != 2:
-        return None
-    return float((outputs[0].argmax(axis=1) == labels).mean())
+    def add(self, reference: list[np.ndarray], outputs: list[np.ndarray], labels: np.ndarray | None) -> None:
+        for total, r, o in zip(self.sqnrs, reference, outputs):
+            total.add(r, o)
+        self.classifies = self.classifies and labels is not None and outputs[0].ndim == 2
+        if self.classifies:
+            self.correct += int((outputs[0].argmax(axis=1) == labels).sum())
+            self.count += len(labels)
+
+    def sqnr(self) -> float:
+        return float(np.mean([min(total.db(), 200.0) for total in self.sqnrs]))
+
+    def accuracy(self) -> float | None:
+        return self.correct / self.count if self.classifies and self.count else None
 
 
 def adds_error(node: Node) -> bool:
@@ -127,7 +145,10 @@ def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
                       layers: list[str] | None = None) -> dict[str, dict[str, float | None]]:
     """Per layer name: ``layer_alone_sqnr_db``; ``higher_precision_gain_db`` (output SQNR gained
     by keeping the layer in float) and ``higher_precision_gain_accuracy`` (with labels).
-    ``layers``: the layers to measure (default: all); each costs two runs of the model."""
+    ``layers``: the layers to measure (default: all); each costs two runs of the model.
+
+    The samples go through in chunks of ``SENSITIVITY_CHUNK``: a restarted run needs every value
+    of the all-float and the all-quantized run, so memory is three whole runs of one chunk."""
     float_names = {f.name for f in fgraph.nodes}
     names = [n.name for n in qgraph.nodes if n.name in float_names]
     measured = names if layers is None else [n for n in names if n in set(layers)]
@@ -135,22 +156,32 @@ def layer_sensitivity(fgraph: Graph, qgraph: Graph, inputs: list[np.ndarray],
     labels = None if labels is None else labels[:SENSITIVITY_SAMPLES]
     sim = _Simulation(fgraph, qgraph, dequantized_copy(qgraph))   # the dequantized copy once
     everything = set(names)
-    float_values = sim.run(inputs, set())
-    base_values = sim.run(inputs, everything)
     outputs = fgraph.outputs
-    reference, base = [float_values[o] for o in outputs], [base_values[o] for o in outputs]
-    base_sqnr, base_acc = _sqnr(reference, base), _accuracy(base, labels)
+    base = _Score(len(outputs))
+    kept = {name: _Score(len(outputs)) for name in measured}
+    alone = {name: _Score(len(outputs)) for name in measured}
+    for start in range(0, inputs[0].shape[0], SENSITIVITY_CHUNK):
+        chunk = [x[start:start + SENSITIVITY_CHUNK] for x in inputs]
+        chunk_labels = None if labels is None else labels[start:start + SENSITIVITY_CHUNK]
+        float_values = sim.run(chunk, set())
+        base_values = sim.run(chunk, everything)
+        reference = [float_values[o] for o in outputs]
+        base.add(reference, [base_values[o] for o in outputs], chunk_labels)
+        for name in measured:
+            # each run differs from the all-float or the all-quantized one in this layer alone
+            values = sim.run(chunk, everything - {name}, base_values, name)
+            kept[name].add(reference, [values[o] for o in outputs], chunk_labels)
+            values = sim.run(chunk, {name}, float_values, name)
+            alone[name].add(reference, [values[o] for o in outputs], chunk_labels)
+            del values
+        del float_values, base_values
+    base_sqnr, base_acc = base.sqnr(), base.accuracy()
     out = {}
     for name in measured:
-        # each run differs from the all-float or the all-quantized one in this layer alone
-        kept = sim.run(inputs, everything - {name}, base_values, name)
-        kept_float = [kept[o] for o in outputs]
-        del kept
-        alone = sim.run(inputs, {name}, float_values, name)
-        acc = _accuracy(kept_float, labels)
+        acc = kept[name].accuracy()
         out[name] = {
-            "layer_alone_sqnr_db": _sqnr(reference, [alone[o] for o in outputs]),
-            "higher_precision_gain_db": _sqnr(reference, kept_float) - base_sqnr,
-            "higher_precision_gain_accuracy": None if acc is None else acc - base_acc,
+            "layer_alone_sqnr_db": alone[name].sqnr(),
+            "higher_precision_gain_db": kept[name].sqnr() - base_sqnr,
+            "higher_precision_gain_accuracy": None if acc is None or base_acc is None else acc - base_acc,
         }
     return out

@@ -11,13 +11,13 @@ for _path in (ROOT, ROOT / "tests" / "targets" / "c"):
 
 import pytest  # noqa: E402
 
+from edgeq.build import one_thread  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
-    """One torch thread for a module's tests: calibration runs torch convs on small batches,
-    and one thread is faster on the shared cores."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """torch and numpy's BLAS on one thread for a module's tests, as during a build
+    (``edgeq.build.one_thread``): calibration runs small ops on small batches, where one thread
+    is faster on the shared cores."""
+    with one_thread():
+        yield

@@ -3,6 +3,7 @@ import json
 from xml.etree import ElementTree
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -58,10 +59,36 @@ def test_build_writes_plots_and_inspect_names_worst_layer(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing")]) == 2
 
 
+def test_default_simulates_the_top_layers_and_all_simulates_every_one(tmp_path):
+    """--sensitivity top (default) simulates the few layers that lose the most SQNR and says so;
+    --sensitivity all simulates every layer that adds error; shared layers get the same figures."""
+    import edgeq
+    from edgeq.report import SENSITIVITY_TOP_LAYERS
+    torch.manual_seed(3)
+    layers = [m for _ in range(SENSITIVITY_TOP_LAYERS + 3) for m in (nn.Linear(16, 16), nn.Tanh())]
+    model = nn.Sequential(*layers, nn.Linear(16, 4)).eval()
+    reports = {}
+    for mode in ("top", "all"):
+        edgeq.build(model, X, "onnx", tmp_path / mode, sensitivity=mode)
+        reports[mode] = json.loads((tmp_path / mode / "report.json").read_text())
+    top = {r["layer"]: r for r in reports["top"]["quantization"] if r["sensitivity_measured"]}
+    every = {r["layer"]: r for r in reports["all"]["quantization"] if r["sensitivity_measured"]}
+    assert len(top) == SENSITIVITY_TOP_LAYERS and len(every) == 2 * (SENSITIVITY_TOP_LAYERS + 3) + 1
+    assert set(top) < set(every)
+    for name, row in top.items():
+        assert row["layer_alone_sqnr_db"] == every[name]["layer_alone_sqnr_db"]
+    md = (tmp_path / "top" / "report.md").read_text()
+    assert f"simulated for {SENSITIVITY_TOP_LAYERS} of" in md and "--sensitivity all" in md
+    from edgeq.errors import EdgeqError
+    with pytest.raises(EdgeqError, match="unknown --sensitivity 'some'"):
+        edgeq.build(model, X, "onnx", tmp_path / "bad", sensitivity="some")
+
+
 def test_restarted_simulations_equal_full_runs():
-    """layer_sensitivity restarts each simulation at the changed layer; the figures are those of
-    full runs of simulate()."""
-    from edgeq.sensitivity import _accuracy, _sqnr
+    """layer_sensitivity restarts each simulation at the changed layer and goes through the
+    samples in chunks; the figures are those of full runs of simulate() on each chunk, their
+    energies and correct answers summed over the chunks (computed here independently)."""
+    from edgeq.sensitivity import SENSITIVITY_CHUNK
     torch.manual_seed(1)
     m = nn.Sequential(nn.Conv2d(2, 4, 3), nn.PReLU(4), nn.MaxPool2d(2), nn.Conv2d(4, 4, 1), nn.ReLU(),
                       nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).eval()
@@ -71,12 +98,26 @@ def test_restarted_simulations_equal_full_runs():
     q = quantized_graph(g, [x], options={"equalization": False, "bias_correction": False})
     s = layer_sensitivity(g, q, [x], labels)
     names = [n.name for n in q.nodes if n.name in {f.name for f in g.nodes}]
-    ref, base = simulate(g, q, [x], set()), simulate(g, q, [x], set(names))
+    chunks = [slice(i, i + SENSITIVITY_CHUNK) for i in range(0, len(x), SENSITIVITY_CHUNK)]
+    assert len(chunks) > 1
+
+    def figures(quantized: set[str]) -> tuple[float, float]:
+        signal = noise = 0.0
+        correct = 0
+        for c in chunks:
+            ref = simulate(g, q, [x[c]], set())[0].astype(np.float64)
+            out = simulate(g, q, [x[c]], quantized)[0].astype(np.float64)
+            signal += float(np.sum(ref ** 2))
+            noise += float(np.sum((ref - out) ** 2))
+            correct += int((out.argmax(axis=1) == labels[c]).sum())
+        return 10 * np.log10(signal / noise), correct / len(x)
+
+    base_db, base_acc = figures(set(names))
     for name in names:
-        kept = simulate(g, q, [x], set(names) - {name})
-        assert s[name]["layer_alone_sqnr_db"] == _sqnr(ref, simulate(g, q, [x], {name}))
-        assert s[name]["higher_precision_gain_db"] == _sqnr(ref, kept) - _sqnr(ref, base)
-        assert s[name]["higher_precision_gain_accuracy"] == _accuracy(kept, labels) - _accuracy(base, labels)
+        kept_db, kept_acc = figures(set(names) - {name})
+        assert s[name]["layer_alone_sqnr_db"] == pytest.approx(figures({name})[0], abs=1e-9)
+        assert s[name]["higher_precision_gain_db"] == pytest.approx(kept_db - base_db, abs=1e-9)
+        assert s[name]["higher_precision_gain_accuracy"] == pytest.approx(kept_acc - base_acc, abs=1e-12)
 
 
 class _Gru(nn.Module):

@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from ..build import eval_set, private_tmp, target_accepts, target_options, trace_with_data
+from ..build import eval_set, one_thread, private_tmp, target_accepts, target_options, trace_with_data
 from ..errors import UnsupportedOpError
 from ..ir import Graph
 from ..frontend import load_model
@@ -33,7 +33,7 @@ def prepare(model: str | torch.nn.Module | torch.export.ExportedProgram, calibra
     label = model_label(model)
     if isinstance(model, str):
         model = load_model(model, opts.trust_model)
-    with private_tmp() as tmp:
+    with private_tmp() as tmp, one_thread():     # the threads a build uses: the same floats
         fgraph, cal = trace_with_data(model, calibration, opts, tmp)
         ev, labels = eval_set(None, None, cal, fgraph, opts, tmp)
         request = PrecisionRequest(opts.precision, list(opts.int16_layers), opts.target_sqnr, opts.max_accuracy_drop,
