@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
 #: the stages of the edgeq table, in order (seconds; "other" is the rest of calibrate_quantize)
-EDGEQ_STAGES = ("trace", "fold_fuse", "calibrate", "quantize", "scoring", "bias_correction", "other",
+EDGEQ_STAGES = ("trace", "fold_fuse", "calibrate_quantize", "calibrate", "quantize", "scoring", "bias_correction",
                 "emit", "reference", "validate", "sensitivity", "plots", "latency")
 ORT_STEPS = ("load", "export", "pre_process", "quantize", "eval")
 
@@ -82,8 +82,9 @@ def edgeq_job(name: str, target: str) -> dict:
         build_s = time.perf_counter() - t
     timings = rep["timings"]
     stages["trace"] = timings["trace_s"] - stages.get("fold_fuse", 0.0)
-    inner = sum(stages.get(k, 0.0) for k in ("calibrate", "quantize", "scoring", "bias_correction"))
-    stages["other"] = timings["calibrate_quantize_s"] - inner
+    # the candidates' calibrate / quantize / scoring / bias-correction steps run side by side on
+    # two cores: those columns sum the threads' times and can add up to more than the stage's wall
+    stages["calibrate_quantize"] = timings["calibrate_quantize_s"]
     for k in ("emit", "reference", "validate", "sensitivity", "plots", "latency"):
         stages[k] = timings.get(f"{k}_s", 0.0)
     measured = sum(1 for r in rep["quantization"] if r.get("sensitivity_measured"))
@@ -210,6 +211,9 @@ def table(rows: list[dict], target: str) -> str:
         lines.append(f"| {r['model']} | {_fmt(r['edgeq_wall_s'])} | {_fmt(r['ort_wall_s'])} | {_fmt(r['ratio'], '.2f')} | "
                      f"{_fmt(r['edgeq_peak_mb'], '.0f')} | {_fmt(r['ort_peak_mb'], '.0f')} | "
                      f"{_fmt(r['mem_ratio'], '.2f')} | {r['exporter'] or ('failed: ' + str(r['ort_error']))} |")
+    lines.append("")
+    lines.append("calibrate, quantize, scoring and bias_correction are summed over the threads that run the "
+                 "candidates side by side (their sum can exceed calibrate_quantize, the stage's wall time).")
     lines.append("")
     lines.append("| model | " + " | ".join(EDGEQ_STAGES) + " | ORT: " + " / ".join(ORT_STEPS) + " |")
     lines.append("|---|" + "---:|" * len(EDGEQ_STAGES) + "---|")

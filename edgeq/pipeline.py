@@ -20,6 +20,7 @@ from .frontend import trace
 from .ir import Graph
 from .mixed_precision import Candidate, PrecisionRequest
 from .ops import get_op
+from .parallel import in_parallel
 from .passes import prepare_float_graph
 from .passes.adaround import DEFAULT_BUDGET_S, learn_rounding, learnable
 from .passes.bias_correction import correct_bias
@@ -117,36 +118,56 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     best: Quantization | None = None
     best_key = (-np.inf, -np.inf)
     scores: dict[str, float] = {}
+    best_plain: Graph | None = None
 
-    def consider(g: Graph, equalized: bool, ranges: Ranges, choice: tuple[str, float]) -> None:
+    def usable(g: Graph, ranges: Ranges) -> Ranges:
+        return ranges if options.get("clip_outputs", False) else unclipped_outputs(g, ranges)
+
+    def ranked(g: Graph, ranges: Ranges) -> list[tuple[Graph, bool, list[float]]]:
+        """Quantized, bias corrected where asked, each with its per-output SQNR (any thread)."""
+        q = quantize(g, ranges, options)
+        tasks = [lambda: (q, False, output_sqnrs(graph, reference, q, sample))]
+        if options.get("bias_correction", True):
+            def corrected() -> tuple[Graph, bool, list[float]]:
+                qb = correct_bias(g, q, sample)
+                return qb, True, output_sqnrs(graph, reference, qb, sample)
+            tasks.append(corrected)
+        return in_parallel(tasks) if parallel else [task() for task in tasks]
+
+    def consider(g: Graph, equalized: bool, ranges: Ranges, choice: tuple[str, float],
+                 tried: list[tuple[Graph, bool, list[float]]]) -> None:
+        """Rank a candidate's variants against the best so far, in candidate order."""
         nonlocal best, best_key, best_plain
-        if not options.get("clip_outputs", False):
-            ranges = unclipped_outputs(g, ranges)
         candidates.append(Candidate(g, ranges, equalized))
         label = ("equalized" if equalized else "none") + ("" if choice == choices[0] else "_wide")
-        q = plain = quantize(g, ranges, options)
-        tried = [(q, False, f"sqnr_db_{label}")]
-        if options.get("bias_correction", True):
-            tried.append((correct_bias(g, q, sample), True, f"sqnr_db_{label}_bias_corrected"))
-        for qc, corrected, key in tried:
-            per_output = output_sqnrs(graph, reference, qc, sample)
-            scores[key] = float(np.mean(per_output))
+        plain = tried[0][0]
+        for qc, corrected, per_output in tried:
+            scores[f"sqnr_db_{label}" + ("_bias_corrected" if corrected else "")] = float(np.mean(per_output))
             rank = worst_then_mean(per_output)
             if rank > best_key:
                 best_key, best_plain = rank, plain
                 best = Quantization(graph, g, ranges, qc, equalized, corrected)
                 best.range_choice = choice[0] if choice[0] != "percentile" else f"percentile {choice[1]:g}"
 
-    best_plain: Graph | None = None
-    wide: dict[bool, Ranges] = {}
-    for g, equalized in graphs:      # the method's ranges on each graph (plain, equalized)
+    def calibrated(g: Graph) -> tuple[list[Ranges], list[tuple[Graph, bool, list[float]]]]:
         ranges_list = calibrate_choices(g, calibration, choices, progress=progress)
-        consider(g, equalized, ranges_list[0], choices[0])
+        ranges_list[0] = usable(g, ranges_list[0])
+        return ranges_list, ranked(g, ranges_list[0])
+
+    # the method's ranges on each graph (plain, equalized): independent, so side by side
+    parallel = len(graphs) == 1
+    evaluated = in_parallel([lambda g=g: calibrated(g) for g, _ in graphs])
+    wide: dict[bool, Ranges] = {}
+    for (g, equalized), (ranges_list, tried) in zip(graphs, evaluated):
+        consider(g, equalized, ranges_list[0], choices[0], tried)
         if len(choices) > 1:
             wide[equalized] = ranges_list[1]
     if wide:                         # wide ranges on the graph that won: equalization is decided
         assert best is not None
-        consider(best.quantized_float_graph, best.equalized, wide[best.equalized], choices[1])
+        parallel = True
+        g = best.quantized_float_graph
+        ranges = usable(g, wide[best.equalized])
+        consider(g, best.equalized, ranges, choices[1], ranked(g, ranges))
     assert best is not None
     best.scores = scores
     adaround = options.get("rounding", "nearest") == "adaround"

@@ -312,7 +312,10 @@ def test_ctrl_c_leaves_no_output_and_no_temporary_files(moment: str, signame: st
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "edgeq.cli", "build", str(LENET), "--target", "host-c",
                              "--calibration", str(DIGITS / "calib.npy"), "-o", str(out), "--quiet", "--method",
-                             "entropy"], env=env, stderr=subprocess.PIPE, text=True)
+                             "entropy"], env=env, stderr=subprocess.PIPE, text=True,
+                                # Ctrl-C as in a terminal, even when this runs with SIGINT ignored
+                                # (a background job of a script inherits that)
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     started = (lambda: list(tmpdir.glob("edgeq-build-*"))) if moment == "calibration" else \
         (lambda: list(tmp_path.glob("out.partial-*")))
