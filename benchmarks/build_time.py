@@ -36,7 +36,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
-#: the stages of the edgeq table, in order (seconds; "other" is the rest of calibrate_quantize)
+#: the stages of the edgeq table, in order (seconds)
 EDGEQ_STAGES = ("trace", "fold_fuse", "calibrate_quantize", "calibrate", "quantize", "scoring", "bias_correction",
                 "emit", "reference", "validate", "sensitivity", "plots", "latency")
 ORT_STEPS = ("load", "export", "pre_process", "quantize", "eval")
