@@ -127,3 +127,23 @@ def run_litert(buf: bytes, x: np.ndarray, reference: bool = True) -> np.ndarray:
     interp.set_tensor(interp.get_input_details()[0]["index"], x)
     interp.invoke()
     return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+
+class SharedParamsNet(nn.Module):
+    """A model whose artifact repeats quantization parameters and constants: two zero biases
+    of equal length (build it without bias correction, which would make them differ), a
+    flatten and the 4-D views of linear layers (same parameters on both sides), per-channel
+    weights with equal zero points."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(8 * 4 * 4, 16), nn.Linear(16, 16), nn.Linear(16, 4)
+        with torch.no_grad():
+            self.fc1.bias.zero_()
+            self.fc2.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x)).flatten(1)
+        return self.fc3(self.fc2(self.fc1(y)))

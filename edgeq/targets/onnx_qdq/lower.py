@@ -90,29 +90,54 @@ class _Builder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
+        self._shared: dict[tuple, str] = {}   # (dtype, shape, bytes) -> initializer name
+        self._alias: dict[str, str] = {}      # constant asked for -> initializer holding its value
         self.rename: dict[str, str] = {}   # IR tensor -> ONNX name where they differ
 
     def ref(self, tensor: str) -> str:
         return self.rename.get(tensor, tensor)
 
     def node(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
-        self.nodes.append(helper.make_node(op, inputs, outputs, name=f"{outputs[0]}_{op}", **attrs))
+        # no node name: ONNX makes it optional, and ours would only repeat the output and op type
+        self.nodes.append(helper.make_node(op, inputs, outputs, **attrs))
 
     def const(self, name: str, value: np.ndarray) -> str:
-        if name not in self._names:
+        """An initializer written once per distinct value (dtype, shape and bytes): a later equal
+        constant (a zero bias, a scale or zero point repeated across tensors, a shape) is the
+        first one's initializer, whose name it returns. Initializers are immutable, so readers
+        may share one."""
+        if name in self._alias:
+            return self._alias[name]
+        value = np.asarray(value, order="C")   # 0-d stays 0-d
+        key = (value.dtype.str, value.shape, value.tobytes())
+        if key not in self._shared:
             self._names.add(name)
-            self.initializers.append(numpy_helper.from_array(np.asarray(value, order="C"), name))  # 0-d stays 0-d
-        return name
+            self.initializers.append(numpy_helper.from_array(value, name))
+            self._shared[key] = name
+        self._alias[name] = self._shared[key]
+        return self._alias[name]
 
-    def qparams(self, tensor: str) -> list[str]:
-        """Scale and zero-point initializers of a tensor (per-axis when the tensor has an axis)."""
-        q = self.graph.t(tensor).quant
-        dtype = {"int8": np.int8, "int32": np.int32, "int16": np.int16}[self.graph.t(tensor).dtype]
+    def qparams(self, tensor: str, dequantize: bool = False) -> list[str]:
+        """Scale and zero-point initializers of a tensor (per-axis when the tensor has an axis),
+        shared between tensors of equal parameters (``const``); a scalar zero point is named for
+        its value. A constant int32 bias's all-zero zero point is left out of its DequantizeLinear
+        (``dequantize``; it defaults to 0): int8 weights keep theirs, without which onnxruntime
+        no longer fuses QDQ Gemm / MatMul into QGemm / MatMulIntegerToFloat, and QuantizeLinear
+        needs its zero point to fix its output type."""
+        t = self.graph.t(tensor)
+        q = t.quant
+        # int64: a 16x8 bias, written as int32 when it fits (_int64_bias)
+        dtype = {"int8": np.int8, "int32": np.int32, "int16": np.int16, "int64": np.int32}[t.dtype]
         if q.per_channel:
-            return [self.const(f"{tensor}_scale", q.scale.astype(np.float32)),
-                    self.const(f"{tensor}_zero_point", q.zero_point.astype(dtype))]
-        return [self.const(f"{tensor}_scale", np.array(q.scale[0], np.float32)),
-                self.const(f"{tensor}_zero_point", np.array(q.zero_point[0], dtype))]
+            scale, zp = q.scale.astype(np.float32), q.zero_point.astype(dtype)
+        else:
+            scale, zp = np.array(q.scale[0], np.float32), np.array(q.zero_point[0], dtype)
+        names = [self.const(f"{tensor}_scale", scale)]
+        if dequantize and t.dtype in ("int32", "int64") and not np.any(zp):
+            return names
+        zp_name = (f"{tensor}_zero_point" if q.per_channel
+                   else f"zp_{np.dtype(dtype).name}_{int(zp)}".replace("-", "m"))
+        return names + [self.const(zp_name, zp)]
 
     def dq(self, tensor: str) -> str:
         """Float view of a quantized tensor (a constant's DequantizeLinear is emitted once); an
@@ -128,7 +153,7 @@ class _Builder:
             return self._int64_bias(tensor, out)
         src = self.const(f"{tensor}_quantized", t.data) if t.is_constant else self.ref(tensor)
         attrs = {"axis": t.quant.axis} if t.quant.per_channel else {}
-        self.node("DequantizeLinear", [src, *self.qparams(tensor)], [out], **attrs)
+        self.node("DequantizeLinear", [src, *self.qparams(tensor, dequantize=t.is_constant)], [out], **attrs)
         return out
 
     def _int64_bias(self, tensor: str, out: str) -> str:
@@ -137,13 +162,8 @@ class _Builder:
         t = self.graph.t(tensor)
         if np.abs(t.data).max(initial=0) < 2**31:
             src = self.const(f"{tensor}_quantized", t.data.astype(np.int32))
-            per_channel = t.quant.per_channel
-            scale = self.const(f"{tensor}_scale", t.quant.scale.astype(np.float32) if per_channel
-                               else np.array(t.quant.scale[0], np.float32))
-            zp = self.const(f"{tensor}_zero_point", np.zeros(t.quant.scale.size, np.int32) if per_channel
-                            else np.array(0, np.int32))
-            attrs = {"axis": t.quant.axis} if per_channel else {}
-            self.node("DequantizeLinear", [src, scale, zp], [out], **attrs)
+            attrs = {"axis": t.quant.axis} if t.quant.per_channel else {}
+            self.node("DequantizeLinear", [src, *self.qparams(tensor, dequantize=True)], [out], **attrs)
         else:
             self.initializers.append(numpy_helper.from_array(
                 (t.data.astype(np.float64) * t.quant.scale.astype(np.float64)).astype(np.float32), out))

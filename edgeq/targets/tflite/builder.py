@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node, QuantParams
-from .schema import SCHEMA_VERSION, TENSOR_TYPES, AlignedBufferT, fb
+from .schema import SCHEMA_VERSION, TENSOR_TYPES, AlignedBufferT, SharedQuantizationT, fb
 
 BO = fb.BuiltinOperator
 Act = fb.ActivationFunctionType
@@ -36,6 +36,9 @@ class ModelBuilder:
         self.conv_view: dict[str, int] = {}
         self.names: set[str] = set()
         self.buffers: list[fb.BufferT] = [AlignedBufferT()]   # buffer 0: the empty sentinel
+        #: constant payload -> its buffer: equal constants (shapes, bounds, zero tables) are
+        #: stored once and read by every tensor that holds them (constants are read-only)
+        self.buffer_of: dict[bytes, int] = {}
         self.opcodes: list[fb.OperatorCodeT] = []
         self.opcode_index: dict[tuple[int, int], int] = {}
         self.operators: list[fb.OperatorT] = []
@@ -45,8 +48,8 @@ class ModelBuilder:
     def subgraph(self, graph: Graph) -> "ModelBuilder":
         """A builder for another subgraph of the same model (buffers and operator codes shared)."""
         sub = ModelBuilder(graph, self.linear_op)
-        sub.buffers, sub.opcodes, sub.opcode_index, sub.subgraphs = \
-            self.buffers, self.opcodes, self.opcode_index, self.subgraphs
+        sub.buffers, sub.buffer_of, sub.opcodes, sub.opcode_index, sub.subgraphs = \
+            self.buffers, self.buffer_of, self.opcodes, self.opcode_index, self.subgraphs
         return sub
 
     def add_subgraph(self, sub: "ModelBuilder", inputs: list[int], outputs: list[int], name: str) -> int:
@@ -81,7 +84,7 @@ class ModelBuilder:
         tt.type = TENSOR_TYPES[dtype]
         tt.hasRank = True
         if quant is not None:
-            q = fb.QuantizationParametersT()
+            q = SharedQuantizationT()
             q.scale = np.asarray(quant.scale, dtype=np.float32)
             q.zeroPoint = np.asarray(quant.zero_point, dtype=np.int64)
             q.quantizedDimension = int(quant.axis) if quant.axis is not None else 0
@@ -90,10 +93,13 @@ class ModelBuilder:
             arr = np.ascontiguousarray(np.asarray(data).astype(np.dtype(dtype).newbyteorder("<")))
             if tuple(arr.shape) != tuple(shape):
                 arr = arr.reshape(shape)
-            buf = AlignedBufferT()
-            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
-            self.buffers.append(buf)
-            tt.buffer = len(self.buffers) - 1
+            payload = arr.tobytes()
+            if payload not in self.buffer_of:
+                buf = AlignedBufferT()
+                buf.data = np.frombuffer(payload, dtype=np.uint8)
+                self.buffers.append(buf)
+                self.buffer_of[payload] = len(self.buffers) - 1
+            tt.buffer = self.buffer_of[payload]
         self.tensors.append(tt)
         self.info.append((tuple(int(d) for d in shape), dtype, quant))
         return len(self.tensors) - 1

@@ -48,6 +48,22 @@ class AlignedBufferT(fb.BufferT):
         return fb.BufferEnd(builder)
 
 
+class SharedQuantizationT(fb.QuantizationParametersT):
+    """QuantizationParameters written once per distinct content: every tensor of equal scales,
+    zero points and quantized dimension points at one table (a flatbuffers table may have many
+    parents; the runtimes read it in place). Glue tensors repeat their source's parameters."""
+
+    def Pack(self, builder: flatbuffers.Builder) -> int:  # noqa: N802 - flatbuffers naming
+        tables = getattr(builder, "quantization_tables", None)
+        if tables is None or self.min is not None or self.max is not None or self.details is not None:
+            return super().Pack(builder)
+        key = tuple(np.asarray(v).dtype.str + np.asarray(v).tobytes().hex() if v is not None else None
+                    for v in (self.scale, self.zeroPoint)) + (int(self.quantizedDimension),)
+        if key not in tables:
+            tables[key] = super().Pack(builder)
+        return tables[key]
+
+
 class SharingBuilder(flatbuffers.Builder):
     """A builder that writes each distinct numpy vector once and lets every table that holds an
     equal vector point at that one copy (flatbuffers vectors are immutable, and a table may refer
@@ -58,6 +74,7 @@ class SharingBuilder(flatbuffers.Builder):
     def __init__(self, initial_size: int) -> None:
         super().__init__(initial_size)
         self._vectors: dict[tuple[str, bytes], int] = {}
+        self.quantization_tables: dict[tuple, int] = {}   # SharedQuantizationT content -> table
 
     def CreateNumpyVector(self, x: np.ndarray) -> int:  # noqa: N802 - flatbuffers naming
         key = (x.dtype.str, np.ascontiguousarray(x).tobytes())

@@ -1,5 +1,6 @@
 """The ONNX QDQ target: each op's lowering run in onnxruntime against the integer reference."""
 import numpy as np
+import onnx
 import pytest
 
 from edgeq import interpreter
@@ -51,3 +52,64 @@ def test_concat_of_a_class_token_is_expanded_to_the_batch(tmp_path):
     for run in t.run(graph, arts, profile, [], [x], {}):
         assert run.outputs[0].shape == ref.shape == (16, 6, 6)
         assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, int]:
+    count: dict[str, int] = {}
+    for n in graph.node:
+        for i in n.input:
+            count[i] = count.get(i, 0) + 1
+    return count
+
+
+def test_equal_initializers_are_written_once_and_each_tensor_keeps_the_ir_quantization(tmp_path):
+    """Equal constants (zero points, scales, zero biases) are one initializer read by every node
+    that needs the value, nodes carry no names, and yet, read through the ONNX graph, every IR
+    tensor's QuantizeLinear / DequantizeLinear has exactly the IR's scale, zero point and
+    integers; onnxruntime still fuses the QDQ groups (QLinearConv, QGemm) and stays within 1 LSB."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from edgeq.targets import load_profile, target_module
+    from tests.helpers import SharedParamsNet
+    profile = load_profile("onnx")
+    t = target_module(profile)
+    x = data((3, 4, 4), n=16)
+    options = {**profile.quantizer, "bias_correction": False}
+    qgraph = quantized_graph(float_graph(SharedParamsNet().eval(), [(3, 4, 4)]), [x], method="minmax", options=options)
+    graph = t.prepare(qgraph, profile, {})
+    [path] = t.emit(graph, tmp_path, profile, {})
+    model = onnx.load(path)
+    g = model.graph
+    values = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    contents = [(v.dtype.str, v.shape, v.tobytes()) for v in values.values()]
+    assert len(set(contents)) == len(contents)                 # one initializer per distinct value
+    uses = _consumers(g)
+    assert max(uses[name] for name in values) >= 4             # a zero point read by many Q/DQ nodes
+    assert not any(n.name for n in g.node)
+
+    checked = 0
+    by_output = {o: n for n in g.node for o in n.output}
+    for name, tensor in graph.tensors.items():
+        node = by_output.get(f"{name}_dq" if tensor.is_constant else name)
+        if tensor.quant is None or node is None:
+            continue
+        assert node.op_type == ("DequantizeLinear" if tensor.is_constant else "QuantizeLinear"), name
+        scale = values[node.input[1]]
+        zp = values[node.input[2]] if len(node.input) > 2 else np.zeros_like(tensor.quant.zero_point)
+        np.testing.assert_array_equal(scale.reshape(-1), tensor.quant.scale.astype(np.float32), err_msg=name)
+        np.testing.assert_array_equal(zp.reshape(-1), tensor.quant.zero_point, err_msg=name)
+        if tensor.is_constant:
+            np.testing.assert_array_equal(values[node.input[0]], tensor.data, err_msg=name)
+        checked += 1
+    assert checked >= 12
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    fused = {n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node}
+    assert {"QLinearConv", "QGemm"} <= fused, fused
+    ref = interpreter.run(graph, [interpreter.quantize_input(graph, 0, x, t.input_rounding)])[graph.outputs[0]]
+    for run in t.run(graph, [path], profile, [], [x], {}):
+        assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1, run.runtime
