@@ -66,8 +66,9 @@ def _scan(layer: LayerCode) -> None:
 
     state_bytes = [body.t(o).size * np.dtype(body.t(o).dtype).itemsize for o in body.outputs]
     for init, dst, nbytes in zip(node.inputs[k:], states, state_bytes):
-        src = layer.operand(node.inputs.index(init))
-        if model.graph.t(init).is_constant and model.graph.t(init).dtype == "int16":
+        t = model.graph.t(init)
+        src = layer.operand(node.inputs.index(init)) if t.is_constant else layer.ptr(init)   # bytes
+        if t.is_constant and t.dtype == "int16":
             src = f"(const int8_t *)(const void *){src}"     # an int16 array, copied as bytes
         layer.call(COPY, args=[src, dst, str(nbytes)])
     layer.calls.append(f"for (int32_t t = 0; t < {steps}; ++t) {{")
