@@ -72,6 +72,7 @@ def _promote(g: Graph, wanted: set[str], inner: set[str], fixed: dict[str, bool]
     """Promote ``g`` in place: ``wanted`` are its own tensors, ``inner`` tensors of its loops'
     bodies; ``fixed``: the type (int16 or not) the enclosing loop's ties give some of ``g``'s
     inputs and outputs."""
+    wanted = set(wanted)
     pinned: dict[tuple[str, int], bool] = {}     # (loop node, input index) -> reads it as int16
     for node in g.nodes:
         op = get_op(node.op)
