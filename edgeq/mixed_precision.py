@@ -23,12 +23,12 @@ import numpy as np
 from . import interpreter, metrics
 from .evaluation import output_sqnr, output_sqnrs, worst_then_mean
 from .errors import EdgeqError
-from .ir import Graph
+from .ir import Graph, Node
 from .memory_plan import plan_memory
 from .ops import get_op
 from .passes import nhwc_graph
 from .passes.bias_correction import correct_bias
-from .passes.precision import int16_capable, promote
+from .passes.precision import carried_states, int16_capable, promote
 from .quantize import quantize
 from .sensitivity import layer_sensitivity
 from .calibration import Ranges
@@ -64,18 +64,27 @@ class PrecisionRequest:
 
 
 def candidates_of(graph: Graph) -> list[str]:
-    """Layer names whose output can be int16, in execution order. Data-movement ops (reshape,
-    pooling) are left out: their output is int16 exactly when their input is."""
-    return [n.name for n in graph.nodes
-            if int16_capable(graph, n.outputs[0]) and not get_op(n.op).same_quant_as_input]
+    """Layer names whose output can be int16, in execution order, then the loops' carried
+    states that can be (named by the body's layer that writes the new state: promoting it
+    promotes the state as a whole). Data-movement ops (reshape, pooling) are left out: their
+    output is int16 exactly when their input is."""
+    layers = [n.name for n in graph.nodes
+              if int16_capable(graph, n.outputs[0]) and not get_op(n.op).same_quant_as_input]
+    return layers + [node.name for node, _, _ in carried_states(graph)]
+
+
+def _layers(graph: Graph) -> list[Node]:
+    """The graph's nodes, then the body nodes that write a carried state."""
+    return list(graph.nodes) + [node for node, _, _ in carried_states(graph)]
 
 
 def resolve_layers(graph: Graph, names: list[str]) -> list[str]:
-    """Layer names from user-given layer names or module paths (a module selects all its layers)."""
+    """Layer names from user-given layer names or module paths (a module selects all its
+    layers, its loops' states included)."""
     capable = set(candidates_of(graph))
     out: list[str] = []
     for name in names:
-        hits = [n.name for n in graph.nodes if n.name == name or n.module_path == name
+        hits = [n.name for n in _layers(graph) if n.name == name or n.module_path == name
                 or n.module_path.startswith(name + ".")]
         hits = [h for h in hits if h in capable]
         if not hits:
@@ -86,7 +95,7 @@ def resolve_layers(graph: Graph, names: list[str]) -> list[str]:
 
 
 def outputs_of(graph: Graph, layers: list[str]) -> list[str]:
-    by_name = {n.name: n for n in graph.nodes}
+    by_name = {n.name: n for n in _layers(graph)}
     return [by_name[name].outputs[0] for name in layers]
 
 
@@ -221,8 +230,10 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
     if request.mode == "auto":
         scorer = Scorer(fgraph, sample, request, reference)
         refused: list[dict] = []
-        q, steps, chosen, reached = search(make, lambda: sensitivity_order(g, q8, sample), request, scorer,
-                                           accepts, refused)
+        def order() -> list[str]:
+            return sensitivity_order(g, q8, sample, lambda layers: scorer.score(make(layers))[0])
+
+        q, steps, chosen, reached = search(make, order, request, scorer, accepts, refused)
         layers = [st.promoted for st in steps[1:chosen + 1]]
         info = {"mode": "auto", "default_floor": request.floor_default, "refused": refused,
                 "target_sqnr_db": request.target_sqnr_db,
@@ -240,18 +251,34 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
         assert best is not None
         _, q, source = best
         info = {"mode": request.mode if not request.layers else "layers"}
-    wide = [n.name for n in q.nodes if not get_op(n.op).internal and q.t(n.outputs[0]).dtype == "int16"]
+    graphs = _with_bodies(q)
+    wide = [n.name for b in graphs for n in b.nodes if not get_op(n.op).internal and b.t(n.outputs[0]).dtype == "int16"]
     info.update({"promoted_layers": layers, "int16_layers": wide,
-                 "int16_tensors": sorted(n for n, t in q.tensors.items() if t.int_type == "int16"),
+                 "int16_tensors": sorted(n for b in graphs for n, t in b.tensors.items() if t.int_type == "int16"),
                  "arena_bytes_int8": arena_bytes(q8), "arena_bytes": arena_bytes(q)})
     return Promotion(q, source, info)
 
 
-def sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray]) -> list[str]:
+def _with_bodies(g: Graph) -> list[Graph]:
+    """The graph, then its loops' bodies (and theirs)."""
+    return [g] + [b for n in g.nodes for body in get_op(n.op).bodies(n) for b in _with_bodies(body)]
+
+
+def sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray],
+                      score: Callable[[list[str]], float] | None = None) -> list[str]:
     """Promotable layers, most sensitive first (output SQNR gained when the layer is kept in
-    higher precision, on the calibration sample), execution order on ties."""
+    higher precision, on the calibration sample), execution order on ties.
+
+    A loop's carried state is measured for real with ``score(layers)`` (the output SQNR of the
+    integer reference with those layers promoted), since the simulation of layer_sensitivity
+    keeps a loop's steps in float (without ``score`` its gain counts as 0)."""
     sens = layer_sensitivity(g, q8, sample, None)
-    return sorted(candidates_of(g), key=lambda n: -sens.get(n, {}).get("higher_precision_gain_db", 0.0))
+    gain = {n: v.get("higher_precision_gain_db", 0.0) for n, v in sens.items()}
+    states = [node.name for node, _, _ in carried_states(g)]
+    if score is not None and states:
+        base = score([])
+        gain.update({s: score([s]) - base for s in states})
+    return sorted(candidates_of(g), key=lambda n: -gain.get(n, 0.0))
 
 
 def kept_int8(sqnr_db: float, request: PrecisionRequest, reason: str) -> dict:

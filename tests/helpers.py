@@ -30,6 +30,34 @@ def data(shape, n=48, seed=0):
     return np.random.default_rng(seed).normal(0, 1, (n, *shape)).astype(np.float32)
 
 
+class IntegratingLstm(nn.Module):
+    """An LSTM whose forget gate is near 1 (bias 6): the cell state integrates the inputs over
+    ``steps`` steps, so its range grows with the sequence while each step adds a small
+    increment that an int8 state (step = range / 255) rounds away; a linear head reads the last
+    hidden state. int8 loses it; a 16-bit cell state (as TFLite's 16x8 LSTM) keeps it."""
+
+    steps = 120
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lstm = nn.LSTM(4, 8, batch_first=True)
+        with torch.no_grad():
+            self.lstm.bias_ih_l0[8:16] = 6.0
+            self.lstm.weight_hh_l0.mul_(0.3)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.lstm(x)
+        return self.fc(y[:, -1])
+
+
+def integrating_lstm_data(n: int, seed: int) -> np.ndarray:
+    """(n, steps, 4) inputs with a positive mean: the cell state drifts one way."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, IntegratingLstm.steps, 4)) * 0.5 + 0.3).astype(np.float32)
+
+
 #: int16 kernels whose own approximation exceeds one output step: TFLite's int16 TANH
 #: truncates its input multiplier and interpolates a 1/24-step table (within 3 steps of 2^-15,
 #: measured over every int16 input; the int16 LOGISTIC stays within 1)

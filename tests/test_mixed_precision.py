@@ -10,9 +10,11 @@ import torch
 
 import edgeq
 from edgeq.errors import EdgeqError
-from edgeq.mixed_precision import DEFAULT_FLOOR_DB, PrecisionRequest, candidates_of, sensitivity_order
+from edgeq.evaluation import output_sqnr
+from edgeq.mixed_precision import DEFAULT_FLOOR_DB, PrecisionRequest, candidates_of, resolve_layers, sensitivity_order
 from edgeq.pipeline import float_graph, quantize_model, quantized_graph
 from examples.models import MODELS, synthetic_data
+from tests.helpers import IntegratingLstm, integrating_lstm_data
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -176,3 +178,73 @@ def test_cli_auto_without_target_uses_the_floor(tmp_path):
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["precision"]["target_sqnr_db"] == DEFAULT_FLOOR_DB
+
+
+CELL_STATE = "lstm.l0.c_new"      # the candidate of IntegratingLstm's cell state: the body layer writing it
+
+
+def test_int8_cell_state_loses_an_integrating_lstm_and_auto_keeps_it_in_int16():
+    """Against torch float: int8 below the floor, the default (auto) promotes the cell state as
+    one candidate (its whole tie group) and meets it."""
+    model = IntegratingLstm().eval()
+    g = float_graph(model, [(IntegratingLstm.steps, 4)])
+    cal, ev = integrating_lstm_data(64, 0), integrating_lstm_data(32, 1)
+    with torch.no_grad():
+        reference = {g.outputs[0]: model(torch.from_numpy(ev)).numpy()}
+    int8 = quantize_model(g, [cal], precision=PrecisionRequest("int8"))
+    auto = quantize_model(g, [cal], precision=PrecisionRequest("auto"))
+    assert CELL_STATE in candidates_of(g) and CELL_STATE in sensitivity_order(g, int8.graph, [cal[:8]])
+    sqnr8, sqnr_auto = output_sqnr(g, reference, int8.graph, [ev]), output_sqnr(g, reference, auto.graph, [ev])
+    assert sqnr8 < DEFAULT_FLOOR_DB <= sqnr_auto, (sqnr8, sqnr_auto)
+    info = auto.precision
+    assert info["promoted_layers"] == [CELL_STATE] and info["target_met"]
+    assert {"lstm.l0.c", "lstm.l0.c_new"} <= set(info["int16_tensors"])
+    assert info["steps"][1]["output_sqnr_db"] > info["steps"][0]["output_sqnr_db"] + 10
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite", "host-c", pytest.param("cortex-m4", marks=pytest.mark.slow)])
+def test_default_build_of_an_integrating_lstm_is_16x8_inside_the_loop_and_exact(target, tmp_path):
+    """The default build promotes the cell state on every target, each runtime bit-exact with
+    the integer reference (LiteRT's default XNNPACK kernels are not a reference)."""
+    cal, ev = integrating_lstm_data(32, 0), integrating_lstm_data(8, 1)
+    rep = edgeq.build(IntegratingLstm().eval(), cal, target, tmp_path, eval_data=ev)
+    p = rep["precision"]
+    assert p["promoted_layers"] == [CELL_STATE] and p["refused"] == []
+    assert p["steps"][0]["output_sqnr_db"] < DEFAULT_FLOOR_DB <= rep["output_sqnr_db"][0]
+    assert {"lstm.l0.f_c", "lstm.l0.c_new", "lstm.l0.tanh_c"} <= set(p["int16_layers"])
+    exact = [v for v in rep["validation"] if "XNNPACK" not in v["runtime"]]
+    assert len(exact) == {"onnx": 2, "tflite": 2, "host-c": 1, "cortex-m4": 1}[target]   # cortex-m4: QEMU
+    assert all(v["max_abs_diff_lsb"] == 0 for v in exact), rep["validation"]
+
+
+def test_promoted_cell_state_refused_by_the_target_is_skipped():
+    g = float_graph(IntegratingLstm().eval(), [(IntegratingLstm.steps, 4)])
+
+    def no_int16_loops(q):
+        scan = next(n for n in q.nodes if n.op == "scan")
+        wide = any(t.dtype == "int16" for t in scan.attrs["body"].tensors.values())
+        return "no 16x8 loop body" if wide else None
+
+    info = quantize_model(g, [integrating_lstm_data(32, 0)], options=FAST, precision=PrecisionRequest("auto"),
+                          accepts=no_int16_loops).precision
+    assert {"layer": CELL_STATE, "reason": "no 16x8 loop body"} in info["refused"]
+    assert CELL_STATE not in info["promoted_layers"]
+
+
+def test_cell_state_by_name_and_by_module():
+    g = float_graph(IntegratingLstm().eval(), [(IntegratingLstm.steps, 4)])
+    assert resolve_layers(g, [CELL_STATE]) == [CELL_STATE]
+    assert CELL_STATE in resolve_layers(g, ["lstm"])      # a module selects its loop's states too
+
+
+@pytest.mark.parametrize("name", ["gru_kws", pytest.param("speaker_lstm", marks=pytest.mark.slow)])
+def test_recurrent_zoo_models_meeting_the_floor_build_as_int8(name, tmp_path):
+    """Recurrent zoo models that int8 keeps above the floor: the default build is the int8
+    build, byte for byte (their loops' states are candidates, never searched)."""
+    seq = pytest.importorskip("examples.sequence_zoo")
+    factory, _ = seq.SEQUENCE_ZOO[name]
+    cal = seq.sequence_data(name, 32, 0)[0]
+    edgeq.build(factory().eval(), cal, "tflite", tmp_path / "a", precision="int8")
+    b = edgeq.build(factory().eval(), cal, "tflite", tmp_path / "b")
+    assert b["precision"]["searched"] is False and b["precision"]["int8_sqnr_db"] >= DEFAULT_FLOOR_DB
+    assert (tmp_path / "a" / "model.tflite").read_bytes() == (tmp_path / "b" / "model.tflite").read_bytes()

@@ -7,9 +7,10 @@ import torch.nn as nn
 from edgeq import interpreter
 from edgeq.calibration import calibrate
 from edgeq.ops import get_op
-from edgeq.passes.precision import int16_capable, promote
+from edgeq.passes.precision import carried_states, int16_capable, promote
 from edgeq.pipeline import float_graph
 from edgeq.quantize import quantize
+from tests.helpers import IntegratingLstm, integrating_lstm_data
 
 
 class Net(nn.Module):
@@ -125,3 +126,76 @@ def test_bias_correction_reaches_16x8_layers_reading_requantized_inputs(setup):
     corrected = next(n for n in qb.nodes if n.name == first.name)
     assert qb.t(corrected.inputs[2]).dtype == "int64"
     assert not np.array_equal(qb.t(corrected.inputs[2]).data, q.t(first.inputs[2]).data)
+
+
+@pytest.fixture(scope="module")
+def lstm():
+    g = float_graph(IntegratingLstm().eval(), [(IntegratingLstm.steps, 4)])
+    x = integrating_lstm_data(16, 0)
+    return g, x, calibrate(g, [x])
+
+
+def _one_type_per_node(g):
+    """Every node has one activation type, except converters and loops (typed by their ties)."""
+    for n in g.nodes:
+        if get_op(n.op).bodies(n):
+            continue
+        if n.op == "requantize":
+            assert g.t(n.inputs[0]).dtype != g.t(n.outputs[0]).dtype
+            continue
+        types = {g.t(i).dtype for i in n.inputs if not g.t(i).is_constant} | {g.t(o).dtype for o in n.outputs}
+        assert len(types) == 1, (n.name, types)
+
+
+def test_promoting_a_cell_state_promotes_its_tie_group_and_the_layers_on_it(lstm):
+    g, _, ranges = lstm
+    states = carried_states(g)
+    assert [new.rsplit(".", 1)[1] for _, _, new in states] == ["h_new", "c_new"]   # LSTM: h, then c
+    q = quantize(promote(g, [states[1][2]]), ranges)
+    scan = next(n for n in q.nodes if n.op == "scan")
+    body = scan.attrs["body"]
+    k = scan.attrs["sequences"]
+
+    def quant(name):
+        t = q.tensors.get(name) or body.t(name)
+        return t.dtype, t.quant.scalar()
+
+    # the cell state: initial value, body input, new value, final output: one int16 quantization
+    c_group = [scan.inputs[k + 1], body.inputs[k + 1], body.outputs[1], scan.outputs[1]]
+    assert len({quant(m) for m in c_group}) == 1 and quant(c_group[0])[0] == "int16"
+    assert quant(c_group[0])[1][1] == 0
+    h_group = [scan.inputs[k], body.inputs[k], body.outputs[0], scan.outputs[0], scan.outputs[2]]
+    assert {quant(m)[0] for m in h_group} == {"int8"}
+    # 16x8: f * c, the new state and its tanh; f and i * g enter through requantize nodes, tanh(c)
+    # leaves through one; the gates and the hidden state stay int8
+    wide = {n.name.rsplit(".", 1)[1] for n in body.nodes if n.op != "requantize" and body.t(n.outputs[0]).dtype == "int16"}
+    assert wide == {"f_c", "c_new", "tanh_c"}
+    conversions = sorted((body.range_source(n.outputs[0]).rsplit(".", 1)[1], body.t(n.outputs[0]).dtype)
+                         for n in body.nodes if n.op == "requantize")
+    assert conversions == [("f", "int16"), ("i_g", "int16"), ("tanh_c", "int8")]
+    _one_type_per_node(body)
+    _one_type_per_node(q)
+
+
+def test_promoted_loop_computes_the_same_float_function(lstm):
+    g, x, _ = lstm
+    p = promote(g, [new for _, _, new in carried_states(g)])
+    np.testing.assert_array_equal(interpreter.run(p, [x])[p.outputs[0]], interpreter.run(g, [x])[g.outputs[0]])
+
+
+def test_int16_cell_state_is_closer_to_float_than_int8(lstm):
+    g, x, ranges = lstm
+    ref = interpreter.run(g, [x])[g.outputs[0]]
+
+    def err(q):
+        out = interpreter.run(q, [interpreter.quantize_input(q, 0, x)])
+        return np.abs(interpreter.dequantize(q, q.outputs[0], out[q.outputs[0]]) - ref).mean()
+
+    c_new = carried_states(g)[1][2]
+    assert err(quantize(promote(g, [c_new]), ranges)) < 0.5 * err(quantize(g, ranges))
+
+
+def test_unknown_body_tensor_is_refused(lstm):
+    g, _, _ = lstm
+    with pytest.raises(ValueError, match="cannot be int16"):
+        promote(g, ["lstm.l0.no_such_tensor"])

@@ -75,12 +75,19 @@ def check_activation_types(graph: Graph) -> None:
                                  f"and int32 ids read by {'/'.join(id_ops)}; {n}{where} is {t.dtype}"
                                  + (f" and feeds {bad[0].op} at {bad[0].where()}" if bad else "")
                                  + " (see `edgeq targets --ops`)")
+    _check_int16_kernels(graph)
+
+
+def _check_int16_kernels(graph: Graph) -> None:
+    """Every node with an int16 activation has a 16x8 kernel, in loop bodies too."""
     for node in graph.nodes:
         entry = LOWERINGS.get(node.op)
         acts = [n for n in [*node.inputs, *node.outputs] if not graph.t(n).is_constant]
         if (entry is None or not entry.int16) and any(graph.t(n).dtype == "int16" for n in acts):
             raise UnsupportedOpError(f"the C target has no int16 kernel for op '{node.op}' at {node.where()} "
                                      f"(16x8 ops: {', '.join(int16_ops())})")
+        for body in get_op(node.op).bodies(node):
+            _check_int16_kernels(body)
 
 
 def lower_layer(model: ModelCode, index: int) -> LayerCode:

@@ -44,7 +44,7 @@ def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> 
 
 
 def build_model(graph: Graph, opset: int, description: str = "", version: str = "") -> onnx.ModelProto:
-    if any(t.dtype == "int16" for t in graph.tensors.values()):
+    if _has_int16(graph):
         opset = max(opset, INT16_OPSET)
     b = _Builder(graph, opset)
     for name in graph.inputs:
@@ -77,6 +77,12 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
     helper.set_model_props(model, {"edgeq_version": version, "description": description})
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def _has_int16(graph: Graph) -> bool:
+    """Any int16 tensor, in the graph or its loops' bodies (the opset is the model's)."""
+    return any(t.dtype == "int16" for t in graph.tensors.values()) or \
+        any(_has_int16(b) for n in graph.nodes for b in get_op(n.op).bodies(n))
 
 
 def _batched(shape: tuple[int, ...]) -> list:

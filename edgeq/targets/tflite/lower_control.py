@@ -24,14 +24,22 @@ def _loop_var(sub: ModelBuilder, b: ModelBuilder, outer: int, name: str) -> int:
 
 def _filled_with_zero(b: ModelBuilder, name: str) -> int:
     """A tensor shaped like IR tensor ``name`` holding its real zero, made by FILL at run time
-    (a stacked-state accumulator: a constant of the whole sequence would be a buffer of zeros)."""
+    (a stacked-state accumulator: a constant of the whole sequence would be a buffer of zeros).
+    TFLite Micro's FILL has no int16 values: an int16 accumulator (zero point 0) is an int8 FILL
+    of 0 at its scale, QUANTIZEd to int16 (0 to 0 exactly)."""
     t = b.g.t(name)
     dims = b.const(f"{name}_dims", np.asarray(t.shape, np.int32))
-    value = b.const(f"{name}_zero_value", np.asarray(int(t.quant.zero_point[0]), dtype=t.dtype), t.quant)
-    filled = b.add_tensor(f"{name}_initial", t.shape, t.dtype, t.quant)
-    # version 3: FILL of int8 / int16 values
+    wide = t.dtype == "int16"
+    dtype = "int8" if wide else t.dtype
+    value = b.const(f"{name}_zero_value", np.asarray(int(t.quant.zero_point[0]), dtype=dtype), t.quant)
+    filled = b.add_tensor(f"{name}_initial{'_int8' if wide else ''}", t.shape, dtype, t.quant)
+    # version 3: FILL of int8 values
     b.op(BO.FILL, [dims, value], [filled], fb.BuiltinOptions.FillOptions, fb.FillOptionsT(), version=3)
-    return filled
+    if not wide:
+        return filled
+    out = b.add_tensor(f"{name}_initial", t.shape, t.dtype, t.quant)
+    b.op(BO.QUANTIZE, [filled], [out], version=2)
+    return out
 
 
 @lowers("scan")

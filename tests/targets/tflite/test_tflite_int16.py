@@ -16,7 +16,7 @@ from edgeq import interpreter, metrics
 from edgeq.calibration import calibrate
 from edgeq.ir import QuantParams
 from edgeq.ops.conv2d import set_requant_params
-from edgeq.passes.precision import int16_capable, promote
+from edgeq.passes.precision import carried_states, int16_capable, promote
 from edgeq.pipeline import float_graph
 from edgeq.quantize import quantize
 from edgeq.targets import load_profile, target_module
@@ -358,3 +358,24 @@ def test_summary_of_16x8_models():
         cells = "  ".join(f"{rt.split(' (')[-1].rstrip(')') if '(' in rt else rt.split()[0]}: "
                           f"{frac:6.1%} max {lsb}" for rt, (frac, lsb) in stats.items())
         print(f"{name:20s} {variant:16s} {cells}")
+
+
+def test_gru_with_its_hidden_state_in_int16_bit_exact(tmp_path):
+    """A loop state promoted as a whole (passes.precision): the WHILE body's layers on it run
+    16x8 and the stacked int16 outputs accumulate from an int8 FILL QUANTIZEd to int16 (TFLite
+    Micro's FILL has no int16 values), bit-exact in TFLite Micro and LiteRT's reference kernels."""
+    torch.manual_seed(0)
+    model = Fn(lambda s, x: s.rnn(x)[0], rnn=nn.GRU(4, 8, batch_first=True)).eval()
+    g = float_graph(model, [(12, 4)])
+    rng = np.random.default_rng(0)
+    cal, ev = (rng.normal(0, 1, (n, 12, 4)).astype(np.float32) for n in (N_CAL, N_EVAL))
+    states = [new for _, _, new in carried_states(g)]
+    assert len(states) == 1
+    b = Built16(g, calibrate(g, [cal], method="minmax"), states, ev, tmp_path)
+    assert b.graph.t(b.graph.outputs[0]).dtype == "int16"
+    b.assert_exact()
+    body = next(sg for sg in b.model.subgraphs if sg.name.decode().endswith("_body"))
+    assert any(t.type == TT.INT16 for t in body.tensors)
+    fill = [op for op in b.model.subgraphs[0].operators if builtin_code(b.model.operatorCodes[op.opcodeIndex]) == BO.FILL]
+    assert [b.model.subgraphs[0].tensors[op.outputs[0]].type for op in fill] == [TT.INT8]
+    assert (TT.INT8, TT.INT16) in b.quantize_directions()

@@ -6,7 +6,8 @@ body's arena, then its outputs); step t of a sequence is read in place at ``t * 
 the sequence buffer; the states live in the scan's final-state buffers (initialised from the
 initial states before the loop) and each step's new states are copied there, and into row t
 of the stacked outputs. The body's weights are ordinary constant arrays: stored once, however
-many steps the loop runs."""
+many steps the loop runs. A 16x8 state (``passes.precision``) is copied like an int8 one, at
+its own element size; the body's 16x8 layers call their own kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,7 @@ def _row_bytes(graph, name: str) -> int:  # noqa: ANN001
     return int(np.prod(t.shape[2:], dtype=np.int64)) * np.dtype(t.dtype).itemsize
 
 
-@lowers("scan", kernels=(COPY,))
+@lowers("scan", kernels=(COPY,), int16=(COPY,))   # an int16 state: copies of twice the bytes
 def _scan(layer: LayerCode) -> None:
     node, model = layer.node, layer.model
     body, k, steps = layer.attrs["body"], layer.attrs["sequences"], int(layer.attrs["steps"])
@@ -65,7 +66,11 @@ def _scan(layer: LayerCode) -> None:
 
     state_bytes = [body.t(o).size * np.dtype(body.t(o).dtype).itemsize for o in body.outputs]
     for init, dst, nbytes in zip(node.inputs[k:], states, state_bytes):
-        layer.call(COPY, args=[layer.operand(node.inputs.index(init)), dst, str(nbytes)])
+        t = model.graph.t(init)
+        src = layer.operand(node.inputs.index(init)) if t.is_constant else layer.ptr(init)   # bytes
+        if t.is_constant and t.dtype == "int16":
+            src = f"(const int8_t *)(const void *){src}"     # an int16 array, copied as bytes
+        layer.call(COPY, args=[src, dst, str(nbytes)])
     layer.calls.append(f"for (int32_t t = 0; t < {steps}; ++t) {{")
     for i, n in enumerate(body.nodes):
         entry = LOWERINGS[n.op]
