@@ -29,6 +29,7 @@ from .ir import Graph
 from .mixed_precision import PrecisionRequest
 from .ops import get_op
 from .options import BuildOptions
+from .parallel import in_parallel
 from .pipeline import Prequantized, Quantization, float_graph, quantize_model
 from .targets import TargetProfile, load_profile, target_module
 from .version import __version__
@@ -192,12 +193,24 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
     with clock.stage("emit"):
         tgraph = tmod.prepare(result.graph, profile, target_options)
         artifacts = tmod.emit(tgraph, out, profile, target_options)
-    with clock.stage("reference"):
-        float_out = _torch_outputs(model, ev)
-        int_inputs = [_target_input(tgraph, i, x, tmod.input_rounding, opts.input_layout) for i, x in enumerate(ev)]
-        ref_out = _reference_outputs(tgraph, int_inputs, opts.progress)
-    with clock.stage("validate"):
-        runs = tmod.run(tgraph, artifacts, profile, int_inputs, ev, target_options)
+    int_inputs = [_target_input(tgraph, i, x, tmod.input_rounding, opts.input_layout) for i, x in enumerate(ev)]
+    sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
+
+    def validate() -> list:
+        with clock.stage("validate"):
+            return tmod.run(tgraph, artifacts, profile, int_inputs, ev, target_options)
+
+    def references() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        with clock.stage("reference"):
+            return _torch_outputs(model, ev), _reference_outputs(tgraph, int_inputs, opts.progress)
+
+    def per_layer() -> list[dict]:
+        with clock.stage("sensitivity"):
+            return report.layer_report(result.quantized_float_graph, result.graph, sample,
+                                       None if labels is None else labels[:MAX_SQNR_SAMPLES], opts.sensitivity)
+    # independent, so side by side; the runtimes first, on this thread (gcc and QEMU are its
+    # child processes, stopped with it on Ctrl-C)
+    runs, (float_out, ref_out), layers = in_parallel([validate, references, per_layer])
     validation, failed = _compare_runs(runs, ref_out, labels)
     failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, target_options)
                 for r in failed]
@@ -207,10 +220,6 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
             qat, failure = _check_qat_outputs(pre, result.graph, tgraph, tmod.input_rounding, ev, ref_out, labels)
         failures += [failure] if failure else []
     memory = tmod.memory(tgraph, artifacts, profile, target_options)
-    with clock.stage("sensitivity"):
-        sample = [x[:MAX_SQNR_SAMPLES] for x in ev]
-        layers = report.layer_report(result.quantized_float_graph, result.graph, sample,
-                                     None if labels is None else labels[:MAX_SQNR_SAMPLES], opts.sensitivity)
     with clock.stage("plots"):
         plots = report.plots_for(result.quantized_float_graph, result.graph, sample, layers, out,
                                  opts.histogram_tensor)

@@ -30,8 +30,14 @@ def in_parallel(tasks: list[Callable[[], T]]) -> list[T]:
         return [task() for task in tasks]
     results: list[Any] = [None] * len(tasks)
     errors: list[BaseException | None] = [None] * len(tasks)
-    pending = list(range(len(tasks)))
+    pending = list(range(1, len(tasks)))
     lock = threading.Lock()
+
+    def run(i: int) -> None:
+        try:
+            results[i] = tasks[i]()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            errors[i] = e
 
     def worker() -> None:
         while True:
@@ -39,14 +45,12 @@ def in_parallel(tasks: list[Callable[[], T]]) -> list[T]:
                 if not pending:
                     return
                 i = pending.pop(0)
-            try:
-                results[i] = tasks[i]()
-            except BaseException as e:  # noqa: BLE001 - handed to the caller below
-                errors[i] = e
+            run(i)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(width - 1)]
     for t in threads:
         t.start()
+    run(0)          # the calling thread: a task that starts subprocesses should come first
     worker()
     for t in threads:
         t.join()

@@ -18,6 +18,9 @@ def test_results_come_in_task_order_and_the_first_error_is_raised(monkeypatch):
         return task
     with pytest.raises(ValueError, match="first"):
         parallel.in_parallel([lambda: 1, fails("first"), fails("second")])
+    import threading
+    caller = threading.get_ident()
+    assert parallel.in_parallel([threading.get_ident, threading.get_ident])[0] == caller
 
 
 def _separable() -> nn.Module:
