@@ -82,6 +82,7 @@ def _scan(layer: LayerCode) -> None:
         layer.params += inner.params
         layer.arrays += inner.arrays
     model.weight_bytes += code.weight_bytes
+    model.aligned_arrays |= code.aligned_arrays      # the body's arrays are written in NAME_weights.c
     for j, (new, dst, nbytes) in enumerate(zip(body.outputs, states, state_bytes)):
         if j in stacked:
             seq_out = node.outputs[n_states + stacked.index(j)]
