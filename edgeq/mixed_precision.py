@@ -227,7 +227,7 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
         return correct_bias(g, q, sample) if corrected else q
 
     source = winner
-    if request.mode == "auto":
+    if request.mode == "auto" and not request.layers:      # named layers are promoted as named
         scorer = Scorer(fgraph, sample, request, reference)
         refused: list[dict] = []
         def order() -> list[str]:

@@ -99,6 +99,8 @@ class BuildOptions:
         if self.rounding == "adaround" and (("precision" in given and self.precision != "int8") or self.int16_layers):
             out.append("--rounding adaround applies to int8 builds; ignored with 16x8 layers (weights rounded to "
                        "nearest)")
+        if self.int16_layers and "precision" in given and self.precision == "auto":
+            out.append("--int16-layers promotes exactly the layers named; the --precision auto search does not run")
         for opt in ("target_sqnr", "max_accuracy_drop"):
             if opt in given and self.precision != "auto":
                 out.append(f"--{opt.replace('_', '-')} applies to --precision auto; ignored with --precision "

@@ -175,7 +175,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     if adaround and int8_first:
         _learned_rounding(best, best_plain, calibration, sample, options)
     int8_sqnr = best_key[1]       # the mean over outputs, as auto's search measures its steps
-    if precision.floor_default and (int8_sqnr >= (precision.target_sqnr_db or 0.0) or adaround):
+    if precision.floor_default and not precision.layers and (int8_sqnr >= (precision.target_sqnr_db or 0.0) or adaround):
         why = "learned rounding is int8-only" if adaround else "int8 meets the floor"
         best.precision = mixed_precision.kept_int8(int8_sqnr, precision, why)
     elif precision.mode != "int8" or precision.layers:

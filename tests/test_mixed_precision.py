@@ -102,6 +102,19 @@ def test_int16_layers_by_module_path_and_unknown_names(dscnn):
         quantized_graph(g, x, method="minmax", options=FAST, precision=PrecisionRequest("int8", layers=["no.such.module"]))
 
 
+def test_named_layers_are_promoted_under_the_default_precision(dscnn, tmp_path):
+    """--int16-layers without --precision: the default auto promotes exactly the layers named
+    (the int8 build meets the floor, and once that ignored them), as --precision int8 does."""
+    g, x = dscnn
+    layer = next(n.name for n in g.nodes if n.op == "conv2d")
+    by_default = quantize_model(g, x, method="minmax", options=FAST,
+                                precision=PrecisionRequest("auto", layers=[layer])).precision
+    as_int8 = quantize_model(g, x, method="minmax", options=FAST,
+                             precision=PrecisionRequest("int8", layers=[layer])).precision
+    assert by_default["promoted_layers"] == as_int8["promoted_layers"] == [layer]
+    assert by_default["int16_layers"] == as_int8["int16_layers"]
+
+
 def test_build_16x8_onnx_reports_precision_and_stays_close_to_reference(tmp_path):
     factory, shape = MODELS["lenet_digits"]
     x = synthetic_data("lenet_digits", 48, 0)
