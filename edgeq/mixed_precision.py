@@ -25,7 +25,7 @@ from .evaluation import output_sqnr, output_sqnrs, worst_then_mean
 from .errors import EdgeqError
 from .ir import Graph, Node
 from .memory_plan import plan_memory
-from .ops import get_op
+from .ops import get_op, with_bodies
 from .passes import nhwc_graph
 from .passes.bias_correction import correct_bias
 from .passes.precision import carried_states, int16_capable, promote
@@ -251,17 +251,12 @@ def apply(fgraph: Graph, winner: Candidate, q8: Graph, tried: list[Candidate], s
         assert best is not None
         _, q, source = best
         info = {"mode": request.mode if not request.layers else "layers"}
-    graphs = _with_bodies(q)
+    graphs = with_bodies(q)
     wide = [n.name for b in graphs for n in b.nodes if not get_op(n.op).internal and b.t(n.outputs[0]).dtype == "int16"]
     info.update({"promoted_layers": layers, "int16_layers": wide,
                  "int16_tensors": sorted(n for b in graphs for n, t in b.tensors.items() if t.int_type == "int16"),
                  "arena_bytes_int8": arena_bytes(q8), "arena_bytes": arena_bytes(q)})
     return Promotion(q, source, info)
-
-
-def _with_bodies(g: Graph) -> list[Graph]:
-    """The graph, then its loops' bodies (and theirs)."""
-    return [g] + [b for n in g.nodes for body in get_op(n.op).bodies(n) for b in _with_bodies(body)]
 
 
 def sensitivity_order(g: Graph, q8: Graph, sample: list[np.ndarray],

@@ -123,8 +123,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     def usable(g: Graph, ranges: Ranges) -> Ranges:
         return ranges if options.get("clip_outputs", False) else unclipped_outputs(g, ranges)
 
-    def ranked(g: Graph, ranges: Ranges) -> list[tuple[Graph, bool, list[float]]]:
-        """Quantized, bias corrected where asked, each with its per-output SQNR (any thread)."""
+    def ranked(g: Graph, ranges: Ranges, side_by_side: bool) -> list[tuple[Graph, bool, list[float]]]:
+        """Quantized, bias corrected where asked, each with its per-output SQNR (any thread;
+        ``side_by_side``: the two variants on two threads)."""
         q = quantize(g, ranges, options)
         tasks = [lambda: (q, False, output_sqnrs(graph, reference, q, sample))]
         if options.get("bias_correction", True):
@@ -132,7 +133,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
                 qb = correct_bias(g, q, sample)
                 return qb, True, output_sqnrs(graph, reference, qb, sample)
             tasks.append(corrected)
-        return in_parallel(tasks) if parallel else [task() for task in tasks]
+        return in_parallel(tasks) if side_by_side else [task() for task in tasks]
 
     def consider(g: Graph, equalized: bool, ranges: Ranges, choice: tuple[str, float],
                  tried: list[tuple[Graph, bool, list[float]]]) -> None:
@@ -152,10 +153,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     def calibrated(g: Graph) -> tuple[list[Ranges], list[tuple[Graph, bool, list[float]]]]:
         ranges_list = calibrate_choices(g, calibration, choices, progress=progress)
         ranges_list[0] = usable(g, ranges_list[0])
-        return ranges_list, ranked(g, ranges_list[0])
+        return ranges_list, ranked(g, ranges_list[0], side_by_side=len(graphs) == 1)
 
     # the method's ranges on each graph (plain, equalized): independent, so side by side
-    parallel = len(graphs) == 1
     evaluated = in_parallel([lambda g=g: calibrated(g) for g, _ in graphs])
     wide: dict[bool, Ranges] = {}
     for (g, equalized), (ranges_list, tried) in zip(graphs, evaluated):
@@ -164,10 +164,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
             wide[equalized] = ranges_list[1]
     if wide:                         # wide ranges on the graph that won: equalization is decided
         assert best is not None
-        parallel = True
         g = best.quantized_float_graph
         ranges = usable(g, wide[best.equalized])
-        consider(g, best.equalized, ranges, choices[1], ranked(g, ranges))
+        consider(g, best.equalized, ranges, choices[1], ranked(g, ranges, side_by_side=True))
     assert best is not None
     best.scores = scores
     adaround = options.get("rounding", "nearest") == "adaround"

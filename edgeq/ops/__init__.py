@@ -2,6 +2,6 @@
 from . import (activations, add, arithmetic, clamp, conv2d, conv_transpose2d, data_movement, elementwise,  # noqa: F401
                float_only, gather, linear, matmul, normalize, pool, reduce, requantize, scan, shape_ops,
                softmax)
-from .base import REGISTRY, OpDef, get_op
+from .base import REGISTRY, OpDef, get_op, with_bodies
 
-__all__ = ["REGISTRY", "OpDef", "get_op"]
+__all__ = ["REGISTRY", "OpDef", "get_op", "with_bodies"]

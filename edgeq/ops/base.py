@@ -236,6 +236,11 @@ def get_op(name: str) -> OpDef:
     return REGISTRY[name]
 
 
+def with_bodies(graph: Graph) -> list[Graph]:
+    """The graph, then its loops' bodies (and theirs), in node order."""
+    return [graph] + [b for n in graph.nodes for body in get_op(n.op).bodies(n) for b in with_bodies(body)]
+
+
 # --- helpers shared by op definitions --------------------------------------------
 
 def act_quant(graph: Graph, name: str) -> tuple[float, int]:

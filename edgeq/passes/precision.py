@@ -24,7 +24,7 @@ Only activations change type: weights stay int8 everywhere.
 from __future__ import annotations
 
 from ..ir import Graph, Node, Tensor
-from ..ops import get_op
+from ..ops import get_op, with_bodies
 
 
 def int16_capable(graph: Graph, tensor: str) -> bool:
@@ -56,16 +56,10 @@ def promote(graph: Graph, tensors: set[str] | list[str]) -> Graph:
     loop's body) in int16."""
     g = graph.copy()
     wanted = set(tensors)
-    inner = {n for n in wanted if n not in g.tensors and _in_a_body(g, n)}
-    for name in sorted(wanted - inner):
-        if name not in g.tensors or g.t(name).is_constant or not int16_capable(g, name):
-            raise ValueError(f"tensor '{name}' cannot be int16: its producer has no int16 kernel")
+    inner = {n for n in wanted if n not in g.tensors and any(n in b.tensors for b in with_bodies(g)[1:])}
+    _check(g, wanted - inner)
     _promote(g, wanted - inner, inner, {})
     return g
-
-
-def _in_a_body(g: Graph, name: str) -> bool:
-    return any(name in b.tensors or _in_a_body(b, name) for n in g.nodes for b in get_op(n.op).bodies(n))
 
 
 def _promote(g: Graph, wanted: set[str], inner: set[str], fixed: dict[str, bool]) -> None:
@@ -85,7 +79,7 @@ def _promote(g: Graph, wanted: set[str], inner: set[str], fixed: dict[str, bool]
         members = {m: any(m in grp for grp in wide) for grp in groups for m in grp}
         for body in bodies:
             own = {n for n in inner if n in body.tensors and n not in members}
-            _check_body(body, own)
+            _check(body, own)
             ties = {m: w for m, w in members.items() if m in body.tensors}
             # a tied output whose producer has no int16 kernel is converted after it instead
             seeds = {m for m, w in ties.items() if w and (body.producer(m) is None or int16_capable(body, m))}
@@ -98,9 +92,9 @@ def _promote(g: Graph, wanted: set[str], inner: set[str], fixed: dict[str, bool]
     _fix_outputs(g, fixed)
 
 
-def _check_body(body: Graph, names: set[str]) -> None:
+def _check(graph: Graph, names: set[str]) -> None:
     for name in sorted(names):
-        if body.t(name).is_constant or not int16_capable(body, name):
+        if name not in graph.tensors or graph.t(name).is_constant or not int16_capable(graph, name):
             raise ValueError(f"tensor '{name}' cannot be int16: its producer has no int16 kernel")
 
 

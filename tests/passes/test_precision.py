@@ -49,12 +49,7 @@ def test_promoting_one_tensor_widens_producer_and_consumers_only(setup):
     assert ("conv2d", "int16") in ops and ("max_pool2d", "int16") in ops
     assert ops.count(("requantize", "int8")) == 1
     assert [d for o, d in ops if o in ("linear", "softmax")] == ["int8", "int8"]
-    for n in q.nodes:       # every node has one activation type, except the converters
-        if n.op == "requantize":
-            assert q.t(n.inputs[0]).dtype != q.t(n.outputs[0]).dtype
-            continue
-        types = {q.t(i).dtype for i in n.inputs if not q.t(i).is_constant} | {q.t(o).dtype for o in n.outputs}
-        assert len(types) == 1, (n.name, types)
+    _one_type_per_node(q)   # every node has one activation type, except the converters
 
 
 def test_promoted_float_graph_computes_the_same_function(setup):

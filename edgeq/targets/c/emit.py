@@ -20,7 +20,7 @@ from ...errors import UnsupportedOpError
 from ...ir import Graph, Node
 from ...memory_plan import MemoryPlan
 from ...memory_plan import plan_memory as _plan_memory
-from ...ops import get_op
+from ...ops import get_op, with_bodies
 from ..base import atomic_write_text
 from . import render
 from .cformat import c_identifier, comment, model_name
@@ -80,14 +80,13 @@ def check_activation_types(graph: Graph) -> None:
 
 def _check_int16_kernels(graph: Graph) -> None:
     """Every node with an int16 activation has a 16x8 kernel, in loop bodies too."""
-    for node in graph.nodes:
-        entry = LOWERINGS.get(node.op)
-        acts = [n for n in [*node.inputs, *node.outputs] if not graph.t(n).is_constant]
-        if (entry is None or not entry.int16) and any(graph.t(n).dtype == "int16" for n in acts):
-            raise UnsupportedOpError(f"the C target has no int16 kernel for op '{node.op}' at {node.where()} "
-                                     f"(16x8 ops: {', '.join(int16_ops())})")
-        for body in get_op(node.op).bodies(node):
-            _check_int16_kernels(body)
+    for g in with_bodies(graph):
+        for node in g.nodes:
+            entry = LOWERINGS.get(node.op)
+            acts = [n for n in [*node.inputs, *node.outputs] if not g.t(n).is_constant]
+            if (entry is None or not entry.int16) and any(g.t(n).dtype == "int16" for n in acts):
+                raise UnsupportedOpError(f"the C target has no int16 kernel for op '{node.op}' at {node.where()} "
+                                         f"(16x8 ops: {', '.join(int16_ops())})")
 
 
 def lower_layer(model: ModelCode, index: int) -> LayerCode:

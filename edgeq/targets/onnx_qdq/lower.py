@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import UnsupportedOpError
 from ...ir import Graph, Node
-from ...ops import get_op
+from ...ops import get_op, with_bodies
 from ...files import atomic_write_bytes
 from ..base import TargetProfile
 
@@ -44,7 +44,7 @@ def emit(graph: Graph, out_dir: Path, profile: TargetProfile, options: dict) -> 
 
 
 def build_model(graph: Graph, opset: int, description: str = "", version: str = "") -> onnx.ModelProto:
-    if _has_int16(graph):
+    if any(t.dtype == "int16" for b in with_bodies(graph) for t in b.tensors.values()):   # bodies too
         opset = max(opset, INT16_OPSET)
     b = _Builder(graph, opset)
     for name in graph.inputs:
@@ -77,12 +77,6 @@ def build_model(graph: Graph, opset: int, description: str = "", version: str = 
     helper.set_model_props(model, {"edgeq_version": version, "description": description})
     onnx.checker.check_model(model, full_check=True)
     return model
-
-
-def _has_int16(graph: Graph) -> bool:
-    """Any int16 tensor, in the graph or its loops' bodies (the opset is the model's)."""
-    return any(t.dtype == "int16" for t in graph.tensors.values()) or \
-        any(_has_int16(b) for n in graph.nodes for b in get_op(n.op).bodies(n))
 
 
 def _batched(shape: tuple[int, ...]) -> list:
