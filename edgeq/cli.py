@@ -270,6 +270,8 @@ def summary_table(d: dict) -> str:
         lines.append(f"  {v['runtime'][:50]:50s} {_p(v['exact_fraction']):>10s} {v['max_abs_diff_lsb']:>8d} "
                      f"{_p(v['top1_agreement']):>10s} {_p(v.get('accuracy')):>9s}")
     for v in d["validation"]:
+        if v.get("note"):
+            lines.append(f"  note, {v['runtime']}: {v['note']}")
         if "instructions_per_inference" in v:
             lines.append(f"  {v['runtime']}: {v['instructions_per_inference']:,} instructions per inference "
                          f"({v.get('instructions_per_mac', 0):.2f} per MAC; QEMU instruction count, not cycles)")

@@ -325,6 +325,7 @@ def render_markdown(d: dict[str, Any]) -> str:
     for v in d["validation"]:
         lines.append(f"| {v['runtime']} | {'yes' if v['must_be_exact'] else 'no'} | {v['samples']} | "
                      f"{_pct(v['exact_fraction'])} | {v['max_abs_diff_lsb']} | {_pct(v['top1_agreement'])} |")
+    lines += [line for v in d["validation"] if v.get("note") for line in ("", f"{v['runtime']}: {v['note']}.")]
     lines += ["", "Output SQNR of the int8 reference against torch float: "
               + ", ".join(_db(s) for s in d["output_sqnr_db"]) + "."]
     if d.get("memory"):

@@ -11,7 +11,7 @@ import pytest
 import edgeq
 from edgeq.pipeline import float_graph, quantized_graph
 from examples.models import MODELS, synthetic_data
-from tests.helpers import assert_each_layer_within_one_lsb
+from tests.helpers import assert_each_layer_within_one_lsb, ort_held_to_qdq_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "calibration" / "digits"
@@ -35,7 +35,7 @@ def test_model_builds_for_onnx(name, tmp_path):
         # ORT requantizes in float32, so each layer may land 1 LSB off at rounding ties; in deep
         # nets those differences propagate (measured: up to 12 LSB at mobilenet_v1_025's output),
         # so only the shallow digits models are held to a tight end-to-end bound.
-        if name in ("lenet_digits", "mlp_digits"):
+        if name in ("lenet_digits", "mlp_digits") and ort_held_to_qdq_bounds(v["runtime"]):
             assert v["max_abs_diff_lsb"] <= 2, v
         if v["top1_agreement"] is not None:
             assert v["top1_agreement"] >= 0.9, v

@@ -14,7 +14,7 @@ from edgeq import interpreter
 from edgeq.cli import main
 from edgeq.passes.adaround import MIN_ITERATIONS, learn_rounding
 from edgeq.pipeline import float_graph, quantize_model
-from tests.helpers import Fn, data
+from tests.helpers import Fn, data, ort_held_to_qdq_bounds
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,7 +145,8 @@ def test_adaround_build_is_bit_exact_with_the_reference(target, tmp_path):
         # onnxruntime requantizes in float (never must-be-exact): it agrees with the reference as
         # closely as with nearest rounding; the file holds the learned integers themselves
         for got, base in zip(rep["validation"], near["validation"]):
-            assert got["max_abs_diff_lsb"] <= max(1, base["max_abs_diff_lsb"]), (got, base)
+            if ort_held_to_qdq_bounds(got["runtime"]):
+                assert got["max_abs_diff_lsb"] <= max(1, base["max_abs_diff_lsb"]), (got, base)
         model, cal = _stack_model(), data((2, 6, 6), n=48, seed=2)
         learned = quantize_model(float_graph(model, [(2, 6, 6)]), [cal], options={"rounding": "adaround",
                                                                                    "rounding_budget": 60}).graph

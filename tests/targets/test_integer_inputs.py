@@ -15,6 +15,7 @@ from edgeq.calibration import calibrate
 from edgeq.pipeline import float_graph
 from edgeq.quantize import quantize
 from edgeq.targets import load_profile, target_module
+from tests.helpers import ort_held_to_qdq_bounds
 
 VOCAB, TOKENS, DIM = 40, 10, 8
 
@@ -112,6 +113,8 @@ def test_onnx_agrees_within_lsbs(graphs, tmp_path):
     arts = t.emit(g, tmp_path, profile, {})
     ev = _data(32, 5)
     ref = interpreter.run(g, [interpreter.quantize_input(g, i, x) for i, x in enumerate(ev)])[g.outputs[0]]
-    for run in t.run(g, arts, profile, [], ev, {}):
+    runs = [r for r in t.run(g, arts, profile, [], ev, {}) if ort_held_to_qdq_bounds(r.runtime)]
+    assert runs
+    for run in runs:
         diff = np.abs(run.outputs[0].astype(np.int64) - ref.astype(np.int64))
         assert (diff <= 1).mean() >= 0.9 and diff.max() <= 8, (run.runtime, (diff <= 1).mean(), diff.max())

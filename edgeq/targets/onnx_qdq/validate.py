@@ -1,6 +1,8 @@
 """Run the ONNX QDQ model in onnxruntime and express its outputs in the reference's LSBs."""
 from __future__ import annotations
 
+import platform
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,24 @@ from ..base import RuntimeRun, TargetProfile
 LEVELS = {"ORT_DISABLE_ALL": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
           "ORT_ENABLE_ALL": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
 BATCH = 256
+SATURATION_NOTE = ("this CPU (x86 without VNNI) runs onnxruntime's fused int8 kernels with VPMADDUBSW, whose "
+                   "16-bit sums of two uint8 x int8 products saturate (onnxruntime's quantization docs): values "
+                   "where two large products meet come out many LSB off; ORT_DISABLE_ALL runs the QDQ model as "
+                   "written, and CPUs with VNNI or ARM do not saturate")
+
+
+@lru_cache(maxsize=1)
+def fused_int8_saturates() -> bool:
+    """Whether onnxruntime's fused u8s8 conv/matmul kernels saturate on this CPU: x86 without
+    AVX-VNNI / AVX512-VNNI (read from /proc/cpuinfo; other systems: assumed not)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return bool(flags) and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
 def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs: list[np.ndarray],
@@ -33,8 +53,10 @@ def run(graph: Graph, artifacts: list[Path], profile: TargetProfile, int_inputs:
             for i, y in enumerate(sess.run(None, feed)):
                 chunks[i].append(y)
         outs = [_to_lsb(graph, name, np.concatenate(c)) for name, c in zip(graph.outputs, chunks)]
-        runs.append(RuntimeRun(f"onnxruntime {ort.__version__} ({label})", outs, must_be_exact=False,
-                               extra={"optimization_level": label}))
+        extra = {"optimization_level": label}
+        if label == "ORT_ENABLE_ALL" and fused_int8_saturates():
+            extra["note"] = SATURATION_NOTE
+        runs.append(RuntimeRun(f"onnxruntime {ort.__version__} ({label})", outs, must_be_exact=False, extra=extra))
     return runs
 
 

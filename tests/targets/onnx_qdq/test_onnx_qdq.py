@@ -2,10 +2,12 @@
 import numpy as np
 import onnx
 import pytest
+import torch
+from torch import nn
 
 from edgeq import interpreter
 from edgeq.pipeline import float_graph, quantized_graph
-from tests.helpers import data
+from tests.helpers import data, ort_held_to_qdq_bounds
 from tests.op_cases import CASES
 
 
@@ -23,7 +25,9 @@ def test_op_onnx_qdq_within_one_lsb_of_reference(case, tmp_path):
     graph = t.prepare(qgraph, profile, {})
     artifacts = t.emit(graph, tmp_path, profile, {})
     ref = interpreter.run(graph, [interpreter.quantize_input(graph, 0, x, t.input_rounding)])
-    for run in t.run(graph, artifacts, profile, [], [x], {}):
+    runs = [r for r in t.run(graph, artifacts, profile, [], [x], {}) if ort_held_to_qdq_bounds(r.runtime)]
+    assert runs
+    for run in runs:
         for name, got in zip(graph.outputs, run.outputs):
             diff = np.abs(got.astype(np.int64) - ref[name].astype(np.int64))
             assert (diff <= 1).mean() >= 0.97 and diff.max() <= 12, \
@@ -51,7 +55,8 @@ def test_concat_of_a_class_token_is_expanded_to_the_batch(tmp_path):
     ref = interpreter.run(graph, [interpreter.quantize_input(graph, 0, x, t.input_rounding)])[graph.outputs[0]]
     for run in t.run(graph, arts, profile, [], [x], {}):
         assert run.outputs[0].shape == ref.shape == (16, 6, 6)
-        assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1
+        if ort_held_to_qdq_bounds(run.runtime):
+            assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, int]:
@@ -112,4 +117,55 @@ def test_equal_initializers_are_written_once_and_each_tensor_keeps_the_ir_quanti
     assert {"QLinearConv", "QGemm"} <= fused, fused
     ref = interpreter.run(graph, [interpreter.quantize_input(graph, 0, x, t.input_rounding)])[graph.outputs[0]]
     for run in t.run(graph, [path], profile, [], [x], {}):
-        assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1, run.runtime
+        if ort_held_to_qdq_bounds(run.runtime):
+            assert np.abs(run.outputs[0].astype(np.int64) - ref).max() <= 1, run.runtime
+
+
+def _ort_lsb(path: str, level, x: np.ndarray, scale: float) -> np.ndarray:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return np.round(sess.run(None, {sess.get_inputs()[0].name: x})[0] / scale).astype(np.int64)
+
+
+def test_ort_enable_all_differs_from_the_qdq_model_only_where_its_int8_kernels_saturate(tmp_path):
+    """Where ``fused_int8_saturates()`` (x86 without VNNI), ORT_ENABLE_ALL's fused conv is many
+    LSB off ORT_DISABLE_ALL on full-range int8 weights, and not at all once the weights are
+    halved, so that no 16-bit sum of two uint8 x int8 products can saturate (255 * 64 * 2 <
+    2^15): the difference is the kernel's saturation, not the model. Elsewhere the two agree
+    within 1 LSB on the full-range weights too (float requantization at ties)."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from edgeq.targets import load_profile, target_module
+    from edgeq.targets.onnx_qdq.validate import fused_int8_saturates
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1)).eval()
+    profile = load_profile("onnx")
+    t = target_module(profile)
+    x = data((8, 6, 6), n=16)
+    qgraph = quantized_graph(float_graph(model, [(8, 6, 6)]), [x], method="minmax",
+                             options={**profile.quantizer, "bias_correction": False})
+    graph = t.prepare(qgraph, profile, {})
+    [path] = t.emit(graph, tmp_path, profile, {})
+    scale = float(graph.t(graph.outputs[0]).quant.scalar()[0])
+    levels = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    worst = {}
+    for halved in (False, True):
+        m = onnx.load(path)
+        if halved:
+            for init in m.graph.initializer:
+                w = numpy_helper.to_array(init)
+                if w.dtype == np.int8 and w.ndim == 4:
+                    init.CopyFrom(numpy_helper.from_array((w.astype(np.int16) // 2).astype(np.int8), init.name))
+        p = str(tmp_path / f"halved_{halved}.onnx")
+        onnx.save(m, p)
+        plain, fused = (_ort_lsb(p, level, x, scale) for level in levels)
+        worst[halved] = int(np.abs(plain - fused).max())
+    assert worst[True] <= 1, worst
+    if fused_int8_saturates():
+        assert worst[False] > 2, worst
+    else:
+        assert worst[False] <= 1, worst
