@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+import torch.fx.config
 
 from ..errors import EdgeqError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor
@@ -53,12 +55,26 @@ def trace(model: torch.nn.Module | torch.export.ExportedProgram,
         example = tuple(torch.zeros((1, *s), dtype=torch.int64 if i else torch.float32)
                         for s, i in zip(input_shapes, integer))
         try:
-            ep = _export_core_aten(model.eval(), example)
+            with _without_stack_traces():
+                ep = _export_core_aten(model.eval(), example)
         except Exception as e:
             raise EdgeqError(f"torch.export failed on the model: {type(e).__name__}: {e}".splitlines()[0]) from e
     else:
-        ep = model.run_decompositions(_decompositions())
+        with _without_stack_traces():
+            ep = model.run_decompositions(_decompositions())
     return Tracer(ep).run()
+
+
+@contextmanager
+def _without_stack_traces() -> Iterator[None]:
+    """Trace without recording a Python stack per FX node: the IR reads module paths
+    (``nn_module_stack``), never stack traces, and recording them is a tenth of the export."""
+    before = torch.fx.config.do_not_emit_stack_traces
+    torch.fx.config.do_not_emit_stack_traces = True
+    try:
+        yield
+    finally:
+        torch.fx.config.do_not_emit_stack_traces = before
 
 
 def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.export.ExportedProgram:
