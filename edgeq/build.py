@@ -5,6 +5,7 @@ prepare and emit its artifacts, run every runtime on every validation sample, co
 integer reference, write the report (``report``)."""
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import tempfile
@@ -35,6 +36,8 @@ from .targets import TargetProfile, load_profile, target_module
 from .version import __version__
 
 MAX_SQNR_SAMPLES = 64
+#: samples per torch call for the float outputs: their activations are freed between calls
+TORCH_ROWS = 32
 #: options that decide the quantization (a QAT module brings its own: they are ignored for it)
 QUANTIZATION_OPTIONS = frozenset({"method", "percentile", "precision", "int16_layers", "target_sqnr",
                                   "max_accuracy_drop", "equalization", "bias_correction",
@@ -66,10 +69,31 @@ class _Clock:
         t = time.perf_counter()
         yield
         self.stages[f"{name}_s"] = self.stages.get(f"{name}_s", 0.0) + time.perf_counter() - t
+        release_freed_memory()
 
     def summary(self) -> dict[str, float]:
         return {**{k: round(v, 3) for k, v in self.stages.items()},
                 "total_s": round(time.perf_counter() - self.start, 3)}
+
+
+def _libc() -> Any:
+    """The process's own C library symbols, where they include glibc's ``malloc_trim``."""
+    try:
+        lib = ctypes.CDLL(None)
+    except OSError:  # pragma: no cover - no dynamic symbols (not Linux/macOS)
+        return None
+    return lib if hasattr(lib, "malloc_trim") else None
+
+
+_LIBC = _libc()
+
+
+def release_freed_memory() -> None:
+    """Hand the heap pages freed by a stage back to the system (glibc's ``malloc_trim``; a
+    no-op elsewhere). glibc keeps them otherwise, and the next stage's arrays, of other sizes,
+    add to the peak instead of reusing them."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def build(model: str | torch.nn.Module | torch.export.ExportedProgram, calibration: Any,
@@ -449,9 +473,9 @@ def _torch_outputs(model: torch.nn.Module | torch.export.ExportedProgram, ev: li
     chunks: list[list[np.ndarray]] = []
     n = ev[0].shape[0]
     with torch.no_grad():
-        for s in range(0, n, 256):
+        for s in range(0, n, TORCH_ROWS):
             # the exported program is specialised to batch 1 on some models: feed one at a time there
-            xs = [torch.from_numpy(np.array(x[s:s + 256])) for x in ev]
+            xs = [torch.from_numpy(np.array(x[s:s + TORCH_ROWS])) for x in ev]
             try:
                 y = module(*xs)
             except Exception:

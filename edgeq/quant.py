@@ -50,11 +50,25 @@ def quantize(x: np.ndarray, scale: float, zero_point: int = 0, dtype: str = "int
              rounding: str = "half_even") -> np.ndarray:
     """Real values -> saturated integers of ``dtype`` (see the module docstring for the division)."""
     x = np.asarray(x)
+    if x.ndim == 0:
+        return quantize(x.reshape(1), scale, zero_point, dtype, rounding)[0]
     s = np.float32(scale)
-    v = (x / s).astype(np.float64) if x.dtype == np.float32 else x.astype(np.float64) / np.float64(s)
-    r = np.round(v) if rounding == "half_even" else round_half_away(v)
     lo, hi = dtype_range(dtype)
-    return np.clip(r + zero_point, lo, hi).astype(dtype)
+    if x.dtype == np.float32 and rounding == "half_even" and max(-lo, hi) < 2**16 and np.ndim(zero_point) == 0:
+        # float32 throughout, a third of the memory of double, the same integers: rounding a
+        # float32 to even is exact, adding the zero point is exact below 2^24, and beyond that
+        # the clip maps the value to its bound either way
+        v = x / s
+        np.round(v, out=v)
+    else:
+        v = (x / s).astype(np.float64) if x.dtype == np.float32 else x.astype(np.float64) / np.float64(s)
+        v = np.round(v, out=v) if rounding == "half_even" else round_half_away(v)
+    if np.ndim(zero_point) == 0:
+        v += zero_point
+    else:
+        v = v + zero_point
+    np.clip(v, lo, hi, out=v)
+    return v.astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:

@@ -48,7 +48,8 @@ def io_entry(graph: Graph, name: str, input_layout: str) -> dict:
 #: allows (a layer costs 2 x the graph's node count): the rest are marked as not measured in the
 #: report. ``--sensitivity all`` simulates every layer.
 SENSITIVITY_TOP_LAYERS = 8
-#: samples per run of the per-layer SQNR comparison (the figures are those of one run)
+#: samples per run of the per-layer SQNR comparison (the figures are those of one run) and of
+#: the float run behind the tensor histogram
 REPORT_CHUNK = 16
 SENSITIVITY_NODE_BUDGET = 120_000
 
@@ -124,7 +125,8 @@ def plots_for(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], layers: li
     if tensor not in qgraph.tensors or qgraph.t(tensor).quant is None or qgraph.t(tensor).is_constant:
         raise EdgeqError(f"--histogram-tensor '{tensor}' is not an activation of the model; "
                          f"choose one of: {', '.join(r['tensor'] for r in layers)}")
-    values = interpreter.run(fgraph, sample, keep={tensor})[tensor]   # that tensor alone is kept
+    values = np.concatenate([interpreter.run(fgraph, [x[s:s + REPORT_CHUNK] for x in sample], keep={tensor})[tensor]
+                             for s in range(0, sample[0].shape[0], REPORT_CHUNK)])   # that tensor alone is kept
     scale, zp = qgraph.t(tensor).quant.scalar()
     info = np.iinfo(qgraph.t(tensor).dtype)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in tensor)

@@ -89,3 +89,19 @@ def test_fake_quantize_in_float32_is_the_double_computation():
         with np.errstate(over="ignore"):
             got = fake_quantize(x, scale, zp, dtype)
         assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), expect.view(np.int32))
+
+
+def test_quantize_of_float32_data_is_the_double_computation():
+    """The float32 path (division, rounding to even, zero point, clip) gives the integers of
+    the same steps in double after the float32 division, ties and extremes included."""
+    rng = np.random.default_rng(1)
+    scale = float(np.float32(0.0173))
+    x = np.concatenate([rng.standard_normal(5000).astype(np.float32) * 3,
+                        ((np.arange(-300, 300) + 0.5) * np.float32(scale)).astype(np.float32),   # ties
+                        np.array([0.0, -0.0, np.inf, -np.inf, 3e38, -3e38, 2.0 ** 24 * scale], np.float32)])
+    for dtype, zp in (("int8", -7), ("int8", 127), ("uint8", 128), ("int16", 0)):
+        lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+        with np.errstate(over="ignore", invalid="ignore"):
+            expect = np.clip(np.round((x / np.float32(scale)).astype(np.float64)) + zp, lo, hi).astype(dtype)
+            got = quantize(x, scale, zp, dtype)
+        assert got.dtype == np.dtype(dtype) and np.array_equal(got, expect), dtype
