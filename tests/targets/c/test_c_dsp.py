@@ -161,6 +161,23 @@ def test_one_channel_layers_without_fast_requantization(models: dict[str, Prepar
     assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
 
 
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+def test_exact_requantization_paths_bit_exact(models: dict[str, Prepared], flags: list[str], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With edgeq_requantize_fast() proven exact nowhere, every matmul (1x1, im2col), depthwise
+    and fully connected layer of the zoo takes its out-of-line exact output stage, bit-exact."""
+    require_host_cc()
+    monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
+    p = models["dsp_zoo"]
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    assert set(re.findall(r"\.fast_requant\s*=\s*(\d)", source)) == {"0"}
+    assert "edgeq_fully_connected_s8(" in source, "the FC layer left its kernel: the test no longer covers it"
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
 def test_scratch_is_planned_in_the_arena(models: dict[str, Prepared]) -> None:
     """Every 1x1 / im2col layer has a scratch buffer in the arena, live at its own step only,
     overlapping no activation live then, and the plan's lower bound counts it."""
