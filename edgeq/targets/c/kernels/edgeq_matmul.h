@@ -46,7 +46,8 @@ static inline int32_t edgeq_matmul_slot(int32_t k, int32_t q, int32_t columns)
 }
 #endif
 
-/* Requantized outputs of `columns` (1 or 2) columns: out[q * out_stride + o] for o < channels.
+/* Requantized outputs of `columns` (1 or 2) columns: out[q * out_stride + o] for o < channels,
+ * with the fast requantization (m->fast_requant must be 1: the generator's condition).
  * DSP: `cols` holds int16 column groups (interleaved for two columns), col_stride unused;
  * portable: int8 columns of `depth` values, col_stride values apart. */
 void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
