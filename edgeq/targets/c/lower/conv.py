@@ -206,7 +206,7 @@ C1_MAX_CHANNELS = 16
 
 def conv_kind(node: Node, graph: Graph) -> str:
     """The kernel a conv2d layer calls: "s16", "generic" (grouped, an offset that cannot be
-    folded, or edgeq_requantize_fast() not exact: the one kernel with the exact output stage),
+    folded, or edgeq_requantize_fast() not exact: the general kernel has the exact output stage),
     "c1" (one input channel, no dilation, few output channels), "1x1" (pointwise, stride 1, no
     padding) or "im2col".  The c1, 1x1 and im2col kernels have only the fast output stage (no
     zoo layer needs the exact one; it was 284 bytes of flash in every model with a matmul)."""
