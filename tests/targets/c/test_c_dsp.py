@@ -146,16 +146,37 @@ def test_both_paths_bit_exact_on_host(models: dict[str, Prepared], name: str, fl
 def test_one_channel_layers_without_fast_requantization(models: dict[str, Prepared], flags: list[str],
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where edgeq_requantize_fast() is not proven exact (the generator made to prove nothing)
-    the one-channel layers leave the c1 kernel, which has no exact output stage, for im2col's
-    matmul (its exact path: cols_exact) and stay bit-exact."""
+    the one-channel layers leave the c1 kernel, which has no exact output stage, for the
+    general conv kernel (as the 1x1 and im2col ones would: theirs is the fast one only) and
+    stay bit-exact."""
     require_host_cc()
     monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
     p = models["stem"]
     arts = emit(p, tmp_path, p.name)
     source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
-    requant_flags = set(re.findall(r"\.fast_requant\s*=\s*(\d)", source))
-    assert requant_flags == {"0"} and "edgeq_conv2d_c1_s8(" not in source
-    assert source.count("edgeq_conv2d_im2col_s8(") + source.count("edgeq_conv2d_1x1_s8(") == len(Stem().convs)
+    assert "edgeq_conv2d_c1_s8(" not in source
+    assert "edgeq_conv2d_im2col_s8(" not in source and "edgeq_conv2d_1x1_s8(" not in source
+    assert source.count("edgeq_conv2d_s8(") == len(Stem().convs)
+    runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
+                        {"extra_cflags": flags, "sanitize": True})
+    assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")
+
+
+@pytest.mark.parametrize("flags", [[], EMULATE], ids=["portable", "dsp-emulated"])
+def test_exact_requantization_paths_bit_exact(models: dict[str, Prepared], flags: list[str], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With edgeq_requantize_fast() proven exact nowhere, the zoo's convolutions take the
+    general kernel, its depthwise and fully connected layers their out-of-line exact output
+    stage: bit-exact."""
+    require_host_cc()
+    monkeypatch.setattr(conv_lowering, "FAST_ACC_LIMIT", 0)
+    p = models["dsp_zoo"]
+    arts = emit(p, tmp_path, p.name)
+    source = "\n".join(a.read_text() for a in arts if a.name == f"{p.name}.c")
+    assert set(re.findall(r"\.fast_requant\s*=\s*(\d)", source)) == {"0"}
+    assert "edgeq_fully_connected_s8(" in source, "the FC layer left its kernel: the test no longer covers it"
+    assert "edgeq_depthwise_conv2d_opt_s8(" in source and "edgeq_conv2d_s8(" in source
+    assert "edgeq_conv2d_im2col_s8(" not in source and "edgeq_conv2d_1x1_s8(" not in source
     runs = c_target.run(p.graph, arts, load_profile("host-c"), p.inputs, None,
                         {"extra_cflags": flags, "sanitize": True})
     assert_bit_exact(p, runs[0].outputs, where=" ".join(flags) or "portable")

@@ -46,22 +46,8 @@ static inline int32_t edgeq_matmul_slot(int32_t k, int32_t q, int32_t columns)
 }
 #endif
 
-/* Accumulator -> int8 output of channel o (fast or exact requantization, clamp). */
-static inline int8_t edgeq_matmul_output(const edgeq_matmul_s8 *m, int32_t acc, int32_t o)
-{
-    const int32_t shift = m->requant.shift[o];
-    int32_t y;
-    if (!m->fast_requant) {
-        return edgeq_requantize(acc, m->requant.multiplier[o], shift, m->output_offset,
-                                m->requant.act_min, m->requant.act_max);
-    }
-    y = edgeq_requantize_fast(acc, m->requant.multiplier[o], -shift,
-                              (int32_t)((uint32_t)(2 * m->output_offset + 1) << (-shift - 1)));
-    y = y < m->requant.act_min ? m->requant.act_min : y;
-    return (int8_t)(y > m->requant.act_max ? m->requant.act_max : y);
-}
-
-/* Requantized outputs of `columns` (1 or 2) columns: out[q * out_stride + o] for o < channels.
+/* Requantized outputs of `columns` (1 or 2) columns: out[q * out_stride + o] for o < channels,
+ * with the fast requantization (m->fast_requant must be 1: the generator's condition).
  * DSP: `cols` holds int16 column groups (interleaved for two columns), col_stride unused;
  * portable: int8 columns of `depth` values, col_stride values apart. */
 void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,

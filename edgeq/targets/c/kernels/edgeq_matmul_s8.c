@@ -16,41 +16,12 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int8_t *shift;
-    int32_t channels, offset2, act_min, act_max, output_offset;
+    int32_t channels, offset2, act_min, act_max;
 } stage;
 
 static inline int32_t clamp(int32_t y, int32_t lo, int32_t hi)
 {
     return y < lo ? lo : (y > hi ? hi : y);
-}
-
-/* Every output of `columns` columns with the exact requantization (edgeq_requantize). */
-static EDGEQ_COLD void cols_exact(const edgeq_matmul_s8 *m, const void *cols, int32_t columns,
-                                      int32_t col_stride, int32_t out_stride, int8_t *out)
-{
-    const int32_t n = m->channels;
-    const int32_t depth = m->depth;
-    const int32_t pair_bytes = 2 * edgeq_matmul_depth4(depth);
-    int32_t o, q, k;
-
-    (void)col_stride;     /* the DSP path's columns interleave */
-    for (q = 0; q < columns; ++q, out += out_stride) {
-        for (o = 0; o < n; ++o) {
-            const int8_t *w = m->weights + (o >> 1) * pair_bytes + 4 * (o & 1);
-            int32_t acc = m->bias[o];
-            for (k = 0; k < depth; ++k) {
-#if EDGEQ_DSP
-                const int16_t *x = (const int16_t *)cols;
-                const int32_t xv = x[edgeq_matmul_slot(k, q, columns)];
-#else
-                const int32_t xv = ((const int8_t *)cols)[q * col_stride + k];
-#endif
-                acc += w[((k >> 2) << 3) + (k & 3)] * xv;
-            }
-            out[o] = edgeq_requantize(acc, m->requant.multiplier[o], m->requant.shift[o], m->output_offset,
-                                      m->requant.act_min, m->requant.act_max);
-        }
-    }
 }
 
 #if EDGEQ_DSP
@@ -227,10 +198,7 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
 {
     stage st;
     int32_t q;
-    if (!m->fast_requant) {
-        cols_exact(m, cols, columns, col_stride, out_stride, out);
-        return;
-    }
+    (void)col_stride;     /* the DSP path's columns interleave */
 #if EDGEQ_MM_PAIRS2_FN
     if (columns == 2 && !(m->channels & 1) && m->requant.act_min == EDGEQ_INT8_MIN
         && m->requant.act_max == EDGEQ_INT8_MAX) {     /* the common case, straight to the loop */
@@ -258,7 +226,6 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
     st.offset2 = 2 * m->output_offset + 1;
     st.act_min = m->requant.act_min;
     st.act_max = m->requant.act_max;
-    st.output_offset = m->output_offset;
     for (q = 0; q < columns; ++q) {
         cols1_fast(&st, (const uint32_t *)(const void *)m->weights, edgeq_matmul_depth4(m->depth) >> 2,
                    (const uint32_t *)cols + 2 * q, 2 * columns, out + q * out_stride);
@@ -284,10 +251,6 @@ void edgeq_matmul_cols_s8(const edgeq_matmul_s8 *m, const void *cols, int32_t co
     int8_t *out_b = out + out_stride;
     int32_t o;
 
-    if (!m->fast_requant) {
-        cols_exact(m, cols, columns, col_stride, out_stride, out);
-        return;
-    }
     for (o = 0; o < n; o += 2, w += pair_bytes) {
         const int32_t o1 = o + 1 < n ? o + 1 : o;
         int32_t a00 = bias[o], a10 = bias[o1];

@@ -109,7 +109,10 @@ typedef struct {
  * int32), so columns hold the input integers as they are (padding: the input zero point).
  * `weights` are packed in the order the kernels read them (edgeq_matmul.h).
  * fast_requant = 1 when edgeq's generator proved that edgeq_requantize_fast() gives TFLite's
- * integers for every accumulator the layer can produce (see edgeq_support.h). */
+ * integers for every accumulator the layer can produce (see edgeq_support.h).  The 1x1 and
+ * im2col convolutions (edgeq_matmul_cols_s8) have only that output stage: the generator calls
+ * them only with fast_requant = 1 (else the general edgeq_conv2d_s8); fully connected layers
+ * take either. */
 typedef struct {
     int32_t channels;                /* output channels O */
     int32_t depth;                   /* K */

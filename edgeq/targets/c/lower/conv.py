@@ -205,17 +205,18 @@ C1_MAX_CHANNELS = 16
 
 
 def conv_kind(node: Node, graph: Graph) -> str:
-    """The kernel a conv2d layer calls: "s16", "generic" (grouped, or an offset that cannot be
-    folded), "c1" (one input channel, no dilation, few output channels, the fast
-    requantization exact: the kernel has no exact output stage, im2col's matmul has one),
-    "1x1" (pointwise, stride 1, no padding) or "im2col"."""
+    """The kernel a conv2d layer calls: "s16", "generic" (grouped, an offset that cannot be
+    folded, or edgeq_requantize_fast() not exact: the general kernel has the exact output stage),
+    "c1" (one input channel, no dilation, few output channels), "1x1" (pointwise, stride 1, no
+    padding) or "im2col".  The c1, 1x1 and im2col kernels have only the fast output stage (no
+    zoo layer needs the exact one; it was 284 bytes of flash in every model with a matmul)."""
     if graph.t(node.inputs[0]).dtype != "int8":
         return "s16"
     a = node.attrs
-    if a["groups"] != 1 or not foldable(node, graph):
+    if a["groups"] != 1 or not foldable(node, graph) or not fast_requant(node, graph):
         return "generic"
     if (graph.t(node.inputs[0]).shape[-1] == 1 and tuple(a["dilation"]) == (1, 1)
-            and graph.t(node.outputs[0]).shape[-1] <= C1_MAX_CHANNELS and fast_requant(node, graph)):
+            and graph.t(node.outputs[0]).shape[-1] <= C1_MAX_CHANNELS):
         return "c1"
     kh, kw = graph.t(node.inputs[1]).shape[1:3]
     if (kh, kw) == (1, 1) and tuple(a["stride"]) == (1, 1) and not any(a["padding"]):
