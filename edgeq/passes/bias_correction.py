@@ -5,6 +5,8 @@ calibration activations, that per-channel shift is subtracted from the layer's b
 then re-quantized at the same scale (int32, or int64 in 16x8 layers)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import interpreter
@@ -12,25 +14,76 @@ from ..ir import Graph, Node
 from ..ops import get_op
 
 
+#: cross-fitting needs at least this many samples per fold; with fewer, a variant is scored on
+#: the samples its correction came from
+MIN_FOLD = 8
+
 
 def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Graph:
     """Return a copy of ``qgraph`` with biases corrected using float activations of ``sample``."""
-    q = qgraph.copy()
+    return with_bias_shifts(qgraph, bias_shifts(fgraph, qgraph, sample))
+
+
+@dataclass
+class CrossFitted:
+    """A bias-corrected graph and, for an honest score of it, each fold of the sample with the
+    graph corrected on the other folds' samples alone."""
+    graph: Graph
+    folds: list[tuple[slice, Graph]]
+
+
+def cross_fitted_correction(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], folds: int = 4) -> CrossFitted:
+    """Bias correction of ``qgraph`` on ``sample``, cross-fitted: scored on the samples it was
+    estimated on, a correction also fits their noise, and beats an uncorrected variant that is
+    better on new data (a face detector's landmark head: +0.1 dB on the calibration sample, -0.6
+    dB on held-out images). The shifts are means over the samples, so those of the whole
+    sample are the folds' shifts weighted by their sizes: the folds cost no extra run. Four
+    folds: each scored correction comes from 3/4 of the sample (two halves measured too noisy
+    a correction on a MobileNet: equalization lost 2 dB by it).
+    Fewer than ``MIN_FOLD`` samples per fold: one fold, scored in-sample."""
+    n = sample[0].shape[0]
+    folds = max(1, min(folds, n // MIN_FOLD))
+    bounds = [n * k // folds for k in range(folds + 1)]
+    rows = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    if folds == 1:
+        q = correct_bias(fgraph, qgraph, sample)
+        return CrossFitted(q, [(rows[0], q)])
+    shifts = [bias_shifts(fgraph, qgraph, [x[r] for x in sample]) for r in rows]
+    sizes = [r.stop - r.start for r in rows]
+
+    def weighted(parts: list[int]) -> dict[str, np.ndarray]:
+        total = sum(sizes[k] for k in parts)
+        return {name: sum(shifts[k][name] * (sizes[k] / total) for k in parts) for name in shifts[0]}
+
+    others = [with_bias_shifts(qgraph, weighted([j for j in range(folds) if j != k])) for k in range(folds)]
+    return CrossFitted(with_bias_shifts(qgraph, weighted(list(range(folds)))), list(zip(rows, others)))
+
+
+def bias_shifts(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each weighted layer's per-output-channel mean shift from quantizing its weights, on the
+    float activations of ``sample``."""
     fnodes = {n.name: n for n in fgraph.nodes}
     # each weighted layer's shift is measured as the float run produces the layer's input, which
     # is then dropped: no activation is held past its last use
     # (a 16x8 layer may read a requantized copy: its float node's input is the one measured)
     readers: dict[str, list[Node]] = {}
-    for node in q.nodes:
+    for node in qgraph.nodes:
         if get_op(node.op).weighted and node.name in fnodes:
             readers.setdefault(fnodes[node.name].inputs[0], []).append(node)
     shifts: dict[str, np.ndarray] = {}
 
     def measure(name: str, value: np.ndarray) -> None:
         for node in readers.get(name, ()):
-            shifts[node.name] = _mean_output_shift(fgraph, fnodes[node.name], q, node, value)
+            shifts[node.name] = _mean_output_shift(fgraph, fnodes[node.name], qgraph, node, value)
 
     interpreter.run(fgraph, sample, on_tensor=measure)
+    return shifts
+
+
+def with_bias_shifts(qgraph: Graph, shifts: dict[str, np.ndarray]) -> Graph:
+    """A copy of ``qgraph`` whose named layers' biases are lowered by their shifts, re-quantized
+    at the same scale (int32, or int64 in 16x8 layers)."""
+    q = qgraph.copy()
     for node in q.nodes:
         if node.name not in shifts:
             continue

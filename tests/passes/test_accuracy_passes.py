@@ -7,7 +7,8 @@ import torch.nn as nn
 
 from edgeq import interpreter
 from edgeq.calibration import calibrate
-from edgeq.passes.bias_correction import correct_bias
+from edgeq.evaluation import cross_fitted_sqnrs
+from edgeq.passes.bias_correction import MIN_FOLD, correct_bias, cross_fitted_correction
 from edgeq.passes.equalize import equalizable_pairs, equalize_cross_layer
 from edgeq.pipeline import float_graph, output_sqnr
 from edgeq.quantize import quantize
@@ -106,3 +107,52 @@ def test_bias_correction_subtracts_the_mean_shift_in_double_precision(layer):
     assert clear.sum() >= len(clear) - 1
     np.testing.assert_array_equal(got[clear], expected[clear])
     assert np.any(got != b.data)
+
+
+def _bias(graph):
+    return graph.t(graph.nodes[0].inputs[2]).data.astype(np.int64)
+
+
+def test_cross_fitted_bias_correction_fits_each_fold_on_the_other_and_the_whole_on_both():
+    """Each fold's graph carries the correction measured on the other fold's samples alone; the
+    returned graph, the correction of the whole sample (the size-weighted mean of the folds'
+    shifts, which is the whole sample's mean shift: ties within 1e-3 of a half step excepted)."""
+    torch.manual_seed(4)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1)).eval()
+    x = np.random.default_rng(5).normal(0.5, 1.0, (40, 3, 6, 6)).astype(np.float32)
+    g = float_graph(m, [(3, 6, 6)])
+    q = quantize(g, calibrate(g, [x], "minmax"), {})
+    fitted = cross_fitted_correction(g, q, [x], folds=2)
+    (rows_a, q_a), (rows_b, q_b) = fitted.folds
+    assert (rows_a.start, rows_a.stop, rows_b.start, rows_b.stop) == (0, 20, 20, 40)
+    np.testing.assert_array_equal(_bias(q_a), _bias(correct_bias(g, q, [x[20:]])))
+    np.testing.assert_array_equal(_bias(q_b), _bias(correct_bias(g, q, [x[:20]])))
+    assert np.any(_bias(q_a) != _bias(q_b))
+    whole = _bias(correct_bias(g, q, [x]))
+    assert np.abs(_bias(fitted.graph) - whole).max() <= 1 and np.sum(_bias(fitted.graph) != whole) <= 1
+    # the default four folds of 10: each graph corrected on the 30 other samples
+    four = cross_fitted_correction(g, q, [x])
+    assert [(r.start, r.stop) for r, _ in four.folds] == [(0, 10), (10, 20), (20, 30), (30, 40)]
+    np.testing.assert_array_equal(_bias(four.folds[1][1]), _bias(correct_bias(g, q, [np.concatenate([x[:10], x[20:]])])))
+    # too few samples for two folds of MIN_FOLD: one fold, the in-sample correction
+    small = cross_fitted_correction(g, q, [x[:2 * MIN_FOLD - 1]])
+    assert len(small.folds) == 1 and small.folds[0][1] is small.graph
+    np.testing.assert_array_equal(_bias(small.graph), _bias(correct_bias(g, q, [x[:2 * MIN_FOLD - 1]])))
+
+
+def test_cross_fitted_sqnrs_score_each_fold_with_its_own_graph():
+    """The SQNR of the concatenated outputs, each fold run by the graph fitted without it,
+    recomputed here from the runs with numpy."""
+    torch.manual_seed(6)
+    m = nn.Sequential(nn.Linear(16, 4)).eval()
+    x = np.random.default_rng(7).normal(size=(32, 16)).astype(np.float32)
+    g = float_graph(m, [(16,)])
+    q = quantize(g, calibrate(g, [x], "minmax"), {})
+    fitted = cross_fitted_correction(g, q, [x])
+    ref = interpreter.run(g, [x])
+    got = cross_fitted_sqnrs(g, ref, fitted.folds, [x])
+    approx = np.concatenate([interpreter.dequantize(qf, qf.outputs[0], interpreter.run(
+        qf, [interpreter.quantize_input(qf, 0, x[rows])])[qf.outputs[0]]) for rows, qf in fitted.folds])
+    r = ref[g.outputs[0]].astype(np.float64)
+    expected = 10 * np.log10(np.sum(r ** 2) / np.sum((r - approx) ** 2))
+    assert got == pytest.approx([expected], abs=1e-9)
