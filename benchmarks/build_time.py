@@ -68,7 +68,8 @@ def edgeq_job(name: str, target: str) -> dict:
     stages: dict[str, float] = {}
     # finer stages inside trace and calibrate_quantize: the pipeline's steps, timed where it calls them
     for attr, key in (("prepare_float_graph", "fold_fuse"), ("calibrate_choices", "calibrate"), ("quantize", "quantize"),
-                      ("output_sqnrs", "scoring"), ("correct_bias", "bias_correction")):
+                      ("output_sqnrs", "scoring"), ("cross_fitted_sqnrs", "scoring"),
+                      ("correct_bias", "bias_correction"), ("cross_fitted_correction", "bias_correction")):
         setattr(pipeline, attr, _timed(stages, key, getattr(pipeline, attr)))
     model = m.factory()
     cal, ev = m.data(m.calibration, 0), m.data(m.eval, 1)

