@@ -119,9 +119,20 @@ def sizes(float_bytes: int, artifact_bytes: int, memory: dict) -> dict:
     """Float weights (float32 bytes of every parameter and buffer) against the artifact: the
     artifact files, or for C targets the flash the compiled model needs when it is known."""
     after = int(memory.get("flash_bytes") or artifact_bytes)
-    return {"float_bytes": int(float_bytes), "artifact_bytes": after,
-            "ratio": round(float_bytes / after, 2) if after else None,
+    ratio = round(float_bytes / after, 2) if after else None
+    return {"float_bytes": int(float_bytes), "artifact_bytes": after, "ratio": ratio,
+            "comparison": _comparison(ratio),
             "artifact_measure": "flash_bytes" if memory.get("flash_bytes") else "file bytes"}
+
+
+def _comparison(ratio: float | None) -> str:
+    """"3.5x smaller", or for an artifact bigger than its float weights (a tiny model's format
+    overhead) "1.11x larger"."""
+    if not ratio:
+        return "size not compared"
+    if ratio >= 1.0:
+        return f"{ratio:.1f}x smaller"
+    return f"{1.0 / ratio:.2f}x larger"
 
 
 def float_weight_bytes(model: torch.nn.Module | torch.export.ExportedProgram) -> int:

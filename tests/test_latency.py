@@ -35,3 +35,11 @@ def test_report_has_float_and_int8_latency_and_sizes(target, expected, tmp_path)
     assert rep["size"]["float_bytes"] == sum(t.numel() * t.element_size() for t in state.values())
     assert rep["size"]["artifact_bytes"] == (tmp_path / f"model.{target}").stat().st_size
     assert "## Size and speed" in (tmp_path / "report.md").read_text()
+
+
+def test_size_comparison_says_larger_when_the_artifact_outgrows_the_float_weights():
+    from edgeq.latency import sizes
+    assert sizes(40_000, 10_000, {})["comparison"] == "4.0x smaller"
+    # a tiny model: the format's overhead outweighs the 4x of int8 weights
+    assert sizes(29_896, 33_161, {})["comparison"] == "1.11x larger"
+    assert sizes(29_896, 33_161, {"flash_bytes": 9_000})["comparison"] == "3.3x smaller"
