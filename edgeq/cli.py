@@ -296,7 +296,7 @@ def _speed_lines(d: dict) -> list[str]:
     lines = []
     if size:
         lines.append(f"  size: float weights {size['float_bytes']:,} bytes -> artifacts {size['artifact_bytes']:,} "
-                     f"bytes ({size.get('comparison') or str(size['ratio']) + 'x smaller'})")
+                     f"bytes ({size['comparison']})")
     for entry in d.get("latency") or []:
         lines.append(f"  latency {entry['model']:5s} {entry['runtime']}: median {entry['median_ms']:.3f} ms "
                      f"(p10 {entry['p10_ms']:.3f}, p90 {entry['p90_ms']:.3f}, {entry['runs']} runs, batch 1)")

@@ -16,23 +16,21 @@ def output_sqnr(fgraph: Graph, reference: dict[str, np.ndarray], qgraph: Graph, 
 def output_sqnrs(fgraph: Graph, reference: dict[str, np.ndarray], qgraph: Graph,
                  sample: list[np.ndarray]) -> list[float]:
     """Each output's SQNR (dB, at most 200) of the integer reference against float on ``sample``."""
-    qin = [interpreter.quantize_input(qgraph, i, x) for i, x in enumerate(sample)]
-    out = interpreter.run_int_chunked(qgraph, qin)
-    return [min(float(metrics.sqnr_db(reference[f], interpreter.dequantize(qgraph, o, out[o]))), 200.0)
-            for f, o in zip(fgraph.outputs, qgraph.outputs)]
+    return cross_fitted_sqnrs(fgraph, reference, [(slice(None), qgraph)], sample)
 
 
 def cross_fitted_sqnrs(fgraph: Graph, reference: dict[str, np.ndarray], parts: list[tuple[slice, Graph]],
                        sample: list[np.ndarray]) -> list[float]:
     """Each output's SQNR (dB, at most 200) over ``sample``, each part's rows run by that part's
-    quantized graph (a cross-fitted variant: each fold by the graph fitted without it)."""
+    quantized graph (a cross-fitted variant: each fold by the graph fitted without it; one part
+    of all rows: ``output_sqnrs``)."""
     sums: list[metrics.SqnrSum] = [metrics.SqnrSum() for _ in fgraph.outputs]
     for rows, qgraph in parts:
         qin = [interpreter.quantize_input(qgraph, i, x[rows]) for i, x in enumerate(sample)]
         out = interpreter.run_int_chunked(qgraph, qin)
         for total, f, o in zip(sums, fgraph.outputs, qgraph.outputs):
             total.add(reference[f][rows], interpreter.dequantize(qgraph, o, out[o]))
-    return [min(total.db(), 200.0) for total in sums]
+    return [min(float(total.db()), 200.0) for total in sums]
 
 
 def worst_then_mean(sqnrs: list[float]) -> tuple[float, float]:

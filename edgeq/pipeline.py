@@ -43,7 +43,7 @@ WIDE = ("percentile", 99.999)
 #: Runtime's SQNR (-0.86 dB against its Percentile); the entropy ranges did (+0.95 dB), and the
 #: worst-output ranking picks them (benchmarks/results/issue17_face_heads.md, round 3). Tried by
 #: default on models with several outputs only: none of the 19 single-output zoo models kept
-#: them, and the KL search costs ~0.5 s per tensor with negative values
+#: them, and the candidate costs ~1 s of a 3-head face model's 2.3 s quantization
 ENTROPY = ("entropy", 99.99)
 
 
@@ -177,9 +177,10 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         assert best is not None
         g, equalized = best.quantized_float_graph, best.equalized
         alternatives = [usable(g, r) for r in others[equalized]]
-        side_by_side = len(alternatives) == 1      # one: its two variants on two threads; more: one each
-        tried_alternatives = in_parallel([lambda r=r: ranked(g, r, side_by_side) for r in alternatives]) \
-            if not side_by_side else [ranked(g, alternatives[0], True)]
+        if len(alternatives) == 1:                 # its two variants on two threads
+            tried_alternatives = [ranked(g, alternatives[0], side_by_side=True)]
+        else:                                      # one alternative per thread
+            tried_alternatives = in_parallel([lambda r=r: ranked(g, r, False) for r in alternatives])
         for choice, ranges, tried in zip(choices[1:], alternatives, tried_alternatives):
             consider(g, equalized, ranges, choice, tried)
     assert best is not None

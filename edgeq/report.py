@@ -275,7 +275,7 @@ def _speed_section(d: dict[str, Any]) -> list[str]:
     lines = ["", "## Size and speed", ""]
     if size:
         lines.append(f"Float weights {size['float_bytes']:,} bytes; artifact {size['artifact_bytes']:,} bytes "
-                     f"({size['artifact_measure']}), {size.get('comparison') or str(size['ratio']) + 'x smaller'}.")
+                     f"({size['artifact_measure']}), {size['comparison']}.")
     if entries:
         lines += ["", "Latency of one inference (batch 1, one thread), median over repeated runs with the "
                   "10th-90th percentile spread:", "",
