@@ -85,9 +85,9 @@ def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...])
     ``_export(pre_dispatch=False)``: composite ops decomposed while tracing) gives the same
     core-aten graph when no op left in it is one the decomposition table would still rewrite,
     except ops on weights alone (``aten.t`` of a linear weight), which the tracer folds into
-    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU). Otherwise (the
-    post-dispatch graph decomposed further need not be the training IR's: an upsampling became
-    computed indices), when that trace fails, and for recurrent layers (the one-trace path would
+    constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU, hardswish, hardsigmoid,
+    views, squeezes). Otherwise (the post-dispatch graph decomposed further need not be the
+    training IR's: an upsampling became computed indices), when that trace fails, and for recurrent layers (the one-trace path would
     unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
     Where both apply they give the same IR graph (compared on the example zoo)."""
     table = _decompositions()

@@ -159,3 +159,48 @@ def test_group_norm_traces_to_the_layer_norm_primitives(groups, shape):
     conv = (nn.Conv2d if len(shape) == 3 else nn.Conv1d)(shape[0], shape[0], 1)
     g = _float_matches_torch(Fn(lambda s, x: s.n(s.c(x)), c=conv, n=norm), torch.randn(1, *shape))
     assert {"mean", "rsqrt", "squared_difference"} <= {n.op for n in g.nodes}
+
+
+class WholeOps(nn.Module):
+    """Ops the post-dispatch trace keeps and a handler takes whole: hardswish, hardsigmoid,
+    PReLU, flatten, squeeze."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.prelu = nn.PReLU(6)
+        self.fc = nn.Linear(6 * 4 * 4, 5)
+
+    def forward(self, x):
+        y = self.prelu(nn.functional.hardswish(self.conv(x)))
+        y = y * nn.functional.hardsigmoid(y)
+        return self.fc(torch.flatten(y, 1)).unsqueeze(-1).squeeze(-1)
+
+
+def test_one_trace_path_gives_the_two_trace_graph(monkeypatch):
+    """``_export_core_aten`` traces once where the ops left are handled whole; the graph and its
+    float outputs are those of export + run_decompositions."""
+    import edgeq.frontend.tracer as tracer
+    model = WholeOps().eval()
+    traced: list[str] = []
+    real_export = torch.export.export
+    monkeypatch.setattr(torch.export, "export", lambda *a, **k: traced.append("two") or real_export(*a, **k))
+    one = trace(model, [(3, 4, 4)])
+    assert traced == []                         # the one-trace path was taken
+    monkeypatch.setattr(tracer, "_core_aten_already", lambda ep, table: False)
+    two = trace(model, [(3, 4, 4)])
+    assert traced == ["two"]
+    from edgeq import interpreter
+    from edgeq.passes import prepare_float_graph
+    one, two = prepare_float_graph(one), prepare_float_graph(two)
+    assert [(n.op, repr(n.attrs)) for n in one.nodes] == [(n.op, repr(n.attrs)) for n in two.nodes]
+    assert "hardswish" in [n.op for n in one.nodes] and "prelu" in [n.op for n in one.nodes]
+    for a, b in zip(one.nodes, two.nodes):
+        for i, j in zip(a.inputs, b.inputs):
+            if one.t(i).is_constant:
+                np.testing.assert_array_equal(one.t(i).data, two.t(j).data)
+    x = np.random.default_rng(0).standard_normal((4, 3, 4, 4)).astype(np.float32)
+    out_one = interpreter.run(one, [x])[one.outputs[0]]
+    np.testing.assert_array_equal(out_one, interpreter.run(two, [x])[two.outputs[0]])
+    with torch.no_grad():
+        np.testing.assert_allclose(out_one, model(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-5)

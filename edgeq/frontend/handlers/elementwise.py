@@ -158,9 +158,20 @@ def _tanh(t: Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "tanh", [t.tensor(fx.args[0])])
 
 
-@handles(aten.hardswish.default)
+@handles(aten.hardswish.default, whole=True)
 def _hardswish(t: Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "hardswish", [t.tensor(fx.args[0])])
+
+
+@handles(aten.hardsigmoid.default, whole=True)
+def _hardsigmoid(t: Tracer, fx: torch.fx.Node) -> None:
+    """clamp(x + 3, 0, 6) / 6, as its decomposition gives it (the add fuses the clamp, TFLite's
+    way of running it)."""
+    x = fx.args[0]
+    batch = t.batch_axis(x)
+    shifted = t.intermediate(fx, "add", [t.tensor(x), t.aligned(fx, 3.0, batch)], "plus_3")
+    clamped = t.intermediate(fx, "clamp", [shifted], "relu6", {"activation": {"min": 0.0, "max": 6.0}})
+    t.emit(fx, "mul", [clamped, t.aligned(fx, np.float32(1.0 / 6.0), batch)])
 
 
 @handles(aten.leaky_relu.default)

@@ -27,7 +27,7 @@ def _reshape_batch(t: Tracer, src: torch.fx.Node, out_shape: tuple[int, ...]) ->
     return candidates[0] if len(candidates) == 1 else None
 
 
-@handles(aten.view.default, aten._unsafe_view.default, aten.reshape.default, aten.flatten.using_ints)
+@handles(aten.view.default, aten._unsafe_view.default, aten.reshape.default, aten.flatten.using_ints, whole=True)
 def _reshape(t: Tracer, fx: torch.fx.Node) -> None:
     src = fx.args[0]
     batch = _reshape_batch(t, src, t.shape(fx))
@@ -38,7 +38,7 @@ def _reshape(t: Tracer, fx: torch.fx.Node) -> None:
     t.emit(fx, "reshape", [t.tensor(src)], {"shape": list(rest)}, batch=batch)
 
 
-@handles(aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default)
+@handles(aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, whole=True)
 def _squeeze(t: Tracer, fx: torch.fx.Node) -> None:
     src = fx.args[0]
     shape, b = t.shape(src), t.batch_axis(src)
