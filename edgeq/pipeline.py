@@ -23,7 +23,7 @@ from .ops import get_op
 from .parallel import in_parallel
 from .passes import prepare_float_graph
 from .passes.adaround import DEFAULT_BUDGET_S, learn_rounding, learnable
-from .passes.bias_correction import correct_bias, cross_fitted_correction
+from .passes.bias_correction import FoldShifts, correct_bias, cross_fitted_correction
 from .passes.equalize import equalizable_pairs, equalize_cross_layer
 from .quantize import quantize
 
@@ -130,6 +130,7 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
     best_key = (-np.inf, -np.inf)
     scores: dict[str, float] = {}
     best_plain: Graph | None = None
+    measured: dict[int, FoldShifts] = {}      # bias correction's measurement per float graph (by id)
 
     def usable(g: Graph, ranges: Ranges) -> Ranges:
         return ranges if options.get("clip_outputs", False) else unclipped_outputs(g, ranges)
@@ -141,7 +142,9 @@ def quantize_model(graph: Graph, calibration: list[np.ndarray], method: str = "m
         tasks = [lambda: (q, False, output_sqnrs(graph, reference, q, sample))]
         if options.get("bias_correction", True):
             def corrected() -> tuple[Graph, bool, list[float]]:
-                fitted = cross_fitted_correction(g, q, sample)
+                # other ranges on the same graph quantize its weights alike: one measurement
+                fitted = cross_fitted_correction(g, q, sample, measured=measured.get(id(g)))
+                measured.setdefault(id(g), fitted.shifts)
                 return fitted.graph, True, cross_fitted_sqnrs(graph, reference, fitted.folds, sample)
             tasks.append(corrected)
         return in_parallel(tasks) if side_by_side else [task() for task in tasks]

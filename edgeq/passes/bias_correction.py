@@ -25,14 +25,35 @@ def correct_bias(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> Grap
 
 
 @dataclass
+class FoldShifts:
+    """Each fold's per-layer mean shifts (``bias_shifts`` of its rows) and the quantized
+    weights they were measured with. A shift depends on the float graph, the sample and the
+    weights' quantization alone, not on the activation ranges: candidates that differ only in
+    their ranges share one measurement (``fits``)."""
+    rows: list[slice]
+    shifts: list[dict[str, np.ndarray]]
+    weights: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def fits(self, qgraph: Graph) -> bool:
+        """Whether ``qgraph``'s corrected layers hold exactly the weights measured with."""
+        now = _corrected_weights(qgraph, self.weights)
+        return now.keys() == self.weights.keys() and all(
+            np.array_equal(w, self.weights[name][0]) and np.array_equal(s, self.weights[name][1])
+            for name, (w, s) in now.items())
+
+
+@dataclass
 class CrossFitted:
     """A bias-corrected graph and, for an honest score of it, each fold of the sample with the
-    graph corrected on the other folds' samples alone."""
+    graph corrected on the other folds' samples alone (``shifts``: the measurement, for
+    candidates with the same weights)."""
     graph: Graph
     folds: list[tuple[slice, Graph]]
+    shifts: FoldShifts
 
 
-def cross_fitted_correction(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], folds: int = 4) -> CrossFitted:
+def cross_fitted_correction(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], folds: int = 4,
+                            measured: FoldShifts | None = None) -> CrossFitted:
     """Bias correction of ``qgraph`` on ``sample``, cross-fitted: scored on the samples it was
     estimated on, a correction also fits their noise, and beats an uncorrected variant that is
     better on new data (a face detector's landmark head: +0.1 dB on the calibration sample, -0.6
@@ -40,23 +61,44 @@ def cross_fitted_correction(fgraph: Graph, qgraph: Graph, sample: list[np.ndarra
     sample are the folds' shifts weighted by their sizes: the folds cost no extra run. Four
     folds: each scored correction comes from 3/4 of the sample (two halves measured too noisy
     a correction on a MobileNet: equalization lost 2 dB by it).
-    Fewer than ``MIN_FOLD`` samples per fold: one fold, scored in-sample."""
-    n = sample[0].shape[0]
-    folds = max(1, min(folds, n // MIN_FOLD))
-    bounds = [n * k // folds for k in range(folds + 1)]
-    rows = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-    if folds == 1:
-        q = correct_bias(fgraph, qgraph, sample)
-        return CrossFitted(q, [(rows[0], q)])
-    shifts = [bias_shifts(fgraph, qgraph, [x[r] for x in sample]) for r in rows]
+    Fewer than ``MIN_FOLD`` samples per fold: one fold, scored in-sample.
+    ``measured``: another candidate's measurement, reused where it ``fits`` ``qgraph`` (the
+    same ``fgraph``, ``sample`` and ``folds`` are the caller's promise)."""
+    if measured is None or not measured.fits(qgraph):
+        measured = measure_fold_shifts(fgraph, qgraph, sample, folds)
+    rows, shifts = measured.rows, measured.shifts
+    if len(rows) == 1:
+        q = with_bias_shifts(qgraph, shifts[0])
+        return CrossFitted(q, [(rows[0], q)], measured)
     sizes = [r.stop - r.start for r in rows]
 
     def weighted(parts: list[int]) -> dict[str, np.ndarray]:
         total = sum(sizes[k] for k in parts)
         return {name: sum(shifts[k][name] * (sizes[k] / total) for k in parts) for name in shifts[0]}
 
-    others = [with_bias_shifts(qgraph, weighted([j for j in range(folds) if j != k])) for k in range(folds)]
-    return CrossFitted(with_bias_shifts(qgraph, weighted(list(range(folds)))), list(zip(rows, others)))
+    others = [with_bias_shifts(qgraph, weighted([j for j in range(len(rows)) if j != k])) for k in range(len(rows))]
+    return CrossFitted(with_bias_shifts(qgraph, weighted(list(range(len(rows))))), list(zip(rows, others)), measured)
+
+
+def measure_fold_shifts(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], folds: int = 4) -> FoldShifts:
+    """``bias_shifts`` of each of ``folds`` equal parts of ``sample`` (one part when a fold
+    would hold fewer than ``MIN_FOLD`` samples)."""
+    n = sample[0].shape[0]
+    folds = max(1, min(folds, n // MIN_FOLD))
+    bounds = [n * k // folds for k in range(folds + 1)]
+    rows = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    shifts = [bias_shifts(fgraph, qgraph, [x[r] for x in sample] if folds > 1 else sample) for r in rows]
+    return FoldShifts(rows, shifts, _corrected_weights(qgraph, shifts[0]))
+
+
+def _corrected_weights(qgraph: Graph, layers: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The integer weights and their scales of ``qgraph``'s layers named in ``layers``."""
+    out = {}
+    for node in qgraph.nodes:
+        if node.name in layers:
+            w = qgraph.t(node.inputs[1])
+            out[node.name] = (w.data, w.quant.scale)
+    return out
 
 
 def bias_shifts(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray]) -> dict[str, np.ndarray]:

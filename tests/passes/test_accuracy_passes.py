@@ -156,3 +156,30 @@ def test_cross_fitted_sqnrs_score_each_fold_with_its_own_graph():
     r = ref[g.outputs[0]].astype(np.float64)
     expected = 10 * np.log10(np.sum(r ** 2) / np.sum((r - approx) ** 2))
     assert got == pytest.approx([expected], abs=1e-9)
+
+
+def test_a_fold_measurement_is_reused_only_by_graphs_with_the_same_weights():
+    """Other activation ranges quantize the weights alike: their correction from the first
+    candidate's measurement equals a fresh one (each fold's shift is measured on the float run,
+    and re-quantized at each graph's own bias scale). A graph with other weights measures anew."""
+    torch.manual_seed(8)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+    x = np.random.default_rng(9).normal(0.3, 1.0, (32, 3, 6, 6)).astype(np.float32)
+    g = float_graph(m, [(3, 6, 6)])
+    first = cross_fitted_correction(g, quantize(g, calibrate(g, [x], "minmax"), {}), [x])
+    q_mse = quantize(g, calibrate(g, [x], "mse"), {})
+    assert first.shifts.fits(q_mse)
+    reused = cross_fitted_correction(g, q_mse, [x], measured=first.shifts)
+    assert reused.shifts is first.shifts
+    fresh = cross_fitted_correction(g, q_mse, [x])
+    for (rows_a, a), (rows_b, b) in zip(reused.folds + [(None, reused.graph)], fresh.folds + [(None, fresh.graph)]):
+        assert rows_a == rows_b
+        for node in a.nodes:
+            if node.op == "conv2d":
+                np.testing.assert_array_equal(a.t(node.inputs[2]).data, b.t(node.inputs[2]).data)
+    # other weights (a scaled filter): the measurement does not fit and is not used
+    m[0].weight.data *= 1.5
+    g2 = float_graph(m, [(3, 6, 6)])
+    q2 = quantize(g2, calibrate(g2, [x], "mse"), {})
+    assert not first.shifts.fits(q2)
+    assert cross_fitted_correction(g2, q2, [x], measured=first.shifts).shifts is not first.shifts
