@@ -24,7 +24,7 @@ import torch
 
 MIN_RUNS = 5
 MAX_RUNS = 200
-BUDGET_S = 0.1
+BUDGET_S = 0.05
 WARMUP = 2
 
 
