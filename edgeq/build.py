@@ -233,8 +233,9 @@ def _emit_and_validate(model: Any, label: str, profile: TargetProfile, tmod: Any
             return report.layer_report(result.quantized_float_graph, result.graph, sample,
                                        None if labels is None else labels[:MAX_SQNR_SAMPLES], opts.sensitivity)
     # independent, so side by side; the runtimes first, on this thread (gcc and QEMU are its
-    # child processes, stopped with it on Ctrl-C)
-    runs, (float_out, ref_out), layers = in_parallel([validate, references, per_layer])
+    # child processes, stopped with it on Ctrl-C); the per-layer report, the longest of the
+    # others on the host targets, starts at once on the second core
+    runs, layers, (float_out, ref_out) = in_parallel([validate, per_layer, references])
     validation, failed = _compare_runs(runs, ref_out, labels)
     failures = [_mismatch_message(tmod, tgraph, artifacts, profile, int_inputs, ref_out, r, target_options)
                 for r in failed]

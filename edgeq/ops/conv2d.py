@@ -87,14 +87,23 @@ def _accumulate_float(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pad
                       dilation: tuple[int, int], groups: int, input_zero_point: int, dtype: type) -> np.ndarray:
     """sum w * (x - zp) over each window, zero padding, in float32 or float64 through torch
     (exact: see intmath.EXACT_FLOAT64 / EXACT_FLOAT32); int64."""
-    pt, pl, pb, pr = padding
     ttype = torch.float32 if dtype is np.float32 else torch.float64
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(ttype)
     xt -= input_zero_point
-    xt = torch.nn.functional.pad(xt, (pl, pr, pt, pb))
-    y = torch.nn.functional.conv2d(xt, torch.from_numpy(np.ascontiguousarray(w)).to(ttype),
-                                   stride=tuple(stride), dilation=tuple(dilation), groups=groups)
+    y = _padded_conv(xt, torch.from_numpy(np.ascontiguousarray(w)).to(ttype), None, padding, stride, dilation, groups)
     return y.numpy().astype(np.int64)
+
+
+def _padded_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, padding: tuple[int, int, int, int],
+                 stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> torch.Tensor:
+    """conv2d with zero padding (top, left, bottom, right): symmetric padding inside the conv
+    (no padded copy of the input; the same sums), uneven padding by a padded copy."""
+    pt, pl, pb, pr = padding
+    if (pt, pl) == (pb, pr):
+        return torch.nn.functional.conv2d(x, w, b, stride=tuple(stride), padding=(pt, pl), dilation=tuple(dilation),
+                                          groups=groups)
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pl, pr, pt, pb)), w, b, stride=tuple(stride),
+                                      dilation=tuple(dilation), groups=groups)
 
 
 def _accumulate_loop(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int, int, int],
@@ -150,10 +159,7 @@ class _ConvBase(OpDef):
 
     @staticmethod
     def _conv_torch(node: Node, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
-        pt, pl, pb, pr = node.attrs["padding"]
-        return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pl, pr, pt, pb)), w, b,
-                                          stride=tuple(node.attrs["stride"]), dilation=tuple(node.attrs["dilation"]),
-                                          groups=groups)
+        return _padded_conv(x, w, b, tuple(node.attrs["padding"]), node.attrs["stride"], node.attrs["dilation"], groups)
 
     def weighted_torch(self, node: Node, graph: Graph, x: torch.Tensor, w: torch.Tensor,
                        b: torch.Tensor) -> torch.Tensor | None:
