@@ -87,8 +87,9 @@ def _export_core_aten(model: torch.nn.Module, example: tuple[torch.Tensor, ...])
     except ops on weights alone (``aten.t`` of a linear weight), which the tracer folds into
     constants, and ops a handler takes whole (``HANDLED_WHOLE``: PReLU, hardswish, hardsigmoid,
     views, squeezes). Otherwise (the post-dispatch graph decomposed further need not be the
-    training IR's: an upsampling became computed indices), when that trace fails, and for recurrent layers (the one-trace path would
-    unroll them; the front end keeps them whole, ``KEPT_WHOLE``), the two traces as before.
+    training IR's: an upsampling became computed indices), when that trace fails, and for
+    recurrent layers (the one-trace path would unroll them; the front end keeps them whole,
+    ``KEPT_WHOLE``), the two traces as before.
     Where both apply they give the same IR graph (compared on the example zoo)."""
     table = _decompositions()
     if not any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):

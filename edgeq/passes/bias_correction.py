@@ -87,7 +87,7 @@ def measure_fold_shifts(fgraph: Graph, qgraph: Graph, sample: list[np.ndarray], 
     folds = max(1, min(folds, n // MIN_FOLD))
     bounds = [n * k // folds for k in range(folds + 1)]
     rows = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-    shifts = [bias_shifts(fgraph, qgraph, [x[r] for x in sample] if folds > 1 else sample) for r in rows]
+    shifts = [bias_shifts(fgraph, qgraph, [x[r] for x in sample]) for r in rows]
     return FoldShifts(rows, shifts, _corrected_weights(qgraph, shifts[0]))
 
 

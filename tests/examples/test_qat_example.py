@@ -28,8 +28,8 @@ def test_planted_outlier_keeps_the_float_function():
 def test_example_qat_recovers_ptq_loss_and_deploys_exactly(tmp_path):
     r = train_qat.main(["--out", str(tmp_path)])
     assert r["float_accuracy"] - r["ptq_accuracy"] >= 0.01
-    # within half a point of float: the trained float model differs by CPU (float 98.22 % on an
-    # AMD EPYC, 98.67 % on an Intel Xeon, QAT 99.11 % and 98.22 % there: 2 of 450 digits below)
+    # within half a point of float: the trained models differ by CPU (AMD EPYC: float 98.22 %,
+    # QAT 99.11 %; Intel Xeon: float 98.67 %, QAT 98.22 %, 2 of 450 digits below float)
     assert r["float_accuracy"] - r["qat_accuracy"] <= 0.005
     for target, d in r["deployed"].items():
         assert d["qat_module_vs_reference_exact_fraction"] == 1.0, target

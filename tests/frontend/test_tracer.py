@@ -5,8 +5,11 @@ import pytest
 import torch
 import torch.nn as nn
 
+import edgeq.frontend.tracer as tracer
+from edgeq import interpreter
 from edgeq.errors import EdgeqError, UnsupportedOpError
 from edgeq.frontend import trace
+from edgeq.passes import prepare_float_graph
 from edgeq.ops import REGISTRY
 from edgeq.ops.base import Padding
 from tests.helpers import Fn
@@ -180,7 +183,6 @@ class WholeOps(nn.Module):
 def test_one_trace_path_gives_the_two_trace_graph(monkeypatch):
     """``_export_core_aten`` traces once where the ops left are handled whole; the graph and its
     float outputs are those of export + run_decompositions."""
-    import edgeq.frontend.tracer as tracer
     model = WholeOps().eval()
     traced: list[str] = []
     real_export = torch.export.export
@@ -190,8 +192,6 @@ def test_one_trace_path_gives_the_two_trace_graph(monkeypatch):
     monkeypatch.setattr(tracer, "_core_aten_already", lambda ep, table: False)
     two = trace(model, [(3, 4, 4)])
     assert traced == ["two"]
-    from edgeq import interpreter
-    from edgeq.passes import prepare_float_graph
     one, two = prepare_float_graph(one), prepare_float_graph(two)
     assert [(n.op, repr(n.attrs)) for n in one.nodes] == [(n.op, repr(n.attrs)) for n in two.nodes]
     assert "hardswish" in [n.op for n in one.nodes] and "prelu" in [n.op for n in one.nodes]
